@@ -1,3 +1,7 @@
+# Not when cross-compiling: the consumer projects build for the host.
+if(CMAKE_CROSSCOMPILING)
+  return()
+endif()
 # Prove the three ways of consuming strata: find_package after install, add_subdirectory,
 # and FetchContent from the local tree. Each builds tests/consumer (which compiles the
 # README's minimal example) and runs it.
