@@ -1,0 +1,9 @@
+# Weights tests (GGUF reader, dequantization, matmul): the quant test compares against the
+# `gguf` package's NumPy dequantizers through tests/reference/quant_ref.py.
+include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
+if(TARGET strata_quant_test)
+  strata_python_env(strata_weights_python)
+  target_compile_definitions(strata_quant_test PRIVATE
+    STRATA_PYTHON="${strata_weights_python}"
+    STRATA_QUANT_REF="${CMAKE_CURRENT_SOURCE_DIR}/reference/quant_ref.py")
+endif()
