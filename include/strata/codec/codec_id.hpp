@@ -1,0 +1,41 @@
+#pragma once
+// The runtime name of a codec: what a policy string, a GGUF-style cache type or a kernel table
+// refers to. The codec types themselves (f16, q8_0, turbo<3>, ...) carry their id.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace strata {
+
+enum class codec_id : std::uint8_t { f32, f16, bf16, q8_0, q4_0, turbo2, turbo3, turbo4 };
+
+inline constexpr std::array<codec_id, 8> all_codec_ids{
+    codec_id::f32,  codec_id::f16,    codec_id::bf16,   codec_id::q8_0,
+    codec_id::q4_0, codec_id::turbo2, codec_id::turbo3, codec_id::turbo4,
+};
+
+// llama.cpp's --cache-type-k/-v spelling; "" for a value outside the enum.
+constexpr std::string_view codec_name(codec_id id) {
+  switch (id) {
+    case codec_id::f32: return "f32";
+    case codec_id::f16: return "f16";
+    case codec_id::bf16: return "bf16";
+    case codec_id::q8_0: return "q8_0";
+    case codec_id::q4_0: return "q4_0";
+    case codec_id::turbo2: return "turbo2";
+    case codec_id::turbo3: return "turbo3";
+    case codec_id::turbo4: return "turbo4";
+  }
+  return "";
+}
+
+// Exact, case-sensitive match against codec_name; std::nullopt for anything else.
+constexpr std::optional<codec_id> parse_codec(std::string_view name) {
+  for (codec_id id : all_codec_ids)
+    if (codec_name(id) == name) return id;
+  return std::nullopt;
+}
+
+}  // namespace strata
