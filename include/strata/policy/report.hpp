@@ -1,0 +1,124 @@
+#pragma once
+// What a policy does to a model: the codec of every KV layer's K and V, the exact KV bytes for
+// a context length (what strata::kv_cache allocates, to the byte), and the effective bits per
+// value.
+//
+//   auto r = strata::report(strata::parse_policy("la7"), strata::layer_map::dense(40, 8, 128));
+//   r.bytes(4096);     // K + V bytes of every KV layer for 4096 tokens
+//   r.bits_v();        // V bits/value with strata's own block sizes
+//   r.bits_v(rates);   // ... with other bit rates, e.g. the TurboQuant fork's (q8_0 = 8.5,
+//                      //     turbo2 = 2.5): any callable double(codec_id, uint32_t head_dim)
+//   r.table();         // a markdown table, one row per run of layers with the same codecs
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <strata/cache/codec_layout.hpp>
+#include <strata/layer_map.hpp>
+#include <strata/policy/spec.hpp>
+
+namespace strata {
+
+// strata's own bit rate of a codec for a head dim (block bytes * 8 / block values).
+inline double strata_bits(codec_id id, std::uint32_t head_dim) {
+  return layout_of(id, head_dim).bits_per_value();
+}
+
+struct policy_report {
+  layer_map map;
+  std::vector<kv_layer_codecs> layers;  // one per KV layer, by ordinal
+
+  // Bytes of one token's K (V) on the ordinal-th KV layer, all KV heads.
+  std::size_t k_token_bytes(std::size_t ordinal) const { return token_bytes(ordinal, true); }
+  std::size_t v_token_bytes(std::size_t ordinal) const { return token_bytes(ordinal, false); }
+
+  // Exact K + V bytes of every KV layer for n_ctx tokens (what the cache allocates).
+  std::size_t bytes(std::size_t n_ctx) const {
+    std::size_t t = 0;
+    for (std::size_t o = 0; o < layers.size(); ++o) t += k_token_bytes(o) + v_token_bytes(o);
+    return t * n_ctx;
+  }
+  std::size_t k_bytes(std::size_t n_ctx) const { return side_bytes(n_ctx, true); }
+  std::size_t v_bytes(std::size_t n_ctx) const { return side_bytes(n_ctx, false); }
+
+  // Effective bits per value, weighted by the values each layer stores.
+  template <class Bits>
+  double bits_k(Bits&& bits) const { return side_bits(bits, true); }
+  template <class Bits>
+  double bits_v(Bits&& bits) const { return side_bits(bits, false); }
+  template <class Bits>
+  double bits(Bits&& bits) const { return (side_bits(bits, true) + side_bits(bits, false)) / 2; }
+  double bits_k() const { return bits_k(strata_bits); }
+  double bits_v() const { return bits_v(strata_bits); }
+  double bits() const { return bits(strata_bits); }
+
+  // Markdown table: one row per run of consecutive layers with the same K/V codecs (layers
+  // without a KV cache are shown as such).
+  std::string table() const {
+    std::string s = "| layers | KV ordinals | attention | K | V |\n|---|---|---|---|---|\n";
+    // " attention | K | V " of one layer
+    auto cells = [&](std::size_t layer) -> std::string {
+      const layer_info& li = map[layer];
+      const int o = map.kv_ordinal(layer);
+      if (o < 0 && li.kv_source >= 0)
+        return "shares layer " + std::to_string(li.kv_source) + "'s cache | - | -";
+      if (o < 0) return "no KV cache | - | -";
+      const std::string attn = li.kind == attention_kind::sliding
+                                   ? "sliding " + std::to_string(li.window)
+                                   : std::string("global");
+      return attn + " | " + std::string(codec_name(layers[o].k)) + " | " +
+             std::string(codec_name(layers[o].v));
+    };
+    auto range = [](long a, long b) {
+      return a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
+    };
+    for (std::size_t i = 0, j; i < map.n_layers(); i = j) {
+      const std::string c = cells(i);
+      int o0 = -1, o1 = -1;
+      for (j = i; j < map.n_layers() && cells(j) == c; ++j) {
+        const int o = map.kv_ordinal(j);
+        if (o >= 0 && o0 < 0) o0 = o;
+        if (o >= 0) o1 = o;
+      }
+      s += "| " + range(long(i), long(j - 1)) + " | " + (o0 < 0 ? "-" : range(o0, o1)) +
+           " | " + c + " |\n";
+    }
+    return s;
+  }
+
+ private:
+  std::size_t token_bytes(std::size_t o, bool k) const {
+    const layer_info& li = map[layers.at(o).layer];
+    return li.n_kv_heads * layout_of(k ? layers[o].k : layers[o].v, li.head_dim).row_bytes;
+  }
+  std::size_t side_bytes(std::size_t n_ctx, bool k) const {
+    std::size_t t = 0;
+    for (std::size_t o = 0; o < layers.size(); ++o) t += token_bytes(o, k);
+    return t * n_ctx;
+  }
+  template <class Bits>
+  double side_bits(Bits& bits, bool k) const {
+    double num = 0, den = 0;
+    for (const auto& l : layers) {
+      const layer_info& li = map[l.layer];
+      const double values = double(li.n_kv_heads) * li.head_dim;
+      num += values * bits(k ? l.k : l.v, li.head_dim);
+      den += values;
+    }
+    return den > 0 ? num / den : 0.0;
+  }
+};
+
+// The report of runtime policy `spec` on `map`; throws when a head dim does not fit a codec.
+inline policy_report report(const policy_spec& spec, const layer_map& map) {
+  policy_report r{map, spec.resolve(map)};
+  for (std::size_t o = 0; o < r.layers.size(); ++o) {
+    (void)r.k_token_bytes(o);  // validates the head dim against both codecs
+    (void)r.v_token_bytes(o);
+  }
+  return r;
+}
+
+}  // namespace strata

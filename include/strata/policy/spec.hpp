@@ -1,0 +1,121 @@
+#pragma once
+// strata::policy_spec: the runtime form of a layer policy.
+//
+// A fallback K codec and V codec, plus an ordered list of rules. Each rule has selectors
+// (it matches a KV layer when any selector does) and a K codec and/or a V codec. For K, the
+// first matching rule that sets K wins, else the fallback; V likewise. Compile-time policies
+// (strata/policy/policy.hpp) convert to this form, and so does the policy-string parser
+// (strata/policy/parse.hpp), so both resolve layers through the same code.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <strata/codec/codec_id.hpp>
+#include <strata/layer_map.hpp>
+#include <strata/policy/selectors.hpp>
+
+namespace strata {
+
+struct policy_rule {
+  std::vector<layer_selector> selectors;  // any of them
+  std::optional<codec_id> k;              // nullopt: the rule leaves K alone
+  std::optional<codec_id> v;
+
+  bool matches(std::size_t ordinal, std::size_t n_kv, attention_kind attn) const {
+    for (const auto& s : selectors)
+      if (s.matches(ordinal, n_kv, attn)) return true;
+    return false;
+  }
+  friend bool operator==(const policy_rule&, const policy_rule&) = default;
+};
+
+// The codecs of one KV layer.
+struct kv_layer_codecs {
+  int layer = 0;    // raw layer index
+  int ordinal = 0;  // KV-layer ordinal
+  codec_id k{};
+  codec_id v{};
+  friend bool operator==(const kv_layer_codecs&, const kv_layer_codecs&) = default;
+};
+
+struct policy_spec {
+  codec_id k = codec_id::f16;  // fallback
+  codec_id v = codec_id::f16;
+  std::vector<policy_rule> rules;
+
+  // The K and V codec of KV ordinal `ordinal` of `n_kv`.
+  kv_layer_codecs resolve(std::size_t ordinal, std::size_t n_kv,
+                          attention_kind attn = attention_kind::global) const {
+    kv_layer_codecs out;
+    out.ordinal = static_cast<int>(ordinal);
+    out.layer = static_cast<int>(ordinal);
+    out.k = k;
+    out.v = v;
+    bool k_done = false, v_done = false;
+    for (const auto& r : rules) {
+      if (k_done && v_done) break;
+      if (!r.matches(ordinal, n_kv, attn)) continue;
+      if (!k_done && r.k) out.k = *r.k, k_done = true;
+      if (!v_done && r.v) out.v = *r.v, v_done = true;
+    }
+    return out;
+  }
+
+  // One entry per KV layer of `map`, in ordinal order.
+  std::vector<kv_layer_codecs> resolve(const layer_map& map) const {
+    std::vector<kv_layer_codecs> out;
+    const std::size_t n_kv = map.n_kv_layers();
+    out.reserve(n_kv);
+    for (std::size_t o = 0; o < n_kv; ++o) {
+      const int layer = map.kv_layer(o);
+      kv_layer_codecs c = resolve(o, n_kv, map[layer].kind);
+      c.layer = layer;
+      out.push_back(c);
+    }
+    return out;
+  }
+
+  // Every codec this policy can name (fallbacks and rules), without duplicates.
+  std::vector<codec_id> codecs() const {
+    std::vector<codec_id> out;
+    auto add = [&](codec_id c) {
+      for (codec_id o : out)
+        if (o == c) return;
+      out.push_back(c);
+    };
+    add(k);
+    add(v);
+    for (const auto& r : rules) {
+      if (r.k) add(*r.k);
+      if (r.v) add(*r.v);
+    }
+    return out;
+  }
+
+  // The canonical policy string (parse_policy(to_string()) == *this):
+  // rules first, in order, then the fallbacks, e.g. "v:first2,last2=q8_0;k=q8_0;v=turbo2".
+  std::string to_string() const {
+    std::string s;
+    for (const auto& r : rules) {
+      std::string sel;
+      for (const auto& x : r.selectors) {
+        if (!sel.empty()) sel += ',';
+        sel += x.to_string();
+      }
+      if (r.k && r.v && *r.k == *r.v) {
+        s += "kv:" + sel + "=" + std::string(codec_name(*r.k)) + ";";
+      } else {
+        if (r.k) s += "k:" + sel + "=" + std::string(codec_name(*r.k)) + ";";
+        if (r.v) s += "v:" + sel + "=" + std::string(codec_name(*r.v)) + ";";
+      }
+    }
+    s += "k=" + std::string(codec_name(k)) + ";v=" + std::string(codec_name(v));
+    return s;
+  }
+
+  friend bool operator==(const policy_spec&, const policy_spec&) = default;
+};
+
+}  // namespace strata
