@@ -1,0 +1,19 @@
+# Engine tests that run the NumPy reference (tests/reference/*.py) need a Python with numpy and
+# gguf: strata_python_env makes one (or leaves it empty, and those tests skip with a message).
+include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
+strata_python_env(STRATA_ENGINE_PYTHON)
+
+set(strata_engine_reference_tests
+    model_reference_test model_real_reference_test model_fast_test tools_test)
+foreach(t IN LISTS strata_engine_reference_tests)
+  if(TARGET strata_${t})
+    target_compile_definitions(strata_${t} PRIVATE
+      STRATA_PYTHON="${STRATA_ENGINE_PYTHON}"
+      STRATA_REFERENCE_DIR="${PROJECT_SOURCE_DIR}/tests/reference"
+      STRATA_TEST_TMP="${CMAKE_CURRENT_BINARY_DIR}"
+      STRATA_BIN_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}")
+  endif()
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 300)
+  endif()
+endforeach()
