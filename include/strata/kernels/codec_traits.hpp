@@ -1,0 +1,68 @@
+#pragma once
+// What the kernels need to know about a codec beyond its block layout: which family of kernel
+// reads it, and for turbo the int8 image of its codebook used by the integer dot product.
+// The formats themselves (block structs, codebooks, fp16) live in strata/codec/.
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <strata/codec/codecs.hpp>
+#include <strata/codec/half.hpp>
+#include <strata/codec/turbo_pack.hpp>
+
+namespace strata::kernels {
+
+// Kernel families (empty policy types).
+struct float_family {};  // f32, f16, bf16: one value per block, decoded to f32 in registers
+struct q8_family {};     // q8_0: int8 values, fp16 scale per 32
+struct q4_family {};     // q4_0: 4-bit values - 8, fp16 scale per 32
+struct turbo_family {};  // turbo<B, G>: packed codebook indices, fp16 scale per group
+
+template <class Codec> struct family_of { using type = void; };
+template <> struct family_of<f32> { using type = float_family; };
+template <> struct family_of<f16> { using type = float_family; };
+template <> struct family_of<bf16> { using type = float_family; };
+template <> struct family_of<q8_0> { using type = q8_family; };
+template <> struct family_of<q4_0> { using type = q4_family; };
+template <int B, int G, class CB> struct family_of<turbo<B, G, CB>> { using type = turbo_family; };
+template <class Codec> using family_t = typename family_of<Codec>::type;
+
+template <class Codec>
+concept kernel_codec = !std::is_void_v<family_t<Codec>>;
+
+// ---- turbo: packed index layout (docs/formats.md) and the int8 codebook -------------------
+template <class Codec> struct turbo_traits;
+template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
+  static constexpr int bits = B;
+  static constexpr int group = G;
+  static constexpr int levels = 1 << B;
+  // Bytes of one "plane": B = 4 has 2 planes of G/2 bytes (low / high nibbles), B = 2 and the
+  // low two bits of B = 3 have 4 planes of G/4 bytes; B = 3's high bits are 8 planes of G/8.
+  static constexpr int plane_bytes = B == 4 ? G / 2 : G / 4;
+  static constexpr int planes = B == 4 ? 2 : 4;
+  static constexpr int high_offset = G / 4;  // B = 3: where the high-bit planes start
+  static constexpr int high_bytes = G / 8;
+
+  static constexpr std::array<float, levels> codebook() { return CB::centroids; }
+  static constexpr float max_abs() {
+    float m = 0;
+    for (float v : codebook()) m = v < 0 ? (-v > m ? -v : m) : (v > m ? v : m);
+    return m;
+  }
+  // int8 image of the codebook: round(c * 127 / max|c|), so |cb_i8| <= 127 (pmaddubsw-safe
+  // with the sign trick). value ~= unit * cb_i8 with |error| <= unit / 2.
+  static constexpr float unit = max_abs() / 127.0f;
+  static constexpr std::array<std::int8_t, 16> codebook_i8() {
+    std::array<std::int8_t, 16> q{};
+    for (int i = 0; i < levels; ++i) {
+      const float v = codebook()[std::size_t(i)] * 127.0f / max_abs();
+      q[std::size_t(i)] = std::int8_t(v < 0 ? -int(-v + 0.5f) : int(v + 0.5f));
+    }
+    return q;
+  }
+};
+
+}  // namespace strata::kernels

@@ -1,0 +1,115 @@
+#pragma once
+// strata::encode / decode / dot / axpy for every codec (docs/formats.md), compiled for every
+// SIMD target Highway generates and dispatched at run time (one dispatch per call).
+//
+// Header-only: the per-target code (kernels-inl.hpp) is re-included once per target through
+// hwy/foreach_target.h. The dispatch tables are inline static members of class templates, so
+// any number of translation units of one program may include this header (one definition
+// each, merged by the linker); all of them must be compiled with the same target flags.
+// Highway 1.0.3 allows one foreach_target.h per translation unit: a file that includes this
+// header cannot also run its own Highway dynamic dispatch. Link hwy::hwy (strata::strata does).
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include <strata/kernels/codec_traits.hpp>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "strata/kernels/kernels-inl.hpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <strata/kernels/kernels-inl.hpp>
+
+namespace strata::kernels::detail {
+
+using encode_fn = void (*)(const float*, std::size_t, void*);
+using decode_fn = void (*)(const void*, std::size_t, float*);
+using dot_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std::size_t,
+                        std::size_t, float*, std::size_t);
+using axpy_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std::size_t,
+                         std::size_t, std::size_t, float*);
+
+#if (HWY_TARGETS & (HWY_TARGETS - 1)) == 0
+// One target compiled: call it directly.
+template <class Codec> struct dispatch {
+  using k = HWY_STATIC_DISPATCH(codec_kernels<Codec>);
+  static encode_fn encode() { return &k::encode; }
+  static decode_fn decode() { return &k::decode; }
+  static dot_fn dot() { return &k::dot; }
+  static axpy_fn axpy() { return &k::axpy; }
+};
+#else
+// Like HWY_EXPORT, but the tables are static members of a class template (one definition
+// per program, not one per translation unit): entry 0 picks the best target on the first
+// call, then entry GetChosenTarget().GetIndex() is the chosen target's function.
+inline constexpr std::size_t table_size = HWY_MAX_DYNAMIC_TARGETS + 2;
+template <class Codec> struct dispatch {
+  static const encode_fn encode_table[table_size];
+  static const decode_fn decode_table[table_size];
+  static const dot_fn dot_table[table_size];
+  static const axpy_fn axpy_table[table_size];
+  static encode_fn encode() { return encode_table[hwy::GetChosenTarget().GetIndex()]; }
+  static decode_fn decode() { return decode_table[hwy::GetChosenTarget().GetIndex()]; }
+  static dot_fn dot() { return dot_table[hwy::GetChosenTarget().GetIndex()]; }
+  static axpy_fn axpy() { return axpy_table[hwy::GetChosenTarget().GetIndex()]; }
+};
+#define STRATA_KERNELS_TABLE(FN, TYPE)                                                         \
+  template <class Codec>                                                                      \
+  const TYPE dispatch<Codec>::FN##_table[table_size] = {                                      \
+      &decltype(hwy::DeduceFunctionCache(static_cast<TYPE>(nullptr)))::template ChooseAndCall< \
+          dispatch<Codec>::FN##_table>,                                                       \
+      HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                                       \
+      HWY_CHOOSE_FALLBACK(codec_kernels<Codec>::FN)};
+STRATA_KERNELS_TABLE(encode, encode_fn)
+STRATA_KERNELS_TABLE(decode, decode_fn)
+STRATA_KERNELS_TABLE(dot, dot_fn)
+STRATA_KERNELS_TABLE(axpy, axpy_fn)
+#undef STRATA_KERNELS_TABLE
+#endif
+
+[[noreturn]] inline void bad_length(const char* what, const char* codec, std::size_t n,
+                                    std::size_t block) {
+  throw std::invalid_argument(std::string("error: ") + what + " " + std::to_string(n) +
+                              " is not a multiple of " + std::to_string(block) +
+                              " values (strata::" + codec + ")");
+}
+
+}  // namespace strata::kernels::detail
+
+namespace strata {
+
+// x[0..n) -> n / block_values blocks at out. No rotation (the caller rotates).
+template <kernels::kernel_codec Codec>
+inline void encode(const float* x, std::size_t n, void* out) {
+  if (n % Codec::block_values != 0) kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+  kernels::detail::dispatch<Codec>::encode()(x, n, out);
+}
+
+// n / block_values blocks at in -> x[0..n).
+template <kernels::kernel_codec Codec>
+inline void decode(const void* in, std::size_t n, float* x) {
+  if (n % Codec::block_values != 0) kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+  kernels::detail::dispatch<Codec>::decode()(in, n, x);
+}
+
+// scores[i * score_stride + j] = <q_i, key_j>, i < n_q, j < n_keys (docs/formats.md).
+template <kernels::kernel_codec Codec>
+inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
+                std::size_t key_stride, std::size_t n_keys, float* scores,
+                std::size_t score_stride) {
+  if (dim % Codec::block_values != 0) kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::dispatch<Codec>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
+                                          score_stride);
+}
+
+// out[i * dim + c] += sum_j w[i * w_stride + j] * value_j[c] (docs/formats.md).
+template <kernels::kernel_codec Codec>
+inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
+                 std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
+  if (dim % Codec::block_values != 0) kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values,
+                                           dim, out);
+}
+
+}  // namespace strata

@@ -1,0 +1,287 @@
+// Every Highway kernel against its scalar reference, on every SIMD target this CPU supports
+// and this build generated (hwy::SupportedAndGeneratedTargets()), for every codec, several
+// head dims, odd key counts and 1, 4 and 5 queries per call.
+//   encode, decode: bit-exact against strata::reference (same arithmetic).
+//   dot, f32/f16/bf16: within float rounding of the exact (f64) strata::reference::dot.
+//   dot, q8_0/q4_0/turbo: within float reassociation of kernels::int8_dot_reference (the same
+//     integer arithmetic), and within the stated bound of the exact reference::dot.
+//   axpy: within float rounding of strata::reference::axpy (f64 accumulation).
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <strata/kernels/int8_dot.hpp>
+#include <strata/kernels/kernel_table.hpp>
+#include <strata/reference/reference.hpp>
+
+namespace {
+
+using namespace strata;
+
+// Gaussian values with a few outlier channels (20x), like real keys.
+std::vector<float> make_rows(std::size_t n_rows, std::size_t dim, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n_rows * dim);
+  for (std::size_t r = 0; r < n_rows; ++r)
+    for (std::size_t c = 0; c < dim; ++c)
+      x[r * dim + c] = nd(rng) * (c % 37 == 5 ? 20.0f : 1.0f);
+  if (!x.empty()) x[0] = 0.0f;
+  if (n_rows > 2) std::fill(x.begin() + std::ptrdiff_t(dim), x.begin() + std::ptrdiff_t(2 * dim), 0.0f);
+  return x;
+}
+
+// Encodes rows of `dim` values into rows of key_stride bytes (row bytes + padding).
+template <class Codec>
+std::vector<unsigned char> encode_rows(const std::vector<float>& x, std::size_t dim,
+                                       std::size_t stride) {
+  const std::size_t n_rows = x.size() / dim;
+  std::vector<unsigned char> out(n_rows * stride + 1, 0xAB);
+  for (std::size_t r = 0; r < n_rows; ++r) reference::encode<Codec>(&x[r * dim], dim, &out[r * stride]);
+  return out;
+}
+
+template <class Codec>
+std::vector<float> decode_row(const unsigned char* row, std::size_t dim) {
+  std::vector<float> v(dim);
+  reference::decode<Codec>(row, dim, v.data());
+  return v;
+}
+
+template <class Codec>
+void check_encode_decode(std::size_t dim) {
+  const std::size_t n = dim * 5;
+  auto x = make_rows(5, dim, 11);
+  x[3] = 1e-30f;  // subnormal after scaling
+  x[4] = -7.5e4f;  // beyond f16's range
+  const std::size_t bytes = n / Codec::block_values * Codec::block_bytes;
+  std::vector<unsigned char> a(bytes + 8, 0x5A), b(bytes + 8, 0x5A);
+  strata::encode<Codec>(x.data(), n, a.data());
+  reference::encode<Codec>(x.data(), n, b.data());
+  CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size()) == 0, "encode ", std::string(Codec::name), " dim ", dim);
+  std::vector<float> da(n + 1, -3.0f), db(n + 1, -3.0f);
+  strata::decode<Codec>(b.data(), n, da.data());
+  reference::decode<Codec>(b.data(), n, db.data());
+  CHECK_MESSAGE(std::memcmp(da.data(), db.data(), da.size() * sizeof(float)) == 0, "decode ",
+                std::string(Codec::name), " dim ", dim);
+}
+
+template <class Codec>
+void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
+  constexpr bool is_float = std::is_same_v<kernels::family_t<Codec>, kernels::float_family>;
+  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 6;
+  const auto keys_f = make_rows(n_keys, dim, std::uint32_t(n_keys * 31 + dim));
+  const auto keys = encode_rows<Codec>(keys_f, dim, stride);
+  const auto q = make_rows(n_q, dim, std::uint32_t(n_q + 7));
+  const std::size_t ss = n_keys + 3;
+  std::vector<float> got(n_q * ss, -1.0f), exact(n_q * ss, -1.0f), same(n_q * ss, -1.0f);
+  strata::dot<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, got.data(), ss);
+  reference::dot<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, exact.data(), ss);
+  if constexpr (!is_float)
+    kernels::int8_dot_reference<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys,
+                                       same.data(), ss);
+  // Per score: sum |q||k| (scale of float rounding) and the int8 bound.
+  bool ok = true;
+  for (std::size_t j = 0; j < n_keys && ok; ++j) {
+    const auto k = decode_row<Codec>(&keys[j * stride], dim);
+    for (std::size_t i = 0; i < n_q; ++i) {
+      double mag = 0, kabs = 0;
+      for (std::size_t c = 0; c < dim; ++c) mag += std::fabs(double(q[i * dim + c]) * k[c]);
+      const float g = got[i * ss + j], e = exact[i * ss + j];
+      if constexpr (is_float) {
+        ok = std::fabs(double(g) - e) <= 1e-6 * mag + 1e-30;
+      } else {
+        // Same integer arithmetic: only the order of float additions differs.
+        ok = std::fabs(double(g) - same[i * ss + j]) <= 1e-6 * mag + 1e-30;
+        // Bound against the exact product: per block, query rounding dq/2 per element times
+        // |k|, plus (turbo) codebook rounding scale*unit/2 per element times |q| + dq/2.
+        double bound = 0;
+        constexpr std::size_t V = Codec::block_values;
+        for (std::size_t b = 0; b < dim / V; ++b) {
+          float amax = 0, qabs = 0;
+          kabs = 0;
+          for (std::size_t c = b * V; c < (b + 1) * V; ++c) {
+            amax = std::max(amax, std::fabs(q[i * dim + c]));
+            qabs += std::fabs(q[i * dim + c]);
+            kabs += std::fabs(k[c]);
+          }
+          const double dq = amax / 127.0;
+          bound += dq / 2 * kabs;
+          if constexpr (std::is_same_v<kernels::family_t<Codec>, kernels::turbo_family>) {
+            typename Codec::block blk;
+            std::memcpy(&blk, &keys[j * stride + b * Codec::block_bytes], sizeof blk);
+            const double kerr = f16_to_f32(blk.scale) * kernels::turbo_traits<Codec>::unit / 2;
+            bound += kerr * (qabs + V * dq / 2);
+          }
+        }
+        ok = ok && std::fabs(double(g) - e) <= bound * (1 + 1e-5) + 1e-6 * mag + 1e-30;
+      }
+      if (!ok) {
+        FAIL_CHECK("dot ", std::string(Codec::name), " dim ", dim, " keys ", n_keys, " n_q ", n_q, " key ", j,
+                   " query ", i, ": got ", g, " exact ", e, " same-arith ", same[i * ss + j]);
+        break;
+      }
+    }
+  }
+  // Nothing written outside the scores.
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t j = n_keys; j < ss; ++j) CHECK(got[i * ss + j] == -1.0f);
+}
+
+template <class Codec>
+void check_axpy(std::size_t dim, std::size_t n_values, std::size_t n_q) {
+  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 2;
+  const auto vf = make_rows(n_values, dim, std::uint32_t(n_values + dim));
+  const auto values = encode_rows<Codec>(vf, dim, stride);
+  const std::size_t ws = n_values + 1;
+  std::vector<float> w(n_q * ws);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  for (auto& x : w) x = ud(rng);
+  std::vector<float> got(n_q * dim), want(n_q * dim);
+  for (std::size_t i = 0; i < got.size(); ++i) got[i] = want[i] = float(i % 7) - 3.0f;
+  strata::axpy<Codec>(w.data(), n_q, ws, values.data(), stride, n_values, dim, got.data());
+  reference::axpy<Codec>(w.data(), n_q, ws, values.data(), stride, n_values, dim, want.data());
+  std::vector<double> mag(n_q * dim, 0.0);
+  for (std::size_t j = 0; j < n_values; ++j) {
+    const auto v = decode_row<Codec>(&values[j * stride], dim);
+    for (std::size_t i = 0; i < n_q; ++i)
+      for (std::size_t c = 0; c < dim; ++c) mag[i * dim + c] += std::fabs(w[i * ws + j] * v[c]);
+  }
+  for (std::size_t e = 0; e < got.size(); ++e) {
+    if (!(std::fabs(double(got[e]) - want[e]) <= 1e-6 * (mag[e] + 3.0))) {
+      FAIL_CHECK("axpy ", std::string(Codec::name), " dim ", dim, " values ", n_values, " n_q ", n_q,
+                 " element ", e, ": got ", got[e], " want ", want[e]);
+      break;
+    }
+  }
+}
+
+template <class Codec>
+void check_codec(std::initializer_list<std::size_t> dims) {
+  for (std::size_t dim : dims) {
+    check_encode_decode<Codec>(dim);
+    for (std::size_t n_keys : {1, 7, 33, 1000})
+      for (std::size_t n_q : {1, 4, 5}) {
+        if (n_keys == 1000 && n_q != 5) continue;
+        check_dot<Codec>(dim, n_keys, n_q);
+        check_axpy<Codec>(dim, n_keys, n_q);
+      }
+  }
+}
+
+template <class F>
+void for_each_target(F&& f) {
+  for (const std::int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    INFO("target ", std::string(hwy::TargetName(target)));
+    f();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+}  // namespace
+
+TEST_CASE("kernels: float codecs match the reference on every target") {
+  for_each_target([] {
+    check_codec<f32>({128, 8, 13});
+    check_codec<f16>({128, 8, 13});
+    check_codec<bf16>({128, 8, 13});
+  });
+}
+
+TEST_CASE("kernels: q8_0 and q4_0 match the reference on every target") {
+  for_each_target([] {
+    check_codec<q8_0>({128, 32, 96});
+    check_codec<q4_0>({128, 32, 96});
+  });
+}
+
+TEST_CASE("kernels: turbo codecs match the reference on every target") {
+  for_each_target([] {
+    check_codec<turbo<2, 128>>({128, 256});
+    check_codec<turbo<3, 128>>({128, 256});
+    check_codec<turbo<4, 128>>({128, 256});
+    check_codec<turbo<2, 64>>({64});
+    check_codec<turbo<3, 64>>({64});
+    check_codec<turbo<4, 64>>({64, 192});
+    check_codec<turbo<2, 32>>({96});
+    check_codec<turbo<3, 32>>({96});
+    check_codec<turbo<4, 32>>({96});
+    check_codec<turbo<2, 16>>({80});
+    check_codec<turbo<3, 16>>({80});
+    check_codec<turbo<4, 16>>({80});
+  });
+}
+
+TEST_CASE("kernels: every target was exercised") {
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  CHECK(!targets.empty());
+  std::string names;
+  for (auto t : targets) names += std::string(hwy::TargetName(t)) + " ";
+  MESSAGE("targets: ", names);
+}
+
+TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
+  struct expect {
+    codec_id id;
+    std::size_t dim, values, bytes;
+    const char* name;
+  };
+  for (const auto& e : {expect{codec_id::f32, 8, 1, 4, "f32"}, expect{codec_id::f16, 64, 1, 2, "f16"},
+                        expect{codec_id::bf16, 80, 1, 2, "bf16"},
+                        expect{codec_id::q8_0, 128, 32, 34, "q8_0"},
+                        expect{codec_id::q4_0, 96, 32, 18, "q4_0"},
+                        expect{codec_id::turbo2, 128, 128, 34, "turbo2"},
+                        expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
+                        expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
+                        expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
+                        expect{codec_id::turbo3, 80, 16, 8, "turbo3"}}) {
+    const kernel_table t = make_kernel_table(e.id, e.dim);
+    CHECK(t.block_values == e.values);
+    CHECK(t.block_bytes == e.bytes);
+    CHECK(std::string(t.name) == e.name);
+    CHECK(t.id == e.id);
+    CHECK(t.rotated == (e.id >= codec_id::turbo2));
+    // The table's kernels are the codec's: encode -> decode -> dot through the table.
+    const auto x = make_rows(3, e.dim, 9);
+    const std::size_t row = e.dim / t.block_values * t.block_bytes;
+    std::vector<unsigned char> enc(3 * row);
+    t.encode(x.data(), 3 * e.dim, enc.data());
+    std::vector<float> dec(3 * e.dim), s(3), s2(3);
+    t.decode(enc.data(), 3 * e.dim, dec.data());
+    t.dot(x.data() + 2 * e.dim, 1, e.dim, enc.data(), row, 3, s.data(), 3);
+    std::vector<float> out(e.dim, 0.0f);
+    const float w[3] = {0.0f, 0.0f, 1.0f};
+    t.axpy(w, 1, 3, enc.data(), row, 3, e.dim, out.data());
+    double d1 = 0, n1 = 0;
+    for (std::size_t c = 0; c < e.dim; ++c) {
+      d1 += double(x[2 * e.dim + c]) * dec[2 * e.dim + c];
+      n1 += double(x[2 * e.dim + c]) * x[2 * e.dim + c];
+      CHECK(out[c] == doctest::Approx(dec[2 * e.dim + c]).epsilon(1e-6));
+    }
+    CHECK(s[2] == doctest::Approx(d1).epsilon(0.02).scale(n1));
+  }
+}
+
+TEST_CASE("kernel_table: a head dim that is not whole blocks is refused, naming both") {
+  for (auto [id, dim] : {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
+                         std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)}}) {
+    try {
+      (void)make_kernel_table(id, dim);
+      FAIL("no exception for ", codec_name(id), " head dim ", dim);
+    } catch (const std::invalid_argument& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find(std::string(codec_name(id))) != std::string::npos);
+      CHECK(msg.find("head dim " + std::to_string(dim)) != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(make_kernel_table(codec_id(200), 128), std::invalid_argument);
+  CHECK_THROWS_AS(strata::dot<q8_0>(nullptr, 1, 40, nullptr, 0, 0, nullptr, 0), std::invalid_argument);
+}
