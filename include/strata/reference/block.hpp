@@ -29,7 +29,8 @@ namespace strata {
 //   plain           n / sqrt(G)            (each coordinate quantized for N(0, n^2/G))
 //   norm_corrected  n / |c|                (the reconstruction has norm n; the fork's rule)
 //   least_squares   <x, c> / |c|^2         (the scale minimising |x - s c|)
-enum class turbo_scale_rule { plain, norm_corrected, least_squares };
+//   unbiased        |x|^2 / <x, c>         (<x_hat, x> = |x|^2: scores not shrunk on average)
+enum class turbo_scale_rule { plain, norm_corrected, least_squares, unbiased };
 
 // The rule strata uses (measured in docs/codecs.md "Norm correction").
 inline constexpr turbo_scale_rule turbo_scale = turbo_scale_rule::norm_corrected;
@@ -101,7 +102,8 @@ void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
   double s = 0.0;
   if constexpr (Rule == turbo_scale_rule::plain) s = n / std::sqrt(double(G));
   else if constexpr (Rule == turbo_scale_rule::norm_corrected) s = n / std::sqrt(cc);
-  else s = xc / cc;
+  else if constexpr (Rule == turbo_scale_rule::least_squares) s = xc / cc;
+  else s = ss / xc;
   b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
   turbo_pack<B, G>(q, b.idx);
 }
