@@ -1,0 +1,583 @@
+// Weight matmul kernels (Highway, compiled once per target, dispatched at run time).
+//
+// Per 32-value block of one weight row and one token:
+//   y += sum_h d_h(W) * d(x) * sum_{16 values of half h} qw * qx  +  m_h(W) * sum16_h(x)
+// where qw are the block's integer values (decoded to int16), d_h its scale for the half
+// (legacy formats and Q4_K/Q5_K: one scale per 32; Q2_K/Q3_K/Q6_K: one per 16) and m_h the
+// offset of formats that have one (Q4_1/Q5_1: +m; K-quants with mins: -dmin*m_j).
+
+#ifndef ENGINE_MATMUL_COMMON
+#define ENGINE_MATMUL_COMMON
+
+#include "matmul.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "quant.hpp"
+
+namespace engine {
+namespace {
+
+// One matmul call, as the kernels see it.
+struct job {
+  const uint8_t* w;       // row r starts at w + r * row_bytes
+  size_t row_bytes;
+  int64_t n_in, n_out, n_tokens;
+  const int16_t* xq;      // quantized activations (fast path) ...
+  const float* xd;
+  const float* xs;
+  const float* xf;        // ... or float activations (float weights)
+  float* y;               // [n_tokens][n_out]
+};
+
+// Bit l of a 16-bit word, for lane l.
+alignas(64) constexpr uint16_t kBit16[16] = {1, 2, 4, 8, 16, 32, 64, 128,
+                                             256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+
+}  // namespace
+}  // namespace engine
+
+#endif  // ENGINE_MATMUL_COMMON
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "matmul.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace engine {
+namespace HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Integer work happens on at most 16 int16 lanes: one half of a 32-value block.
+using D16 = hn::CappedTag<int16_t, 16>;
+using DU16 = hn::RebindToUnsigned<D16>;
+using DU8 = hn::Rebind<uint8_t, D16>;
+using DI8 = hn::Rebind<int8_t, D16>;
+using D32 = hn::Repartition<int32_t, D16>;
+using DF = hn::Repartition<float, D16>;
+using V16 = hn::Vec<D16>;
+using VU16 = hn::Vec<DU16>;
+
+HWY_INLINE VU16 load_u8(const uint8_t* p) { return hn::PromoteTo(DU16(), hn::LoadU(DU8(), p)); }
+HWY_INLINE V16 low_nibble(VU16 v) { return hn::BitCast(D16(), hn::And(v, hn::Set(DU16(), 0xF))); }
+HWY_INLINE V16 high_nibble(VU16 v) { return hn::BitCast(D16(), hn::ShiftRight<4>(v)); }
+// ((v >> shift) & mask) as int16.
+HWY_INLINE V16 bits_at(VU16 v, int shift, uint16_t mask) {
+  return hn::BitCast(D16(), hn::And(hn::ShiftRightSame(v, shift), hn::Set(DU16(), mask)));
+}
+// 16 where bit (k + lane) of `word` is set, else 0.
+HWY_INLINE V16 bit16_of_word(uint32_t word, size_t k) {
+  const DU16 du;
+  const auto bit = hn::LoadU(du, kBit16 + k);
+  return hn::BitCast(D16(), hn::IfThenElseZero(hn::TestBit(hn::Set(du, static_cast<uint16_t>(word)), bit),
+                                               hn::Set(du, 16)));
+}
+
+// ---- formats: decode(j, k, lo, hi) gives values [k, k+N) and [16+k, 16+k+N) of 32-block j ----
+// kSplit: the two halves have their own scales; kMin: the format has an offset term.
+
+struct fmt_q4_0 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kMin = false;
+  const block_q4_0* b;
+  float d;
+  explicit fmt_q4_0(const uint8_t* p) : b(reinterpret_cast<const block_q4_0*>(p)), d(half_to_float(b->d)) {}
+  HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
+    const VU16 v = load_u8(b->qs + k);
+    lo = hn::Sub(low_nibble(v), hn::Set(D16(), 8));
+    hi = hn::Sub(high_nibble(v), hn::Set(D16(), 8));
+  }
+  float d_lo(int) const { return d; }
+  float d_hi(int) const { return d; }
+  float m_lo(int) const { return 0; }
+  float m_hi(int) const { return 0; }
+};
+
+struct fmt_q4_1 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kMin = true;
+  const block_q4_1* b;
+  float d, m;
+  explicit fmt_q4_1(const uint8_t* p)
+      : b(reinterpret_cast<const block_q4_1*>(p)), d(half_to_float(b->d)), m(half_to_float(b->m)) {}
+  HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
+    const VU16 v = load_u8(b->qs + k);
+    lo = low_nibble(v);
+    hi = high_nibble(v);
+  }
+  float d_lo(int) const { return d; }
+  float d_hi(int) const { return d; }
+  float m_lo(int) const { return m; }
+  float m_hi(int) const { return m; }
+};
+
+template <class Block, int kOffset, bool kHasMin>
+struct fmt_q5 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kMin = kHasMin;
+  const Block* b;
+  float d, m;
+  uint32_t qh;
+  explicit fmt_q5(const uint8_t* p) : b(reinterpret_cast<const Block*>(p)), d(half_to_float(b->d)), m(0) {
+    if constexpr (kHasMin) m = half_to_float(b->m);
+    std::memcpy(&qh, b->qh, 4);
+  }
+  HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
+    const VU16 v = load_u8(b->qs + k);
+    lo = hn::Or(low_nibble(v), bit16_of_word(qh, k));
+    hi = hn::Or(high_nibble(v), bit16_of_word(qh >> 16, k));
+    if constexpr (kOffset != 0) {
+      lo = hn::Sub(lo, hn::Set(D16(), kOffset));
+      hi = hn::Sub(hi, hn::Set(D16(), kOffset));
+    }
+  }
+  float d_lo(int) const { return d; }
+  float d_hi(int) const { return d; }
+  float m_lo(int) const { return m; }
+  float m_hi(int) const { return m; }
+};
+using fmt_q5_0 = fmt_q5<block_q5_0, 16, false>;
+using fmt_q5_1 = fmt_q5<block_q5_1, 0, true>;
+
+struct fmt_q8_0 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kMin = false;
+  const block_q8_0* b;
+  float d;
+  explicit fmt_q8_0(const uint8_t* p) : b(reinterpret_cast<const block_q8_0*>(p)), d(half_to_float(b->d)) {}
+  HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
+    lo = hn::PromoteTo(D16(), hn::LoadU(DI8(), b->qs + k));
+    hi = hn::PromoteTo(D16(), hn::LoadU(DI8(), b->qs + 16 + k));
+  }
+  float d_lo(int) const { return d; }
+  float d_hi(int) const { return d; }
+  float m_lo(int) const { return 0; }
+  float m_hi(int) const { return 0; }
+};
+
+// K-quants: a 256-value super-block is eight 32-blocks j = 0..7; scales unpacked once.
+struct fmt_q2_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kMin = true;
+  const block_q2_K* b;
+  float dl[16], ml[16];
+  explicit fmt_q2_k(const uint8_t* p) : b(reinterpret_cast<const block_q2_K*>(p)) {
+    const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
+    for (int i = 0; i < 16; ++i) {
+      dl[i] = d * static_cast<float>(b->scales[i] & 0xF);
+      ml[i] = -dmin * static_cast<float>(b->scales[i] >> 4);
+    }
+  }
+  // 32-block j: 128-half n = j / 4, shift 2 * (j % 4) within bytes qs[32 n ..].
+  HWY_INLINE void decode(int j, size_t k, V16& lo, V16& hi) const {
+    const uint8_t* q = b->qs + 32 * (j / 4);
+    const int shift = 2 * (j % 4);
+    lo = bits_at(load_u8(q + k), shift, 3);
+    hi = bits_at(load_u8(q + 16 + k), shift, 3);
+  }
+  float d_lo(int j) const { return dl[2 * j]; }
+  float d_hi(int j) const { return dl[2 * j + 1]; }
+  float m_lo(int j) const { return ml[2 * j]; }
+  float m_hi(int j) const { return ml[2 * j + 1]; }
+};
+
+struct fmt_q3_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kMin = false;
+  const block_q3_K* b;
+  float dl[16];
+  explicit fmt_q3_k(const uint8_t* p) : b(reinterpret_cast<const block_q3_K*>(p)) {
+    const float d = half_to_float(b->d);
+    int8_t sc[16];
+    q3_k_scales(b->scales, sc);
+    for (int i = 0; i < 16; ++i) dl[i] = d * static_cast<float>(sc[i]);
+  }
+  // Like Q2_K, minus 4 where the value's bit (4 n + j % 4) of hmask[l] is clear.
+  HWY_INLINE void decode(int j, size_t k, V16& lo, V16& hi) const {
+    const uint8_t* q = b->qs + 32 * (j / 4);
+    const int shift = 2 * (j % 4);
+    const DU16 du;
+    const auto bit = hn::Set(du, static_cast<uint16_t>(1u << j));
+    const auto four = hn::Set(du, 4);
+    lo = hn::Sub(bits_at(load_u8(q + k), shift, 3),
+                 hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + k), bit), four)));
+    hi = hn::Sub(bits_at(load_u8(q + 16 + k), shift, 3),
+                 hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + 16 + k), bit), four)));
+  }
+  float d_lo(int j) const { return dl[2 * j]; }
+  float d_hi(int j) const { return dl[2 * j + 1]; }
+  float m_lo(int) const { return 0; }
+  float m_hi(int) const { return 0; }
+};
+
+// Q4_K / Q5_K: 64-value groups g = j / 2 use bytes qs[32 g ..], low nibbles for even j.
+template <class Block, bool kHigh>
+struct fmt_q45_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = false, kMin = true;
+  const Block* b;
+  float dl[8], ml[8];
+  explicit fmt_q45_k(const uint8_t* p) : b(reinterpret_cast<const Block*>(p)) {
+    const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      k_scale_min(j, b->scales, sc, m);
+      dl[j] = d * static_cast<float>(sc);
+      ml[j] = -dmin * static_cast<float>(m);
+    }
+  }
+  HWY_INLINE void decode(int j, size_t k, V16& lo, V16& hi) const {
+    const uint8_t* q = b->qs + 32 * (j / 2);
+    const VU16 a = load_u8(q + k), c = load_u8(q + 16 + k);
+    if (j & 1) {
+      lo = high_nibble(a);
+      hi = high_nibble(c);
+    } else {
+      lo = low_nibble(a);
+      hi = low_nibble(c);
+    }
+    if constexpr (kHigh) {  // fifth bit: bit j of qh[l]
+      lo = hn::Or(lo, hn::ShiftLeft<4>(bits_at(load_u8(b->qh + k), j, 1)));
+      hi = hn::Or(hi, hn::ShiftLeft<4>(bits_at(load_u8(b->qh + 16 + k), j, 1)));
+    }
+  }
+  float d_lo(int j) const { return dl[j]; }
+  float d_hi(int j) const { return dl[j]; }
+  float m_lo(int j) const { return ml[j]; }
+  float m_hi(int j) const { return ml[j]; }
+};
+using fmt_q4_k = fmt_q45_k<block_q4_K, false>;
+using fmt_q5_k = fmt_q45_k<block_q5_K, true>;
+
+struct fmt_q6_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kMin = false;
+  const block_q6_K* b;
+  float dl[16];
+  explicit fmt_q6_k(const uint8_t* p) : b(reinterpret_cast<const block_q6_K*>(p)) {
+    const float d = half_to_float(b->d);
+    for (int i = 0; i < 16; ++i) dl[i] = d * static_cast<float>(b->scales[i]);
+  }
+  // 128-half n = j / 4, jj = j % 4: low bits from ql[64 n + 32 (jj & 1) + l] (nibble jj >> 1),
+  // high 2 bits from qh[32 n + l] >> 2 jj; minus 32.
+  HWY_INLINE void decode(int j, size_t k, V16& lo, V16& hi) const {
+    const int n = j / 4, jj = j % 4;
+    const uint8_t* ql = b->ql + 64 * n + 32 * (jj & 1);
+    const uint8_t* qh = b->qh + 32 * n;
+    const int nib = 4 * (jj >> 1);
+    const V16 off = hn::Set(D16(), 32);
+    lo = hn::Sub(hn::Or(bits_at(load_u8(ql + k), nib, 0xF), hn::ShiftLeft<4>(bits_at(load_u8(qh + k), 2 * jj, 3))), off);
+    hi = hn::Sub(hn::Or(bits_at(load_u8(ql + 16 + k), nib, 0xF),
+                        hn::ShiftLeft<4>(bits_at(load_u8(qh + 16 + k), 2 * jj, 3))),
+                 off);
+  }
+  float d_lo(int j) const { return dl[2 * j]; }
+  float d_hi(int j) const { return dl[2 * j + 1]; }
+  float m_lo(int) const { return 0; }
+  float m_hi(int) const { return 0; }
+};
+
+// Rows [r0, r1) for tokens [t0, t0 + NT): the integer path.
+template <class Fmt, int NT>
+HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  const D16 d16;
+  const D32 d32;
+  const DF df;
+  constexpr size_t kN = hn::MaxLanes(D16());
+  const size_t n16 = hn::Lanes(d16);
+  using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
+  constexpr int64_t kBlockValues = 32 * Fmt::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nb32 = jb.n_in / 32;
+  const int16_t* xq[NT];
+  const float* xd[NT];
+  const float* xs[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = jb.xq + (t0 + t) * jb.n_in;
+    xd[t] = jb.xd + (t0 + t) * nb32;
+    xs[t] = jb.xs + (t0 + t) * nb32 * 2;
+  }
+  (void)kN;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    hn::Vec<DF> acc[NT];
+    float macc[NT];
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = hn::Zero(df);
+      macc[t] = 0;
+    }
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const Fmt f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < Fmt::kSub; ++j) {
+        const int64_t blk = sb * Fmt::kSub + j;
+        hn::Vec<D32> s_lo[NT], s_hi[NT], s_lo1[NT], s_hi1[NT];
+        for (int t = 0; t < NT; ++t) s_lo[t] = s_hi[t] = s_lo1[t] = s_hi1[t] = hn::Zero(d32);
+        for (size_t k = 0; k < 16; k += n16) {
+          V16 lo, hi;
+          f.decode(j, k, lo, hi);
+          for (int t = 0; t < NT; ++t) {
+            const int16_t* x = xq[t] + blk * 32;
+            s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, x + k), s_lo[t], s_lo1[t]);
+            if constexpr (Fmt::kSplit)
+              s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, x + 16 + k), s_hi[t], s_hi1[t]);
+            else
+              s_lo[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, x + 16 + k), s_lo[t], s_lo1[t]);
+          }
+        }
+        for (int t = 0; t < NT; ++t) {
+          const float dx = xd[t][blk];
+          const auto lo_sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s_lo[t], s_lo1[t]));
+          acc[t] = hn::MulAdd(lo_sum, hn::Set(df, f.d_lo(j) * dx), acc[t]);
+          if constexpr (Fmt::kSplit) {
+            const auto hi_sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s_hi[t], s_hi1[t]));
+            acc[t] = hn::MulAdd(hi_sum, hn::Set(df, f.d_hi(j) * dx), acc[t]);
+          }
+          if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      jb.y[(t0 + t) * jb.n_out + r] = hn::GetLane(hn::SumOfLanes(df, acc[t])) + macc[t];
+  }
+}
+
+// Float weights: f32 FMA over full vectors, a scalar tail.
+template <class W>
+HWY_INLINE float load_scalar(const W* p) {
+  if constexpr (std::is_same_v<W, float>) {
+    return *p;
+  } else if constexpr (std::is_same_v<W, hwy::float16_t>) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return half_to_float(h);
+  } else {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return bf16_to_float(h);
+  }
+}
+
+template <class W, int NT>
+HWY_NOINLINE void rows_f(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<W, decltype(df)> dw;
+  const int64_t nl = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t n = jb.n_in, main = n - n % nl;
+  for (int64_t r = r0; r < r1; ++r) {
+    const W* row = reinterpret_cast<const W*>(jb.w + static_cast<size_t>(r) * jb.row_bytes);
+    hn::Vec<decltype(df)> acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = hn::Zero(df);
+    for (int64_t c = 0; c < main; c += nl) {
+      hn::Vec<decltype(df)> w;
+      if constexpr (std::is_same_v<W, float>)
+        w = hn::LoadU(df, row + c);
+      else
+        w = hn::PromoteTo(df, hn::LoadU(dw, row + c));
+      for (int t = 0; t < NT; ++t) acc[t] = hn::MulAdd(w, hn::LoadU(df, jb.xf + (t0 + t) * n + c), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[t]));
+      for (int64_t c = main; c < n; ++c) s += load_scalar(row + c) * jb.xf[(t0 + t) * n + c];
+      jb.y[(t0 + t) * jb.n_out + r] = s;
+    }
+  }
+}
+
+// Rows [r0, r1) for all tokens: blocks of rows that stay in L1 while the token tiles pass.
+template <class K4, class K1>
+HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kernel1) {
+  constexpr int64_t kRowBlock = 16;
+  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+    const int64_t re = std::min(r1, rb + kRowBlock);
+    int64_t t = 0;
+    for (; t + 4 <= jb.n_tokens; t += 4) kernel4(jb, rb, re, t);
+    for (; t < jb.n_tokens; ++t) kernel1(jb, rb, re, t);
+  }
+}
+
+template <class Fmt>
+void run_q(const job& jb, int64_t r0, int64_t r1) {
+  tiles(jb, r0, r1, rows_q<Fmt, 4>, rows_q<Fmt, 1>);
+}
+template <class W>
+void run_f(const job& jb, int64_t r0, int64_t r1) {
+  tiles(jb, r0, r1, rows_f<W, 4>, rows_f<W, 1>);
+}
+
+}  // namespace
+
+// The per-target entry: rows [r0, r1) of the job, for weight type `type` (switch once per chunk).
+void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
+  switch (type) {
+    case ggml_type::F32: return run_f<float>(jb, r0, r1);
+    case ggml_type::F16: return run_f<hwy::float16_t>(jb, r0, r1);
+    case ggml_type::BF16: return run_f<hwy::bfloat16_t>(jb, r0, r1);
+    case ggml_type::Q4_0: return run_q<fmt_q4_0>(jb, r0, r1);
+    case ggml_type::Q4_1: return run_q<fmt_q4_1>(jb, r0, r1);
+    case ggml_type::Q5_0: return run_q<fmt_q5_0>(jb, r0, r1);
+    case ggml_type::Q5_1: return run_q<fmt_q5_1>(jb, r0, r1);
+    case ggml_type::Q8_0: return run_q<fmt_q8_0>(jb, r0, r1);
+    case ggml_type::Q2_K: return run_q<fmt_q2_k>(jb, r0, r1);
+    case ggml_type::Q3_K: return run_q<fmt_q3_k>(jb, r0, r1);
+    case ggml_type::Q4_K: return run_q<fmt_q4_k>(jb, r0, r1);
+    case ggml_type::Q5_K: return run_q<fmt_q5_k>(jb, r0, r1);
+    case ggml_type::Q6_K: return run_q<fmt_q6_k>(jb, r0, r1);
+    case ggml_type::Q8_1: case ggml_type::Q8_K: break;
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace engine
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace engine {
+
+HWY_EXPORT(matmul_rows);
+
+bool matmul_quantizes_activations(ggml_type type) {
+  switch (type) {
+    case ggml_type::Q4_0: case ggml_type::Q4_1: case ggml_type::Q5_0: case ggml_type::Q5_1:
+    case ggml_type::Q8_0: case ggml_type::Q2_K: case ggml_type::Q3_K: case ggml_type::Q4_K:
+    case ggml_type::Q5_K: case ggml_type::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out) {
+  if (n_in % 32 != 0) throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32", "quantize_activations");
+  const int64_t nb = n_in / 32;
+  out.n_in = n_in;
+  out.n_tokens = n_tokens;
+  out.q.resize(static_cast<size_t>(n_in * n_tokens));
+  out.d.resize(static_cast<size_t>(nb * n_tokens));
+  out.sum16.resize(static_cast<size_t>(2 * nb * n_tokens));
+  for (int64_t b = 0; b < nb * n_tokens; ++b) {
+    const float* v = x + b * 32;
+    int16_t* q = out.q.data() + b * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d > 0 ? 1.0f / d : 0.0f;
+    int sums[2] = {0, 0};
+    for (int i = 0; i < 32; ++i) {
+      const int qi = std::clamp(static_cast<int>(std::lrint(v[i] * id)), -127, 127);
+      q[i] = static_cast<int16_t>(qi);
+      sums[i / 16] += qi;
+    }
+    out.d[static_cast<size_t>(b)] = d;
+    out.sum16[static_cast<size_t>(2 * b)] = d * static_cast<float>(sums[0]);
+    out.sum16[static_cast<size_t>(2 * b + 1)] = d * static_cast<float>(sums[1]);
+  }
+}
+
+namespace {
+
+void check_shapes(const tensor& W, const char* where) {
+  if (W.ne[2] != 1 || W.ne[3] != 1)
+    throw make_error("weight '" + W.name + "' is not a 2-D tensor", where);
+  if (W.data == nullptr) throw make_error("weight '" + W.name + "' has no data", where);
+  if (!matmul_quantizes_activations(W.type) && W.type != ggml_type::F32 && W.type != ggml_type::F16 &&
+      W.type != ggml_type::BF16)
+    throw make_error("weight '" + W.name + "' has type " + std::string(type_name(W.type)) +
+                         ", which matmul does not support",
+                     where);
+}
+
+size_t row_bytes(const tensor& W) {
+  return static_cast<size_t>(W.ne[0] / block_values(W.type) * block_bytes(W.type));
+}
+
+// Per-thread scratch (activations, dequantized rows) reused across calls.
+thread_local q8_activations t_act;
+thread_local std::vector<float> t_row;
+
+void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool) {
+  const int64_t n_in = W.ne[0], n_out = W.ne[1];
+  const size_t rb = row_bytes(W);
+  pool.parallel_for(n_out, [&](int64_t r0, int64_t r1) {
+    t_row.resize(static_cast<size_t>(n_in));
+    for (int64_t r = r0; r < r1; ++r) {
+      dequantize(W.type, W.data + static_cast<size_t>(r) * rb, t_row.data(), n_in);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* xt = x + t * n_in;
+        double s = 0;
+        for (int64_t c = 0; c < n_in; ++c) s += static_cast<double>(t_row[static_cast<size_t>(c)]) * xt[c];
+        y[t * n_out + r] = static_cast<float>(s);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool, bool exact) {
+  check_shapes(W, "matmul");
+  if (n_tokens <= 0) return;
+  if (exact) return matmul_exact(W, x, n_tokens, y, pool);
+  job jb{};
+  jb.w = W.data;
+  jb.row_bytes = row_bytes(W);
+  jb.n_in = W.ne[0];
+  jb.n_out = W.ne[1];
+  jb.n_tokens = n_tokens;
+  jb.y = y;
+  if (matmul_quantizes_activations(W.type)) {
+    quantize_activations(x, jb.n_in, n_tokens, t_act);
+    jb.xq = t_act.q.data();
+    jb.xd = t_act.d.data();
+    jb.xs = t_act.sum16.data();
+  } else {
+    jb.xf = x;
+  }
+  const ggml_type type = W.type;
+  // Chunks of at least 8 rows keep the per-chunk overhead small next to the row work.
+  constexpr int64_t kRowsPerItem = 8;
+  const int64_t items = (jb.n_out + kRowsPerItem - 1) / kRowsPerItem;
+  pool.parallel_for(items, [&](int64_t i0, int64_t i1) {
+    HWY_DYNAMIC_DISPATCH(matmul_rows)(type, jb, i0 * kRowsPerItem, std::min(jb.n_out, i1 * kRowsPerItem));
+  });
+}
+
+void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, float* y) {
+  check_shapes(W, "matmul_reference_q8");
+  const int64_t n_in = W.ne[0], n_out = W.ne[1];
+  std::vector<float> xr(static_cast<size_t>(n_in * n_tokens));
+  if (matmul_quantizes_activations(W.type)) {
+    q8_activations a;
+    quantize_activations(x, n_in, n_tokens, a);
+    for (int64_t i = 0; i < n_in * n_tokens; ++i)
+      xr[static_cast<size_t>(i)] = a.d[static_cast<size_t>(i / 32)] * static_cast<float>(a.q[static_cast<size_t>(i)]);
+  } else {
+    std::copy(x, x + n_in * n_tokens, xr.begin());
+  }
+  std::vector<float> row(static_cast<size_t>(n_in));
+  const size_t rb = row_bytes(W);
+  for (int64_t r = 0; r < n_out; ++r) {
+    dequantize(W.type, W.data + static_cast<size_t>(r) * rb, row.data(), n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < n_in; ++c)
+        s += static_cast<double>(row[static_cast<size_t>(c)]) * xr[static_cast<size_t>(t * n_in + c)];
+      y[t * n_out + r] = static_cast<float>(s);
+    }
+  }
+}
+
+void get_row(const tensor& W, int64_t r, float* out) {
+  if (r < 0 || r >= W.rows())
+    throw make_error("row " + std::to_string(r) + " is out of range [0, " + std::to_string(W.rows()) + ")",
+                     "get_row of '" + W.name + "'");
+  const size_t rb = static_cast<size_t>(W.ne[0] / block_values(W.type) * block_bytes(W.type));
+  dequantize(W.type, W.data + static_cast<size_t>(r) * rb, out, W.ne[0]);
+}
+
+}  // namespace engine
+#endif  // HWY_ONCE

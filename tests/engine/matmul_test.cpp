@@ -1,0 +1,226 @@
+// engine::matmul: the Highway kernels on every target this CPU supports against the scalar
+// reference of the same math (matmul_reference_q8), and the 8-bit-activation path against the
+// exact (f32 weights, f64 sums) mode within the bound that activation rounding allows.
+#include <doctest/doctest.h>
+
+#include <hwy/targets.h>
+
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gguf.hpp"
+#include "matmul.hpp"
+#include "quant.hpp"
+#include "thread_pool.hpp"
+
+using engine::ggml_type;
+
+namespace {
+
+// Byte offsets of each block type's fp16 scales, so random blocks get finite, sane scales.
+std::vector<size_t> half_fields(ggml_type t) {
+  using namespace engine;
+  switch (t) {
+    case ggml_type::Q4_0: return {offsetof(block_q4_0, d)};
+    case ggml_type::Q4_1: return {offsetof(block_q4_1, d), offsetof(block_q4_1, m)};
+    case ggml_type::Q5_0: return {offsetof(block_q5_0, d)};
+    case ggml_type::Q5_1: return {offsetof(block_q5_1, d), offsetof(block_q5_1, m)};
+    case ggml_type::Q8_0: return {offsetof(block_q8_0, d)};
+    case ggml_type::Q2_K: return {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)};
+    case ggml_type::Q3_K: return {offsetof(block_q3_K, d)};
+    case ggml_type::Q4_K: return {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
+    case ggml_type::Q5_K: return {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)};
+    case ggml_type::Q6_K: return {offsetof(block_q6_K, d)};
+    default: return {};
+  }
+}
+
+struct weights {
+  std::vector<uint8_t> bytes;
+  engine::tensor t;
+};
+
+weights random_weights(ggml_type type, int64_t n_in, int64_t n_out, std::mt19937& rng) {
+  weights w;
+  const int64_t bv = engine::block_values(type), bb = engine::block_bytes(type);
+  const int64_t n_blocks = n_in / bv * n_out;
+  w.bytes.resize(static_cast<size_t>(n_blocks * bb));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  if (type == ggml_type::F32) {
+    for (int64_t i = 0; i < n_in * n_out; ++i) {
+      const float v = normal(rng);
+      std::memcpy(w.bytes.data() + 4 * i, &v, 4);
+    }
+  } else if (type == ggml_type::F16 || type == ggml_type::BF16) {
+    for (int64_t i = 0; i < n_in * n_out; ++i) {
+      const float v = normal(rng);
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      const uint16_t h = type == ggml_type::F16 ? engine::float_to_half(v) : static_cast<uint16_t>(bits >> 16);
+      std::memcpy(w.bytes.data() + 2 * i, &h, 2);
+    }
+  } else {
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& b : w.bytes) b = static_cast<uint8_t>(byte(rng));
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    for (int64_t k = 0; k < n_blocks; ++k)
+      for (size_t off : half_fields(type)) {
+        const uint16_t h = engine::float_to_half(scale(rng));
+        std::memcpy(w.bytes.data() + k * bb + static_cast<int64_t>(off), &h, 2);
+      }
+  }
+  w.t = engine::tensor{"w", type, 2, {n_in, n_out, 1, 1}, w.bytes.data(), w.bytes.size()};
+  return w;
+}
+
+std::vector<float> random_x(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  for (size_t i = 0; i < x.size(); i += 97) x[i] *= 20;  // outliers, as real activations have
+  return x;
+}
+
+// Per output: sum |w| |x| (scale of float rounding) and the bound on the error that 8-bit
+// activations can cause: sum_c |w_c| * d_block(c) / 2 where d = max|x| / 127 per 32-block.
+void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_tokens, std::vector<double>& abs_sum,
+            std::vector<double>& act_bound) {
+  const int64_t n_in = W.ne[0], n_out = W.ne[1];
+  abs_sum.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
+  act_bound.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
+  std::vector<float> row(static_cast<size_t>(n_in));
+  for (int64_t r = 0; r < n_out; ++r) {
+    engine::get_row(W, r, row.data());
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xt = x.data() + t * n_in;
+      double s = 0, a = 0;
+      for (int64_t b = 0; b < n_in; b += 32) {
+        float amax = 0;
+        for (int64_t c = b; c < b + 32 && c < n_in; ++c) amax = std::max(amax, std::fabs(xt[c]));
+        for (int64_t c = b; c < b + 32 && c < n_in; ++c) {
+          s += std::fabs(row[static_cast<size_t>(c)]) * std::fabs(xt[c]);
+          a += std::fabs(row[static_cast<size_t>(c)]) * amax / 254.0;
+        }
+      }
+      abs_sum[static_cast<size_t>(t * n_out + r)] = s;
+      act_bound[static_cast<size_t>(t * n_out + r)] = a;
+    }
+  }
+}
+
+// matmul on the current target vs the scalar reference of the same math, and vs exact mode.
+void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool& pool, std::mt19937& rng,
+                  bool all_targets) {
+  const int64_t n_in = W.ne[0], n_out = W.ne[1];
+  const std::vector<float> x = random_x(n_in * n_tokens, rng);
+  std::vector<double> abs_sum, act_bound;
+  bounds(W, x, n_tokens, abs_sum, act_bound);
+  const size_t ny = static_cast<size_t>(n_out * n_tokens);
+  std::vector<float> ref(ny), exact(ny), fast(ny);
+  engine::matmul_reference_q8(W, x.data(), n_tokens, ref.data());
+  engine::matmul(W, x.data(), n_tokens, exact.data(), pool, /*exact=*/true);
+  const bool q8 = engine::matmul_quantizes_activations(W.type);
+  std::vector<int64_t> targets = all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
+  for (int64_t target : targets) {
+    if (target != 0) hwy::SetSupportedTargetsForTest(target);
+    INFO("type " << engine::type_name(W.type) << ", target " << std::string(target ? hwy::TargetName(target) : "best")
+                 << ", " << n_in << "x" << n_out << ", tokens " << n_tokens);
+    std::fill(fast.begin(), fast.end(), std::nanf(""));
+    engine::matmul(W, x.data(), n_tokens, fast.data(), pool);
+    int bad_ref = 0, bad_exact = 0;
+    for (size_t i = 0; i < ny; ++i) {
+      const double tol = 2e-5 * abs_sum[i] + 1e-30;
+      if (!(std::fabs(fast[i] - ref[i]) <= tol) && bad_ref++ < 3)
+        MESSAGE("y[" << i << "] fast " << fast[i] << " reference " << ref[i] << " tol " << tol);
+      const double tol_exact = (q8 ? act_bound[i] * 1.001 : 0.0) + tol;
+      if (!(std::fabs(fast[i] - exact[i]) <= tol_exact) && bad_exact++ < 3)
+        MESSAGE("y[" << i << "] fast " << fast[i] << " exact " << exact[i] << " tol " << tol_exact);
+    }
+    CHECK(bad_ref == 0);
+    CHECK(bad_exact == 0);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  // Exact mode is the f64 dot of the dequantized row with x: also check against the q8
+  // reference within the activation bound (independent of the kernels).
+  if (q8)
+    for (size_t i = 0; i < ny; ++i) CHECK(std::fabs(exact[i] - ref[i]) <= act_bound[i] * 1.001 + 1e-5 * abs_sum[i]);
+}
+
+constexpr ggml_type kAllTypes[] = {ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0,
+                                   ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0,
+                                   ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K,
+                                   ggml_type::Q6_K};
+
+}  // namespace
+
+TEST_CASE("every weight type on every target: fast path vs scalar reference and exact mode") {
+  std::mt19937 rng(42);
+  engine::thread_pool pool(3);
+  for (ggml_type type : kAllTypes) {
+    const weights w = random_weights(type, 512, 37, rng);
+    for (int64_t n_tokens : {1, 6}) check_matmul(w.t, n_tokens, pool, rng, true);
+  }
+}
+
+TEST_CASE("float weights with a row length that is not a multiple of the vector") {
+  std::mt19937 rng(7);
+  engine::thread_pool pool(2);
+  for (ggml_type type : {ggml_type::F32, ggml_type::F16, ggml_type::BF16}) {
+    const weights w = random_weights(type, 70, 9, rng);
+    check_matmul(w.t, 5, pool, rng, true);
+  }
+}
+
+TEST_CASE("thread counts give identical results") {
+  std::mt19937 rng(3);
+  const weights w = random_weights(ggml_type::Q4_K, 1024, 301, rng);
+  const std::vector<float> x = random_x(1024 * 5, rng);
+  std::vector<float> y1(301 * 5), y4(301 * 5);
+  engine::thread_pool p1(1), p4(4);
+  engine::matmul(w.t, x.data(), 5, y1.data(), p1);
+  engine::matmul(w.t, x.data(), 5, y4.data(), p4);
+  CHECK(y1 == y4);
+}
+
+TEST_CASE("get_row and errors") {
+  std::mt19937 rng(5);
+  const weights w = random_weights(ggml_type::Q8_0, 64, 3, rng);
+  std::vector<float> row(64), all(64 * 3);
+  engine::dequantize(ggml_type::Q8_0, w.bytes.data(), all.data(), 64 * 3);
+  engine::get_row(w.t, 2, row.data());
+  CHECK(std::equal(row.begin(), row.end(), all.begin() + 128));
+  CHECK_THROWS_WITH_AS(engine::get_row(w.t, 3, row.data()), doctest::Contains("row 3 is out of range"), engine::error);
+  engine::tensor t3 = w.t;
+  t3.ne = {64, 1, 3, 1};
+  engine::thread_pool pool(1);
+  CHECK_THROWS_WITH_AS(engine::matmul(t3, row.data(), 1, all.data(), pool), doctest::Contains("not a 2-D tensor"),
+                       engine::error);
+}
+
+TEST_CASE("real weights: SmolLM2 Q4_1 / Q8_0 and gemma3 Q4_K / Q6_K / Q5_0 / Q8_0 tensors") {
+  std::mt19937 rng(11);
+  engine::thread_pool pool(2);
+  const std::string models = std::string(STRATA_CACHE_DIR) + "/models/";
+  const std::string smol = models + "SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (std::filesystem::exists(smol)) {
+    engine::gguf g(smol);
+    check_matmul(g.get_tensor("blk.0.ffn_down.weight"), 3, pool, rng, false);
+    check_matmul(g.get_tensor("blk.0.attn_q.weight"), 1, pool, rng, false);
+    check_matmul(g.get_tensor("token_embd.weight"), 1, pool, rng, false);
+  } else {
+    MESSAGE("skipping: " << smol << " not found");
+  }
+  const std::string gemma = models + "gemma-3-270m-q4_k_m.gguf";
+  if (std::filesystem::exists(gemma)) {
+    engine::gguf g(gemma);
+    for (const char* name : {"blk.0.attn_output.weight", "blk.0.ffn_down.weight", "blk.0.attn_q.weight",
+                             "blk.0.attn_v.weight"})
+      check_matmul(g.get_tensor(name), 2, pool, rng, false);
+  } else {
+    MESSAGE("skipping: " << gemma << " not found");
+  }
+}
