@@ -66,7 +66,10 @@ inline std::optional<reference> run_reference(const std::string& model,
                                               const std::vector<int32_t>& tokens, int steps,
                                               const std::string& tag) {
   std::string list;
-  for (int32_t t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+  for (int32_t t : tokens) {
+    if (!list.empty()) list.push_back(',');
+    list.append(std::to_string(t));
+  }
   const fs::path out = tmp_dir() / (tag + ".ref");
   if (!run_script("ref_forward.py", quote(model) + " --tokens " + list + " --steps " +
                                         std::to_string(steps) + " --out " + quote(out.string())))

@@ -1,0 +1,140 @@
+#include "cli.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "error.hpp"
+
+namespace engine::cli {
+
+args::args(int argc, char** argv, std::string tool) : tool_(std::move(tool)) {
+  for (int i = 1; i < argc; ++i) argv_.emplace_back(argv[i]);
+}
+
+bool args::next() {
+  if (i_ >= argv_.size()) return false;
+  flag_ = argv_[i_++];
+  // --flag=value
+  if (flag_.size() > 2 && flag_.rfind("--", 0) == 0) {
+    const size_t eq = flag_.find('=');
+    if (eq != std::string::npos) {
+      argv_.insert(argv_.begin() + long(i_), flag_.substr(eq + 1));
+      flag_.resize(eq);
+    }
+  }
+  return true;
+}
+
+bool args::is(std::string_view a, std::string_view b) const {
+  return flag_ == a || (!b.empty() && flag_ == b);
+}
+
+void args::fail(const std::string& what) const { throw make_error(what, tool_); }
+
+void args::unknown() const {
+  fail("unknown argument '" + flag_ + "' (try --help)");
+}
+
+std::string args::str() {
+  if (i_ >= argv_.size()) fail("missing value for " + flag_);
+  return argv_[i_++];
+}
+
+int64_t args::integer(int64_t lo, int64_t hi) {
+  const std::string s = str();
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
+    fail("bad value '" + s + "' for " + flag_ + " (an integer in [" + std::to_string(lo) + ", " +
+         std::to_string(hi) + "])");
+  return v;
+}
+
+double args::real(double lo, double hi) {
+  const std::string s = str();
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
+    std::ostringstream os;
+    os << "bad value '" << s << "' for " << flag_ << " (a number in [" << lo << ", " << hi << "])";
+    fail(os.str());
+  }
+  return v;
+}
+
+std::vector<std::string> args::str_list() {
+  const std::string s = str();
+  std::vector<std::string> out;
+  size_t b = 0;
+  while (b <= s.size()) {
+    const size_t e = std::min(s.find(',', b), s.size());
+    if (e > b) out.push_back(s.substr(b, e - b));
+    b = e + 1;
+  }
+  if (out.empty()) fail("empty list for " + flag_);
+  return out;
+}
+
+std::vector<int64_t> args::int_list(int64_t lo, int64_t hi) {
+  std::vector<int64_t> out;
+  for (const std::string& s : str_list()) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0 || v < lo || v > hi)
+      fail("bad value '" + s + "' in " + flag_ + " (integers in [" + std::to_string(lo) + ", " +
+           std::to_string(hi) + "])");
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string default_model_path() {
+  const char* cache = std::getenv("STRATA_CACHE_DIR");
+  std::string dir;
+  if (cache && *cache) {
+    dir = cache;
+  } else {
+    const char* home = std::getenv("HOME");
+    dir = std::string(home ? home : ".") + "/.cache/strata";
+  }
+  return dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+loaded_model load(const std::string& path, bool need_tokenizer) {
+  loaded_model lm;
+  const double t0 = now_s();
+  lm.file = std::make_shared<const gguf>(path);
+  lm.net = std::make_unique<model>(lm.file);
+  if (need_tokenizer || lm.file->has("tokenizer.ggml.tokens"))
+    lm.tok = std::make_unique<tokenizer>(*lm.file);
+  lm.load_ms = (now_s() - t0) * 1000.0;
+  return lm;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw make_error("cannot open file", path);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
+  return buf;
+}
+
+}  // namespace engine::cli

@@ -1,0 +1,190 @@
+#include "perplexity.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <unistd.h>
+
+#include "cli.hpp"
+#include "error.hpp"
+#include "quant.hpp"
+#include "thread_pool.hpp"
+
+namespace engine {
+
+namespace {
+
+constexpr char kMagic[4] = {'S', 'K', 'L', 'D'};
+constexpr uint32_t kVersion = 1;
+
+struct kld_header {
+  char magic[4];
+  uint32_t version;
+  uint32_t n_ctx;
+  uint32_t n_vocab;
+  uint32_t n_chunks;
+  uint32_t first;  // first scored window position
+};
+static_assert(sizeof(kld_header) == 24);
+
+void progress_line(int done, int total, double elapsed) {
+  const double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
+  const int width = 30;
+  const int fill = total > 0 ? done * width / total : width;
+  std::fprintf(stderr, "\r[%.*s%*s] %d/%d chunks, %.1f s, ETA %d:%02d   ", fill,
+               "==============================", width - fill, "", done, total, elapsed,
+               int(eta) / 60, int(eta) % 60);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+void log_softmax(const float* logits, int n, float* out) {
+  float mx = logits[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - mx);
+  const double lse = double(mx) + std::log(sum);
+  for (int i = 0; i < n; ++i) out[i] = float(double(logits[i]) - lse);
+}
+
+perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
+                                 const std::function<std::unique_ptr<kv_store>(int)>& make_cache,
+                                 thread_pool& pool, const perplexity_options& opt) {
+  const int n_ctx = opt.n_ctx;
+  const int n_vocab = m.config().n_vocab;
+  if (n_ctx < 8) throw make_error("context " + std::to_string(n_ctx) + " is too small (>= 8)", "perplexity");
+  const int max_chunks = int(tokens.size() / size_t(n_ctx));
+  if (max_chunks < 1)
+    throw make_error("the text has " + std::to_string(tokens.size()) + " tokens, fewer than 2 x n_ctx/2 = " +
+                         std::to_string(n_ctx) + "; use a smaller -c or a longer file",
+                     "perplexity");
+  const int n_chunks = opt.n_chunks < 0 ? max_chunks : std::min(opt.n_chunks, max_chunks);
+  const int first = n_ctx / 2;
+  const int n_scored_per_chunk = n_ctx - 1 - first;
+
+  // KL divergence files.
+  std::ofstream base_out;
+  std::ifstream base_in;
+  if (!opt.kld_base_out.empty()) {
+    base_out.open(opt.kld_base_out, std::ios::binary);
+    if (!base_out) throw make_error("cannot write", opt.kld_base_out);
+    kld_header h{};
+    std::memcpy(h.magic, kMagic, 4);
+    h.version = kVersion;
+    h.n_ctx = uint32_t(n_ctx);
+    h.n_vocab = uint32_t(n_vocab);
+    h.n_chunks = uint32_t(n_chunks);
+    h.first = uint32_t(first);
+    base_out.write(reinterpret_cast<const char*>(&h), sizeof h);
+    base_out.write(reinterpret_cast<const char*>(tokens.data()),
+                   std::streamsize(size_t(n_chunks) * n_ctx * sizeof(int32_t)));
+  }
+  if (!opt.kld_base_in.empty()) {
+    base_in.open(opt.kld_base_in, std::ios::binary);
+    if (!base_in) throw make_error("cannot open", opt.kld_base_in);
+    kld_header h{};
+    base_in.read(reinterpret_cast<char*>(&h), sizeof h);
+    if (!base_in || std::memcmp(h.magic, kMagic, 4) != 0 || h.version != kVersion)
+      throw make_error("not a strata KL-divergence base file (magic/version)", opt.kld_base_in);
+    if (h.n_ctx != uint32_t(n_ctx) || h.n_vocab != uint32_t(n_vocab) || h.first != uint32_t(first))
+      throw make_error("base was saved with n_ctx " + std::to_string(h.n_ctx) + ", n_vocab " +
+                           std::to_string(h.n_vocab) + "; this run has n_ctx " +
+                           std::to_string(n_ctx) + ", n_vocab " + std::to_string(n_vocab),
+                       opt.kld_base_in);
+    if (h.n_chunks < uint32_t(n_chunks))
+      throw make_error("base has " + std::to_string(h.n_chunks) + " chunks, this run needs " +
+                           std::to_string(n_chunks) + " (use --chunks)",
+                       opt.kld_base_in);
+    std::vector<int32_t> saved(size_t(h.n_chunks) * n_ctx);
+    base_in.read(reinterpret_cast<char*>(saved.data()), std::streamsize(saved.size() * 4));
+    if (!base_in) throw make_error("truncated file", opt.kld_base_in);
+    if (!std::equal(saved.begin(), saved.begin() + long(size_t(n_chunks) * n_ctx), tokens.begin()))
+      throw make_error("base was computed on other tokens (another text or tokenizer)",
+                       opt.kld_base_in);
+    // Skip to the first chunk's log-probs: the header is followed by all its chunks' tokens.
+  }
+
+  perplexity_result r;
+  r.n_chunks = n_chunks;
+  r.has_kld = base_in.is_open();
+  auto cache = make_cache(n_ctx);
+  std::vector<int32_t> window(static_cast<size_t>(n_ctx));
+  std::vector<float> logits(size_t(n_ctx) * n_vocab);
+  std::vector<float> lp(static_cast<size_t>(n_vocab)), base_lp(static_cast<size_t>(n_vocab));
+  std::vector<uint16_t> half(static_cast<size_t>(n_vocab));
+  double nll = 0, nll2 = 0;
+  double kld = 0, kld2 = 0, agree = 0, base_nll = 0;
+  int64_t count = 0;
+  const double t0 = cli::now_s();
+  const bool show = opt.progress && isatty(fileno(stderr));
+  for (int c = 0; c < n_chunks; ++c) {
+    std::copy(tokens.begin() + long(size_t(c) * n_ctx), tokens.begin() + long(size_t(c + 1) * n_ctx),
+              window.begin());
+    if (opt.add_bos && opt.bos >= 0) window[0] = opt.bos;
+    cache->truncate(0);
+    // Logits of positions first..n_ctx-2 predict tokens first+1..n_ctx-1.
+    const int n_logits = n_ctx - first;
+    m.forward(window, 0, *cache, pool, logits.data(), n_logits, opt.fwd);
+    for (int j = 0; j < n_scored_per_chunk; ++j) {
+      const float* row = logits.data() + size_t(j) * n_vocab;
+      const int32_t next = tokens[size_t(c) * n_ctx + size_t(first + j + 1)];
+      log_softmax(row, n_vocab, lp.data());
+      const double v = -double(lp[size_t(next)]);
+      nll += v;
+      nll2 += v * v;
+      ++count;
+      if (base_out.is_open()) {
+        for (int i = 0; i < n_vocab; ++i) half[size_t(i)] = float_to_half(lp[size_t(i)]);
+        base_out.write(reinterpret_cast<const char*>(half.data()), std::streamsize(half.size() * 2));
+      }
+      if (base_in.is_open()) {
+        base_in.read(reinterpret_cast<char*>(half.data()), std::streamsize(half.size() * 2));
+        if (!base_in) throw make_error("truncated file", opt.kld_base_in);
+        double k = 0.0;
+        int32_t a0 = 0, a1 = 0;
+        for (int i = 0; i < n_vocab; ++i) {
+          base_lp[size_t(i)] = half_to_float(half[size_t(i)]);
+          const double pb = std::exp(double(base_lp[size_t(i)]));
+          k += pb * (double(base_lp[size_t(i)]) - double(lp[size_t(i)]));
+          if (base_lp[size_t(i)] > base_lp[size_t(a0)]) a0 = i;
+          if (lp[size_t(i)] > lp[size_t(a1)]) a1 = i;
+        }
+        k = std::max(k, 0.0);
+        kld += k;
+        kld2 += k * k;
+        agree += a0 == a1;
+        base_nll -= double(base_lp[size_t(next)]);
+      }
+    }
+    const double running = std::exp(nll / double(count));
+    r.chunk_ppl.push_back(running);
+    if (opt.out) {
+      if (show) std::fprintf(stderr, "\r%*s\r", 80, "");
+      std::fprintf(opt.out, "[%d]%.4f,", c + 1, running);
+      if ((c + 1) % 8 == 0 || c + 1 == n_chunks) std::fprintf(opt.out, "\n");
+      std::fflush(opt.out);
+    }
+    if (show) progress_line(c + 1, n_chunks, cli::now_s() - t0);
+  }
+  if (show) std::fprintf(stderr, "\r%*s\r", 80, "");
+  r.seconds = cli::now_s() - t0;
+  r.n_scored = count;
+  const double mean = nll / double(count);
+  r.ppl = std::exp(mean);
+  double var = nll2 / double(count) - mean * mean;
+  r.ppl_err = (var > 0 && count > 1) ? std::sqrt(var / double(count - 1)) * r.ppl : 0.0;
+  if (r.has_kld) {
+    const double n = double(count);
+    r.kld_mean = kld / n;
+    const double kv = kld2 / n - r.kld_mean * r.kld_mean;
+    r.kld_err = (kv > 0 && count > 1) ? std::sqrt(kv / (n - 1)) : 0.0;
+    r.top1 = agree / n;
+    r.top1_err = std::sqrt(r.top1 * (1.0 - r.top1) / std::max(1.0, n - 1));
+    r.base_ppl = std::exp(base_nll / n);
+  }
+  return r;
+}
+
+}  // namespace engine
