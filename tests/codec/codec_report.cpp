@@ -14,15 +14,17 @@ using namespace strata::quality;
 namespace {
 
 template <class C>
-void codec_row(const std::vector<float>& x, std::size_t d, double lloyd_max) {
+void codec_row(const std::vector<float>& x, std::size_t d, double lloyd_max, int index_bits = 0,
+               const char* label = nullptr) {
   const auto y = round_trip_rows<C>(x, d);
   const double mse = relative_mse(x, y);
   const auto ip = inner_product_error(x, y, d, 777);
   const double shannon = std::pow(4.0, -C::bits_per_value);
-  std::printf("| %-7s | %3zu | %3zu | %6.3f | %.3e | %s | %7.2f | %.2e | %+.2e |\n", C::name,
-              C::block_bytes, C::block_values, C::bits_per_value, mse,
-              lloyd_max > 0 ? (std::to_string(mse / lloyd_max).substr(0, 5)).c_str() : "  -  ",
-              mse / shannon, ip.rms, ip.bias);
+  auto fmt = [](double v) { return v > 0 ? std::to_string(v).substr(0, 5) : std::string(" - "); };
+  std::printf("| %-20s | %3zu | %3zu | %6.3f | %.3e | %s | %7.2f | %s | %.2e | %+.2e |\n",
+              label ? label : C::name, C::block_bytes, C::block_values, C::bits_per_value, mse,
+              fmt(lloyd_max > 0 ? mse / lloyd_max : 0).c_str(), mse / shannon,
+              fmt(index_bits ? mse / std::pow(4.0, -index_bits) : 0).c_str(), ip.rms, ip.bias);
 }
 
 template <int B>
@@ -73,19 +75,21 @@ int main(int argc, char** argv) {
   std::printf("## Codecs on %zu Gaussian vectors, d = %zu (turbo: hadamard<> rotation)\n\n", n,
               d);
   std::printf("| codec | bytes/block | values/block | bits/value | MSE (relative) | / Lloyd-Max "
-              "| / Shannon 4^-bpv | inner product rel. RMS | inner product bias |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+              "| / Shannon 4^-bpv | / 4^-b (b = index bits) | inner product rel. RMS | inner product bias "
+              "|\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   codec_row<f32>(x, d, 0);
   codec_row<f16>(x, d, 0);
   codec_row<bf16>(x, d, 0);
   codec_row<q8_0>(x, d, 0);
   codec_row<q4_0>(x, d, 0);
-  codec_row<turbo<4>>(x, d, lloyd_max_codebook<4>::mse);
-  codec_row<turbo<3>>(x, d, lloyd_max_codebook<3>::mse);
-  codec_row<turbo<2>>(x, d, lloyd_max_codebook<2>::mse);
-  codec_row<turbo<4, 128, fork_codebook<4>>>(x, d, lloyd_max_codebook<4>::mse);
-  codec_row<turbo<4, 32>>(x, d, lloyd_max_codebook<4>::mse);
-  codec_row<turbo<3, 16>>(x, d, lloyd_max_codebook<3>::mse);
+  codec_row<turbo<4>>(x, d, lloyd_max_codebook<4>::mse, 4);
+  codec_row<turbo<3>>(x, d, lloyd_max_codebook<3>::mse, 3);
+  codec_row<turbo<2>>(x, d, lloyd_max_codebook<2>::mse, 2);
+  codec_row<turbo<4, 128, fork_codebook<4>>>(x, d, lloyd_max_codebook<4>::mse, 4,
+                                             "turbo4, fork table");
+  codec_row<turbo<4, 32>>(x, d, lloyd_max_codebook<4>::mse, 4, "turbo<4, 32>");
+  codec_row<turbo<3, 16>>(x, d, lloyd_max_codebook<3>::mse, 3, "turbo<3, 16>");
 
   const auto p = make_attention(d, 1024, 64, 31);
   const auto exact = attention(p, p.k, p.v);
