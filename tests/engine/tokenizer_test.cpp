@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -203,6 +204,49 @@ TEST_CASE("pretokenize: names and errors") {
       joined += p;
     }
     CHECK(joined == junk);
+  }
+}
+
+TEST_CASE("pretokenize: the Python regex module's splits (tests/reference/pretokenize_ref.py)") {
+  const char* dir = std::getenv("STRATA_PRETOKENIZE_REF");
+  if (dir == nullptr) {
+    MESSAGE("skipped: STRATA_PRETOKENIZE_REF not set (ctest sets it when python3 has regex)");
+    return;
+  }
+  const std::pair<const char*, pre_type> pres[] = {{"gpt-2", pre_type::gpt2},
+                                                   {"smollm", pre_type::smollm},
+                                                   {"llama3", pre_type::llama3},
+                                                   {"qwen2", pre_type::qwen2},
+                                                   {"default", pre_type::default_}};
+  for (const auto& [name, type] : pres) {
+    std::ifstream f(std::string(dir) + "/pretok_" + name + ".txt");
+    REQUIRE(f.good());
+    std::string line;
+    size_t n = 0, same = 0;
+    while (std::getline(f, line)) {
+      const size_t tab = line.find('\t');
+      REQUIRE(tab != std::string::npos);
+      std::string text;
+      for (size_t i = 0; i + 1 < tab; i += 2) {
+        text += static_cast<char>(std::stoi(line.substr(i, 2), nullptr, 16));
+      }
+      std::string lens;
+      std::vector<std::string_view> pieces;
+      engine::pretokenize(type, text, pieces);
+      for (const std::string_view p : pieces) {
+        if (!lens.empty()) lens += ' ';
+        lens += std::to_string(p.size());
+      }
+      ++n;
+      same += lens == line.substr(tab + 1);
+      if (lens != line.substr(tab + 1)) {
+        CAPTURE(name);
+        CAPTURE(text);
+        CHECK(lens == line.substr(tab + 1));
+      }
+    }
+    CHECK(n > 3000);
+    MESSAGE(std::string(name) << ": " << same << " of " << n << " strings split as the regex module does");
   }
 }
 
