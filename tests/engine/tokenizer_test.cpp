@@ -393,16 +393,80 @@ TEST_CASE("SmolLM2 vocabulary (gpt2, pre smollm) with ChatML markers") {
   }
 }
 
+// Ids below are llama.cpp's (llama_tokenize with add_special and parse_special, the llama.cpp
+// tree of llama-cpp-python 0.3.36), which this tokenizer matched on the whole of wiki.test.raw
+// and on 9,000 random strings for the llama-spm, gpt-2, SmolLM2 and Gemma 3 vocabularies.
+const char* const chat_text =
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n";
+const char* const mixed_text = "I'm sure they'll've DONE it 1,234,567 times!!";
+const char* const space_text = "  indented\n\ttabs and    spaces</s><table>";
+const char* const gemma_chat = "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n";
+
+TEST_CASE("SmolLM2 vocabulary: llama.cpp's ids") {
+  const std::string path = cache_dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!exists(path)) {
+    MESSAGE("skipped: " << path << " not found");
+    return;
+  }
+  const tokenizer tok{engine::gguf(path)};
+  using v = std::vector<int32_t>;
+  CHECK(tok.encode("Hello world", true, true) == v{19556, 905});
+  CHECK(tok.encode(chat_text, true, true) ==
+        v{1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+          407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 216, 34, 27, 34, 47, 2, 198, 1, 520,
+          9531, 198});
+  CHECK(tok.encode(mixed_text, true, true) ==
+        v{57, 5248, 2090, 502, 3060, 3543, 422, 19832, 357, 216, 33, 28, 34, 35, 36, 28, 37, 38,
+          39, 1711, 10095});
+  CHECK(tok.encode(space_text, true, true) ==
+        v{216, 641, 6574, 198, 197, 100, 7366, 284, 333, 5600, 9617, 99, 21198, 6413, 46});
+}
+
+TEST_CASE("Gemma 3 vocabulary (llama/SentencePiece, 262K tokens): llama.cpp's ids") {
+  const std::string path = cache_dir + "/models/gemma-3-270m-q4_k_m.gguf";
+  if (!exists(path)) {
+    MESSAGE("skipped: " << path << " not found");
+    return;
+  }
+  const tokenizer tok{engine::gguf(path)};
+  using v = std::vector<int32_t>;
+  CHECK(tok.is_spm());
+  CHECK(tok.n_vocab() == 262144);
+  CHECK(tok.bos() == 2);
+  CHECK(tok.eos() == 1);
+  CHECK(tok.add_bos());
+  CHECK(tok.is_eog(1));
+  CHECK(tok.is_eog(106));  // <end_of_turn>
+  CHECK(tok.eot() == 106);
+  CHECK(tok.encode("Hello world", true, true) == v{2, 9259, 1902});  // no space prefix
+  CHECK(tok.encode(mixed_text, true, true) ==
+        v{2, 236777, 236789, 236757, 2889, 901, 236789, 859, 236789, 560, 130215, 625, 236743,
+          236770, 236764, 236778, 236800, 236812, 236764, 236810, 236825, 236832, 2782, 4329});
+  // User-defined tokens (runs of spaces, tabs, newlines, HTML tags) are cut out first.
+  CHECK(tok.encode(space_text, true, true) == v{2, 138, 724, 16764, 107, 255968, 39218, 532, 140,
+                                                35220, 212, 168});
+  CHECK(tok.encode(gemma_chat, true, true) == v{2, 105, 2364, 107, 10979, 106, 107, 105, 4368, 107});
+  const std::vector<int32_t> ids = tok.encode(gemma_chat, true, true);
+  CHECK(tok.decode(ids) == std::string("<bos>") + gemma_chat);
+  CHECK(tok.decode(ids, false) == "user\nHi\nmodel\n");
+  for (const char* s : {mixed_text, space_text, chat_text}) {
+    CHECK(tok.decode(tok.encode(s, false, true)) == s);
+    CHECK(tok.decode(tok.encode(s, false, false)) == s);
+  }
+}
+
 TEST_CASE("speed: wiki.test.raw") {
   const std::string wiki = data_dir + "/wiki.test.raw";
   const std::string smol = cache_dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
   const std::string spm = data_dir + "/vocab/ggml-vocab-llama-spm.gguf";
+  const std::string gemma = cache_dir + "/models/gemma-3-270m-q4_k_m.gguf";
   if (!exists(wiki)) {
     MESSAGE("skipped: " << wiki << " not found");
     return;
   }
   const std::string text = read_file(wiki);
-  for (const std::string& path : {smol, spm}) {
+  for (const std::string& path : {smol, spm, gemma}) {
     if (!exists(path)) {
       MESSAGE("skipped: " << path << " not found");
       continue;
