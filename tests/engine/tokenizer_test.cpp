@@ -218,7 +218,9 @@ TEST_CASE("pretokenize: the Python regex module's splits (tests/reference/pretok
                                                    {"llama3", pre_type::llama3},
                                                    {"qwen2", pre_type::qwen2},
                                                    {"default", pre_type::default_}};
-  for (const auto& [name, type] : pres) {
+  for (const auto& entry : pres) {
+    const std::string name = entry.first;  // not a structured binding: CAPTURE's lambda (clang 14)
+    const pre_type type = entry.second;
     std::ifstream f(std::string(dir) + "/pretok_" + name + ".txt");
     REQUIRE(f.good());
     std::string line;
@@ -246,7 +248,7 @@ TEST_CASE("pretokenize: the Python regex module's splits (tests/reference/pretok
       }
     }
     CHECK(n > 3000);
-    MESSAGE(std::string(name) << ": " << same << " of " << n << " strings split as the regex module does");
+    MESSAGE(name << ": " << same << " of " << n << " strings split as the regex module does");
   }
 }
 
