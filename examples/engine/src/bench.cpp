@@ -1,0 +1,144 @@
+#include "bench.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "cli.hpp"
+#include "error.hpp"
+#include "thread_pool.hpp"
+
+namespace engine {
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::vector<int32_t> random_tokens(int n, int n_vocab, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int32_t> d(0, n_vocab - 1);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = d(rng);
+  return t;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o.push_back('\\');
+    o.push_back(c);
+  }
+  return o;
+}
+
+}  // namespace
+
+std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_options& opt) {
+  std::vector<bench_row> rows;
+  const int n_vocab = m.config().n_vocab;
+  std::mt19937_64 rng(opt.seed);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
+    for (int depth : opt.depths) {
+      const int n_ctx = depth + std::max(opt.n_prompt, opt.n_gen);
+      auto kv = make_kv(m, n_ctx, opt.caches[ci]);
+      const std::vector<int32_t> fill = random_tokens(depth, n_vocab, rng);
+      if (depth > 0) {
+        if (opt.progress) std::fprintf(stderr, "filling %d tokens (%s)...\r", depth, opt.cache_names[ci].c_str());
+        m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+      }
+      auto row_for = [&](const std::string& test, int n) {
+        bench_row r;
+        r.cache = opt.cache_names[ci];
+        r.depth = depth;
+        r.test = test;
+        r.n_tokens = n;
+        r.kv_bytes = kv->bytes();
+        r.kv_f16_bytes = kv->f16_bytes();
+        r.bits_per_value = kv->bits_per_value();
+        return r;
+      };
+      if (opt.n_prompt > 0) {
+        const std::vector<int32_t> prompt = random_tokens(opt.n_prompt, n_vocab, rng);
+        // Warm-up run (not timed), then the timed repetitions.
+        std::vector<double> tps;
+        for (int rep = 0; rep <= opt.reps; ++rep) {
+          kv->truncate(depth);
+          const double t0 = cli::now_s();
+          m.forward(prompt, depth, *kv, pool, logits.data(), 1, opt.fwd);
+          const double dt = cli::now_s() - t0;
+          if (rep > 0) tps.push_back(opt.n_prompt / dt);
+        }
+        bench_row r = row_for("pp" + std::to_string(opt.n_prompt), opt.n_prompt);
+        r.tps = median(tps);
+        r.tps_min = *std::min_element(tps.begin(), tps.end());
+        r.tps_max = *std::max_element(tps.begin(), tps.end());
+        rows.push_back(r);
+      }
+      if (opt.n_gen > 0) {
+        std::vector<double> tps;
+        for (int rep = 0; rep <= opt.reps; ++rep) {
+          kv->truncate(depth);
+          int32_t t = fill.empty() ? 1 : fill.back();
+          const double t0 = cli::now_s();
+          for (int i = 0; i < opt.n_gen; ++i) {
+            m.forward({&t, 1}, depth + i, *kv, pool, logits.data(), 1, opt.fwd);
+            t = int32_t((uint32_t(t) * 2654435761u + 12345u) % uint32_t(n_vocab));
+          }
+          const double dt = cli::now_s() - t0;
+          if (rep > 0) tps.push_back(opt.n_gen / dt);
+        }
+        bench_row r = row_for("tg" + std::to_string(opt.n_gen), opt.n_gen);
+        r.tps = median(tps);
+        r.tps_min = *std::min_element(tps.begin(), tps.end());
+        r.tps_max = *std::max_element(tps.begin(), tps.end());
+        rows.push_back(r);
+      }
+      if (opt.progress) std::fprintf(stderr, "%60s\r", "");
+    }
+  }
+  return rows;
+}
+
+void print_bench(std::FILE* out, const std::string& format, const model& m, int n_threads,
+                 const std::vector<bench_row>& rows) {
+  const model_config& c = m.config();
+  const std::string name = m.file().get_string("general.name", c.arch_name);
+  if (format == "json") {
+    std::fprintf(out, "[\n");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const bench_row& r = rows[i];
+      std::fprintf(out,
+                   "  {\"model\": \"%s\", \"arch\": \"%s\", \"params\": %lld, \"model_bytes\": %zu, "
+                   "\"threads\": %d, \"kv\": \"%s\", \"depth\": %d, \"test\": \"%s\", "
+                   "\"n_tokens\": %d, \"tokens_per_s\": %.3f, \"tokens_per_s_min\": %.3f, "
+                   "\"tokens_per_s_max\": %.3f, \"kv_bytes\": %zu, \"kv_f16_bytes\": %zu, "
+                   "\"kv_bits_per_value\": %.4f}%s\n",
+                   json_escape(name).c_str(), c.arch_name.c_str(), static_cast<long long>(m.n_params()),
+                   m.weight_bytes(), n_threads, json_escape(r.cache).c_str(), r.depth, r.test.c_str(),
+                   r.n_tokens, r.tps, r.tps_min, r.tps_max, r.kv_bytes, r.kv_f16_bytes,
+                   r.bits_per_value, i + 1 < rows.size() ? "," : "");
+    }
+    std::fprintf(out, "]\n");
+    return;
+  }
+  if (format == "csv") {
+    std::fprintf(out, "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_bytes,kv_f16_bytes,kv_bits_per_value\n");
+    for (const bench_row& r : rows)
+      std::fprintf(out, "\"%s\",%d,\"%s\",%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\n", name.c_str(), n_threads,
+                   r.cache.c_str(), r.depth, r.test.c_str(), r.tps, r.tps_min, r.tps_max, r.kv_bytes,
+                   r.kv_f16_bytes, r.bits_per_value);
+    return;
+  }
+  std::fprintf(out, "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | KV bytes | bits/value |\n");
+  std::fprintf(out, "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  for (const bench_row& r : rows)
+    std::fprintf(out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f |\n",
+                 name.c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
+                 double(m.n_params()) / 1e6, n_threads, r.cache.c_str(), r.depth, r.test.c_str(), r.tps,
+                 r.tps_min, r.tps_max, cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
+}
+
+}  // namespace engine

@@ -1,0 +1,89 @@
+// strata-bench: prompt processing (pp) and generation (tg) tokens/s at chosen context depths
+// and KV cache policies, as a markdown table, CSV or JSON.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "error.hpp"
+#include "thread_pool.hpp"
+
+namespace {
+
+const char* kUsage = R"(usage: strata-bench [options]
+  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
+  -p, --n-prompt N        prompt tokens of the pp test (default 512; 0 skips it)
+  -n, --n-gen N           generated tokens of the tg test (default 128; 0 skips it)
+  -d, --depth LIST        tokens already in the cache, e.g. 0,4096 (default 0)
+  -r, --repetitions N     timed repetitions after one warm-up; the median is shown (default 3)
+  -t, --threads N         threads (default: all cores)
+  -b, --batch-size N      tokens per forward batch (default 512)
+  -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
+  --kv-policy LIST        caches to compare, ';'-free policy strings separated by ',' is not
+                          possible, so give the flag once per cache: --kv-policy f16 --kv-policy la7
+  -o, --output FMT        table (default), csv or json
+  --exact                 f32 activations in every matmul (reference mode)
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    engine::cli::args a(argc, argv, "strata-bench");
+    std::string model_path = engine::cli::default_model_path(), format = "table";
+    engine::bench_options opt;
+    engine::kv_options base;
+    std::vector<std::string> policies;
+    int threads = 0;
+    while (a.next()) {
+      if (a.is("-m", "--model")) model_path = a.str();
+      else if (a.is("-p", "--n-prompt")) opt.n_prompt = int(a.integer(0, 1 << 20));
+      else if (a.is("-n", "--n-gen")) opt.n_gen = int(a.integer(0, 1 << 20));
+      else if (a.is("-d", "--depth")) {
+        opt.depths.clear();
+        for (int64_t d : a.int_list(0, 1 << 24)) opt.depths.push_back(int(d));
+      } else if (a.is("-r", "--repetitions")) opt.reps = int(a.integer(1, 1000));
+      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
+      else if (a.is("-b", "--batch-size")) opt.fwd.n_batch = int(a.integer(1, 1 << 16));
+      else if (a.is("-ctk", "--cache-type-k")) base.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v")) base.ctv = a.str();
+      else if (a.is("--kv-policy")) policies.push_back(a.str());
+      else if (a.is("-o", "--output")) {
+        format = a.str();
+        if (format != "table" && format != "csv" && format != "json" && format != "md")
+          a.fail("unknown output format '" + format + "' (table, csv, json)");
+      } else if (a.is("--exact")) opt.fwd.exact = true;
+      else if (a.is("-h", "--help")) {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else a.unknown();
+    }
+    if (opt.n_prompt == 0 && opt.n_gen == 0) a.fail("nothing to run (-p 0 and -n 0)");
+    base.max_batch = opt.fwd.n_batch;
+    opt.caches.clear();
+    opt.cache_names.clear();
+    if (policies.empty()) {
+      opt.caches.push_back(base);
+      opt.cache_names.push_back(base.ctk + "/" + base.ctv);
+    }
+    for (const std::string& p : policies) {
+      engine::kv_options k = base;
+      k.policy = p;
+      opt.caches.push_back(k);
+      opt.cache_names.push_back(p);
+    }
+    auto lm = engine::cli::load(model_path, false);
+    engine::thread_pool pool(threads);
+    opt.progress = format == "table";
+    // Check every cache spec before spending time.
+    for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);
+    const auto rows = engine::run_bench(*lm.net, pool, opt);
+    engine::print_bench(stdout, format == "md" ? "table" : format, *lm.net, pool.size(), rows);
+    return 0;
+  } catch (const std::exception& e) {
+    const std::string w = e.what();
+    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
+    return 1;
+  }
+}
