@@ -52,16 +52,25 @@ template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
     for (float v : codebook()) m = v < 0 ? (-v > m ? -v : m) : (v > m ? v : m);
     return m;
   }
-  // int8 image of the codebook: round(c * 127 / max|c|), so |cb_i8| <= 127 (pmaddubsw-safe
-  // with the sign trick). value ~= unit * cb_i8 with |error| <= unit / 2.
-  static constexpr float unit = max_abs() / 127.0f;
+  // 7-bit image of the codebook for the integer dot product: cb7 = round(c * 63 / max|c|),
+  // so value ~= unit * cb7 with |error| <= unit / 2. The kernels look up cb7 + 64 (1..127,
+  // unsigned: pmaddubsw's first operand; 127 * 127 * 2 < 32768, so no saturation) and
+  // subtract 64 * sum(q) once per query block.
+  static constexpr float unit = max_abs() / 63.0f;
+  static constexpr int codebook_offset = 64;
   static constexpr std::array<std::int8_t, 16> codebook_i8() {
     std::array<std::int8_t, 16> q{};
     for (int i = 0; i < levels; ++i) {
-      const float v = codebook()[std::size_t(i)] * 127.0f / max_abs();
+      const float v = codebook()[std::size_t(i)] * 63.0f / max_abs();
       q[std::size_t(i)] = std::int8_t(v < 0 ? -int(-v + 0.5f) : int(v + 0.5f));
     }
     return q;
+  }
+  static constexpr std::array<std::uint8_t, 16> codebook_u8() {
+    std::array<std::uint8_t, 16> u{};
+    for (int i = 0; i < 16; ++i)
+      u[std::size_t(i)] = std::uint8_t(codebook_i8()[std::size_t(i)] + codebook_offset);
+    return u;
   }
 };
 

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <hwy/aligned_allocator.h>
 #include <hwy/highway.h>
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/int8_dot.hpp>
@@ -251,83 +252,133 @@ HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride
 
 #if HWY_TARGET != HWY_SCALAR
 // ============================ int8 building blocks ============================================
-// Up to 32 int8 lanes (256 bits on AVX2/AVX3, 128 on SSE4/SSSE3/NEON).
-using D8 = hn::CappedTag<std::int8_t, 32>;
-using DU8 = hn::RebindToUnsigned<D8>;
-using D32 = hn::Repartition<std::int32_t, D8>;
-using DF = hn::Repartition<float, D8>;
-
-// sum of k[i] * q[i] over the lanes, as int32 lanes. |k|, |q| <= 127: no saturation.
-HWY_INLINE hn::Vec<D32> dot_i8(hn::Vec<D8> k, hn::Vec<D8> q) {
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  // pmaddubsw needs one unsigned operand: |k| and q with k's sign (ggml's trick).
-  const __m256i p16 = _mm256_maddubs_epi16(hn::Abs(k).raw, _mm256_sign_epi8(q.raw, k.raw));
-  return hn::Vec<D32>{_mm256_madd_epi16(p16, _mm256_set1_epi16(1))};
-#elif HWY_ARCH_X86
-  const __m128i p16 = _mm_maddubs_epi16(hn::Abs(k).raw, _mm_sign_epi8(q.raw, k.raw));
-  return hn::Vec<D32>{_mm_madd_epi16(p16, _mm_set1_epi16(1))};
+// The widest int8 vector the dot kernels use: 64 bytes on AVX3, else up to 32 (CappedTag
+// gives 16 on SSE4/SSSE3/NEON).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+inline constexpr std::size_t kMaxBytes = 64;
 #else
-  const D8 d8;
+inline constexpr std::size_t kMaxBytes = 32;
+#endif
+
+// fp16 scale -> f32 (exact): one vcvtph2ps where F16C exists.
+HWY_INLINE float scale_f32(std::uint16_t h) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+#if HWY_ARCH_X86
+HWY_INLINE __m128i maddubs(__m128i u, __m128i s) { return _mm_maddubs_epi16(u, s); }
+HWY_INLINE __m128i madd1(__m128i p) { return _mm_madd_epi16(p, _mm_set1_epi16(1)); }
+HWY_INLINE __m128i sign8(__m128i a, __m128i b) { return _mm_sign_epi8(a, b); }
+#if HWY_TARGET <= HWY_AVX2
+HWY_INLINE __m256i maddubs(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
+HWY_INLINE __m256i madd1(__m256i p) { return _mm256_madd_epi16(p, _mm256_set1_epi16(1)); }
+HWY_INLINE __m256i sign8(__m256i a, __m256i b) { return _mm256_sign_epi8(a, b); }
+#endif
+#if HWY_TARGET <= HWY_AVX3
+HWY_INLINE __m512i maddubs(__m512i u, __m512i s) { return _mm512_maddubs_epi16(u, s); }
+HWY_INLINE __m512i madd1(__m512i p) { return _mm512_madd_epi16(p, _mm512_set1_epi16(1)); }
+#endif
+#endif
+
+// Generic (non-x86) widening multiply-add of int8 lanes into int32 lanes.
+template <class D8, class V16>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> widen_madd(D8, V16 alo, V16 ahi, V16 blo,
+                                                                 V16 bhi) {
+  const hn::Repartition<std::int32_t, D8> d32;
   const hn::Repartition<std::int16_t, D8> d16;
+  auto s1 = hn::Zero(d32);
+  const auto s0 = hn::ReorderWidenMulAccumulate(d32, hn::Combine(d16, ahi, alo),
+                                                hn::Combine(d16, bhi, blo), hn::Zero(d32), s1);
+  return hn::Add(s0, s1);
+}
+
+// sum of u[i] * q[i] (u unsigned <= 127, q signed): pmaddubsw + pmaddwd, no saturation.
+template <class D8>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(
+    D8 d8, hn::Vec<hn::RebindToUnsigned<D8>> u, hn::Vec<D8> q) {
+#if HWY_ARCH_X86
+  (void)d8;
+  return hn::Vec<hn::Repartition<std::int32_t, D8>>{madd1(maddubs(u.raw, q.raw))};
+#else
+  const hn::RebindToUnsigned<D8> du;
+  const hn::Half<D8> dh;
+  const hn::Half<decltype(du)> duh;
+  const hn::Rebind<std::int16_t, decltype(dh)> d16h;
+  return widen_madd(d8, hn::PromoteTo(d16h, hn::LowerHalf(duh, u)),
+                    hn::PromoteTo(d16h, hn::UpperHalf(duh, u)),
+                    hn::PromoteTo(d16h, hn::LowerHalf(dh, q)),
+                    hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
+#endif
+}
+
+// sum of k[i] * q[i], both signed with |k|, |q| <= 127 (at most 32 lanes on x86).
+template <class D8>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_i8i8(D8 d8, hn::Vec<D8> k,
+                                                               hn::Vec<D8> q) {
+#if HWY_ARCH_X86
+  // pmaddubsw needs one unsigned operand: |k| and q with k's sign (ggml's trick).
+  (void)d8;
+  return hn::Vec<hn::Repartition<std::int32_t, D8>>{
+      madd1(maddubs(hn::Abs(k).raw, sign8(q.raw, k.raw)))};
+#else
   const hn::Half<D8> dh;
   const hn::Rebind<std::int16_t, decltype(dh)> d16h;
-  const D32 d32;
-  const auto klo = hn::PromoteTo(d16h, hn::LowerHalf(dh, k));
-  const auto khi = hn::PromoteTo(d16h, hn::UpperHalf(dh, k));
-  const auto qlo = hn::PromoteTo(d16h, hn::LowerHalf(dh, q));
-  const auto qhi = hn::PromoteTo(d16h, hn::UpperHalf(dh, q));
-  const auto k16 = hn::Combine(d16, khi, klo);
-  const auto q16 = hn::Combine(d16, qhi, qlo);
-  auto s1 = hn::Zero(d32);
-  const auto s0 = hn::ReorderWidenMulAccumulate(d32, k16, q16, hn::Zero(d32), s1);
-  (void)d8;
-  return hn::Add(s0, s1);
+  return widen_madd(d8, hn::PromoteTo(d16h, hn::LowerHalf(dh, k)),
+                    hn::PromoteTo(d16h, hn::UpperHalf(dh, k)),
+                    hn::PromoteTo(d16h, hn::LowerHalf(dh, q)),
+                    hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
 #endif
 }
 
 // ============================ int8 dot: q8_0 / q4_0 / turbo ===================================
-// Key reader policies: for each key block, blocks_i8 calls f(k, offset) for each run of
-// Lanes(D8) int8 values starting at element `offset` of the block, and returns dk.
+// Key readers: block(state, key block, f) calls f(k, offset) for each run of Lanes(D) int8
+// key values starting at element `offset` of the block and returns the block's factor dk.
+// product(k, q) is the int32 lane sums of k * q. Readers with kOffset != 0 hand out unsigned
+// values u = k + kOffset; the kernel subtracts kOffset * sum(q) (computed once per call).
 template <class Codec> struct i8_reader;
 
 template <> struct i8_reader<q8_0> {
+  using D = hn::CappedTag<std::int8_t, 32>;
+  static constexpr int kOffset = 0;
   struct state {};
   template <class F>
   static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
-    const D8 d8;
-    const std::size_t L = hn::Lanes(d8);
-    for (std::size_t o = 0; o < 32; o += L) f(hn::LoadU(d8, b.qs + o), o);
-    return f16_to_f32(b.d);
+    const D d;
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(d)) f(hn::LoadU(d, b.qs + o), o);
+    return scale_f32(b.d);
   }
+  static HWY_INLINE auto product(hn::Vec<D> k, hn::Vec<D> q) { return dot_i8i8(D(), k, q); }
 };
 
 template <> struct i8_reader<q4_0> {
+  using D = hn::CappedTag<std::int8_t, 32>;
+  using DU = hn::RebindToUnsigned<D>;
+  static constexpr int kOffset = 8;  // the stored nibble is k + 8
   struct state {};
   template <class F>
   static HWY_INLINE float block(const state&, const q4_0::block& b, F&& f) {
-    const D8 d8;
     const hn::Full128<std::uint8_t> d16;
     const auto v = hn::LoadU(d16, b.qs);
     const auto lo = hn::And(v, hn::Set(d16, 0x0F));
     const auto hi = hn::ShiftRight<4>(v);
-    const hn::Full128<std::int8_t> di16;
-    const auto eight = hn::Set(di16, 8);
-    const auto klo = hn::Sub(hn::BitCast(di16, lo), eight);
-    const auto khi = hn::Sub(hn::BitCast(di16, hi), eight);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-    f(hn::Combine(d8, khi, klo), 0);
+    f(hn::Combine(DU(), hi, lo), 0);
 #else
-    (void)d8;
-    f(klo, 0);
-    f(khi, 16);
+    f(lo, 0);
+    f(hi, 16);
 #endif
-    return f16_to_f32(b.d);
+    return scale_f32(b.d);
   }
+  static HWY_INLINE auto product(hn::Vec<DU> u, hn::Vec<D> q) { return dot_u8i8(D(), u, q); }
 };
 
 // turbo index planes: for_each(state, block, f) calls f(ix, offset) with a vector ix of
 // Lanes(DU) uint8 codebook indices of elements offset .. offset + Lanes(DU) - 1 of the group.
-// Needs plane bytes >= Lanes(DU) (see turbo_simd_ok).
+// Needs plane bytes >= Lanes(DU).
 template <class Codec, class DU> struct turbo_planes {
   using traits = turbo_traits<Codec>;
   static constexpr int B = traits::bits;
@@ -391,47 +442,72 @@ template <class Codec, class DU> struct turbo_planes {
 template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
-  using planes = turbo_planes<codec, DU8>;
+  static constexpr std::size_t kBytes =
+      kMaxBytes < std::size_t(traits::plane_bytes) ? kMaxBytes : std::size_t(traits::plane_bytes);
+  using D = hn::CappedTag<std::int8_t, kBytes>;
+  using DU = hn::RebindToUnsigned<D>;
+  using planes = turbo_planes<codec, DU>;
   using state = typename planes::state;
+  static constexpr int kOffset = traits::codebook_offset;
   template <class F>
   static HWY_INLINE float block(const state& st, const typename codec::block& b, F&& f) {
-    const D8 d8;
-    HWY_ALIGN static constexpr auto kCb = traits::codebook_i8();
-    const auto table = hn::LoadDup128(d8, kCb.data());
-    planes::for_each(st, b.idx, [&](hn::Vec<DU8> ix, std::size_t o) {
-      f(hn::TableLookupBytes(table, hn::BitCast(d8, ix)), o);
+    // All 16 table bytes in every 128-bit block, also when DU is narrower than 128 bits.
+    using DT = std::conditional_t<(hn::MaxLanes(DU()) < 16), hn::Full128<std::uint8_t>, DU>;
+    HWY_ALIGN static constexpr auto kCb = traits::codebook_u8();
+    const auto table = hn::LoadDup128(DT(), kCb.data());
+    planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
+      f(hn::TableLookupBytes(table, ix), o);
     });
-    return f16_to_f32(b.scale) * traits::unit;
+    return scale_f32(b.scale) * traits::unit;
   }
+  static HWY_INLINE auto product(hn::Vec<DU> u, hn::Vec<D> q) { return dot_u8i8(D(), u, q); }
 };
 
-// Scores of QT queries (already quantized) against n_keys keys.
+// Scores of QT queries (already quantized) against n_keys keys. corr[(i * nb + b) * L32]
+// holds, in lane 0, -kOffset * sum(q) of query i's block b (the other lanes are zero).
 template <std::size_t QT, class Codec>
-HWY_INLINE void i8_dot_tile(const quantized_queries& qq, std::size_t i0, std::size_t dim,
-                            const char* keys, std::size_t key_stride, std::size_t n_keys,
-                            float* scores, std::size_t score_stride,
+HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* corr,
+                            std::size_t i0, std::size_t dim, const char* keys,
+                            std::size_t key_stride, std::size_t n_keys, float* scores,
+                            std::size_t score_stride,
                             const typename i8_reader<Codec>::state& st) {
+  using reader = i8_reader<Codec>;
+  using D8 = typename reader::D;
+  using D32 = hn::Repartition<std::int32_t, D8>;
+  using DF = hn::Repartition<float, D8>;
   constexpr std::size_t V = Codec::block_values;
+  constexpr std::size_t L32 = hn::MaxLanes(D32());
   const std::size_t nb = dim / V;
   const D8 d8;
   const D32 d32;
   const DF df;
   const std::int8_t* q0 = qq.q.data() + i0 * dim;
   const float* dq0 = qq.d.data() + i0 * nb;
+  const std::int32_t* c0 = corr + i0 * nb * L32;
+  const auto init = [&](std::size_t i, std::size_t b) {
+    if constexpr (reader::kOffset == 0) return hn::Zero(d32);
+    else return hn::Load(d32, c0 + (i * nb + b) * L32);
+  };
   for (std::size_t j = 0; j < n_keys; ++j) {
     const auto* row = reinterpret_cast<const typename Codec::block*>(keys + j * key_stride);
     auto f0 = hn::Zero(df), f1 = hn::Zero(df), f2 = hn::Zero(df), f3 = hn::Zero(df);
     for (std::size_t b = 0; b < nb; ++b) {
-      auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
+      auto s0 = init(0, b);
+      [[maybe_unused]] auto s1 = QT > 1 ? init(1, b) : s0;
+      [[maybe_unused]] auto s2 = QT > 2 ? init(2, b) : s0;
+      [[maybe_unused]] auto s3 = QT > 3 ? init(3, b) : s0;
       const std::int8_t* qb = q0 + b * V;
-      const float dk = i8_reader<Codec>::block(st, row[b], [&](hn::Vec<D8> k, std::size_t o) {
-        s0 = hn::Add(s0, dot_i8(k, hn::LoadU(d8, qb + o)));
-        if constexpr (QT > 1) s1 = hn::Add(s1, dot_i8(k, hn::LoadU(d8, qb + dim + o)));
-        if constexpr (QT > 2) s2 = hn::Add(s2, dot_i8(k, hn::LoadU(d8, qb + 2 * dim + o)));
-        if constexpr (QT > 3) s3 = hn::Add(s3, dot_i8(k, hn::LoadU(d8, qb + 3 * dim + o)));
+      const float dk = reader::block(st, row[b], [&](auto k, std::size_t o) {
+        s0 = hn::Add(s0, reader::product(k, hn::LoadU(d8, qb + o)));
+        if constexpr (QT > 1) s1 = hn::Add(s1, reader::product(k, hn::LoadU(d8, qb + dim + o)));
+        if constexpr (QT > 2)
+          s2 = hn::Add(s2, reader::product(k, hn::LoadU(d8, qb + 2 * dim + o)));
+        if constexpr (QT > 3)
+          s3 = hn::Add(s3, reader::product(k, hn::LoadU(d8, qb + 3 * dim + o)));
       });
       f0 = hn::MulAdd(hn::ConvertTo(df, s0), hn::Set(df, dk * dq0[b]), f0);
-      if constexpr (QT > 1) f1 = hn::MulAdd(hn::ConvertTo(df, s1), hn::Set(df, dk * dq0[nb + b]), f1);
+      if constexpr (QT > 1)
+        f1 = hn::MulAdd(hn::ConvertTo(df, s1), hn::Set(df, dk * dq0[nb + b]), f1);
       if constexpr (QT > 2)
         f2 = hn::MulAdd(hn::ConvertTo(df, s2), hn::Set(df, dk * dq0[2 * nb + b]), f2);
       if constexpr (QT > 3)
@@ -448,11 +524,27 @@ template <class Codec>
 HWY_INLINE void i8_dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
                        std::size_t key_stride, std::size_t n_keys, float* scores,
                        std::size_t score_stride) {
-  const quantized_queries qq(q, n_q, dim, Codec::block_values);
-  const typename i8_reader<Codec>::state st;
+  using reader = i8_reader<Codec>;
+  constexpr std::size_t V = Codec::block_values;
+  constexpr std::size_t L32 = hn::MaxLanes(hn::Repartition<std::int32_t, typename reader::D>());
+  const std::size_t nb = dim / V;
+  const quantized_queries qq(q, n_q, dim, V);
+  hwy::AlignedFreeUniquePtr<std::int32_t[]> corr;
+  if constexpr (reader::kOffset != 0) {
+    corr = hwy::AllocateAligned<std::int32_t>(n_q * nb * L32);
+    for (std::size_t i = 0; i < n_q; ++i)
+      for (std::size_t b = 0; b < nb; ++b) {
+        std::int32_t sum = 0;
+        for (std::size_t e = 0; e < V; ++e) sum += qq.q[i * dim + b * V + e];
+        std::int32_t* c = &corr[(i * nb + b) * L32];
+        c[0] = -reader::kOffset * sum;
+        for (std::size_t l = 1; l < L32; ++l) c[l] = 0;
+      }
+  }
+  const typename reader::state st;
   const char* k = static_cast<const char*>(keys);
   for_query_tiles(n_q, [&](std::size_t i, auto qt) {
-    i8_dot_tile<decltype(qt)::value, Codec>(qq, i, dim, k, key_stride, n_keys,
+    i8_dot_tile<decltype(qt)::value, Codec>(qq, corr.get(), i, dim, k, key_stride, n_keys,
                                             scores + i * score_stride, score_stride, st);
   });
 }
@@ -541,7 +633,7 @@ template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
 template <class Codec>
 inline constexpr bool simd_ok = [] {
   if constexpr (std::is_same_v<family_t<Codec>, turbo_family>)
-    return turbo_planes<Codec, DU8>::ok && turbo_planes<Codec, hn::Full128<std::uint8_t>>::ok;
+    return turbo_planes<Codec, hn::Full128<std::uint8_t>>::ok;
   else
     return true;
 }();
@@ -603,10 +695,10 @@ template <class Codec> struct codec_kernels {
       float_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
     } else {
 #if HWY_TARGET != HWY_SCALAR
-      if constexpr (simd_ok<Codec>)
-        return i8_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
-#endif
+      return i8_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
+#else
       int8_dot_reference<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
+#endif
     }
   }
   static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
