@@ -162,7 +162,7 @@ TEST_CASE("every weight type on every target: fast path vs scalar reference and 
   engine::thread_pool pool(3);
   for (ggml_type type : kAllTypes) {
     const weights w = random_weights(type, 512, 37, rng);
-    for (int64_t n_tokens : {1, 6}) check_matmul(w.t, n_tokens, pool, rng, true);
+    for (int64_t n_tokens : {1, 6, 21}) check_matmul(w.t, n_tokens, pool, rng, true);
   }
 }
 

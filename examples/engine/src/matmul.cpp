@@ -25,9 +25,11 @@ struct job {
   const uint8_t* w;       // row r starts at w + r * row_bytes
   size_t row_bytes;
   int64_t n_in, n_out, n_tokens;
-  const int16_t* xq;      // quantized activations (fast path) ...
+  const int8_t* xq;       // quantized activations (fast path) ...
   const float* xd;
   const float* xs;
+  const float* xdT;       // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
+  const float* xsT;       // xs transposed: [n_in / 16][n_tokens]
   const float* xf;        // ... or float activations (float weights)
   float* y;               // [n_tokens][n_out]
 };
@@ -294,7 +296,7 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   constexpr int64_t kBlockValues = 32 * Fmt::kSub;
   const int64_t n_super = jb.n_in / kBlockValues;
   const int64_t nb32 = jb.n_in / 32;
-  const int16_t* xq[NT];
+  const int8_t* xq[NT];
   const float* xd[NT];
   const float* xs[NT];
   for (int t = 0; t < NT; ++t) {
@@ -321,12 +323,12 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
           V16 lo, hi;
           f.decode(j, k, lo, hi);
           for (int t = 0; t < NT; ++t) {
-            const int16_t* x = xq[t] + blk * 32;
-            s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, x + k), s_lo[t], s_lo1[t]);
+            const int8_t* x = xq[t] + blk * 32;
+            s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(DI8(), x + k)), s_lo[t], s_lo1[t]);
             if constexpr (Fmt::kSplit)
-              s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, x + 16 + k), s_hi[t], s_hi1[t]);
+              s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(DI8(), x + 16 + k)), s_hi[t], s_hi1[t]);
             else
-              s_lo[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, x + 16 + k), s_lo[t], s_lo1[t]);
+              s_lo[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(DI8(), x + 16 + k)), s_lo[t], s_lo1[t]);
           }
         }
         for (int t = 0; t < NT; ++t) {
@@ -345,6 +347,283 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
       jb.y[(t0 + t) * jb.n_out + r] = hn::GetLane(hn::SumOfLanes(df, acc[t])) + macc[t];
   }
 }
+
+// ---- x86 (AVX2, AVX3): 32 values per 256-bit register as bytes, u8 x i8 multiply-adds ----------
+// Each format gives the 32 values of 32-block j as unsigned bytes (signed for Q8_0), in order,
+// and the terms that undo the unsigned offset: y += scale * dot(u, qx) + m_lo * sum16_lo +
+// m_hi * sum16_hi. Formats with one scale per 16 values multiply the pair sums by an int16
+// vector of the two scales (madd) before the float conversion.
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+#define ENGINE_MATMUL_X86 1
+
+HWY_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
+HWY_INLINE __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+HWY_INLINE __m256i mask_bytes(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+// (v >> shift) & mask on every byte (shift by a run-time count).
+HWY_INLINE __m256i bits32(__m256i v, int shift, int mask) {
+  return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), mask_bytes(mask));
+}
+// Values 0..15 from the low nibbles of 16 bytes, 16..31 from the high nibbles.
+HWY_INLINE __m256i nibbles16(const uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+  return _mm256_and_si256(both, mask_bytes(0x0F));
+}
+// Byte i = 0x10 where bit i of `bits` is set, else 0.
+HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), mask_bytes(0x10));
+}
+// Pair sums of u8 x i8 products (16 x int16, no saturation for |u| <= 128, |x| <= 127).
+HWY_INLINE __m256i pairs_u8_i8(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
+HWY_INLINE __m256i pairs_i8_i8(__m256i w, __m256i x) {
+  return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+struct x86_q4_0 {  // nibble - 8 = unsigned nibble with m = -8 d
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kSigned = false, kMin = true;
+  const block_q4_0* b;
+  float d;
+  explicit x86_q4_0(const uint8_t* p) : b(reinterpret_cast<const block_q4_0*>(p)), d(f16(b->d)) {}
+  HWY_INLINE __m256i values(int) const { return nibbles16(b->qs); }
+  float scale(int) const { return d; }
+  float m_lo(int) const { return -8 * d; }
+  float m_hi(int) const { return -8 * d; }
+};
+struct x86_q4_1 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kSigned = false, kMin = true;
+  const block_q4_1* b;
+  float d, m;
+  explicit x86_q4_1(const uint8_t* p) : b(reinterpret_cast<const block_q4_1*>(p)), d(f16(b->d)), m(f16(b->m)) {}
+  HWY_INLINE __m256i values(int) const { return nibbles16(b->qs); }
+  float scale(int) const { return d; }
+  float m_lo(int) const { return m; }
+  float m_hi(int) const { return m; }
+};
+template <class Block, int kOffset, bool kHasMin>
+struct x86_q5 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kSigned = false, kMin = true;
+  const Block* b;
+  float d, m;
+  explicit x86_q5(const uint8_t* p) : b(reinterpret_cast<const Block*>(p)), d(f16(b->d)) {
+    if constexpr (kHasMin)
+      m = f16(b->m);
+    else
+      m = -static_cast<float>(kOffset) * d;
+  }
+  HWY_INLINE __m256i values(int) const {
+    uint32_t qh;
+    std::memcpy(&qh, b->qh, 4);
+    return _mm256_or_si256(nibbles16(b->qs), bit4_of_word(qh));
+  }
+  float scale(int) const { return d; }
+  float m_lo(int) const { return m; }
+  float m_hi(int) const { return m; }
+};
+using x86_q5_0 = x86_q5<block_q5_0, 16, false>;
+using x86_q5_1 = x86_q5<block_q5_1, 0, true>;
+struct x86_q8_0 {
+  static constexpr int kSub = 1;
+  static constexpr bool kSplit = false, kSigned = true, kMin = false;
+  const block_q8_0* b;
+  float d;
+  explicit x86_q8_0(const uint8_t* p) : b(reinterpret_cast<const block_q8_0*>(p)), d(f16(b->d)) {}
+  HWY_INLINE __m256i values(int) const { return load32(reinterpret_cast<const uint8_t*>(b->qs)); }
+  float scale(int) const { return d; }
+  float m_lo(int) const { return 0; }
+  float m_hi(int) const { return 0; }
+};
+struct x86_q2_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kSigned = false, kMin = true;
+  const block_q2_K* b;
+  float d;
+  float ml[16];
+  explicit x86_q2_k(const uint8_t* p) : b(reinterpret_cast<const block_q2_K*>(p)), d(f16(b->d)) {
+    const float dmin = f16(b->dmin);
+    for (int i = 0; i < 16; ++i) ml[i] = -dmin * static_cast<float>(b->scales[i] >> 4);
+  }
+  HWY_INLINE __m256i values(int j) const { return bits32(load32(b->qs + 32 * (j / 4)), 2 * (j % 4), 3); }
+  HWY_INLINE __m256i scales16(int j) const {
+    return _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1] & 0xF), _mm_set1_epi16(b->scales[2 * j] & 0xF));
+  }
+  float scale(int) const { return d; }
+  float m_lo(int j) const { return ml[2 * j]; }
+  float m_hi(int j) const { return ml[2 * j + 1]; }
+};
+struct x86_q3_k {  // q + 4 = low 2 bits | hmask bit << 2, unsigned in [0, 8)
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kSigned = false, kMin = true;
+  const block_q3_K* b;
+  float d;
+  int8_t sc[16];
+  explicit x86_q3_k(const uint8_t* p) : b(reinterpret_cast<const block_q3_K*>(p)), d(f16(b->d)) {
+    q3_k_scales(b->scales, sc);
+  }
+  HWY_INLINE __m256i values(int j) const {
+    const __m256i low = bits32(load32(b->qs + 32 * (j / 4)), 2 * (j % 4), 3);
+    return _mm256_or_si256(low, _mm256_slli_epi16(bits32(load32(b->hmask), j, 1), 2));
+  }
+  HWY_INLINE __m256i scales16(int j) const {
+    return _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
+  }
+  float scale(int) const { return d; }
+  float m_lo(int j) const { return -4 * d * static_cast<float>(sc[2 * j]); }
+  float m_hi(int j) const { return -4 * d * static_cast<float>(sc[2 * j + 1]); }
+};
+template <class Block, bool kHigh>
+struct x86_q45_k {
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = false, kSigned = false, kMin = true;
+  const Block* b;
+  float dl[8], ml[8];
+  explicit x86_q45_k(const uint8_t* p) : b(reinterpret_cast<const Block*>(p)) {
+    const float d = f16(b->d), dmin = f16(b->dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      k_scale_min(j, b->scales, sc, m);
+      dl[j] = d * static_cast<float>(sc);
+      ml[j] = -dmin * static_cast<float>(m);
+    }
+  }
+  HWY_INLINE __m256i values(int j) const {
+    __m256i v = bits32(load32(b->qs + 32 * (j / 2)), 4 * (j & 1), 0xF);
+    if constexpr (kHigh) v = _mm256_or_si256(v, _mm256_slli_epi16(bits32(load32(b->qh), j, 1), 4));
+    return v;
+  }
+  float scale(int j) const { return dl[j]; }
+  float m_lo(int j) const { return ml[j]; }
+  float m_hi(int j) const { return ml[j]; }
+};
+using x86_q4_k = x86_q45_k<block_q4_K, false>;
+using x86_q5_k = x86_q45_k<block_q5_K, true>;
+struct x86_q6_k {  // q + 32 in [0, 64)
+  static constexpr int kSub = 8;
+  static constexpr bool kSplit = true, kSigned = false, kMin = true;
+  const block_q6_K* b;
+  float d;
+  explicit x86_q6_k(const uint8_t* p) : b(reinterpret_cast<const block_q6_K*>(p)), d(f16(b->d)) {}
+  HWY_INLINE __m256i values(int j) const {
+    const int n = j / 4, jj = j % 4;
+    const __m256i low = bits32(load32(b->ql + 64 * n + 32 * (jj & 1)), 4 * (jj >> 1), 0xF);
+    return _mm256_or_si256(low, _mm256_slli_epi16(bits32(load32(b->qh + 32 * n), 2 * jj, 3), 4));
+  }
+  HWY_INLINE __m256i scales16(int j) const {
+    return _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1]), _mm_set1_epi16(b->scales[2 * j]));
+  }
+  float scale(int) const { return d; }
+  float m_lo(int j) const { return -32 * d * static_cast<float>(b->scales[2 * j]); }
+  float m_hi(int j) const { return -32 * d * static_cast<float>(b->scales[2 * j + 1]); }
+};
+
+HWY_INLINE float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class Fmt, int NT>
+HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  constexpr int64_t kBlockValues = 32 * Fmt::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nb32 = jb.n_in / 32;
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const float* xs[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = jb.xq + (t0 + t) * jb.n_in;
+    xd[t] = jb.xd + (t0 + t) * nb32;
+    xs[t] = jb.xs + (t0 + t) * nb32 * 2;
+  }
+  using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc[NT];
+    float macc[NT];
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = _mm256_setzero_ps();
+      macc[t] = 0;
+    }
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const uint8_t* next = row + static_cast<size_t>(sb + 4) * sizeof(Block);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      const Fmt f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < Fmt::kSub; ++j) {
+        const int64_t blk = sb * Fmt::kSub + j;
+        const __m256i u = f.values(j);
+        __m256i sc16 = ones;
+        if constexpr (Fmt::kSplit) sc16 = f.scales16(j);
+        const float s = f.scale(j);
+        for (int t = 0; t < NT; ++t) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + blk * 32));
+          const __m256i p = Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x);
+          const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, sc16));
+          acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
+          if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + macc[t];
+  }
+}
+
+// Eight tokens at once (prefill): the eight block dot products are reduced across lanes into
+// one vector with one lane per token, so the per-block scale product, the float conversion and
+// the offset term are vector operations over tokens. Needs the activation scales transposed:
+// jb.xdT[blk][t] and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
+HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
+  const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+template <class Fmt>
+HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  constexpr int64_t kBlockValues = 32 * Fmt::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nt = jb.n_tokens;
+  const int8_t* xq = jb.xq + t0 * jb.n_in;
+  using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const Fmt f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < Fmt::kSub; ++j) {
+        const int64_t blk = sb * Fmt::kSub + j;
+        const __m256i u = f.values(j);
+        __m256i sc16 = ones;
+        if constexpr (Fmt::kSplit) sc16 = f.scales16(j);
+        __m256i d[8];
+        for (int t = 0; t < 8; ++t) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * jb.n_in + blk * 32));
+          d[t] = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
+        }
+        const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
+        if constexpr (Fmt::kMin) {
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0), _mm256_set1_ps(f.m_lo(j)), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0), _mm256_set1_ps(f.m_hi(j)), macc);
+        }
+      }
+    }
+    alignas(32) float out[8];
+    _mm256_store_ps(out, _mm256_add_ps(acc, macc));
+    for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
+  }
+}
+#endif  // AVX2 / AVX3
 
 // Float weights: f32 FMA over full vectors, a scalar tail.
 template <class W>
@@ -390,19 +669,26 @@ HWY_NOINLINE void rows_f(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
 
 // Rows [r0, r1) for all tokens: blocks of rows that stay in L1 while the token tiles pass.
 template <class K4, class K1>
-HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kernel1) {
+HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kernel1,
+                      decltype(kernel1) kernel8 = nullptr) {
   constexpr int64_t kRowBlock = 16;
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
     const int64_t re = std::min(r1, rb + kRowBlock);
     int64_t t = 0;
+    if (kernel8 && jb.xdT)
+      for (; t + 8 <= jb.n_tokens; t += 8) kernel8(jb, rb, re, t);
     for (; t + 4 <= jb.n_tokens; t += 4) kernel4(jb, rb, re, t);
     for (; t < jb.n_tokens; ++t) kernel1(jb, rb, re, t);
   }
 }
 
-template <class Fmt>
+template <class Fmt, class X86Fmt>
 void run_q(const job& jb, int64_t r0, int64_t r1) {
+#ifdef ENGINE_MATMUL_X86
+  tiles(jb, r0, r1, rows_x86<X86Fmt, 4>, rows_x86<X86Fmt, 1>, rows_x86_t8<X86Fmt>);
+#else
   tiles(jb, r0, r1, rows_q<Fmt, 4>, rows_q<Fmt, 1>);
+#endif
 }
 template <class W>
 void run_f(const job& jb, int64_t r0, int64_t r1) {
@@ -411,25 +697,33 @@ void run_f(const job& jb, int64_t r0, int64_t r1) {
 
 }  // namespace
 
+#ifdef ENGINE_MATMUL_X86
+#define X86_FMT(name) x86_##name
+#else
+#define X86_FMT(name) void
+#endif
+
 // The per-target entry: rows [r0, r1) of the job, for weight type `type` (switch once per chunk).
 void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
   switch (type) {
     case ggml_type::F32: return run_f<float>(jb, r0, r1);
     case ggml_type::F16: return run_f<hwy::float16_t>(jb, r0, r1);
     case ggml_type::BF16: return run_f<hwy::bfloat16_t>(jb, r0, r1);
-    case ggml_type::Q4_0: return run_q<fmt_q4_0>(jb, r0, r1);
-    case ggml_type::Q4_1: return run_q<fmt_q4_1>(jb, r0, r1);
-    case ggml_type::Q5_0: return run_q<fmt_q5_0>(jb, r0, r1);
-    case ggml_type::Q5_1: return run_q<fmt_q5_1>(jb, r0, r1);
-    case ggml_type::Q8_0: return run_q<fmt_q8_0>(jb, r0, r1);
-    case ggml_type::Q2_K: return run_q<fmt_q2_k>(jb, r0, r1);
-    case ggml_type::Q3_K: return run_q<fmt_q3_k>(jb, r0, r1);
-    case ggml_type::Q4_K: return run_q<fmt_q4_k>(jb, r0, r1);
-    case ggml_type::Q5_K: return run_q<fmt_q5_k>(jb, r0, r1);
-    case ggml_type::Q6_K: return run_q<fmt_q6_k>(jb, r0, r1);
+    case ggml_type::Q4_0: return run_q<fmt_q4_0, X86_FMT(q4_0)>(jb, r0, r1);
+    case ggml_type::Q4_1: return run_q<fmt_q4_1, X86_FMT(q4_1)>(jb, r0, r1);
+    case ggml_type::Q5_0: return run_q<fmt_q5_0, X86_FMT(q5_0)>(jb, r0, r1);
+    case ggml_type::Q5_1: return run_q<fmt_q5_1, X86_FMT(q5_1)>(jb, r0, r1);
+    case ggml_type::Q8_0: return run_q<fmt_q8_0, X86_FMT(q8_0)>(jb, r0, r1);
+    case ggml_type::Q2_K: return run_q<fmt_q2_k, X86_FMT(q2_k)>(jb, r0, r1);
+    case ggml_type::Q3_K: return run_q<fmt_q3_k, X86_FMT(q3_k)>(jb, r0, r1);
+    case ggml_type::Q4_K: return run_q<fmt_q4_k, X86_FMT(q4_k)>(jb, r0, r1);
+    case ggml_type::Q5_K: return run_q<fmt_q5_k, X86_FMT(q5_k)>(jb, r0, r1);
+    case ggml_type::Q6_K: return run_q<fmt_q6_k, X86_FMT(q6_k)>(jb, r0, r1);
     case ggml_type::Q8_1: case ggml_type::Q8_K: break;
   }
 }
+#undef X86_FMT
+#undef ENGINE_MATMUL_X86
 
 }  // namespace HWY_NAMESPACE
 }  // namespace engine
@@ -461,7 +755,7 @@ void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_act
   out.sum16.resize(static_cast<size_t>(2 * nb * n_tokens));
   for (int64_t b = 0; b < nb * n_tokens; ++b) {
     const float* v = x + b * 32;
-    int16_t* q = out.q.data() + b * 32;
+    int8_t* q = out.q.data() + b * 32;
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
     const float d = amax / 127.0f;
@@ -469,7 +763,7 @@ void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_act
     int sums[2] = {0, 0};
     for (int i = 0; i < 32; ++i) {
       const int qi = std::clamp(static_cast<int>(std::lrint(v[i] * id)), -127, 127);
-      q[i] = static_cast<int16_t>(qi);
+      q[i] = static_cast<int8_t>(qi);
       sums[i / 16] += qi;
     }
     out.d[static_cast<size_t>(b)] = d;
@@ -497,6 +791,7 @@ size_t row_bytes(const tensor& W) {
 
 // Per-thread scratch (activations, dequantized rows) reused across calls.
 thread_local q8_activations t_act;
+thread_local std::vector<float> t_xdT, t_xsT;
 thread_local std::vector<float> t_row;
 
 void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool) {
@@ -534,6 +829,19 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
     jb.xq = t_act.q.data();
     jb.xd = t_act.d.data();
     jb.xs = t_act.sum16.data();
+    if (n_tokens >= 8) {  // token-major copies of the scales for the 8-token kernels
+      const int64_t nb = jb.n_in / 32;
+      t_xdT.resize(static_cast<size_t>(nb * n_tokens));
+      t_xsT.resize(static_cast<size_t>(2 * nb * n_tokens));
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t b = 0; b < nb; ++b) {
+          t_xdT[static_cast<size_t>(b * n_tokens + t)] = t_act.d[static_cast<size_t>(t * nb + b)];
+          for (int h = 0; h < 2; ++h)
+            t_xsT[static_cast<size_t>((2 * b + h) * n_tokens + t)] = t_act.sum16[static_cast<size_t>(t * 2 * nb + 2 * b + h)];
+        }
+      jb.xdT = t_xdT.data();
+      jb.xsT = t_xsT.data();
+    }
   } else {
     jb.xf = x;
   }

@@ -32,11 +32,11 @@ void get_row(const tensor& W, int64_t r, float* out);
 // Whether `type` has the 8-bit-activation integer path (false: F32/F16/BF16 and Q8_1/Q8_K).
 bool matmul_quantizes_activations(ggml_type type);
 
-// Activations quantized for the fast path: per token, n_in int16 values in [-127, 127],
+// Activations quantized for the fast path: per token, n_in int8 values in [-127, 127],
 // one scale per 32 values (x ~= d * q) and, per 16 values, sum16 = d * sum(q).
 struct q8_activations {
   int64_t n_in = 0, n_tokens = 0;
-  std::vector<int16_t> q;     // [n_tokens][n_in]
+  std::vector<int8_t> q;      // [n_tokens][n_in]
   std::vector<float> d;       // [n_tokens][n_in / 32]
   std::vector<float> sum16;   // [n_tokens][n_in / 16]
 };
