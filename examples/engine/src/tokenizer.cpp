@@ -155,6 +155,26 @@ tokenizer::tokenizer(vocab_data d) {
 
   byte_token_.fill(-1);
   if (spm_) {
+    std::vector<std::string_view> chars;
+    for (size_t i = 0; i < n; ++i) {
+      if (!mergeable(static_cast<int32_t>(i))) continue;
+      const std::string& t = text_[i];
+      chars.clear();
+      for (size_t off = 0; off < t.size();) {
+        const size_t len = std::min<size_t>(unicode::utf8_len(static_cast<uint8_t>(t[off])),
+                                            t.size() - off);
+        chars.emplace_back(t.data() + off, len);
+        off += len;
+      }
+      if (chars.size() < 2) continue;
+      for (const std::string_view c : chars) {
+        if (c.size() == 1 && static_cast<uint8_t>(c[0]) < 128) {
+          ascii_inside_[static_cast<uint8_t>(c[0])] = true;
+        } else {
+          multibyte_inside_.insert(char_key(c));
+        }
+      }
+    }
     static constexpr char hex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; ++b) {
       const char name[] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
@@ -200,20 +220,30 @@ tokenizer::tokenizer(vocab_data d) {
 void tokenizer::text_index::build(const std::vector<std::string>& texts) {
   size_t cap = 16;
   while (cap < texts.size() * 2) cap <<= 1;
-  slots.assign(cap, -1);
+  slots.assign(cap, 0);
   for (size_t i = 0; i < texts.size(); ++i) {
-    size_t s = hash_bytes(texts[i]) & (cap - 1);
-    while (slots[s] >= 0 && texts[slots[s]] != texts[i]) s = (s + 1) & (cap - 1);
-    slots[s] = static_cast<int32_t>(i);  // a repeated text maps to its last id, as in llama.cpp
+    const uint64_t h = hash_bytes(texts[i]);
+    const uint64_t entry = (h & 0xFFFFFFFF00000000ull) | (i + 1);
+    size_t s = h & (cap - 1);
+    // A repeated text maps to its last id, as in llama.cpp.
+    while (slots[s] != 0 && texts[(slots[s] & 0xFFFFFFFF) - 1] != texts[i]) s = (s + 1) & (cap - 1);
+    slots[s] = entry;
   }
 }
 
 int32_t tokenizer::text_index::find(const std::vector<std::string>& texts,
                                     std::string_view s) const {
+  const uint64_t h = hash_bytes(s);
+  const uint64_t tag = h & 0xFFFFFFFF00000000ull;
   const size_t mask = slots.size() - 1;
-  for (size_t i = hash_bytes(s) & mask;; i = (i + 1) & mask) {
-    const int32_t id = slots[i];
-    if (id < 0 || texts[id] == s) return id;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const uint64_t e = slots[i];
+    if (e == 0) return -1;
+    // The tag (the hash's high half) spares most string compares of a miss.
+    if ((e & 0xFFFFFFFF00000000ull) == tag) {
+      const int32_t id = static_cast<int32_t>((e & 0xFFFFFFFF) - 1);
+      if (texts[id] == s) return id;
+    }
   }
 }
 
@@ -300,6 +330,19 @@ std::vector<int32_t> tokenizer::encode(std::string_view text, bool add_special,
   return out;
 }
 
+uint64_t tokenizer::char_key(std::string_view chr) {
+  uint64_t k = chr.size();
+  for (const char c : chr) k = (k << 8) | static_cast<uint8_t>(c);
+  return k;
+}
+
+bool tokenizer::inside_tokens(std::string_view chr) const {
+  if (chr.size() == 1 && static_cast<uint8_t>(chr[0]) < 128) {
+    return ascii_inside_[static_cast<uint8_t>(chr[0])];
+  }
+  return multibyte_inside_.count(char_key(chr)) != 0;
+}
+
 void tokenizer::encode_spm(std::string_view raw, bool prefix_space,
                            std::vector<int32_t>& out) const {
   std::string s;
@@ -312,7 +355,25 @@ void tokenizer::encode_spm(std::string_view raw, bool prefix_space,
       s += c;
     }
   }
+  // Merge the segments between characters that no longer token holds (a newline in most
+  // vocabularies): merges never cross them, so each segment merges on its own.
+  size_t begin = 0;
+  for (size_t off = 0; off < s.size();) {
+    const size_t len = std::min<size_t>(unicode::utf8_len(static_cast<uint8_t>(s[off])),
+                                        s.size() - off);
+    const std::string_view chr(s.data() + off, len);
+    if (!inside_tokens(chr)) {
+      spm_merge(std::string_view(s.data() + begin, off - begin), out);
+      spm_merge(chr, out);
+      begin = off + len;
+    }
+    off += len;
+  }
+  spm_merge(std::string_view(s.data() + begin, s.size() - begin), out);
+}
 
+void tokenizer::spm_merge(std::string_view s, std::vector<int32_t>& out) const {
+  if (s.empty()) return;
   // Symbols: the UTF-8 characters of s (a lead byte's length, clipped at the end), linked.
   struct symbol {
     uint32_t begin, len;

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "gguf.hpp"
@@ -84,7 +85,7 @@ class tokenizer {
  private:
   // Open-addressing hash from token text to id (copyable: it stores ids, not pointers).
   struct text_index {
-    std::vector<int32_t> slots;  // -1 empty
+    std::vector<uint64_t> slots;  // (hash >> 32) << 32 | (id + 1); 0 = empty
     void build(const std::vector<std::string>& texts);
     int32_t find(const std::vector<std::string>& texts, std::string_view s) const;
   };
@@ -103,6 +104,13 @@ class tokenizer {
   std::pair<int32_t, size_t> match_special(std::string_view text, size_t pos,
                                            bool parse_special) const;
   void encode_spm(std::string_view raw, bool prefix_space, std::vector<int32_t>& out) const;
+  void spm_merge(std::string_view s, std::vector<int32_t>& out) const;
+  // SentencePiece: can this character (UTF-8 bytes, as the merge splits them) be part of a
+  // longer token? A character no token of two or more characters holds is a wall no merge
+  // crosses, so the text is merged in independent segments between such walls (same result,
+  // smaller queues).
+  bool inside_tokens(std::string_view chr) const;
+  static uint64_t char_key(std::string_view chr);
   void encode_bpe(std::string_view raw, std::vector<int32_t>& out) const;
   void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
   bool mergeable(int32_t id) const;  // may a merge (or a lone character) produce this token?
@@ -115,6 +123,8 @@ class tokenizer {
   text_index index_;
   special_trie special_;
   std::array<int32_t, 256> byte_token_;  // token of each byte (SPM <0xXX>; BPE its code point)
+  std::array<bool, 128> ascii_inside_{};           // inside_tokens for one-byte characters
+  std::unordered_set<uint64_t> multibyte_inside_;  // char_key of the longer ones
   std::unordered_map<uint64_t, merge> merges_;  // (left id << 32 | right id) -> rank, result
   bool ignore_merges_ = false;  // BPE: a word that is a token stays whole (llama3)
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1;
