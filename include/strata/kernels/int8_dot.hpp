@@ -34,12 +34,18 @@ inline float quantize_block_i8(const float* x, std::size_t n, std::int8_t* q) {
 struct quantized_queries {
   std::vector<std::int8_t> q;
   std::vector<float> d;
+  std::vector<std::int16_t> q16;  // q widened, for kernels that multiply in int16 (widen())
   quantized_queries(const float* x, std::size_t n_q, std::size_t dim, std::size_t block)
       : q(n_q * dim), d(n_q * (dim / block)) {
     const std::size_t nb = dim / block;
     for (std::size_t i = 0; i < n_q; ++i)
       for (std::size_t b = 0; b < nb; ++b)
         d[i * nb + b] = quantize_block_i8(x + i * dim + b * block, block, &q[i * dim + b * block]);
+  }
+  void widen() { q16.assign(q.begin(), q.end()); }
+  template <class T> const T* data() const {
+    if constexpr (sizeof(T) == 2) return q16.data();
+    else return q.data();
   }
 };
 

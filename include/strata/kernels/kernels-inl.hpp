@@ -37,6 +37,56 @@ HWY_INLINE float reduce_sum(D d, V v) {
   return hn::GetLane(hn::SumOfLanes(d, v));
 }
 
+// The lane sums of four f32 vectors, stored to out[0..4). x86: a horizontal-add tree (one
+// tree for all four instead of four separate reductions).
+template <class D, class V>
+HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
+  constexpr std::size_t kBytes = hn::MaxLanes(D()) * sizeof(float);
+  if constexpr (kBytes == 16) {
+    _mm_storeu_ps(out, _mm_hadd_ps(_mm_hadd_ps(a.raw, b.raw), _mm_hadd_ps(c.raw, e.raw)));
+    return;
+  }
+#if HWY_TARGET <= HWY_AVX2
+  if constexpr (kBytes >= 32) {
+    __m256 a8, b8, c8, e8;
+    if constexpr (kBytes == 64) {
+#if HWY_TARGET <= HWY_AVX3
+      a8 = _mm256_add_ps(_mm512_castps512_ps256(a.raw), _mm512_extractf32x8_ps(a.raw, 1));
+      b8 = _mm256_add_ps(_mm512_castps512_ps256(b.raw), _mm512_extractf32x8_ps(b.raw, 1));
+      c8 = _mm256_add_ps(_mm512_castps512_ps256(c.raw), _mm512_extractf32x8_ps(c.raw, 1));
+      e8 = _mm256_add_ps(_mm512_castps512_ps256(e.raw), _mm512_extractf32x8_ps(e.raw, 1));
+#endif
+    } else {
+      a8 = a.raw, b8 = b.raw, c8 = c.raw, e8 = e.raw;
+    }
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, e8));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+    return;
+  }
+#endif
+#endif
+  out[0] = reduce_sum(d, a);
+  out[1] = reduce_sum(d, b);
+  out[2] = reduce_sum(d, c);
+  out[3] = reduce_sum(d, e);
+}
+
+// Stores the QT lane sums of f0..f3 (QT <= 4) to scores[i * stride + j].
+template <std::size_t QT, class D, class V>
+HWY_INLINE void store_scores(D d, V f0, V f1, V f2, V f3, float* scores, std::size_t stride,
+                             std::size_t j) {
+  if constexpr (QT == 4) {
+    HWY_ALIGN float s[4];
+    reduce_sum4(d, f0, f1, f2, f3, s);
+    for (std::size_t i = 0; i < 4; ++i) scores[i * stride + j] = s[i];
+  } else {
+    scores[j] = reduce_sum(d, f0);
+    if constexpr (QT > 1) scores[stride + j] = reduce_sum(d, f1);
+    if constexpr (QT > 2) scores[2 * stride + j] = reduce_sum(d, f2);
+  }
+}
+
 // ============================ f32 / f16 / bf16 =================================================
 // io<Codec>: load N values of a row as f32, store N f32 values encoded.
 template <class Codec> struct float_io;
@@ -161,21 +211,14 @@ HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys
       if constexpr (QT > 2) a2 = hn::MulAdd(hn::LoadU(d, q2 + c), k0, a2);
       if constexpr (QT > 3) a3 = hn::MulAdd(hn::LoadU(d, q3 + c), k0, a3);
     }
-    float s0 = reduce_sum(d, hn::Add(a0, b0)), s1 = 0, s2 = 0, s3 = 0;
-    if constexpr (QT > 1) s1 = reduce_sum(d, hn::Add(a1, b1));
-    if constexpr (QT > 2) s2 = reduce_sum(d, a2);
-    if constexpr (QT > 3) s3 = reduce_sum(d, a3);
-    for (; c < dim; ++c) {
+    store_scores<QT>(d, hn::Add(a0, b0), hn::Add(a1, b1), a2, a3, scores, score_stride, j);
+    for (; c < dim; ++c) {  // tail: dim % Lanes values
       const float k = io::scalar(row[c]);
-      s0 += q0[c] * k;
-      if constexpr (QT > 1) s1 += q1[c] * k;
-      if constexpr (QT > 2) s2 += q2[c] * k;
-      if constexpr (QT > 3) s3 += q3[c] * k;
+      scores[j] += q0[c] * k;
+      if constexpr (QT > 1) scores[score_stride + j] += q1[c] * k;
+      if constexpr (QT > 2) scores[2 * score_stride + j] += q2[c] * k;
+      if constexpr (QT > 3) scores[3 * score_stride + j] += q3[c] * k;
     }
-    scores[j] = s0;
-    if constexpr (QT > 1) scores[score_stride + j] = s1;
-    if constexpr (QT > 2) scores[2 * score_stride + j] = s2;
-    if constexpr (QT > 3) scores[3 * score_stride + j] = s3;
   }
 }
 
@@ -341,17 +384,27 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_i8i8(D8 d8, hn::Vec<D8
 // values u = k + kOffset; the kernel subtracts kOffset * sum(q) (computed once per call).
 template <class Codec> struct i8_reader;
 
+// q8_0: keys widened to int16 (vpmovsxbw), queries stored as int16 once per call, one
+// pmaddwd per 32 (AVX3) or 16 values per query: exact, no saturation.
 template <> struct i8_reader<q8_0> {
-  using D = hn::CappedTag<std::int8_t, 32>;
+  using D16 = hn::CappedTag<std::int16_t, 32>;
+  using D = hn::Repartition<std::int8_t, D16>;  // only for the D32/DF derived from it
+  using query_t = std::int16_t;
   static constexpr int kOffset = 0;
   struct state {};
   template <class F>
   static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
-    const D d;
-    for (std::size_t o = 0; o < 32; o += hn::Lanes(d)) f(hn::LoadU(d, b.qs + o), o);
+    const D16 d16;
+    const hn::Rebind<std::int8_t, D16> d8;
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(d16)) f(hn::PromoteTo(d16, hn::LoadU(d8, b.qs + o)), o);
     return scale_f32(b.d);
   }
-  static HWY_INLINE auto product(hn::Vec<D> k, hn::Vec<D> q) { return dot_i8i8(D(), k, q); }
+  static HWY_INLINE auto product(hn::Vec<D16> k, const query_t* q) {
+    const hn::Repartition<std::int32_t, D16> d32;
+    auto s1 = hn::Zero(d32);
+    const auto s0 = hn::ReorderWidenMulAccumulate(d32, k, hn::LoadU(D16(), q), hn::Zero(d32), s1);
+    return hn::Add(s0, s1);
+  }
 };
 
 template <> struct i8_reader<q4_0> {
@@ -373,7 +426,10 @@ template <> struct i8_reader<q4_0> {
 #endif
     return scale_f32(b.d);
   }
-  static HWY_INLINE auto product(hn::Vec<DU> u, hn::Vec<D> q) { return dot_u8i8(D(), u, q); }
+  using query_t = std::int8_t;
+  static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
+    return dot_u8i8(D(), u, hn::LoadU(D(), q));
+  }
 };
 
 // turbo index planes: for_each(state, block, f) calls f(ix, offset) with a vector ix of
@@ -460,7 +516,10 @@ template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
     });
     return scale_f32(b.scale) * traits::unit;
   }
-  static HWY_INLINE auto product(hn::Vec<DU> u, hn::Vec<D> q) { return dot_u8i8(D(), u, q); }
+  using query_t = std::int8_t;
+  static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
+    return dot_u8i8(D(), u, hn::LoadU(D(), q));
+  }
 };
 
 // Scores of QT queries (already quantized) against n_keys keys. corr[(i * nb + b) * L32]
@@ -473,15 +532,14 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
                             const typename i8_reader<Codec>::state& st) {
   using reader = i8_reader<Codec>;
   using D8 = typename reader::D;
-  using D32 = hn::Repartition<std::int32_t, D8>;
-  using DF = hn::Repartition<float, D8>;
+  using D32 = hn::Repartition<std::int32_t, typename reader::D>;
+  using DF = hn::Repartition<float, D32>;
   constexpr std::size_t V = Codec::block_values;
   constexpr std::size_t L32 = hn::MaxLanes(D32());
   const std::size_t nb = dim / V;
-  const D8 d8;
   const D32 d32;
   const DF df;
-  const std::int8_t* q0 = qq.q.data() + i0 * dim;
+  const auto* q0 = qq.template data<typename reader::query_t>() + i0 * dim;
   const float* dq0 = qq.d.data() + i0 * nb;
   const std::int32_t* c0 = corr + i0 * nb * L32;
   const auto init = [&](std::size_t i, std::size_t b) {
@@ -496,27 +554,24 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
       [[maybe_unused]] auto s1 = QT > 1 ? init(1, b) : s0;
       [[maybe_unused]] auto s2 = QT > 2 ? init(2, b) : s0;
       [[maybe_unused]] auto s3 = QT > 3 ? init(3, b) : s0;
-      const std::int8_t* qb = q0 + b * V;
+      const auto* qb = q0 + b * V;
       const float dk = reader::block(st, row[b], [&](auto k, std::size_t o) {
-        s0 = hn::Add(s0, reader::product(k, hn::LoadU(d8, qb + o)));
-        if constexpr (QT > 1) s1 = hn::Add(s1, reader::product(k, hn::LoadU(d8, qb + dim + o)));
-        if constexpr (QT > 2)
-          s2 = hn::Add(s2, reader::product(k, hn::LoadU(d8, qb + 2 * dim + o)));
-        if constexpr (QT > 3)
-          s3 = hn::Add(s3, reader::product(k, hn::LoadU(d8, qb + 3 * dim + o)));
+        s0 = hn::Add(s0, reader::product(k, qb + o));
+        if constexpr (QT > 1) s1 = hn::Add(s1, reader::product(k, qb + dim + o));
+        if constexpr (QT > 2) s2 = hn::Add(s2, reader::product(k, qb + 2 * dim + o));
+        if constexpr (QT > 3) s3 = hn::Add(s3, reader::product(k, qb + 3 * dim + o));
       });
-      f0 = hn::MulAdd(hn::ConvertTo(df, s0), hn::Set(df, dk * dq0[b]), f0);
+      // Factor dk * dq as in the reference (one f32 rounding), then one FMA per block.
+      const auto dkv = hn::Set(df, dk);
+      f0 = hn::MulAdd(hn::ConvertTo(df, s0), hn::Mul(dkv, hn::Set(df, dq0[b])), f0);
       if constexpr (QT > 1)
-        f1 = hn::MulAdd(hn::ConvertTo(df, s1), hn::Set(df, dk * dq0[nb + b]), f1);
+        f1 = hn::MulAdd(hn::ConvertTo(df, s1), hn::Mul(dkv, hn::Set(df, dq0[nb + b])), f1);
       if constexpr (QT > 2)
-        f2 = hn::MulAdd(hn::ConvertTo(df, s2), hn::Set(df, dk * dq0[2 * nb + b]), f2);
+        f2 = hn::MulAdd(hn::ConvertTo(df, s2), hn::Mul(dkv, hn::Set(df, dq0[2 * nb + b])), f2);
       if constexpr (QT > 3)
-        f3 = hn::MulAdd(hn::ConvertTo(df, s3), hn::Set(df, dk * dq0[3 * nb + b]), f3);
+        f3 = hn::MulAdd(hn::ConvertTo(df, s3), hn::Mul(dkv, hn::Set(df, dq0[3 * nb + b])), f3);
     }
-    scores[j] = reduce_sum(df, f0);
-    if constexpr (QT > 1) scores[score_stride + j] = reduce_sum(df, f1);
-    if constexpr (QT > 2) scores[2 * score_stride + j] = reduce_sum(df, f2);
-    if constexpr (QT > 3) scores[3 * score_stride + j] = reduce_sum(df, f3);
+    store_scores<QT>(df, f0, f1, f2, f3, scores, score_stride, j);
   }
 }
 
@@ -528,7 +583,8 @@ HWY_INLINE void i8_dot(const float* q, std::size_t n_q, std::size_t dim, const v
   constexpr std::size_t V = Codec::block_values;
   constexpr std::size_t L32 = hn::MaxLanes(hn::Repartition<std::int32_t, typename reader::D>());
   const std::size_t nb = dim / V;
-  const quantized_queries qq(q, n_q, dim, V);
+  quantized_queries qq(q, n_q, dim, V);
+  if constexpr (std::is_same_v<typename reader::query_t, std::int16_t>) qq.widen();
   hwy::AlignedFreeUniquePtr<std::int32_t[]> corr;
   if constexpr (reader::kOffset != 0) {
     corr = hwy::AllocateAligned<std::int32_t>(n_q * nb * L32);
