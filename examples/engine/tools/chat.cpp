@@ -1,0 +1,164 @@
+// strata-chat: chat with a GGUF model over a strata KV cache. One-shot with -p, otherwise
+// interactive (one line per turn, Ctrl-D ends), streaming the answer as it is generated.
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "chat_template.hpp"
+#include "cli.hpp"
+#include "error.hpp"
+#include "generate.hpp"
+#include "kv_select.hpp"
+#include "thread_pool.hpp"
+
+namespace {
+
+const char* kUsage = R"(usage: strata-chat [options]
+  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
+  -p, --prompt TEXT       one-shot: answer TEXT and exit (otherwise interactive; Ctrl-D ends)
+  -sys, --system TEXT     system message
+  -c, --ctx-size N        context (KV cache) size in tokens (default 4096)
+  -n, --n-predict N       most tokens per answer (default 512)
+  -t, --threads N         threads (default: all cores)
+  --temp T                temperature (default 0.8; 0 = greedy)
+  --top-k N               top-k (default 40; 0 = off)
+  --top-p P               top-p (default 0.95; 1 = off)
+  --seed N                sampling seed (default: from the clock)
+  -ctk, -ctv T            K / V cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4
+  --kv-policy STRING      a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
+                          "v:first2,last2=q8_0;v=turbo2;k=q8_0"); default: q8_0 K, turbo3 V
+  --ctx-shift             when the context is full, drop the oldest half of the conversation
+                          (default: stop with an error)
+  --exact                 f32 activations and f32 KV (reference mode)
+  --raw                   no chat template: the prompt is plain text to continue
+)";
+
+struct stats_printer {
+  const engine::kv_store& kv;
+  void operator()(const engine::generation_stats& st) const {
+    const double pp = st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0.0;
+    const double tg = st.gen_s > 0 ? st.n_gen / st.gen_s : 0.0;
+    const double saved = 100.0 * (1.0 - double(kv.bytes()) / double(kv.f16_bytes()));
+    std::fprintf(stderr,
+                 "\n[prompt %d tokens (%d reused) %.1f t/s | generated %d tokens %.1f t/s | KV %s: %s "
+                 "for %d tokens, %.2f bits/value, f16 would take %s: %.1f%% saved%s]\n",
+                 st.n_prompt, st.n_reused, pp, st.n_gen, tg, kv.describe().c_str(),
+                 engine::cli::human_bytes(double(kv.bytes())).c_str(), kv.capacity(),
+                 kv.bits_per_value(), engine::cli::human_bytes(double(kv.f16_bytes())).c_str(), saved,
+                 st.n_shifted ? (", context shifted by " + std::to_string(st.n_shifted)).c_str() : "");
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    engine::cli::args a(argc, argv, "strata-chat");
+    std::string model_path = engine::cli::default_model_path(), prompt, system;
+    bool one_shot = false, shift = false, raw = false;
+    int n_ctx = 4096, n_predict = 512, threads = 0;
+    engine::sampler_params sp;
+    sp.seed = uint64_t(engine::cli::now_s() * 1e6);
+    engine::kv_options kv;
+    kv.ctk = "q8_0";
+    kv.ctv = "turbo3";
+    engine::forward_options fwd;
+    while (a.next()) {
+      if (a.is("-m", "--model")) model_path = a.str();
+      else if (a.is("-p", "--prompt")) {
+        prompt = a.str();
+        one_shot = true;
+      } else if (a.is("-sys", "--system")) system = a.str();
+      else if (a.is("-c", "--ctx-size")) n_ctx = int(a.integer(16, 1 << 22));
+      else if (a.is("-n", "--n-predict")) n_predict = int(a.integer(-1, 1 << 22));
+      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
+      else if (a.is("--temp")) sp.temp = float(a.real(0.0, 100.0));
+      else if (a.is("--top-k")) sp.top_k = int(a.integer(0, 1 << 22));
+      else if (a.is("--top-p")) sp.top_p = float(a.real(1e-6, 1.0));
+      else if (a.is("--seed")) sp.seed = uint64_t(a.integer(0, INT64_MAX));
+      else if (a.is("-ctk", "--cache-type-k")) kv.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v")) kv.ctv = a.str();
+      else if (a.is("--kv-policy")) kv.policy = a.str();
+      else if (a.is("--ctx-shift")) shift = true;
+      else if (a.is("--exact")) fwd.exact = kv.reference = true;
+      else if (a.is("--raw")) raw = true;
+      else if (a.is("-h", "--help")) {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else a.unknown();
+    }
+    if (n_predict < 0) n_predict = n_ctx;
+    kv.max_batch = fwd.n_batch;
+
+    auto lm = engine::cli::load(model_path, true);
+    engine::thread_pool pool(threads);
+    auto cache = engine::make_kv(*lm.net, n_ctx, kv);
+    const auto& c = lm.net->config();
+    std::fprintf(stderr, "model: %s (%s, %d layers, %.1f M params, %s), loaded in %.0f ms, %d threads\n",
+                 model_path.c_str(), c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6,
+                 engine::cli::human_bytes(double(lm.net->weight_bytes())).c_str(), lm.load_ms, pool.size());
+    std::fprintf(stderr, "KV cache: %s, %s for %d tokens (%.2f bits/value); f16 would take %s (%.1f%% saved)\n",
+                 cache->describe().c_str(), engine::cli::human_bytes(double(cache->bytes())).c_str(), n_ctx,
+                 cache->bits_per_value(), engine::cli::human_bytes(double(cache->f16_bytes())).c_str(),
+                 100.0 * (1.0 - double(cache->bytes()) / double(cache->f16_bytes())));
+
+    engine::session s(*lm.net, *lm.tok, *cache, pool, fwd);
+    s.set_context_shift(shift, 0);
+    engine::sampler smp(sp);
+    const stats_printer print_stats{*cache};
+    std::vector<engine::chat_message> msgs;
+    if (!system.empty()) msgs.push_back({"system", system});
+    auto stream = [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    };
+    auto turn = [&](const std::string& user) {
+      std::string text;
+      if (raw) {
+        text = (s.tokens().empty() ? "" : "\n") + user;
+      } else {
+        msgs.push_back({"user", user});
+        text = engine::apply_chat_template(lm.net->file(), msgs, true);
+      }
+      std::vector<int32_t> toks;
+      if (raw) {
+        toks = s.tokens();
+        const auto more = lm.tok->encode(text, s.tokens().empty(), false);
+        toks.insert(toks.end(), more.begin(), more.end());
+      } else {
+        toks = lm.tok->encode(text, true, true);
+      }
+      engine::generation_stats st;
+      s.prefill(toks, st);
+      const auto out = s.generate(smp, n_predict, stream, st);
+      std::fputs("\n", stdout);
+      std::fflush(stdout);
+      if (!raw) msgs.push_back({"assistant", lm.tok->decode(out, false)});
+      print_stats(st);
+    };
+
+    if (one_shot) {
+      turn(prompt);
+      return 0;
+    }
+    const bool tty = isatty(fileno(stdin));
+    if (tty) std::fprintf(stderr, "interactive chat: one line per turn, Ctrl-D to end\n");
+    std::string line;
+    while (true) {
+      if (tty) std::fprintf(stderr, "> ");
+      if (!std::getline(std::cin, line)) break;
+      if (line.empty()) continue;
+      turn(line);
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    return 0;
+  } catch (const std::exception& e) {
+    const std::string w = e.what();
+    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
+    return 1;
+  }
+}
