@@ -1,0 +1,578 @@
+#pragma once
+// strata::runtime_kv_cache: a compressed KV cache whose per-layer codecs are chosen at run time
+// (a policy_spec, e.g. from parse_policy("la7")) for a layer_map. strata::kv_cache<Policy>
+// (strata/kv_cache.hpp) is the same cache with the policy fixed at compile time.
+//
+// ---- Layouts (all f32, row-major, contiguous) --------------------------------------------
+//   K, V given to append():   [n_tokens][n_kv_heads][head_dim]   (one row per token: the K/V
+//                             projection output, heads concatenated)
+//   Q given to attend():      [n_q][n_heads][head_dim]
+//   out written by attend():  [n_q][n_heads][head_dim]           (ready for the output proj.)
+// n_heads, n_kv_heads and head_dim are those of the layer (layer_map). Query head i uses KV
+// head i / (n_heads / n_kv_heads) (GQA, as llama.cpp). RoPE is the caller's business: append
+// K after RoPE, attend with Q after RoPE.
+//
+// ---- Positions ----------------------------------------------------------------------------
+// Each layer holds the tokens of a contiguous range of positions [pos_begin, pos_end).
+// append(layer, pos, ...) must continue that range (pos == pos_end(layer)), except on an
+// empty layer where it starts it. attend(layer, q, n_q, first_pos, ...): query t sits at
+// position first_pos + t and sees every cached key at a position <= its own (causal), and on a
+// sliding-window layer only the last `window` positions (pos_q - window < pos_k <= pos_q).
+// So a batch is: append the batch's K/V, then attend with the batch's queries.
+//
+// ---- What the cache does ------------------------------------------------------------------
+// append rotates each K (V) row when the layer's K (V) codec is a rotated one, and encodes it.
+// attend rotates (and scales) each query once when K is rotated, computes scores with the K
+// codec's dot kernel straight from the compressed blocks, runs an f32 online softmax (running
+// max) over key tiles, accumulates V with the V codec's axpy kernel, and rotates the output
+// back once when V is rotated. A batch of queries (prefill) reads each K/V block once per
+// tile for all queries of a KV head (no per-query decode).
+//
+// ---- Threads ------------------------------------------------------------------------------
+// - const members (attend, attend on any KV-head subset, sizes, save) may run concurrently
+//   with each other, from any number of threads.
+// - append(layer, ...) on different layers may run concurrently with each other and with
+//   attend on other layers. append and attend on the same layer must not overlap.
+// - truncate, drop_front, shift, clear and load change every layer: nothing else may run.
+//   save is const (it may run with attend, not with append).
+// - To split one layer's attention over threads, give each thread a range of KV heads
+//   (attention_params::kv_head_begin/end): each writes only the output rows of its heads'
+//   query heads. Scratch memory is per thread (thread_local), no locks.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <strata/cache/layer_kernels.hpp>
+#include <strata/cache/softmax.hpp>
+#include <strata/cache/state_file.hpp>
+#include <strata/layer_map.hpp>
+#include <strata/policy/report.hpp>
+#include <strata/policy/spec.hpp>
+#include <strata/rotation/hadamard.hpp>
+
+namespace strata {
+
+// How rows are rotated before a rotated codec encodes them (and queries before dot).
+struct rotation_ops {
+  void (*forward)(float* x, std::size_t n) = nullptr;
+  void (*inverse)(float* x, std::size_t n) = nullptr;
+  std::uint64_t id = 0;  // identifies the rotation in state files
+
+  // id: R::seed when R has one (hadamard<Seed>), else 0 (identity).
+  template <class R>
+  static rotation_ops of() {
+    std::uint64_t id = 0;
+    if constexpr (requires { R::seed; }) id = static_cast<std::uint64_t>(R::seed) + 1;
+    return {&R::forward, &R::inverse, id};
+  }
+};
+
+using default_rotation = hadamard<>;
+
+struct attention_params {
+  float scale = 0.0f;    // score scale; 0 means 1/sqrt(head_dim)
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap)
+  // Only KV heads [kv_head_begin, kv_head_end) and their query heads are computed (the rest of
+  // `out` is left untouched): give disjoint ranges to threads to parallelize one layer.
+  std::size_t kv_head_begin = 0;
+  std::size_t kv_head_end = std::numeric_limits<std::size_t>::max();
+};
+
+// Gives the kernels of codec `id` for rows of `head_dim` values (throws when they do not fit).
+using kernel_resolver = codec_kernels (*)(codec_id id, std::uint32_t head_dim);
+
+struct cache_options {
+  std::size_t n_ctx = 4096;  // tokens every global-attention layer can hold
+  // Sliding-window layers hold min(n_ctx, window + max_batch - 1) tokens (a ring: the oldest
+  // are overwritten), enough for appending up to max_batch tokens at a time. 0: n_ctx (full).
+  std::size_t max_batch = 0;
+  rotation_ops rotation = rotation_ops::of<default_rotation>();
+  // Where each layer's kernels come from: the fastest kernels of the standard codecs by
+  // default; kv_cache<Policy> passes the kernels of its policy's codec types.
+  kernel_resolver kernels = &layer_kernels;
+};
+
+class runtime_kv_cache {
+ public:
+  // Throws std::invalid_argument ("error: ... (runtime_kv_cache)") when a layer's head dim does
+  // not fit its codec.
+  runtime_kv_cache(const layer_map& map, const policy_spec& policy, const cache_options& opt)
+      : report_(report(policy, map)), opt_(opt) {
+    if (opt_.n_ctx == 0) fail("n_ctx must be > 0", "runtime_kv_cache");
+    layers_.resize(map.n_layers());
+    std::size_t total = 0;
+    for (const auto& lc : report_.layers) {
+      const layer_info& li = map[lc.layer];
+      layer_state& L = layers_[lc.layer];
+      L.owns = true;
+      L.k = opt_.kernels(lc.k, li.head_dim);
+      L.v = opt_.kernels(lc.v, li.head_dim);
+      L.cap = capacity_of(li);
+      L.n_kv_heads = li.n_kv_heads;
+      L.n_heads = li.n_heads;
+      L.head_dim = li.head_dim;
+      L.sliding = li.kind == attention_kind::sliding;
+      L.window = li.window;
+      L.k_offset = total;
+      total += L.cap * L.n_kv_heads * L.k.layout.row_bytes;
+      L.v_offset = total;
+      total += L.cap * L.n_kv_heads * L.v.layout.row_bytes;
+    }
+    bytes_ = total;
+    data_.reset(new std::byte[bytes_ ? bytes_ : 1]);
+    for (auto& L : layers_) {
+      if (!L.owns) continue;
+      L.k_data = data_.get() + L.k_offset;
+      L.v_data = data_.get() + L.v_offset;
+    }
+  }
+
+  const layer_map& map() const noexcept { return report_.map; }
+  const policy_report& policy() const noexcept { return report_; }
+  const cache_options& options() const noexcept { return opt_; }
+
+  // Bytes of compressed K/V storage, allocated once in the constructor. Equal to
+  // policy().bytes(n_ctx) when no sliding layer is shortened (max_batch == 0).
+  std::size_t bytes() const noexcept { return bytes_; }
+  // Tokens the layer can hold (its cache's layer when it shares one).
+  std::size_t capacity(std::size_t layer) const { return owner(layer).cap; }
+  // Tokens cached on the layer, and their positions [pos_begin, pos_end).
+  std::size_t size(std::size_t layer) const { return owner(layer).count; }
+  std::int64_t pos_begin(std::size_t layer) const { return owner(layer).pos0; }
+  std::int64_t pos_end(std::size_t layer) const {
+    const layer_state& L = owner(layer);
+    return L.pos0 + static_cast<std::int64_t>(L.count);
+  }
+  codec_id k_codec(std::size_t layer) const { return owner(layer).k.layout.id; }
+  codec_id v_codec(std::size_t layer) const { return owner(layer).v.layout.id; }
+
+  // Stores K and V of n_tokens tokens at positions pos, pos+1, ... on `layer` (which must own
+  // its KV cache). Layout [n_tokens][n_kv_heads][head_dim]. Throws std::invalid_argument when
+  // pos does not continue the layer's range, std::length_error when a global layer is full.
+  // On a sliding-window layer the oldest tokens are dropped to make room.
+  void append(std::size_t layer, std::int64_t pos, const float* k, const float* v,
+              std::size_t n_tokens) {
+    if (layer >= layers_.size() || !layers_[layer].owns)
+      fail("layer " + std::to_string(layer) + " does not own a KV cache", "append");
+    layer_state& L = layers_[layer];
+    if (n_tokens == 0) return;
+    if (L.count == 0) {
+      L.pos0 = pos;
+      L.start = 0;
+    } else if (pos != L.pos0 + static_cast<std::int64_t>(L.count)) {
+      fail("position " + std::to_string(pos) + " does not continue layer " +
+               std::to_string(layer) + " (expected " +
+               std::to_string(L.pos0 + static_cast<std::int64_t>(L.count)) + ")",
+           "append");
+    }
+    if (L.sliding && L.count + n_tokens > L.cap) {
+      // Dropping the oldest tokens is safe while the batch's first query keeps its window.
+      if (n_tokens + L.window - 1 > L.cap)
+        throw std::length_error("error: " + std::to_string(n_tokens) +
+                                " tokens at once exceed the sliding layer's capacity of " +
+                                std::to_string(L.cap) + " tokens for a window of " +
+                                std::to_string(L.window) + " (append, layer " +
+                                std::to_string(layer) + ")");
+      const std::size_t drop = L.count + n_tokens - L.cap;
+      L.start = (L.start + drop) % L.cap;
+      L.count -= drop;
+      L.pos0 += static_cast<std::int64_t>(drop);
+    } else if (L.count + n_tokens > L.cap) {
+      throw std::length_error("error: KV cache full: " + std::to_string(L.count) + " + " +
+                              std::to_string(n_tokens) + " tokens > n_ctx " +
+                              std::to_string(L.cap) + " (append, layer " +
+                              std::to_string(layer) + ")");
+    }
+    const std::size_t d = L.head_dim;
+    float* tmp = scratch(d, 0);
+    for (std::size_t t = 0; t < n_tokens; ++t) {
+      const std::size_t slot = (L.start + L.count + t) % L.cap;
+      for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
+        const std::size_t src = (t * L.n_kv_heads + h) * d;
+        encode_row(L.k, k + src, tmp, d, L.k_row(h, slot));
+        encode_row(L.v, v + src, tmp, d, L.v_row(h, slot));
+      }
+    }
+    L.count += n_tokens;
+  }
+
+  // Attention of n_q queries on `layer` (its own cache or the one it shares). Query t is at
+  // position first_pos + t. q and out: [n_q][n_heads][head_dim]. A query that sees no key
+  // gets a zero output.
+  void attend(std::size_t layer, const float* q, std::size_t n_q, std::int64_t first_pos,
+              float* out, const attention_params& p = {}) const {
+    if (layer >= layers_.size()) fail("no layer " + std::to_string(layer), "attend");
+    const int src = report_.map.cache_layer(layer);
+    if (src < 0) fail("layer " + std::to_string(layer) + " has no KV cache", "attend");
+    const layer_state& L = layers_[src];
+    const std::size_t n_heads = report_.map[layer].n_heads;
+    const std::size_t h1 = std::min<std::size_t>(p.kv_head_end, L.n_kv_heads);
+    const float scale = p.scale != 0.0f ? p.scale : 1.0f / std::sqrt(float(L.head_dim));
+    for (std::size_t h = p.kv_head_begin; h < h1; ++h)
+      attend_head(L, n_heads, h, q, n_q, first_pos, out, scale, p.softcap);
+  }
+
+  // Drops every token at a position >= pos, on every layer.
+  void truncate(std::int64_t pos) {
+    for (auto& L : layers_) {
+      if (!L.owns || L.count == 0) continue;
+      if (pos <= L.pos0) {
+        L.count = 0;
+      } else if (pos < L.pos0 + static_cast<std::int64_t>(L.count)) {
+        L.count = static_cast<std::size_t>(pos - L.pos0);
+      }
+    }
+  }
+
+  // Drops the n oldest tokens of every layer; the others keep their positions.
+  void drop_front(std::size_t n) {
+    for (auto& L : layers_) {
+      if (!L.owns) continue;
+      const std::size_t d = std::min(n, L.count);
+      L.start = L.count == d ? 0 : (L.start + d) % L.cap;
+      L.count -= d;
+      L.pos0 += static_cast<std::int64_t>(d);
+    }
+  }
+
+  // Adds delta to the position of every cached token. Keys keep their stored values; when K
+  // carries RoPE, pass `rerope` to move them: it is called once per token and KV head with the
+  // decoded, unrotated K row (head_dim floats) and may change it in place, after which the row
+  // is encoded again (one more quantization round trip for compressed codecs).
+  template <class Fn>
+  void shift(std::int64_t delta, Fn&& rerope) {
+    for (std::size_t li = 0; li < layers_.size(); ++li) {
+      layer_state& L = layers_[li];
+      if (!L.owns) continue;
+      const std::size_t d = L.head_dim;
+      float* row = scratch(d, 0);
+      float* tmp = scratch(d, 1);
+      for (std::size_t t = 0; t < L.count; ++t) {
+        const std::size_t slot = (L.start + t) % L.cap;
+        const std::int64_t pos = L.pos0 + static_cast<std::int64_t>(t);
+        for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
+          std::byte* r = L.k_row(h, slot);
+          L.k.decode(r, d, row);
+          if (L.k.layout.rotated) opt_.rotation.inverse(row, d);
+          rerope(li, h, pos, pos + delta, row, d);
+          encode_row(L.k, row, tmp, d, r);
+        }
+      }
+      L.pos0 += delta;
+    }
+  }
+  void shift(std::int64_t delta) {
+    for (auto& L : layers_) L.pos0 += delta;
+  }
+
+  // Empties every layer.
+  void clear() {
+    for (auto& L : layers_) L.count = 0, L.start = 0, L.pos0 = 0;
+  }
+
+  // Writes every layer's cached tokens to `path` (format: strata/cache/state_file.hpp), through
+  // "<path>.tmp" renamed into place. Throws std::runtime_error on I/O errors.
+  void save(const std::string& path) const {
+    detail::state_writer w(path);
+    w.bytes(state_file_magic, sizeof state_file_magic);
+    w.le(state_file_version);
+    w.le(std::uint32_t(0));
+    w.le(opt_.rotation.id);
+    const layer_map& m = report_.map;
+    w.le(std::uint32_t(m.n_layers()));
+    for (const layer_info& li : m.layers()) {
+      w.le(std::uint8_t(li.has_kv));
+      w.le(std::int32_t(li.kv_source));
+      w.le(std::uint8_t(li.kind));
+      w.le(li.window);
+      w.le(li.n_heads);
+      w.le(li.n_kv_heads);
+      w.le(li.head_dim);
+    }
+    for (const auto& lc : report_.layers) {
+      const layer_state& L = layers_[lc.layer];
+      w.le(std::uint8_t(L.k.layout.id));
+      w.le(std::uint8_t(L.v.layout.id));
+      w.le(std::uint64_t(L.count));
+      w.le(std::int64_t(L.pos0));
+    }
+    for (const auto& lc : report_.layers) {
+      const layer_state& L = layers_[lc.layer];
+      for (int side = 0; side < 2; ++side)
+        for (std::size_t h = 0; h < L.n_kv_heads; ++h)
+          for_each_run(L, [&](std::size_t slot, std::size_t n) {
+            w.bytes(side == 0 ? L.k_row(h, slot) : L.v_row(h, slot),
+                    n * (side == 0 ? L.k : L.v).layout.row_bytes);
+          });
+    }
+    w.finish();
+  }
+
+  // Replaces the cached tokens with those saved in `path`. The file must come from a cache with
+  // the same layer map, per-layer codecs and rotation, and fit this cache's capacity; anything
+  // else (another file, a wrong version, a truncated or corrupted file) throws
+  // std::runtime_error("error: <what> (load <path>)") and leaves the cache empty.
+  void load(const std::string& path) {
+    clear();
+    try {
+      load_impl(path);
+    } catch (...) {
+      clear();
+      throw;
+    }
+  }
+
+  // Decodes the K (V) row of one cached token (index 0 = oldest) and KV head into x, unrotated.
+  void read_k(std::size_t layer, std::size_t token, std::size_t head, float* x) const {
+    read_row(layer, token, head, x, true);
+  }
+  void read_v(std::size_t layer, std::size_t token, std::size_t head, float* x) const {
+    read_row(layer, token, head, x, false);
+  }
+
+  // Key tile of attention (keys per dot/axpy call) and how many query tokens are processed
+  // together (their rows' accumulators stay in cache); tuning knobs, measured in bench/.
+  std::size_t key_tile = 128;
+  std::size_t query_block = 64;
+
+ protected:
+  struct layer_state {
+    bool owns = false;
+    codec_kernels k, v;
+    std::size_t cap = 0, start = 0, count = 0;
+    std::int64_t pos0 = 0;
+    std::size_t n_kv_heads = 0, n_heads = 0, head_dim = 0;
+    bool sliding = false;
+    std::size_t window = 0;
+    std::size_t k_offset = 0, v_offset = 0;
+    std::byte* k_data = nullptr;
+    std::byte* v_data = nullptr;
+    // K rows of KV head h, physical slot s: [head][slot][row_bytes]
+    std::byte* k_row(std::size_t h, std::size_t s) const {
+      return k_data + (h * cap + s) * k.layout.row_bytes;
+    }
+    std::byte* v_row(std::size_t h, std::size_t s) const {
+      return v_data + (h * cap + s) * v.layout.row_bytes;
+    }
+  };
+
+  [[noreturn]] static void fail(const std::string& what, const char* where) {
+    throw std::invalid_argument("error: " + what + " (" + where + ")");
+  }
+
+  const layer_state& owner(std::size_t l) const {
+    if (l >= layers_.size()) fail("no layer " + std::to_string(l), "runtime_kv_cache");
+    const int src = report_.map.cache_layer(l);
+    if (src < 0) fail("layer " + std::to_string(l) + " has no KV cache", "runtime_kv_cache");
+    return layers_[src];
+  }
+
+  std::size_t capacity_of(const layer_info& li) const {
+    if (li.kind == attention_kind::sliding && opt_.max_batch > 0)
+      return std::min<std::size_t>(opt_.n_ctx, li.window + opt_.max_batch - 1);
+    return opt_.n_ctx;
+  }
+
+  // Per-thread scratch: slot i of a few independent buffers.
+  static float* scratch(std::size_t n, int slot) {
+    thread_local std::vector<float> buf[6];
+    if (buf[slot].size() < n) buf[slot].resize(n);
+    return buf[slot].data();
+  }
+
+  void encode_row(const codec_kernels& c, const float* x, float* tmp, std::size_t d,
+                  std::byte* out) const {
+    if (c.layout.rotated) {
+      std::memcpy(tmp, x, d * sizeof(float));
+      opt_.rotation.forward(tmp, d);
+      c.encode(tmp, d, out);
+    } else {
+      c.encode(x, d, out);
+    }
+  }
+
+  void read_row(std::size_t layer_index, std::size_t token, std::size_t head, float* x,
+                bool is_k) const {
+    const layer_state& L = owner(layer_index);
+    if (token >= L.count || head >= L.n_kv_heads)
+      fail("token " + std::to_string(token) + " head " + std::to_string(head) + " out of range",
+           "read");
+    const std::size_t slot = (L.start + token) % L.cap;
+    const codec_kernels& c = is_k ? L.k : L.v;
+    c.decode(is_k ? L.k_row(head, slot) : L.v_row(head, slot), L.head_dim, x);
+    if (c.layout.rotated) opt_.rotation.inverse(x, L.head_dim);
+  }
+
+  // Calls fn(first physical slot, n) for the runs of the layer's tokens in logical order (the
+  // ring wraps at most once).
+  template <class Fn>
+  static void for_each_run(const layer_state& L, Fn&& fn) {
+    if (L.count == 0) return;
+    const std::size_t first = std::min(L.count, L.cap - L.start);
+    fn(L.start, first);
+    if (first < L.count) fn(0, L.count - first);
+  }
+
+  void load_impl(const std::string& path) {
+    detail::state_reader r(path);
+    char magic[sizeof state_file_magic];
+    if (r.size() < sizeof magic + 8) r.fail("not a strata KV state file (too short)");
+    r.bytes(magic, sizeof magic);
+    if (std::memcmp(magic, state_file_magic, sizeof magic) != 0)
+      r.fail("not a strata KV state file (bad magic)");
+    const auto version = r.le<std::uint32_t>();
+    if (version != state_file_version)
+      r.fail("unsupported state file version " + std::to_string(version) + " (this build reads " +
+             std::to_string(state_file_version) + ")");
+    (void)r.le<std::uint32_t>();
+    if (r.le<std::uint64_t>() != opt_.rotation.id)
+      r.fail("the file was saved with another rotation");
+    const layer_map& m = report_.map;
+    const auto n_layers = r.le<std::uint32_t>();
+    if (n_layers != m.n_layers())
+      r.fail("the file has " + std::to_string(n_layers) + " layers, the cache " +
+             std::to_string(m.n_layers()));
+    for (std::size_t i = 0; i < n_layers; ++i) {
+      layer_info li;
+      li.has_kv = r.le<std::uint8_t>() != 0;
+      li.kv_source = r.le<std::int32_t>();
+      li.kind = static_cast<attention_kind>(r.le<std::uint8_t>());
+      li.window = r.le<std::uint32_t>();
+      li.n_heads = r.le<std::uint32_t>();
+      li.n_kv_heads = r.le<std::uint32_t>();
+      li.head_dim = r.le<std::uint32_t>();
+      if (!(li == m[i])) r.fail("layer " + std::to_string(i) + " differs from the cache's layer map");
+    }
+    std::vector<std::size_t> counts;
+    for (const auto& lc : report_.layers) {
+      layer_state& L = layers_[lc.layer];
+      const auto k = r.le<std::uint8_t>(), v = r.le<std::uint8_t>();
+      if (k != std::uint8_t(L.k.layout.id) || v != std::uint8_t(L.v.layout.id))
+        r.fail("layer " + std::to_string(lc.layer) + " was saved with K " +
+               std::string(codec_name(codec_id(k))) + " / V " + std::string(codec_name(codec_id(v))) +
+               ", the cache has " + std::string(codec_name(L.k.layout.id)) + " / " +
+               std::string(codec_name(L.v.layout.id)));
+      const auto count = r.le<std::uint64_t>();
+      const auto pos0 = r.le<std::int64_t>();
+      if (count > L.cap)
+        r.fail("layer " + std::to_string(lc.layer) + " holds " + std::to_string(count) +
+               " tokens, more than the cache's capacity of " + std::to_string(L.cap));
+      const std::uint64_t need = count * L.n_kv_heads * (L.k.layout.row_bytes + L.v.layout.row_bytes);
+      if (need > r.remaining()) r.fail("truncated file (" + std::to_string(r.size()) + " bytes)");
+      counts.push_back(std::size_t(count));
+      L.pos0 = pos0;
+    }
+    std::size_t o = 0;
+    for (const auto& lc : report_.layers) {
+      layer_state& L = layers_[lc.layer];
+      const std::size_t count = counts[o++];
+      for (std::size_t h = 0; h < L.n_kv_heads; ++h)
+        r.bytes(L.k_row(h, 0), count * L.k.layout.row_bytes);
+      for (std::size_t h = 0; h < L.n_kv_heads; ++h)
+        r.bytes(L.v_row(h, 0), count * L.v.layout.row_bytes);
+    }
+    r.finish();
+    o = 0;
+    for (const auto& lc : report_.layers) {
+      layer_state& L = layers_[lc.layer];
+      L.start = 0;
+      L.count = counts[o++];
+    }
+  }
+
+  // One KV head: its g query heads, all n_q query tokens.
+  void attend_head(const layer_state& L, std::size_t n_heads, std::size_t h, const float* q,
+                   std::size_t n_q, std::int64_t first_pos, float* out, float scale,
+                   float softcap) const {
+    const std::size_t d = L.head_dim;
+    const std::size_t g = n_heads / L.n_kv_heads;
+    const std::size_t T = key_tile;
+    const std::size_t qb = std::max<std::size_t>(1, query_block);
+    const std::size_t rows_max = std::min(n_q, qb) * g;
+    float* qr = scratch(rows_max * d, 0);
+    float* acc = scratch(rows_max * d, 1);
+    float* S = scratch(rows_max * T, 2);
+    float* ml = scratch(rows_max * 2, 3);  // running max, running sum
+    const std::int64_t count = static_cast<std::int64_t>(L.count);
+    for (std::size_t t0 = 0; t0 < n_q; t0 += qb) {
+      const std::size_t nt = std::min(qb, n_q - t0);
+      const std::size_t rows = nt * g;
+      // Visible logical slots of query token t: [lo(t), hi(t)] (both non-decreasing in t).
+      auto hi = [&](std::size_t t) {
+        return std::min<std::int64_t>(count - 1, first_pos + std::int64_t(t) - L.pos0);
+      };
+      auto lo = [&](std::size_t t) {
+        if (!L.sliding) return std::int64_t(0);
+        return std::max<std::int64_t>(
+            0, first_pos + std::int64_t(t) - std::int64_t(L.window) + 1 - L.pos0);
+      };
+      for (std::size_t t = 0; t < nt; ++t) {
+        for (std::size_t j = 0; j < g; ++j) {
+          float* r = qr + (t * g + j) * d;
+          const float* src = q + ((t0 + t) * n_heads + h * g + j) * d;
+          for (std::size_t c = 0; c < d; ++c) r[c] = src[c] * scale;
+          if (L.k.layout.rotated) opt_.rotation.forward(r, d);
+        }
+      }
+      std::fill(acc, acc + rows * d, 0.0f);
+      for (std::size_t r = 0; r < rows; ++r) {
+        ml[2 * r] = -std::numeric_limits<float>::infinity();
+        ml[2 * r + 1] = 0.0f;
+      }
+      const std::int64_t s_lo = lo(t0), s_hi = hi(t0 + nt - 1);
+      std::size_t ta = 0, tb = 0;  // active query tokens of the tile (relative to t0)
+      for (std::int64_t s0 = s_lo; s0 <= s_hi;) {
+        const std::size_t phys = (L.start + std::size_t(s0)) % L.cap;
+        const std::int64_t s1 = std::min<std::int64_t>(
+            {s0 + std::int64_t(T), s_hi + 1, s0 + std::int64_t(L.cap - phys)});
+        while (ta < nt && hi(t0 + ta) < s0) ++ta;
+        while (tb < nt && lo(t0 + tb) < s1) ++tb;
+        if (ta < tb) {
+          const std::size_t n = std::size_t(s1 - s0);
+          const std::size_t r0 = ta * g, nr = (tb - ta) * g;
+          L.k.dot(qr + r0 * d, nr, d, L.k_row(h, phys), L.k.layout.row_bytes, n, S, T);
+          for (std::size_t t = ta; t < tb; ++t) {
+            const std::int64_t a = std::max(lo(t0 + t), s0) - s0;
+            const std::int64_t b = std::min(hi(t0 + t) + 1, s1) - s0;
+            for (std::size_t j = 0; j < g; ++j) {
+              const std::size_t r = t * g + j;
+              detail::online_softmax_row(S + (r - r0) * T, n, std::size_t(std::max<std::int64_t>(a, 0)),
+                                         std::size_t(std::max<std::int64_t>(b, 0)), softcap,
+                                         ml[2 * r], ml[2 * r + 1], acc + r * d, d);
+            }
+          }
+          L.v.axpy(S, nr, T, L.v_row(h, phys), L.v.layout.row_bytes, n, d, acc + r0 * d);
+        }
+        s0 = s1;
+      }
+      for (std::size_t t = 0; t < nt; ++t) {
+        for (std::size_t j = 0; j < g; ++j) {
+          const std::size_t r = t * g + j;
+          float* a = acc + r * d;
+          const float l = ml[2 * r + 1];
+          const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+          for (std::size_t c = 0; c < d; ++c) a[c] *= inv;
+          if (L.v.layout.rotated) opt_.rotation.inverse(a, d);
+          std::memcpy(out + ((t0 + t) * n_heads + h * g + j) * d, a, d * sizeof(float));
+        }
+      }
+    }
+  }
+
+  policy_report report_;
+  cache_options opt_;
+  std::vector<layer_state> layers_;
+  std::size_t bytes_ = 0;
+  std::unique_ptr<std::byte[]> data_;
+};
+
+}  // namespace strata

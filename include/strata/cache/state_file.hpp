@@ -1,0 +1,146 @@
+#pragma once
+// Binary state files of a KV cache: streaming writer and reader with an FNV-1a 64 checksum.
+//
+// File layout (all integers little-endian, fixed width):
+//   "STRATAKV"                    8-byte magic
+//   u32 version (state_file_version), u32 flags (0)
+//   u64 rotation id
+//   u32 n_layers, then per layer: u8 has_kv, i32 kv_source, u8 kind, u32 window,
+//                                 u32 n_heads, u32 n_kv_heads, u32 head_dim
+//   per KV layer (by ordinal):    u8 k codec id, u8 v codec id, u64 tokens, i64 first position
+//   per KV layer: K rows [head][token] then V rows [head][token], oldest token first
+//   u64 FNV-1a 64 of every byte before it
+// Writers go to "<path>.tmp" and rename it over <path> when complete, so a crash never leaves a
+// half-written file under the final name.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace strata {
+
+inline constexpr std::uint32_t state_file_version = 1;
+inline constexpr char state_file_magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'K', 'V'};
+
+namespace detail {
+
+inline std::uint64_t fnv1a(std::uint64_t h, const void* p, std::size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+inline constexpr std::uint64_t fnv1a_init = 0xcbf29ce484222325ull;
+
+class state_writer {
+ public:
+  explicit state_writer(const std::string& path) : path_(path), tmp_(path + ".tmp") {
+    f_ = std::fopen(tmp_.c_str(), "wb");
+    if (!f_) fail("cannot open for writing");
+  }
+  ~state_writer() {
+    if (f_) {
+      std::fclose(f_);
+      std::error_code ec;
+      std::filesystem::remove(tmp_, ec);
+    }
+  }
+  state_writer(const state_writer&) = delete;
+  state_writer& operator=(const state_writer&) = delete;
+
+  void bytes(const void* p, std::size_t n) {
+    if (n && std::fwrite(p, 1, n, f_) != n) fail("write failed");
+    hash_ = fnv1a(hash_, p, n);
+  }
+  template <class T>
+  void le(T v) {  // little-endian integer of sizeof(T) bytes
+    unsigned char b[sizeof(T)];
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+      b[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(v) >> (8 * i));
+    bytes(b, sizeof b);
+  }
+  // Writes the checksum, closes and renames the file into place.
+  void finish() {
+    const std::uint64_t h = hash_;
+    le(h);
+    const bool ok = std::fflush(f_) == 0;
+    const bool closed = std::fclose(f_) == 0;
+    f_ = nullptr;
+    if (!ok || !closed) {
+      std::error_code ec;
+      std::filesystem::remove(tmp_, ec);
+      fail("write failed");
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp_, path_, ec);
+    if (ec) {
+      std::filesystem::remove(tmp_, ec);
+      fail("cannot rename " + tmp_ + " into place");
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::runtime_error("error: " + what + " (save " + path_ + ")");
+  }
+  std::string path_, tmp_;
+  std::FILE* f_ = nullptr;
+  std::uint64_t hash_ = fnv1a_init;
+};
+
+class state_reader {
+ public:
+  explicit state_reader(const std::string& path) : path_(path) {
+    f_ = std::fopen(path.c_str(), "rb");
+    if (!f_) fail("cannot open");
+    std::error_code ec;
+    size_ = std::filesystem::file_size(path, ec);
+    if (ec) fail("cannot read the file size");
+  }
+  ~state_reader() {
+    if (f_) std::fclose(f_);
+  }
+  state_reader(const state_reader&) = delete;
+  state_reader& operator=(const state_reader&) = delete;
+
+  std::uint64_t size() const noexcept { return size_; }
+  std::uint64_t remaining() const noexcept { return size_ - read_; }
+
+  void bytes(void* p, std::size_t n) {
+    if (n > remaining() || (n && std::fread(p, 1, n, f_) != n))
+      fail("truncated file (" + std::to_string(size_) + " bytes)");
+    read_ += n;
+    hash_ = fnv1a(hash_, p, n);
+  }
+  template <class T>
+  T le() {
+    unsigned char b[sizeof(T)];
+    bytes(b, sizeof b);
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v |= std::uint64_t(b[i]) << (8 * i);
+    return static_cast<T>(v);
+  }
+  // Reads the trailing checksum and compares it with every byte read before it.
+  void finish() {
+    const std::uint64_t want = hash_;
+    const auto got = le<std::uint64_t>();
+    if (got != want) fail("corrupted file (checksum mismatch)");
+    if (remaining() != 0) fail("trailing bytes after the checksum");
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::runtime_error("error: " + what + " (load " + path_ + ")");
+  }
+
+ private:
+  std::string path_;
+  std::FILE* f_ = nullptr;
+  std::uint64_t size_ = 0, read_ = 0;
+  std::uint64_t hash_ = fnv1a_init;
+};
+
+}  // namespace detail
+}  // namespace strata

@@ -1,0 +1,29 @@
+# Compile-fail tests: each tests/compile_fail/<name>.cpp is an object library excluded from
+# the build; its ctest test builds it and passes only when the compiler prints the expected
+# static_assert message (control_ok must build).
+set(strata_compile_fail
+  "empty_rule_list|the rule list is empty"
+  "codec_not_in_set|not in the cache's codec set"
+  "rule_sets_nothing|a rule must set a K codec, a V codec or both"
+  "not_a_codec|K must be a codec type"
+  "not_a_selector|Selector must be a layer selector"
+  "duplicate_codec_id|two codec types of the policy share a codec id")
+foreach(entry IN LISTS strata_compile_fail ITEMS "control_ok|")
+  string(REPLACE "|" ";" parts "${entry}")
+  list(GET parts 0 name)
+  set(target strata_compile_fail_${name})
+  add_library(${target} OBJECT ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/${name}.cpp)
+  target_link_libraries(${target} PRIVATE strata::strata)
+  set_target_properties(${target} PROPERTIES EXCLUDE_FROM_ALL ON EXCLUDE_FROM_DEFAULT_BUILD ON)
+  add_test(NAME compile_fail_${name}
+           COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target ${target})
+  list(GET parts 1 expected)
+  if(expected STREQUAL "")
+    set_tests_properties(compile_fail_${name} PROPERTIES LABELS compile_fail)
+  else()
+    # Passes only when the build fails with the expected message (not for another reason).
+    set_tests_properties(compile_fail_${name} PROPERTIES
+      LABELS compile_fail PASS_REGULAR_EXPRESSION "${expected}")
+  endif()
+  set_tests_properties(compile_fail_${name} PROPERTIES RESOURCE_LOCK strata_build_tree)
+endforeach()

@@ -1,0 +1,270 @@
+// runtime_kv_cache: attention against an f64 reference (causal, GQA, sliding window, shared
+// KV), prefill == token-by-token, positions (truncate, drop_front, shift), exact bytes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/policy/parse.hpp>
+
+#include "attention_reference.hpp"
+
+using namespace strata;
+using namespace strata_test;
+
+namespace {
+
+// Appends keys [0, n) to every KV layer in batches of `batch`, then attends with queries at
+// positions [n - n_q, n) (one call), returning the output of layer `layer`.
+std::vector<float> run(runtime_kv_cache& c, std::size_t layer, const std::vector<float>& k,
+                       const std::vector<float>& v, std::size_t n, const std::vector<float>& q,
+                       std::size_t n_q, std::size_t batch) {
+  const layer_info& li = c.map()[layer];
+  const std::size_t row = li.n_kv_heads * li.head_dim;
+  for (std::size_t t = 0; t < n; t += batch) {
+    const std::size_t nb = std::min(batch, n - t);
+    c.append(layer, std::int64_t(t), k.data() + t * row, v.data() + t * row, nb);
+  }
+  std::vector<float> out(n_q * li.n_heads * li.head_dim, -1.0f);
+  c.attend(layer, q.data(), n_q, std::int64_t(n - n_q), out.data());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
+  const std::size_t d = 64, nkv = 2, nh = 8, n = 300, nq = 37;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 512});
+  const auto k = gaussian(n * nkv * d, 1), v = gaussian(n * nkv * d, 2),
+             q = gaussian(nq * nh * d, 3);
+  for (std::size_t tile : {7, 128}) {
+    c.clear();
+    c.key_tile = tile;
+    c.query_block = 5;
+    const auto out = run(c, 0, k, v, n, q, nq, 64);
+    const auto ref = reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
+    CHECK(max_abs_diff(out, ref) < 2e-5);
+  }
+}
+
+TEST_CASE("prefill equals token-by-token decode") {
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 200;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  const auto k = gaussian(n * nkv * d, 4), v = gaussian(n * nkv * d, 5),
+             q = gaussian(n * nh * d, 6);
+  runtime_kv_cache a(m, parse_policy("f32"), {.n_ctx = 256});
+  a.append(0, 0, k.data(), v.data(), n);
+  std::vector<float> prefill(n * nh * d);
+  a.attend(0, q.data(), n, 0, prefill.data());
+  runtime_kv_cache b(m, parse_policy("f32"), {.n_ctx = 256});
+  std::vector<float> step(n * nh * d);
+  for (std::size_t t = 0; t < n; ++t) {
+    b.append(0, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 1);
+    b.attend(0, q.data() + t * nh * d, 1, std::int64_t(t), step.data() + t * nh * d);
+  }
+  CHECK(max_abs_diff(prefill, step) < 1e-5);
+}
+
+TEST_CASE("sliding window, ring buffer and shared KV") {
+  const std::size_t d = 32, nkv = 1, nh = 2, n = 150, W = 40;
+  std::vector<layer_info> li(3);
+  li[0] = {true, -1, attention_kind::sliding, W, nh, nkv, d};
+  li[1] = {true, -1, attention_kind::global, 0, nh, nkv, d};
+  li[2] = {false, 0, attention_kind::sliding, W, nh, 0, 0};
+  const layer_map m(li);
+  const auto k = gaussian(n * d, 7), v = gaussian(n * d, 8), q = gaussian(n * nh * d, 9);
+  const double scale = 1 / std::sqrt(double(d));
+  for (std::size_t max_batch : {0, 16}) {
+    runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 256, .max_batch = max_batch});
+    if (max_batch) {
+      CHECK(c.capacity(0) == W + max_batch - 1);
+      CHECK(c.capacity(2) == c.capacity(0));
+      CHECK(c.capacity(1) == 256);
+    }
+    std::vector<float> out(n * nh * d), out_shared(n * nh * d);
+    for (std::size_t t = 0; t < n; t += 16) {
+      const std::size_t nb = std::min<std::size_t>(16, n - t);
+      c.append(0, std::int64_t(t), k.data() + t * d, v.data() + t * d, nb);
+      c.attend(0, q.data() + t * nh * d, nb, std::int64_t(t), out.data() + t * nh * d);
+      c.attend(2, q.data() + t * nh * d, nb, std::int64_t(t), out_shared.data() + t * nh * d);
+    }
+    const auto ref = reference_attention(q, n, 0, k, v, n, 0, nh, nkv, d, scale, W);
+    CHECK(max_abs_diff(out, ref) < 2e-5);
+    CHECK(max_abs_diff(out_shared, ref) < 2e-5);
+    if (max_batch) {
+      CHECK(c.size(0) <= c.capacity(0));
+      CHECK(c.pos_end(0) == std::int64_t(n));
+      CHECK_THROWS_AS(c.append(0, std::int64_t(n), k.data(), v.data(), 30), std::length_error);
+    }
+    CHECK_THROWS_AS(c.append(2, std::int64_t(n), k.data(), v.data(), 1), std::invalid_argument);
+  }
+}
+
+TEST_CASE("softcap") {
+  const std::size_t d = 32, n = 50;
+  const layer_map m = layer_map::dense(1, 1, d, 2);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 64});
+  const auto k = gaussian(n * d, 10), v = gaussian(n * d, 11), q = gaussian(2 * d, 12);
+  c.append(0, 0, k.data(), v.data(), n);
+  std::vector<float> out(2 * d);
+  attention_params p;
+  p.scale = 0.5f;
+  p.softcap = 2.0f;
+  c.attend(0, q.data(), 1, n - 1, out.data(), p);
+  const auto ref = reference_attention(q, 1, n - 1, k, v, n, 0, 2, 1, d, 0.5, 0, 2.0);
+  CHECK(max_abs_diff(out, ref) < 2e-5);
+}
+
+TEST_CASE("KV-head subsets write only their query heads") {
+  const std::size_t d = 32, nkv = 4, nh = 8, n = 20;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 32});
+  const auto k = gaussian(n * nkv * d, 13), v = gaussian(n * nkv * d, 14), q = gaussian(nh * d, 15);
+  c.append(0, 0, k.data(), v.data(), n);
+  std::vector<float> all(nh * d), parts(nh * d, 123.0f);
+  c.attend(0, q.data(), 1, n - 1, all.data());
+  attention_params p;
+  p.kv_head_begin = 1;
+  p.kv_head_end = 3;
+  c.attend(0, q.data(), 1, n - 1, parts.data(), p);
+  for (std::size_t i = 0; i < nh * d; ++i) {
+    const std::size_t h = i / d / 2;
+    if (h >= 1 && h < 3) CHECK(parts[i] == all[i]);
+    else CHECK(parts[i] == 123.0f);
+  }
+}
+
+TEST_CASE("positions: truncate, drop_front, shift") {
+  const std::size_t d = 32, n = 60;
+  const layer_map m = layer_map::dense(2, 1, d, 1);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 64});
+  const auto k = gaussian(n * d, 16), v = gaussian(n * d, 17), q = gaussian(d, 18);
+  for (std::size_t l = 0; l < 2; ++l) c.append(l, 0, k.data(), v.data(), n);
+  CHECK_THROWS_AS(c.append(0, 5, k.data(), v.data(), 1), std::invalid_argument);
+  CHECK_THROWS_AS(c.append(0, std::int64_t(n), k.data(), v.data(), 5), std::length_error);
+  const double scale = 1 / std::sqrt(double(d));
+  std::vector<float> out(d);
+
+  c.truncate(40);  // keep positions 0..39
+  CHECK(c.size(1) == 40);
+  c.attend(0, q.data(), 1, 100, out.data());
+  CHECK(max_abs_diff(out, reference_attention(q, 1, 100, k, v, 40, 0, 1, 1, d, scale)) < 2e-5);
+
+  c.drop_front(10);  // positions 10..39 remain
+  CHECK(c.pos_begin(0) == 10);
+  CHECK(c.size(0) == 30);
+  std::vector<float> k2(k.begin() + 10 * d, k.begin() + 40 * d), v2(v.begin() + 10 * d, v.begin() + 40 * d);
+  c.attend(0, q.data(), 1, 39, out.data());
+  CHECK(max_abs_diff(out, reference_attention(q, 1, 39, k2, v2, 30, 10, 1, 1, d, scale)) < 2e-5);
+
+  // Shift positions down by 10 while "re-roping" K by a sign flip; append continues at 30
+  // and the ring wraps around the 64-token buffer.
+  c.shift(-10, [](std::size_t, std::size_t, std::int64_t from, std::int64_t to, float* row,
+                  std::size_t dim) {
+    CHECK(to == from - 10);
+    for (std::size_t i = 0; i < dim; ++i) row[i] = -row[i];
+  });
+  CHECK(c.pos_begin(1) == 0);
+  for (auto& x : k2) x = -x;
+  for (std::size_t l = 0; l < 2; ++l) c.append(l, 30, k.data(), v.data(), 34);
+  k2.insert(k2.end(), k.begin(), k.begin() + 34 * d);
+  v2.insert(v2.end(), v.begin(), v.begin() + 34 * d);
+  c.attend(1, q.data(), 1, 63, out.data());
+  CHECK(max_abs_diff(out, reference_attention(q, 1, 63, k2, v2, 64, 0, 1, 1, d, scale)) < 2e-5);
+  std::vector<float> row(d);
+  c.read_k(1, 0, 0, row.data());
+  CHECK(row[3] == -k[10 * d + 3]);
+  c.shift(5);
+  CHECK(c.pos_begin(0) == 5);
+  CHECK(c.pos_end(0) == 69);
+}
+
+TEST_CASE("allocation equals the policy report") {
+  const layer_map m = layer_map::hybrid(64, 4, 3, 2, 256, 16);
+  for (const char* p : {"la7", "q8_0", "-ctk q8_0 -ctv turbo3", "f16", "la1"}) {
+    runtime_kv_cache c(m, parse_policy(p), {.n_ctx = 1000});
+    CHECK(c.bytes() == report(parse_policy(p), m).bytes(1000));
+    CHECK(c.bytes() == c.policy().bytes(1000));
+  }
+  CHECK_THROWS_WITH_AS(runtime_kv_cache(layer_map::dense(1, 1, 80), parse_policy("q8_0"), {}),
+                       doctest::Contains("head dim 80"), std::invalid_argument);
+}
+
+TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are errors") {
+  namespace fs = std::filesystem;
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 90, W = 24;
+  std::vector<layer_info> li(3);
+  li[0] = {true, -1, attention_kind::sliding, W, nh, nkv, d};
+  li[1] = {false, -1, attention_kind::global, 0, 0, 0, 0};
+  li[2] = {true, -1, attention_kind::global, 0, nh, nkv, d};
+  const layer_map m(li);
+  const cache_options opt{.n_ctx = 128, .max_batch = 8};
+  runtime_kv_cache a(m, parse_policy("-ctk q8_0 -ctv turbo3"), opt);
+  const auto k = gaussian(n * nkv * d, 40), v = gaussian(n * nkv * d, 41), q = gaussian(3 * nh * d, 42);
+  for (std::size_t t = 0; t < n; t += 8) {
+    const std::size_t nb = std::min<std::size_t>(8, n - t);
+    for (std::size_t l : {0, 2})
+      a.append(l, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, nb);
+  }
+  const fs::path dir = fs::temp_directory_path() / "strata_kv_cache_test";
+  fs::create_directories(dir);
+  const std::string file = (dir / "state.bin").string();
+  a.save(file);
+  CHECK(!fs::exists(file + ".tmp"));
+
+  runtime_kv_cache b(m, parse_policy("-ctk q8_0 -ctv turbo3"), opt);
+  b.load(file);
+  for (std::size_t l : {0, 2}) {
+    CHECK(b.size(l) == a.size(l));
+    CHECK(b.pos_begin(l) == a.pos_begin(l));
+    std::vector<float> oa(3 * nh * d), ob(3 * nh * d);
+    a.attend(l, q.data(), 3, std::int64_t(n - 3), oa.data());
+    b.attend(l, q.data(), 3, std::int64_t(n - 3), ob.data());
+    CHECK(max_abs_diff(oa, ob) == 0.0);
+  }
+  // b continues where a stopped.
+  b.append(0, std::int64_t(n), k.data(), v.data(), 1);
+  CHECK(b.pos_end(0) == std::int64_t(n + 1));
+
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& s) {
+    std::ofstream out(dir / "bad.bin", std::ios::binary);
+    out.write(s.data(), std::streamsize(s.size()));
+    return (dir / "bad.bin").string();
+  };
+  runtime_kv_cache c(m, parse_policy("-ctk q8_0 -ctv turbo3"), opt);
+  for (std::size_t cut : {std::size_t(0), std::size_t(5), std::size_t(20), std::size_t(100),
+                          bytes.size() / 2, bytes.size() - 1}) {
+    CHECK_THROWS_WITH_AS(c.load(write(bytes.substr(0, cut))), doctest::Contains("(load "),
+                         std::runtime_error);
+    CHECK(c.size(0) == 0);
+  }
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x10;
+  CHECK_THROWS_WITH_AS(c.load(write(flipped)), doctest::Contains("checksum"), std::runtime_error);
+  std::string version = bytes;
+  version[8] = 9;
+  CHECK_THROWS_WITH_AS(c.load(write(version)), doctest::Contains("version 9"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(c.load(write("hello, this is not a state file at all")),
+                       doctest::Contains("not a strata KV state file"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(c.load((dir / "missing.bin").string()), doctest::Contains("cannot open"),
+                       std::runtime_error);
+  runtime_kv_cache other(m, parse_policy("q8_0"), opt);
+  CHECK_THROWS_WITH_AS(other.load(file), doctest::Contains("saved with K q8_0 / V turbo3"),
+                       std::runtime_error);
+  runtime_kv_cache small(m, parse_policy("-ctk q8_0 -ctv turbo3"), {.n_ctx = 32, .max_batch = 8});
+  CHECK_THROWS_WITH_AS(small.load(file), doctest::Contains("capacity"), std::runtime_error);
+  runtime_kv_cache other_map(layer_map::dense(3, nkv, d, nh), parse_policy("-ctk q8_0 -ctv turbo3"), opt);
+  CHECK_THROWS_WITH_AS(other_map.load(file), doctest::Contains("layer 0 differs"), std::runtime_error);
+  fs::remove_all(dir);
+}
