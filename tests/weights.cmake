@@ -7,3 +7,7 @@ if(TARGET strata_quant_test)
     STRATA_PYTHON="${strata_weights_python}"
     STRATA_QUANT_REF="${CMAKE_CURRENT_SOURCE_DIR}/reference/quant_ref.py")
 endif()
+if(TARGET strata_gguf_corpus_test)
+  target_compile_definitions(strata_gguf_corpus_test PRIVATE
+    STRATA_FUZZ_DIR="${CMAKE_CURRENT_SOURCE_DIR}/fuzz")
+endif()

@@ -1,0 +1,25 @@
+# libFuzzer target for the GGUF reader (issue 5). Off by default; needs clang:
+#   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_FUZZ=ON
+#   cmake --build build-fuzz --target strata_gguf_fuzz
+#   build-fuzz/bin/strata_gguf_fuzz -max_total_time=600 /tmp/corpus tests/fuzz/seeds tests/fuzz/corpus
+# The ctest `gguf_fuzz` runs a fixed budget of runs over the seeds and the saved corpus.
+option(STRATA_FUZZ "Build the libFuzzer targets (clang only)" OFF)
+if(STRATA_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "STRATA_FUZZ needs clang (libFuzzer); CMAKE_CXX_COMPILER is ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  set(engine_src ${PROJECT_SOURCE_DIR}/examples/engine/src)
+  add_executable(strata_gguf_fuzz ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/gguf_fuzz.cpp
+                 ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
+  target_include_directories(strata_gguf_fuzz PRIVATE ${engine_src})
+  target_compile_features(strata_gguf_fuzz PRIVATE cxx_std_20)
+  target_compile_options(strata_gguf_fuzz PRIVATE -fsanitize=fuzzer,address,undefined -g)
+  target_link_options(strata_gguf_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+  strata_project_target(strata_gguf_fuzz)
+  # New inputs go to the first directory: a scratch one in the build tree, never the sources.
+  set(scratch ${CMAKE_CURRENT_BINARY_DIR}/gguf-fuzz-corpus)
+  file(MAKE_DIRECTORY ${scratch})
+  add_test(NAME gguf_fuzz
+           COMMAND strata_gguf_fuzz -runs=50000 -max_len=4096 -artifact_prefix=${scratch}/
+                   ${scratch} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/seeds ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+endif()
