@@ -74,7 +74,6 @@ vocab_data vocab_data::from_gguf(const gguf& f) {
 tokenizer::tokenizer(const gguf& file) : tokenizer(vocab_data::from_gguf(file)) {}
 
 tokenizer::tokenizer(vocab_data d) {
-  const std::string where = "tokenizer.ggml";
   if (d.model == "llama") {
     spm_ = true;
   } else if (d.model == "gpt2") {
@@ -211,7 +210,6 @@ tokenizer::tokenizer(vocab_data d) {
                        "tokenizer.ggml.merges");
     }
   }
-  (void)where;
 }
 
 // ---------------------------------------------------------------------------------------------
