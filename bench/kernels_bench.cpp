@@ -7,6 +7,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -15,6 +17,18 @@
 namespace {
 
 constexpr std::size_t kDim = 128;
+
+// STRATA_TARGET=AVX2 (or SSE4, SSSE3, SCALAR, ...) restricts dispatch to that target.
+const bool kTargetForced = [] {
+  const char* want = std::getenv("STRATA_TARGET");
+  if (want == nullptr) return false;
+  for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
+    if (std::strcmp(hwy::TargetName(t), want) == 0) {
+      hwy::SetSupportedTargetsForTest(t);
+      return true;
+    }
+  return false;
+}();
 
 std::vector<float> gaussian(std::size_t n, std::uint32_t seed) {
   std::mt19937 rng(seed);
@@ -95,6 +109,7 @@ void BM_axpy(benchmark::State& state) {
 }
 
 void key_args(benchmark::internal::Benchmark* b) {
+  (void)kTargetForced;
   for (int n : {1024, 16384}) b->Args({n});
 }
 void query_args(benchmark::internal::Benchmark* b) {
