@@ -328,6 +328,34 @@ TEST_CASE("llama.cpp vectors: GPT-2 BPE (gpt-2)") {
   check_vocab_file("ggml-vocab-gpt-2.gguf", 46);
 }
 
+TEST_CASE("random bytes: no crash, exact round trips") {
+  const std::string vocab = data_dir + "/vocab/";
+  uint64_t state = 12345;
+  const auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"}) {
+    if (!exists(vocab + name)) {
+      MESSAGE("skipped: " << vocab + name << " not found");
+      continue;
+    }
+    const tokenizer tok{engine::gguf(vocab + name)};
+    for (int i = 0; i < 500; ++i) {
+      std::string s(next() % 40, '\0');
+      for (char& c : s) {
+        const uint32_t r = next();
+        // Mostly ASCII and UTF-8 lead/continuation bytes, some of any value.
+        c = static_cast<char>(r % 4 == 0 ? r >> 8 : r % 4 == 1 ? 0x80 + (r >> 8) % 0x50 : 0x20 + (r >> 8) % 0x60);
+      }
+      CAPTURE(s);
+      const std::vector<int32_t> ids = tok.encode(s, i % 2 == 0, i % 3 == 0);
+      for (const int32_t id : ids) REQUIRE((id >= 0 && id < tok.n_vocab()));
+      if (i % 2 == 1 && s.find("\xE2\x96\x81") == std::string::npos) CHECK(tok.decode(ids) == s);
+    }
+  }
+}
+
 TEST_CASE("llama-spm vocabulary: BOS rules and special tokens") {
   const std::string path = data_dir + "/vocab/ggml-vocab-llama-spm.gguf";
   if (!exists(path)) {

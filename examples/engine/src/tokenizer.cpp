@@ -27,6 +27,15 @@ uint64_t hash_bytes(std::string_view s) {
   return h ^ (h >> 29);
 }
 
+// Bytes of the character at s[off]: a valid UTF-8 sequence, or one byte that is not part of one
+// (llama.cpp goes by the lead byte alone and so can swallow the U+2581 after a stray lead byte;
+// both agree on valid UTF-8).
+size_t char_len(std::string_view s, size_t off) {
+  size_t pos = off;
+  unicode::next_cpt(s, pos);
+  return pos - off;
+}
+
 uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
@@ -160,8 +169,7 @@ tokenizer::tokenizer(vocab_data d) {
       const std::string& t = text_[i];
       chars.clear();
       for (size_t off = 0; off < t.size();) {
-        const size_t len = std::min<size_t>(unicode::utf8_len(static_cast<uint8_t>(t[off])),
-                                            t.size() - off);
+        const size_t len = char_len(t, off);
         chars.emplace_back(t.data() + off, len);
         off += len;
       }
@@ -357,8 +365,7 @@ void tokenizer::encode_spm(std::string_view raw, bool prefix_space,
   // vocabularies): merges never cross them, so each segment merges on its own.
   size_t begin = 0;
   for (size_t off = 0; off < s.size();) {
-    const size_t len = std::min<size_t>(unicode::utf8_len(static_cast<uint8_t>(s[off])),
-                                        s.size() - off);
+    const size_t len = char_len(s, off);
     const std::string_view chr(s.data() + off, len);
     if (!inside_tokens(chr)) {
       spm_merge(std::string_view(s.data() + begin, off - begin), out);
@@ -372,7 +379,7 @@ void tokenizer::encode_spm(std::string_view raw, bool prefix_space,
 
 void tokenizer::spm_merge(std::string_view s, std::vector<int32_t>& out) const {
   if (s.empty()) return;
-  // Symbols: the UTF-8 characters of s (a lead byte's length, clipped at the end), linked.
+  // Symbols: the characters of s (valid UTF-8 sequences, else single bytes), linked.
   struct symbol {
     uint32_t begin, len;
     int32_t prev, next;
@@ -381,8 +388,7 @@ void tokenizer::spm_merge(std::string_view s, std::vector<int32_t>& out) const {
   std::vector<symbol> sym;
   sym.reserve(s.size());
   for (size_t off = 0; off < s.size();) {
-    const size_t len = std::min<size_t>(unicode::utf8_len(static_cast<uint8_t>(s[off])),
-                                        s.size() - off);
+    const size_t len = char_len(s, off);
     const int32_t i = static_cast<int32_t>(sym.size());
     sym.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(len), i - 1,
                    off + len == s.size() ? -1 : i + 1, -1});
