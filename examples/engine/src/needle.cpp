@@ -1,0 +1,95 @@
+#include "needle.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "chat_template.hpp"
+#include "cli.hpp"
+#include "error.hpp"
+#include "generate.hpp"
+#include "thread_pool.hpp"
+
+namespace engine {
+
+namespace {
+
+// The filler of the pass key retrieval task (Mohtashami & Jaggi, "Landmark Attention").
+constexpr const char* kFiller =
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+constexpr const char* kIntro =
+    "There is an important piece of information hidden inside a lot of irrelevant text. Find it "
+    "and memorize it. I will quiz you about it.\n";
+
+std::string needle_text(const std::string& key) {
+  return "The pass key is " + key + ". Remember it. " + key + " is the pass key. ";
+}
+
+}  // namespace
+
+std::string needle_prompt(const model& m, const tokenizer& tok, const needle_options& opt,
+                          double depth, const std::string& key, bool* templated) {
+  const bool tmpl = opt.use_template && m.file().has("tokenizer.chat_template");
+  if (templated) *templated = tmpl;
+  const std::string question = "\nWhat is the pass key?";
+  const std::string answer_prefix = " The pass key is";
+  // Token budget for the filler: everything else measured once.
+  const int fixed = int(tok.encode(std::string(kIntro) + needle_text(key) + question +
+                                       answer_prefix,
+                                   false, false)
+                            .size()) +
+                    (tmpl ? 48 : 2) + opt.n_predict;
+  const int per = int(tok.encode(kFiller, false, false).size());
+  const int n_units = std::max(1, (opt.n_ctx - fixed) / std::max(1, per));
+  const int at = std::clamp(int(std::lround(depth * n_units)), 0, n_units);
+  std::string hay = kIntro;
+  for (int i = 0; i < n_units; ++i) {
+    if (i == at) hay += needle_text(key);
+    hay += kFiller;
+  }
+  if (at == n_units) hay += needle_text(key);
+  hay += question;
+  if (!tmpl) return hay + answer_prefix;
+  return apply_chat_template(m.file(), {{"user", hay}}, true) + "The pass key is";
+}
+
+std::vector<needle_row> run_needle(model& m, const tokenizer& tok, thread_pool& pool,
+                                   const needle_options& opt) {
+  std::vector<needle_row> rows;
+  std::mt19937_64 rng(opt.seed);
+  std::uniform_int_distribution<int> digits(10000, 99999);
+  // The same keys for every cache, so policies are compared on identical prompts.
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < opt.depths.size() * size_t(opt.trials); ++i)
+    keys.push_back(std::to_string(digits(rng)));
+  for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
+    size_t ki = 0;
+    for (double depth : opt.depths) {
+      for (int trial = 0; trial < opt.trials; ++trial) {
+        const std::string& key = keys[ki++];
+        bool templated = false;
+        const std::string prompt = needle_prompt(m, tok, opt, depth, key, &templated);
+        const std::vector<int32_t> toks = tok.encode(prompt, true, templated);
+        auto kv = make_kv(m, int(toks.size()) + opt.n_predict + 1, opt.caches[ci]);
+        session s(m, tok, *kv, pool, opt.fwd);
+        generation_stats st;
+        const double t0 = cli::now_s();
+        s.prefill(toks, st);
+        sampler greedy(sampler_params{0.0f, 0, 1.0f, 0});
+        const auto out = s.generate(greedy, opt.n_predict, nullptr, st);
+        needle_row r;
+        r.cache = opt.cache_names[ci];
+        r.depth = depth;
+        r.n_prompt = int(toks.size());
+        r.key = key;
+        r.answer = tok.decode(out, false);
+        r.found = r.answer.find(key) != std::string::npos;
+        r.seconds = cli::now_s() - t0;
+        rows.push_back(r);
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace engine
