@@ -251,7 +251,8 @@ pre_type parse_pre_type(std::string_view name) {
       {"smollm", pre_type::smollm},     {"starcoder", pre_type::smollm},
       {"refact", pre_type::smollm},     {"codeshell", pre_type::smollm},
       {"llama3", pre_type::llama3},     {"llama-bpe", pre_type::llama3},
-      {"llama-v3", pre_type::llama3},   {"qwen2", pre_type::qwen2},
+      {"llama-v3", pre_type::llama3},   {"falcon3", pre_type::llama3},
+      {"qwen2", pre_type::qwen2},       {"deepseek-r1-qwen", pre_type::qwen2},
   };
   for (const entry& e : names) {
     if (e.name == name) return e.type;

@@ -13,7 +13,8 @@ namespace engine {
 enum class pre_type { gpt2, smollm, llama3, qwen2, default_ };
 
 // tokenizer.ggml.pre -> pre_type. "" and "default" are default_; gpt-2/gpt2 (and mpt, olmo),
-// smollm (and starcoder, refact, codeshell), llama3/llama-bpe/llama-v3, qwen2 are the others.
+// smollm (and starcoder, refact, codeshell), llama3/llama-bpe/llama-v3/falcon3 and
+// qwen2/deepseek-r1-qwen are the others (the groups llama.cpp puts these names in).
 // Throws engine::error naming the value and the valid ones.
 pre_type parse_pre_type(std::string_view name);
 

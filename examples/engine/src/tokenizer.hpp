@@ -7,7 +7,9 @@
 //     becomes a code point (GPT-2's bytes_to_unicode), pairs merge lowest merge rank first.
 // Special tokens (control, user-defined) are cut out of the text before either: user-defined
 // ones always, control ones only with parse_special; merging never produces them. The results
-// match llama.cpp's llama_tokenize (tests/engine/tokenizer_test.cpp checks its vectors).
+// match llama.cpp's llama_tokenize (tests/engine/tokenizer_test.cpp checks its vectors;
+// docs/tokenizer.md lists the few deliberate differences). A tokenizer is immutable after
+// construction: encode/decode may run on many threads at once.
 #pragma once
 
 #include <array>
