@@ -41,7 +41,7 @@ HWY_INLINE float reduce_sum(D d, V v) {
 // tree for all four instead of four separate reductions).
 template <class D, class V>
 HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
-#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
   constexpr std::size_t kBytes = hn::MaxLanes(D()) * sizeof(float);
   if constexpr (kBytes == 16) {
     _mm_storeu_ps(out, _mm_hadd_ps(_mm_hadd_ps(a.raw, b.raw), _mm_hadd_ps(c.raw, e.raw)));
@@ -312,7 +312,7 @@ HWY_INLINE float scale_f32(std::uint16_t h) {
 #endif
 }
 
-#if HWY_ARCH_X86
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
 HWY_INLINE __m128i maddubs(__m128i u, __m128i s) { return _mm_maddubs_epi16(u, s); }
 HWY_INLINE __m128i madd1(__m128i p) { return _mm_madd_epi16(p, _mm_set1_epi16(1)); }
 HWY_INLINE __m128i sign8(__m128i a, __m128i b) { return _mm_sign_epi8(a, b); }
@@ -332,10 +332,9 @@ template <class D8, class V16>
 HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> widen_madd(D8, V16 alo, V16 ahi, V16 blo,
                                                                  V16 bhi) {
   const hn::Repartition<std::int32_t, D8> d32;
-  const hn::Repartition<std::int16_t, D8> d16;
   auto s1 = hn::Zero(d32);
-  const auto s0 = hn::ReorderWidenMulAccumulate(d32, hn::Combine(d16, ahi, alo),
-                                                hn::Combine(d16, bhi, blo), hn::Zero(d32), s1);
+  auto s0 = hn::ReorderWidenMulAccumulate(d32, alo, blo, hn::Zero(d32), s1);
+  s0 = hn::ReorderWidenMulAccumulate(d32, ahi, bhi, s0, s1);
   return hn::Add(s0, s1);
 }
 
@@ -343,7 +342,7 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> widen_madd(D8, V16 alo, V1
 template <class D8>
 HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(
     D8 d8, hn::Vec<hn::RebindToUnsigned<D8>> u, hn::Vec<D8> q) {
-#if HWY_ARCH_X86
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
   (void)d8;
   return hn::Vec<hn::Repartition<std::int32_t, D8>>{madd1(maddubs(u.raw, q.raw))};
 #else
@@ -362,7 +361,7 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(
 template <class D8>
 HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_i8i8(D8 d8, hn::Vec<D8> k,
                                                                hn::Vec<D8> q) {
-#if HWY_ARCH_X86
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
   // pmaddubsw needs one unsigned operand: |k| and q with k's sign (ggml's trick).
   (void)d8;
   return hn::Vec<hn::Repartition<std::int32_t, D8>>{
@@ -531,7 +530,6 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
                             std::size_t score_stride,
                             const typename i8_reader<Codec>::state& st) {
   using reader = i8_reader<Codec>;
-  using D8 = typename reader::D;
   using D32 = hn::Repartition<std::int32_t, typename reader::D>;
   using DF = hn::Repartition<float, D32>;
   constexpr std::size_t V = Codec::block_values;
