@@ -6,9 +6,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,24 @@ bool well_formed(const std::string& message) {
 
 const std::string kFuzzDir = STRATA_FUZZ_DIR;
 
+// The corpus files are named after the outcome they produced when saved: "parsed-*", or the
+// error's <what> with numbers as N and quoted names as 'S', reduced to [a-z0-9-] (60 chars).
+std::string slug(const std::string& message) {
+  std::string what = message.substr(0, message.find(" ("));
+  if (what.rfind("error: ", 0) == 0) what = what.substr(7);
+  what = std::regex_replace(what, std::regex("[0-9]+"), "N");
+  what = std::regex_replace(what, std::regex("'[^']*'"), "'S'");
+  std::string out;
+  for (char c : what) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.substr(0, 60);
+}
+
 }  // namespace
 
 TEST_CASE("seeds parse; every truncation and every one-byte change gives a clear error or parses") {
@@ -107,7 +127,13 @@ TEST_CASE("the fuzzer's saved corpus (crashers found while fuzzing) parses or fa
   for (const auto& path : corpus) {
     INFO(path.string());
     std::string message;
-    if (parse(read_file(path), message) == outcome::error) CHECK(well_formed(message));
+    const std::string name = path.filename().string();
+    if (parse(read_file(path), message) == outcome::error) {
+      CHECK(well_formed(message));
+      CHECK(slug(message) == name);  // the same error as when the input was saved
+    } else {
+      CHECK(name.rfind("parsed-", 0) == 0);
+    }
   }
   MESSAGE(corpus.size() << " corpus files");
 }
