@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -60,6 +61,10 @@ void check_encode_decode(std::size_t dim) {
   auto x = make_rows(5, dim, 11);
   x[3] = 1e-30f;  // subnormal after scaling
   x[4] = -7.5e4f;  // beyond f16's range
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  x[6] = std::numeric_limits<float>::infinity();
+  x[dim + 1] = -std::numeric_limits<float>::infinity();
+  for (std::size_t i = 0; i < dim && 2 * dim + i < n; ++i) x[2 * dim + i] = (i % 3 == 0) ? -2.5f : 2.5f;  // ties
   const std::size_t bytes = n / Codec::block_values * Codec::block_bytes;
   std::vector<unsigned char> a(bytes + 8, 0x5A), b(bytes + 8, 0x5A);
   strata::encode<Codec>(x.data(), n, a.data());

@@ -11,7 +11,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -683,6 +685,83 @@ template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
   }
 };
 
+// ============================ encode of q8_0 / q4_0 blocks ====================================
+// Exactly the reference's arithmetic (strata/reference/block.hpp): clean (NaN -> 0,
+// +-inf -> +-FLT_MAX), scale from the block's maximum (order-independent), element-wise
+// rounding (nearbyint = round-half-even = NearestInt; floor(x * id + 8.5) for q4_0).
+using DE = hn::CappedTag<float, 16>;  // lanes divide 32
+
+HWY_INLINE hn::Vec<DE> clean(DE d, hn::Vec<DE> x) {
+  const auto big = hn::Set(d, 3.40282347e38f);
+  return hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(x), x), hn::Neg(big)), big);
+}
+
+HWY_INLINE void encode_q8_0_block(const float* x, unsigned char* out) {
+  const DE d;
+  const std::size_t N = hn::Lanes(d);
+  auto amax = hn::Zero(d);
+  for (std::size_t i = 0; i < 32; i += N) amax = hn::Max(amax, hn::Abs(clean(d, hn::LoadU(d, x + i))));
+  const float dm = std::min(hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f, f16_max);
+  const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
+  const std::uint16_t h = f32_to_f16(dm);
+  std::memcpy(out, &h, 2);
+  const hn::Rebind<std::int8_t, DE> d8;
+  const auto lo = hn::Set(d, -127.0f), hi = hn::Set(d, 127.0f), vid = hn::Set(d, id);
+  for (std::size_t i = 0; i < 32; i += N) {
+    const auto v = hn::Min(hn::Max(hn::Mul(clean(d, hn::LoadU(d, x + i)), vid), lo), hi);
+    hn::StoreU(hn::DemoteTo(d8, hn::NearestInt(v)), d8,
+               reinterpret_cast<std::int8_t*>(out + 2 + i));
+  }
+}
+
+HWY_INLINE void encode_q4_0_block(const float* x, unsigned char* out) {
+  const DE d;
+  const std::size_t N = hn::Lanes(d);
+  HWY_ALIGN float c[32];
+  auto amax = hn::Zero(d);
+  for (std::size_t i = 0; i < 32; i += N) {
+    const auto v = clean(d, hn::LoadU(d, x + i));
+    hn::Store(v, d, c + i);
+    amax = hn::Max(amax, hn::Abs(v));
+  }
+  // The first value of largest magnitude (0 when all are zero, as the reference).
+  const float am = hn::GetLane(hn::MaxOfLanes(d, amax));
+  float mx = 0.0f;
+  if (am > 0.0f)
+    for (int i = 0; i < 32; ++i)
+      if (std::fabs(c[i]) == am) {
+        mx = c[i];
+        break;
+      }
+  const float dm = std::clamp(mx / -8.0f, -f16_max, f16_max);
+  const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
+  const std::uint16_t h = f32_to_f16(dm);
+  std::memcpy(out, &h, 2);
+  const hn::Rebind<std::int32_t, DE> di;
+  const hn::Rebind<std::uint8_t, DE> du8;
+  HWY_ALIGN std::uint8_t q[32];
+  const auto zero = hn::Zero(d), fifteen = hn::Set(d, 15.0f), vid = hn::Set(d, id);
+  const auto half8 = hn::Set(d, 8.5f);
+  for (std::size_t i = 0; i < 32; i += N) {
+    // x * id, then + 8.5: two roundings, as the reference (no FMA contraction there).
+    const auto t = hn::Add(hn::Mul(hn::Load(d, c + i), vid), half8);
+    const auto v = hn::Min(hn::Max(hn::Floor(t), zero), fifteen);
+    hn::Store(hn::DemoteTo(du8, hn::ConvertTo(di, v)), du8, q + i);
+  }
+  const hn::Full128<std::uint8_t> d16;
+  const auto packed = hn::Or(hn::Load(d16, q), hn::ShiftLeft<4>(hn::Load(d16, q + 16)));
+  hn::StoreU(packed, d16, out + 2);
+}
+
+template <class Codec>
+HWY_INLINE void block_encode(const float* x, std::size_t n, void* out) {
+  auto* o = static_cast<unsigned char*>(out);
+  for (std::size_t b = 0; b < n / 32; ++b) {
+    if constexpr (std::is_same_v<Codec, q8_0>) encode_q8_0_block(x + b * 32, o + b * q8_0::block_bytes);
+    else encode_q4_0_block(x + b * 32, o + b * q4_0::block_bytes);
+  }
+}
+
 // Whether this target runs the SIMD path of a block codec (else: the scalar reference path).
 template <class Codec>
 inline constexpr bool simd_ok = [] {
@@ -729,8 +808,15 @@ template <class Codec> struct codec_kernels {
   static constexpr bool is_float = std::is_same_v<fam, float_family>;
 
   static void encode(const float* x, std::size_t n, void* out) {
-    if constexpr (is_float) float_encode<Codec>(x, n, out);
-    else scalar_encode<Codec>(x, n, out);
+    if constexpr (is_float) {
+      float_encode<Codec>(x, n, out);
+    } else {
+#if HWY_TARGET != HWY_SCALAR
+      if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>)
+        return block_encode<Codec>(x, n, out);
+#endif
+      scalar_encode<Codec>(x, n, out);  // turbo: the reference (f64 norm, see docs/kernels.md)
+    }
   }
   static void decode(const void* in, std::size_t n, float* x) {
     if constexpr (is_float) {
