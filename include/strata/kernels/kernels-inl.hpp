@@ -314,6 +314,15 @@ HWY_INLINE float scale_f32(std::uint16_t h) {
 #endif
 }
 
+// f32 -> fp16 scale, round to nearest even (finite inputs): one vcvtps2ph where F16C exists.
+HWY_INLINE std::uint16_t scale_f16(float v) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return std::uint16_t(_cvtss_sh(v, 0));
+#else
+  return f32_to_f16(v);
+#endif
+}
+
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
 HWY_INLINE __m128i maddubs(__m128i u, __m128i s) { return _mm_maddubs_epi16(u, s); }
 HWY_INLINE __m128i madd1(__m128i p) { return _mm_madd_epi16(p, _mm_set1_epi16(1)); }
@@ -703,7 +712,7 @@ HWY_INLINE void encode_q8_0_block(const float* x, unsigned char* out) {
   for (std::size_t i = 0; i < 32; i += N) amax = hn::Max(amax, hn::Abs(clean(d, hn::LoadU(d, x + i))));
   const float dm = std::min(hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f, f16_max);
   const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
-  const std::uint16_t h = f32_to_f16(dm);
+  const std::uint16_t h = scale_f16(dm);
   std::memcpy(out, &h, 2);
   const hn::Rebind<std::int8_t, DE> d8;
   const auto lo = hn::Set(d, -127.0f), hi = hn::Set(d, 127.0f), vid = hn::Set(d, id);
@@ -727,15 +736,19 @@ HWY_INLINE void encode_q4_0_block(const float* x, unsigned char* out) {
   // The first value of largest magnitude (0 when all are zero, as the reference).
   const float am = hn::GetLane(hn::MaxOfLanes(d, amax));
   float mx = 0.0f;
-  if (am > 0.0f)
-    for (int i = 0; i < 32; ++i)
-      if (std::fabs(c[i]) == am) {
-        mx = c[i];
+  if (am > 0.0f) {
+    const auto vam = hn::Set(d, am);
+    for (std::size_t i = 0; i < 32; i += N) {
+      const intptr_t k = hn::FindFirstTrue(d, hn::Eq(hn::Abs(hn::Load(d, c + i)), vam));
+      if (k >= 0) {
+        mx = c[i + std::size_t(k)];
         break;
       }
+    }
+  }
   const float dm = std::clamp(mx / -8.0f, -f16_max, f16_max);
   const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
-  const std::uint16_t h = f32_to_f16(dm);
+  const std::uint16_t h = scale_f16(dm);
   std::memcpy(out, &h, 2);
   const hn::Rebind<std::int32_t, DE> di;
   const hn::Rebind<std::uint8_t, DE> du8;
