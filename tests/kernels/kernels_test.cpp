@@ -57,8 +57,11 @@ std::vector<float> decode_row(const unsigned char* row, std::size_t dim) {
 
 template <class Codec>
 void check_encode_decode(std::size_t dim) {
-  const std::size_t n = dim * 5;
-  auto x = make_rows(5, dim, 11);
+  constexpr std::size_t rows = 300;
+  const std::size_t n = dim * rows;
+  auto x = make_rows(rows, dim, 11);
+  for (std::size_t r = 3; r < rows; ++r)  // magnitudes from 1e-3 to 1e3
+    for (std::size_t c = 0; c < dim; ++c) x[r * dim + c] *= std::pow(10.0f, float(int(r % 7) - 3));
   x[3] = 1e-30f;  // subnormal after scaling
   x[4] = -7.5e4f;  // beyond f16's range
   x[5] = std::numeric_limits<float>::quiet_NaN();

@@ -700,7 +700,8 @@ template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
 // rounding (nearbyint = round-half-even = NearestInt; floor(x * id + 8.5) for q4_0).
 using DE = hn::CappedTag<float, 16>;  // lanes divide 32
 
-HWY_INLINE hn::Vec<DE> clean(DE d, hn::Vec<DE> x) {
+template <class D>
+HWY_INLINE hn::Vec<D> clean_f(D d, hn::Vec<D> x) {
   const auto big = hn::Set(d, 3.40282347e38f);
   return hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(x), x), hn::Neg(big)), big);
 }
@@ -709,7 +710,7 @@ HWY_INLINE void encode_q8_0_block(const float* x, unsigned char* out) {
   const DE d;
   const std::size_t N = hn::Lanes(d);
   auto amax = hn::Zero(d);
-  for (std::size_t i = 0; i < 32; i += N) amax = hn::Max(amax, hn::Abs(clean(d, hn::LoadU(d, x + i))));
+  for (std::size_t i = 0; i < 32; i += N) amax = hn::Max(amax, hn::Abs(clean_f(d, hn::LoadU(d, x + i))));
   const float dm = std::min(hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f, f16_max);
   const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
   const std::uint16_t h = scale_f16(dm);
@@ -717,7 +718,7 @@ HWY_INLINE void encode_q8_0_block(const float* x, unsigned char* out) {
   const hn::Rebind<std::int8_t, DE> d8;
   const auto lo = hn::Set(d, -127.0f), hi = hn::Set(d, 127.0f), vid = hn::Set(d, id);
   for (std::size_t i = 0; i < 32; i += N) {
-    const auto v = hn::Min(hn::Max(hn::Mul(clean(d, hn::LoadU(d, x + i)), vid), lo), hi);
+    const auto v = hn::Min(hn::Max(hn::Mul(clean_f(d, hn::LoadU(d, x + i)), vid), lo), hi);
     hn::StoreU(hn::DemoteTo(d8, hn::NearestInt(v)), d8,
                reinterpret_cast<std::int8_t*>(out + 2 + i));
   }
@@ -729,7 +730,7 @@ HWY_INLINE void encode_q4_0_block(const float* x, unsigned char* out) {
   HWY_ALIGN float c[32];
   auto amax = hn::Zero(d);
   for (std::size_t i = 0; i < 32; i += N) {
-    const auto v = clean(d, hn::LoadU(d, x + i));
+    const auto v = clean_f(d, hn::LoadU(d, x + i));
     hn::Store(v, d, c + i);
     amax = hn::Max(amax, hn::Abs(v));
   }
@@ -772,6 +773,59 @@ HWY_INLINE void block_encode(const float* x, std::size_t n, void* out) {
   for (std::size_t b = 0; b < n / 32; ++b) {
     if constexpr (std::is_same_v<Codec, q8_0>) encode_q8_0_block(x + b * 32, o + b * q8_0::block_bytes);
     else encode_q4_0_block(x + b * 32, o + b * q4_0::block_bytes);
+  }
+}
+
+// ============================ encode of turbo groups =========================================
+// The reference's rule (strata/reference/block.hpp, norm_corrected): n = |x| in f64,
+// v = x * float(sqrt(G) / n), index = number of thresholds below v, scale = n / |c| in f64.
+// The f64 sums run in SIMD lanes (|x|^2) and per codebook entry (|c|^2 = sum of count * c^2)
+// instead of element order: the same values up to f64 rounding (~1e-16 relative), which only
+// changes the f32 inverse or the fp16 scale when a value lies within that distance of a
+// rounding boundary (the tests compare bytes exactly).
+template <class Codec>
+HWY_INLINE void turbo_encode(const float* x, std::size_t n, void* out) {
+  using traits = turbo_traits<Codec>;
+  using CB = typename Codec::codebook;
+  constexpr int G = traits::group;
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dfh;
+  const DE df;
+  const hn::Rebind<std::int32_t, DE> di;
+  const hn::Rebind<std::uint8_t, DE> du8;
+  auto* o = static_cast<unsigned char*>(out);
+  for (std::size_t g = 0; g < n / G; ++g) {
+    const float* xg = x + g * G;
+    unsigned char* blk = o + g * Codec::block_bytes;
+    auto acc = hn::Zero(dd);
+    for (int i = 0; i < G; i += int(hn::Lanes(dd))) {
+      const auto xd = hn::PromoteTo(dd, clean_f(dfh, hn::LoadU(dfh, xg + i)));
+      acc = hn::Add(acc, hn::Mul(xd, xd));
+    }
+    const double ss = hn::GetLane(hn::SumOfLanes(dd, acc));
+    if (ss == 0.0) {
+      std::memset(blk, 0, Codec::block_bytes);
+      continue;
+    }
+    const double norm = std::sqrt(ss);
+    const auto inv = hn::Set(df, float(std::sqrt(double(G)) / norm));
+    HWY_ALIGN std::uint8_t q[G];
+    for (int i = 0; i < G; i += int(hn::Lanes(df))) {
+      const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
+      auto k = hn::Zero(di);
+      for (float t : CB::thresholds) k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
+      hn::Store(hn::DemoteTo(du8, k), du8, q + i);
+    }
+    int count[traits::levels] = {};
+    for (int i = 0; i < G; ++i) ++count[q[i]];
+    double cc = 0.0;
+    for (int k = 0; k < traits::levels; ++k) {
+      const double c = CB::centroids[std::size_t(k)];
+      cc += double(count[k]) * (c * c);
+    }
+    const std::uint16_t h = f32_to_f16(float(std::min(norm / std::sqrt(cc), double(f16_max))));
+    std::memcpy(blk, &h, 2);
+    turbo_pack<traits::bits, G>(q, blk + 2);
   }
 }
 
@@ -827,8 +881,10 @@ template <class Codec> struct codec_kernels {
 #if HWY_TARGET != HWY_SCALAR
       if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>)
         return block_encode<Codec>(x, n, out);
+      else if constexpr (turbo_scale == turbo_scale_rule::norm_corrected)
+        return turbo_encode<Codec>(x, n, out);
 #endif
-      scalar_encode<Codec>(x, n, out);  // turbo: the reference (f64 norm, see docs/kernels.md)
+      scalar_encode<Codec>(x, n, out);
     }
   }
   static void decode(const void* in, std::size_t n, float* x) {
