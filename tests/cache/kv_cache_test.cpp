@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <strata/cache/runtime_kv_cache.hpp>
@@ -267,4 +268,48 @@ TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are e
   runtime_kv_cache other_map(layer_map::dense(3, nkv, d, nh), parse_policy("-ctk q8_0 -ctv turbo3"), opt);
   CHECK_THROWS_WITH_AS(other_map.load(file), doctest::Contains("layer 0 differs"), std::runtime_error);
   fs::remove_all(dir);
+}
+
+TEST_CASE("threads: KV-head ranges of one layer, and different layers, in parallel") {
+  const std::size_t d = 64, nkv = 4, nh = 16, n = 500, nq = 3;
+  const layer_map m = layer_map::dense(2, nkv, d, nh);
+  runtime_kv_cache c(m, parse_policy("-ctk q8_0 -ctv turbo4"), {.n_ctx = 512});
+  const auto k = gaussian(n * nkv * d, 50), v = gaussian(n * nkv * d, 51), q = gaussian(nq * nh * d, 52);
+  {  // append on two layers from two threads
+    std::thread t0([&] { c.append(0, 0, k.data(), v.data(), n); });
+    std::thread t1([&] { c.append(1, 0, v.data(), k.data(), n); });
+    t0.join();
+    t1.join();
+  }
+  std::vector<float> one(nq * nh * d), split(nq * nh * d);
+  c.attend(0, q.data(), nq, std::int64_t(n - nq), one.data());
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < nkv; ++t)
+    pool.emplace_back([&, t] {
+      attention_params p;
+      p.kv_head_begin = t;
+      p.kv_head_end = t + 1;
+      c.attend(0, q.data(), nq, std::int64_t(n - nq), split.data(), p);
+    });
+  for (auto& t : pool) t.join();
+  CHECK(max_abs_diff(one, split) == 0.0);
+}
+
+TEST_CASE("sparse V: skipping negligible V tiles changes the output by less than the threshold") {
+  const std::size_t d = 128, nkv = 1, nh = 4, n = 4096;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = n});
+  // Outlier keys make attention peaked: most tiles carry almost no weight.
+  const auto k = outlier_keys(n, d, 60), v = gaussian(n * d, 61), q = gaussian(nh * d, 62);
+  std::vector<float> kk(k);
+  for (auto& x : kk) x *= 3.0f;
+  c.append(0, 0, kk.data(), v.data(), n);
+  std::vector<float> dense(nh * d), sparse(nh * d);
+  c.attend(0, q.data(), 1, std::int64_t(n - 1), dense.data());
+  attention_params p;
+  p.sparse_v = 1e-6f;
+  c.attend(0, q.data(), 1, std::int64_t(n - 1), sparse.data(), p);
+  // Each skipped value has weight < 1e-6, |v| components are < ~5: at most n * 1e-6 * 5.
+  CHECK(max_abs_diff(dense, sparse) < double(n) * 1e-6 * 5);
+  CHECK(cosine(dense, sparse) > 0.99999);
 }

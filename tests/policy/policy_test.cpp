@@ -180,8 +180,10 @@ TEST_CASE("hybrid 64 layers: Boundary V upgrades KV layers 3, 7, 59, 63") {
     if (l.v == codec_id::q8_0) upgraded.push_back(l.layer);
   CHECK(upgraded == std::vector<int>{3, 7, 59, 63});
   CHECK(r.bits_v(fork_bits) == doctest::Approx((4 * 8.5 + 12 * 2.5) / 16));
-  CHECK(r.table().find("| 3 | 0 | global | q8_0 | q8_0 |") != std::string::npos);
-  CHECK(r.table().find("| 0-2 | - | no KV cache | - | - |") != std::string::npos);
+  CHECK(r.table().find("| 0-1 | 3, 7 | global | q8_0 | q8_0 |") != std::string::npos);
+  CHECK(r.table().find("| 2-13 | 11, 15, ..., 55 | global | q8_0 | turbo2 |") != std::string::npos);
+  CHECK(r.table().find("| 14-15 | 59, 63 | global | q8_0 | q8_0 |") != std::string::npos);
+  CHECK(r.table().find("48 of 64 layers have no KV cache") != std::string::npos);
 }
 
 TEST_CASE("exact bytes") {

@@ -81,6 +81,10 @@ using default_rotation = hadamard<>;
 struct attention_params {
   float scale = 0.0f;    // score scale; 0 means 1/sqrt(head_dim)
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap)
+  // "Sparse V": skip the V of a key tile when every weight in it, relative to its row's
+  // running max, is below this (each skipped value's final softmax weight is below it too).
+  // 0 = off. docs/policies.md has the measured effect.
+  float sparse_v = 0.0f;
   // Only KV heads [kv_head_begin, kv_head_end) and their query heads are computed (the rest of
   // `out` is left untouched): give disjoint ranges to threads to parallelize one layer.
   std::size_t kv_head_begin = 0;
@@ -218,7 +222,7 @@ class runtime_kv_cache {
     const std::size_t h1 = std::min<std::size_t>(p.kv_head_end, L.n_kv_heads);
     const float scale = p.scale != 0.0f ? p.scale : 1.0f / std::sqrt(float(L.head_dim));
     for (std::size_t h = p.kv_head_begin; h < h1; ++h)
-      attend_head(L, n_heads, h, q, n_q, first_pos, out, scale, p.softcap);
+      attend_head(L, n_heads, h, q, n_q, first_pos, out, scale, p.softcap, p.sparse_v);
   }
 
   // Drops every token at a position >= pos, on every layer.
@@ -492,7 +496,7 @@ class runtime_kv_cache {
   // One KV head: its g query heads, all n_q query tokens.
   void attend_head(const layer_state& L, std::size_t n_heads, std::size_t h, const float* q,
                    std::size_t n_q, std::int64_t first_pos, float* out, float scale,
-                   float softcap) const {
+                   float softcap, float sparse_v) const {
     const std::size_t d = L.head_dim;
     const std::size_t g = n_heads / L.n_kv_heads;
     const std::size_t T = key_tile;
@@ -549,6 +553,10 @@ class runtime_kv_cache {
                                          std::size_t(std::max<std::int64_t>(b, 0)), softcap,
                                          ml[2 * r], ml[2 * r + 1], acc + r * d, d);
             }
+          }
+          if (sparse_v > 0.0f && detail::max_of(S, (nr - 1) * T + n) < sparse_v) {
+            s0 = s1;
+            continue;
           }
           L.v.axpy(S, nr, T, L.v_row(h, phys), L.v.layout.row_bytes, n, d, acc + r0 * d);
         }

@@ -6,6 +6,7 @@
 // exp is a branch-free polynomial (Cody-Waite range reduction, degree-5 minimax on
 // [-ln2/2, ln2/2], relative error < 2e-7) that compilers vectorize.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,8 +16,9 @@
 namespace strata::detail {
 
 inline float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  // Round x / ln2 to nearest with the 1.5 * 2^23 trick (no libm call, vectorizes).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -32,6 +34,83 @@ inline float fast_exp(float x) {
   return p * s;
 }
 
+namespace simd {
+// 4 floats / 4 ints as GCC/Clang vector extensions: SSE2 on baseline x86-64, NEON on
+// AArch64, with no Highway dispatch in this header (the kernels' header owns this TU's).
+typedef float f4 __attribute__((vector_size(16)));
+typedef std::int32_t i4 __attribute__((vector_size(16)));
+inline constexpr std::size_t lanes = 4;
+
+inline f4 load(const float* p) {
+  f4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
+inline f4 splat(float x) { return f4{x, x, x, x}; }
+inline f4 select(i4 mask, f4 a, f4 b) {  // mask ? a : b, lane-wise (mask lanes are 0 or -1)
+  i4 ia, ib;
+  std::memcpy(&ia, &a, sizeof ia);
+  std::memcpy(&ib, &b, sizeof ib);
+  const i4 r = (ia & mask) | (ib & ~mask);
+  f4 out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+inline f4 max(f4 a, f4 b) { return select(a > b, a, b); }
+inline f4 min(f4 a, f4 b) { return select(a < b, a, b); }
+
+// fast_exp on 8 lanes, the same arithmetic as the scalar version.
+inline f4 exp(f4 x) {
+  x = min(max(x, splat(-87.0f)), splat(88.0f));
+  const f4 n = (x * splat(1.44269504088896341f) + splat(12582912.0f)) - splat(12582912.0f);
+  f4 r = x - n * splat(0.693359375f);
+  r = r + n * splat(2.12194440e-4f);
+  f4 p = splat(1.9875691500e-4f);
+  p = p * r + splat(1.3981999507e-3f);
+  p = p * r + splat(8.3334519073e-3f);
+  p = p * r + splat(4.1665795894e-2f);
+  p = p * r + splat(1.6666665459e-1f);
+  p = p * r + splat(5.0000001201e-1f);
+  p = p * r * r + r + splat(1.0f);
+  const i4 e = (__builtin_convertvector(n, i4) + 127) << 23;
+  f4 sc;
+  std::memcpy(&sc, &e, sizeof sc);
+  return p * sc;
+}
+}  // namespace simd
+
+// max of x[0..n), n > 0.
+inline float max_of(const float* x, std::size_t n) {
+  float r = x[0];
+  std::size_t j = 0;
+  if (n >= simd::lanes) {
+    simd::f4 m = simd::load(x);
+    for (j = simd::lanes; j + simd::lanes <= n; j += simd::lanes) m = simd::max(m, simd::load(x + j));
+    for (std::size_t i = 0; i < simd::lanes; ++i) r = m[i] > r ? m[i] : r;
+  }
+  for (std::size_t left = n - j; left > 0; --left, ++j) r = x[j] > r ? x[j] : r;
+  return r;
+}
+
+// x[j] = exp(x[j] - m) for j < n; returns the sum.
+inline float exp_sub_sum(float* x, std::size_t n, float m) {
+  simd::f4 acc = simd::splat(0.0f);
+  const simd::f4 vm = simd::splat(m);
+  std::size_t j = 0;
+  for (; j + simd::lanes <= n; j += simd::lanes) {
+    const simd::f4 w = simd::exp(simd::load(x + j) - vm);
+    simd::store(x + j, w);
+    acc += w;
+  }
+  float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (std::size_t left = n - j; left > 0; --left, ++j) {
+    x[j] = fast_exp(x[j] - m);
+    sum += x[j];
+  }
+  return sum;
+}
+
 // One row of one key tile. `s[0..n)` holds the row's scores; only [a, b) are visible (the
 // others are masked). On return s[j] holds the weight of key j (0 where masked), `m` and `l`
 // are the row's running max and sum, and `acc[0..dim)` has been rescaled if m grew.
@@ -44,8 +123,7 @@ inline void online_softmax_row(float* s, std::size_t n, std::size_t a, std::size
     const float inv = 1.0f / softcap;
     for (std::size_t j = a; j < b; ++j) s[j] = softcap * std::tanh(s[j] * inv);
   }
-  float mt = s[a];
-  for (std::size_t j = a + 1; j < b; ++j) mt = s[j] > mt ? s[j] : mt;
+  const float mt = max_of(s + a, b - a);
   if (mt > m) {
     if (m != -std::numeric_limits<float>::infinity()) {
       const float c = fast_exp(m - mt);
@@ -54,14 +132,7 @@ inline void online_softmax_row(float* s, std::size_t n, std::size_t a, std::size
     }
     m = mt;
   }
-  float sum = 0.0f;
-  const float mm = m;
-  for (std::size_t j = a; j < b; ++j) {
-    const float w = fast_exp(s[j] - mm);
-    s[j] = w;
-    sum += w;
-  }
-  l += sum;
+  l += exp_sub_sum(s + a, b - a, m);
 }
 
 }  // namespace strata::detail

@@ -54,36 +54,57 @@ struct policy_report {
   double bits_v() const { return bits_v(strata_bits); }
   double bits() const { return bits(strata_bits); }
 
-  // Markdown table: one row per run of consecutive layers with the same K/V codecs (layers
-  // without a KV cache are shown as such).
+  // Markdown table: one row per run of consecutive KV layers (by ordinal) with the same
+  // attention kind and K/V codecs, naming their raw layer indices; then a line counting the
+  // layers without a cache of their own.
   std::string table() const {
-    std::string s = "| layers | KV ordinals | attention | K | V |\n|---|---|---|---|---|\n";
-    // " attention | K | V " of one layer
-    auto cells = [&](std::size_t layer) -> std::string {
-      const layer_info& li = map[layer];
-      const int o = map.kv_ordinal(layer);
-      if (o < 0 && li.kv_source >= 0)
-        return "shares layer " + std::to_string(li.kv_source) + "'s cache | - | -";
-      if (o < 0) return "no KV cache | - | -";
-      const std::string attn = li.kind == attention_kind::sliding
-                                   ? "sliding " + std::to_string(li.window)
-                                   : std::string("global");
-      return attn + " | " + std::string(codec_name(layers[o].k)) + " | " +
-             std::string(codec_name(layers[o].v));
+    std::string s = "| KV ordinals | layers | attention | K | V |\n|---|---|---|---|---|\n";
+    auto cells = [&](std::size_t o) {
+      const layer_info& li = map[layers[o].layer];
+      std::string c = li.kind == attention_kind::sliding ? "sliding " : "global";
+      if (li.kind == attention_kind::sliding) c += std::to_string(li.window);
+      c += " | ";
+      c += codec_name(layers[o].k);
+      c += " | ";
+      c += codec_name(layers[o].v);
+      return c;
     };
-    auto range = [](long a, long b) {
-      return a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
-    };
-    for (std::size_t i = 0, j; i < map.n_layers(); i = j) {
+    for (std::size_t i = 0, j; i < layers.size(); i = j) {
       const std::string c = cells(i);
-      int o0 = -1, o1 = -1;
-      for (j = i; j < map.n_layers() && cells(j) == c; ++j) {
-        const int o = map.kv_ordinal(j);
-        if (o >= 0 && o0 < 0) o0 = o;
-        if (o >= 0) o1 = o;
+      for (j = i + 1; j < layers.size() && cells(j) == c;) ++j;
+      std::string ords = std::to_string(i);
+      if (j - 1 > i) {
+        ords += '-';
+        ords += std::to_string(j - 1);
       }
-      s += "| " + range(long(i), long(j - 1)) + " | " + (o0 < 0 ? "-" : range(o0, o1)) +
-           " | " + c + " |\n";
+      std::string raw;
+      if (j - i <= 4) {
+        for (std::size_t o = i; o < j; ++o) {
+          if (!raw.empty()) raw += ", ";
+          raw += std::to_string(layers[o].layer);
+        }
+      } else {
+        raw = std::to_string(layers[i].layer);
+        raw += ", ";
+        raw += std::to_string(layers[i + 1].layer);
+        raw += ", ..., ";
+        raw += std::to_string(layers[j - 1].layer);
+      }
+      s += "| ";
+      s += ords;
+      s += " | ";
+      s += raw;
+      s += " | ";
+      s += c;
+      s += " |\n";
+    }
+    const std::size_t others = map.n_layers() - layers.size();
+    if (others > 0) {
+      s += '\n';
+      s += std::to_string(others);
+      s += " of ";
+      s += std::to_string(map.n_layers());
+      s += " layers have no KV cache of their own.\n";
     }
     return s;
   }

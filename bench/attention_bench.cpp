@@ -1,0 +1,117 @@
+// Attention straight from the compressed KV cache, one thread.
+//
+//   decode:   1 query, 32 query heads over 8 KV heads, head dim 128, 1K/4K/16K/32K cached
+//             tokens, one layer, every codec (K = V) and the asymmetric pairs
+//   prefill:  512 queries (causal, the last 512 positions) over 4K keys, same heads
+//   model:    Boundary V (la7) against f16 and f32 on an 8-layer model (KV ordinals 0, 1, 6, 7
+//             get q8_0 V, the rest turbo2 V; K q8_0), decode at 4K and 16K; time per layer
+//
+// Run (medians of 5 repetitions; docs/policies.md has the table):
+//   build/bin/strata_attention_bench --benchmark_repetitions=5
+//     --benchmark_report_aggregates_only=true     (one line)
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/policy/parse.hpp>
+
+namespace {
+
+constexpr std::size_t n_heads = 32, n_kv = 8, head_dim = 128;
+
+const std::vector<float>& random_rows(std::size_t n) {
+  static std::vector<float> data;
+  if (data.size() < n) {
+    std::mt19937_64 rng(42);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    data.resize(n);
+    for (auto& x : data) x = nd(rng);
+  }
+  return data;
+}
+
+// A cache of n_layers layers holding n tokens of random K/V.
+strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n) {
+  const strata::layer_map m = strata::layer_map::dense(n_layers, n_kv, head_dim, n_heads);
+  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
+  const std::size_t row = n_kv * head_dim, chunk = 1024;
+  const auto& kv = random_rows((chunk + 7) * row);
+  for (std::size_t l = 0; l < n_layers; ++l)
+    for (std::size_t t = 0; t < n; t += chunk) {
+      const std::size_t nb = std::min(chunk, n - t);
+      // Different data per chunk and layer, K and V differ: offsets into one random buffer.
+      const float* k = kv.data() + ((t / chunk + l) % 7) * row;
+      const float* v = kv.data() + ((t / chunk + l + 3) % 7) * row;
+      c.append(l, std::int64_t(t), k, v, nb);
+    }
+  return c;
+}
+
+void decode(benchmark::State& st, const char* policy, std::size_t n_layers) {
+  const std::size_t n = std::size_t(st.range(0));
+  strata::runtime_kv_cache c = filled(policy, n_layers, n);
+  const auto& q = random_rows(n_heads * head_dim);
+  std::vector<float> out(n_heads * head_dim);
+  for (auto _ : st) {
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      c.attend(l, q.data(), 1, std::int64_t(n - 1), out.data());
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  st.counters["ms_per_layer"] = benchmark::Counter(
+      double(n_layers) * 1e3, benchmark::Counter::kIsIterationInvariantRate |
+                                  benchmark::Counter::kInvert);
+  st.counters["KV_MB_per_layer"] = double(c.bytes()) / double(n_layers) / 1e6;
+}
+
+void prefill(benchmark::State& st, const char* policy) {
+  const std::size_t n = 4096, n_q = 512;
+  strata::runtime_kv_cache c = filled(policy, 1, n);
+  const auto& q = random_rows(n_q * n_heads * head_dim);
+  std::vector<float> out(n_q * n_heads * head_dim);
+  for (auto _ : st) {
+    c.attend(0, q.data(), n_q, std::int64_t(n - n_q), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["KV_MB"] = double(c.bytes()) / 1e6;
+}
+
+#define STRATA_DECODE(name, policy)                                                        \
+  BENCHMARK_CAPTURE(decode, name, policy, 1)                                               \
+      ->Arg(1024)->Arg(4096)->Arg(16384)->Arg(32768)->Unit(benchmark::kMillisecond)
+#define STRATA_PREFILL(name, policy) \
+  BENCHMARK_CAPTURE(prefill, name, policy)->Unit(benchmark::kMillisecond)
+
+STRATA_DECODE(f32, "f32");
+STRATA_DECODE(f16, "f16");
+STRATA_DECODE(bf16, "bf16");
+STRATA_DECODE(q8_0, "q8_0");
+STRATA_DECODE(q4_0, "q4_0");
+STRATA_DECODE(turbo4, "turbo4");
+STRATA_DECODE(turbo3, "turbo3");
+STRATA_DECODE(turbo2, "turbo2");
+STRATA_DECODE(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
+STRATA_DECODE(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
+STRATA_DECODE(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
+
+STRATA_PREFILL(f32, "f32");
+STRATA_PREFILL(f16, "f16");
+STRATA_PREFILL(bf16, "bf16");
+STRATA_PREFILL(q8_0, "q8_0");
+STRATA_PREFILL(q4_0, "q4_0");
+STRATA_PREFILL(turbo4, "turbo4");
+STRATA_PREFILL(turbo3, "turbo3");
+STRATA_PREFILL(turbo2, "turbo2");
+STRATA_PREFILL(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
+STRATA_PREFILL(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
+
+BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode, model8_boundary_v, "la7", 8)
+    ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+
+}  // namespace
