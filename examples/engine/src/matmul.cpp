@@ -383,8 +383,11 @@ HWY_INLINE __m256i pairs_i8_i8(__m256i w, __m256i x) {
   return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
+// Legacy formats also say where d (and m) are, for gathering 8 blocks' scales at once:
+// kMField: byte offset of m, or -1 when m = kMFromD * d.
 struct x86_q4_0 {  // nibble - 8 = unsigned nibble with m = -8 d
-  static constexpr int kSub = 1;
+  static constexpr int kSub = 1, kMField = -1;
+  static constexpr float kMFromD = -8;
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
   const block_q4_0* b;
   float d;
@@ -395,7 +398,8 @@ struct x86_q4_0 {  // nibble - 8 = unsigned nibble with m = -8 d
   float m_hi(int) const { return -8 * d; }
 };
 struct x86_q4_1 {
-  static constexpr int kSub = 1;
+  static constexpr int kSub = 1, kMField = 2;
+  static constexpr float kMFromD = 0;
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
   const block_q4_1* b;
   float d, m;
@@ -407,7 +411,8 @@ struct x86_q4_1 {
 };
 template <class Block, int kOffset, bool kHasMin>
 struct x86_q5 {
-  static constexpr int kSub = 1;
+  static constexpr int kSub = 1, kMField = kHasMin ? 2 : -1;
+  static constexpr float kMFromD = -static_cast<float>(kOffset);
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
   const Block* b;
   float d, m;
@@ -429,7 +434,8 @@ struct x86_q5 {
 using x86_q5_0 = x86_q5<block_q5_0, 16, false>;
 using x86_q5_1 = x86_q5<block_q5_1, 0, true>;
 struct x86_q8_0 {
-  static constexpr int kSub = 1;
+  static constexpr int kSub = 1, kMField = -1;
+  static constexpr float kMFromD = 0;
   static constexpr bool kSplit = false, kSigned = true, kMin = false;
   const block_q8_0* b;
   float d;
@@ -463,8 +469,10 @@ struct x86_q3_k {  // q + 4 = low 2 bits | hmask bit << 2, unsigned in [0, 8)
   const block_q3_K* b;
   float d;
   int8_t sc[16];
+  float ml[16];
   explicit x86_q3_k(const uint8_t* p) : b(reinterpret_cast<const block_q3_K*>(p)), d(f16(b->d)) {
     q3_k_scales(b->scales, sc);
+    for (int i = 0; i < 16; ++i) ml[i] = -4 * d * static_cast<float>(sc[i]);
   }
   HWY_INLINE __m256i values(int j) const {
     const __m256i low = bits32(load32(b->qs + 32 * (j / 4)), 2 * (j % 4), 3);
@@ -474,8 +482,8 @@ struct x86_q3_k {  // q + 4 = low 2 bits | hmask bit << 2, unsigned in [0, 8)
     return _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
   }
   float scale(int) const { return d; }
-  float m_lo(int j) const { return -4 * d * static_cast<float>(sc[2 * j]); }
-  float m_hi(int j) const { return -4 * d * static_cast<float>(sc[2 * j + 1]); }
+  float m_lo(int j) const { return ml[2 * j]; }
+  float m_hi(int j) const { return ml[2 * j + 1]; }
 };
 template <class Block, bool kHigh>
 struct x86_q45_k {
@@ -508,7 +516,10 @@ struct x86_q6_k {  // q + 32 in [0, 64)
   static constexpr bool kSplit = true, kSigned = false, kMin = true;
   const block_q6_K* b;
   float d;
-  explicit x86_q6_k(const uint8_t* p) : b(reinterpret_cast<const block_q6_K*>(p)), d(f16(b->d)) {}
+  float ml[16];
+  explicit x86_q6_k(const uint8_t* p) : b(reinterpret_cast<const block_q6_K*>(p)), d(f16(b->d)) {
+    for (int i = 0; i < 16; ++i) ml[i] = -32 * d * static_cast<float>(b->scales[i]);
+  }
   HWY_INLINE __m256i values(int j) const {
     const int n = j / 4, jj = j % 4;
     const __m256i low = bits32(load32(b->ql + 64 * n + 32 * (jj & 1)), 4 * (jj >> 1), 0xF);
@@ -518,8 +529,8 @@ struct x86_q6_k {  // q + 32 in [0, 64)
     return _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1]), _mm_set1_epi16(b->scales[2 * j]));
   }
   float scale(int) const { return d; }
-  float m_lo(int j) const { return -32 * d * static_cast<float>(b->scales[2 * j]); }
-  float m_hi(int j) const { return -32 * d * static_cast<float>(b->scales[2 * j + 1]); }
+  float m_lo(int j) const { return ml[2 * j]; }
+  float m_hi(int j) const { return ml[2 * j + 1]; }
 };
 
 HWY_INLINE float hsum(__m256 v) {
@@ -623,6 +634,88 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
     for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
   }
 }
+
+// One token (decode), eight 32-blocks per step: the eight block sums are reduced into one
+// vector (a lane per block), so scales, activation scales and offset terms are vector loads
+// and one FMA per eight blocks. Legacy formats gather the eight blocks' d (and m).
+HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 blocks
+  const __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(s16), _mm256_loadu_ps(s16 + 8));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8));
+}
+// The 16-bit halves at byte offsets 0 and 2 of eight blocks `stride` bytes apart, as floats.
+HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256& hi) {
+  const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
+  const __m256i split = _mm256_shuffle_epi8(
+      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6,
+                          7, 10, 11, 14, 15));
+  const __m256i ordered = _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
+  lo = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
+  hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
+}
+
+template <class Fmt>
+HWY_INLINE __m256i block_dot(const Fmt& f, int j, const int8_t* x) {
+  const __m256i u = f.values(j);
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i p = Fmt::kSigned ? pairs_i8_i8(u, xv) : pairs_u8_i8(u, xv);
+  if constexpr (Fmt::kSplit)
+    return _mm256_madd_epi16(p, f.scales16(j));
+  else
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+template <class Fmt>
+HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
+  const int64_t nb32 = jb.n_in / 32;
+  const int8_t* xq = jb.xq + t0 * jb.n_in;
+  const float* xd = jb.xd + t0 * nb32;
+  const float* xs = jb.xs + t0 * nb32 * 2;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+    float tail = 0;
+    if constexpr (Fmt::kSub == 8) {
+      for (int64_t blk = 0; blk < nb32; blk += 8) {
+        const Fmt f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
+        __m256i d[8];
+        for (int j = 0; j < 8; ++j) d[j] = block_dot(f, j, xq + (blk + j) * 32);
+        const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(d));
+        const __m256 dx = _mm256_loadu_ps(xd + blk);
+        if constexpr (Fmt::kSplit) {
+          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs + 2 * blk), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
+        } else {
+          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs + 2 * blk), macc);
+        }
+      }
+    } else {
+      int64_t blk = 0;
+      for (; blk + 8 <= nb32; blk += 8) {
+        const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
+        __m256i d[8];
+        for (int j = 0; j < 8; ++j) d[j] = block_dot(Fmt(p + j * sizeof(Block)), 0, xq + (blk + j) * 32);
+        __m256 dw, mw;
+        gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
+        if constexpr (Fmt::kMin) {
+          if constexpr (Fmt::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(Fmt::kMFromD));
+          macc = _mm256_fmadd_ps(mw, sum32x8(xs + 2 * blk), macc);
+        }
+      }
+      for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
+        const Fmt f(row + static_cast<size_t>(blk) * sizeof(Block));
+        // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(f, 0, xq + blk * 32)), _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
+        if constexpr (Fmt::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
+      }
+    }
+    jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
+  }
+}
 #endif  // AVX2 / AVX3
 
 // Float weights: f32 FMA over full vectors, a scalar tail.
@@ -685,7 +778,7 @@ HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kern
 template <class Fmt, class X86Fmt>
 void run_q(const job& jb, int64_t r0, int64_t r1) {
 #ifdef ENGINE_MATMUL_X86
-  tiles(jb, r0, r1, rows_x86<X86Fmt, 4>, rows_x86<X86Fmt, 1>, rows_x86_t8<X86Fmt>);
+  tiles(jb, r0, r1, rows_x86<X86Fmt, 4>, rows_x86_b8<X86Fmt>, rows_x86_t8<X86Fmt>);
 #else
   tiles(jb, r0, r1, rows_q<Fmt, 4>, rows_q<Fmt, 1>);
 #endif
@@ -702,6 +795,37 @@ void run_f(const job& jb, int64_t r0, int64_t r1) {
 #else
 #define X86_FMT(name) void
 #endif
+
+
+// Activations: n_blocks blocks of 32 floats -> int8 values, scale d = max|x| / 127, and
+// d * (sum of the 16 values) for each half.
+void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16) {
+  using DFq = hn::CappedTag<float, 16>;
+  const DFq df;
+  const hn::RebindToSigned<DFq> di;
+  const hn::Rebind<int8_t, DFq> d8;
+  const size_t n = hn::Lanes(df);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const float* v = x + b * 32;
+    auto amax = hn::Zero(df);
+    for (size_t k = 0; k < 32; k += n) amax = hn::Max(amax, hn::Abs(hn::LoadU(df, v + k)));
+    const float m = hn::GetLane(hn::MaxOfLanes(df, amax));
+    const float scale = m / 127.0f;
+    const auto inv = hn::Set(df, scale > 0 ? 1.0f / scale : 0.0f);
+    auto s0 = hn::Zero(di), s1 = hn::Zero(di);
+    for (size_t k = 0; k < 32; k += n) {
+      const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + k), inv));
+      if (k < 16)
+        s0 = hn::Add(s0, qi);
+      else
+        s1 = hn::Add(s1, qi);
+      hn::StoreU(hn::DemoteTo(d8, qi), d8, q + b * 32 + k);
+    }
+    d[b] = scale;
+    sum16[2 * b] = scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s0)));
+    sum16[2 * b + 1] = scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s1)));
+  }
+}
 
 // The per-target entry: rows [r0, r1) of the job, for weight type `type` (switch once per chunk).
 void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
@@ -745,31 +869,29 @@ bool matmul_quantizes_activations(ggml_type type) {
   }
 }
 
-void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out) {
-  if (n_in % 32 != 0) throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32", "quantize_activations");
+HWY_EXPORT(quantize_blocks);
+
+namespace {
+void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out) {
+  if (n_in % 32 != 0)
+    throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32", "quantize_activations");
   const int64_t nb = n_in / 32;
   out.n_in = n_in;
   out.n_tokens = n_tokens;
   out.q.resize(static_cast<size_t>(n_in * n_tokens));
   out.d.resize(static_cast<size_t>(nb * n_tokens));
   out.sum16.resize(static_cast<size_t>(2 * nb * n_tokens));
-  for (int64_t b = 0; b < nb * n_tokens; ++b) {
-    const float* v = x + b * 32;
-    int8_t* q = out.q.data() + b * 32;
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
-    const float d = amax / 127.0f;
-    const float id = d > 0 ? 1.0f / d : 0.0f;
-    int sums[2] = {0, 0};
-    for (int i = 0; i < 32; ++i) {
-      const int qi = std::clamp(static_cast<int>(std::lrint(v[i] * id)), -127, 127);
-      q[i] = static_cast<int8_t>(qi);
-      sums[i / 16] += qi;
-    }
-    out.d[static_cast<size_t>(b)] = d;
-    out.sum16[static_cast<size_t>(2 * b)] = d * static_cast<float>(sums[0]);
-    out.sum16[static_cast<size_t>(2 * b + 1)] = d * static_cast<float>(sums[1]);
-  }
+}
+// Blocks [b0, b1) of all tokens' blocks.
+void quantize_range(const float* x, q8_activations& out, int64_t b0, int64_t b1) {
+  HWY_DYNAMIC_DISPATCH(quantize_blocks)(x + b0 * 32, b1 - b0, out.q.data() + b0 * 32, out.d.data() + b0,
+                                        out.sum16.data() + 2 * b0);
+}
+}  // namespace
+
+void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out) {
+  size_activations(n_in, n_tokens, out);
+  quantize_range(x, out, 0, n_in / 32 * n_tokens);
 }
 
 namespace {
@@ -825,7 +947,14 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
   jb.n_tokens = n_tokens;
   jb.y = y;
   if (matmul_quantizes_activations(W.type)) {
-    quantize_activations(x, jb.n_in, n_tokens, t_act);
+    size_activations(jb.n_in, n_tokens, t_act);
+    const int64_t n_blocks = jb.n_in / 32 * n_tokens;
+    if (n_tokens >= 8) {
+      q8_activations& act = t_act;  // the workers fill the caller's buffers
+      pool.parallel_for(n_blocks, [&](int64_t b0, int64_t b1) { quantize_range(x, act, b0, b1); });
+    } else {
+      quantize_range(x, t_act, 0, n_blocks);
+    }
     jb.xq = t_act.q.data();
     jb.xd = t_act.d.data();
     jb.xs = t_act.sum16.data();
