@@ -293,3 +293,50 @@ TEST_CASE("kernel_table: a head dim that is not whole blocks is refused, naming 
   CHECK_THROWS_AS(make_kernel_table(codec_id(200), 128), std::invalid_argument);
   CHECK_THROWS_AS(strata::dot<q8_0>(nullptr, 1, 40, nullptr, 0, 0, nullptr, 0), std::invalid_argument);
 }
+
+namespace {
+// Relative RMS errors of scores over Gaussian keys/queries (d = 128): the codec's own error
+// (exact product with the decoded keys vs the f32 keys) and the extra error of the kernel's
+// integer arithmetic (kernel vs exact product with the decoded keys).
+template <class Codec>
+std::pair<double, double> dot_errors() {
+  constexpr std::size_t dim = 128, n_keys = 2000, n_q = 4;
+  const auto kf = make_rows(n_keys, dim, 21);
+  std::vector<float> keys_f(kf);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd;
+  for (auto& v : keys_f) v = nd(rng);  // no outliers: rotated keys are close to Gaussian
+  const std::size_t row = dim / Codec::block_values * Codec::block_bytes;
+  std::vector<unsigned char> keys(n_keys * row);
+  strata::encode<Codec>(keys_f.data(), keys_f.size(), keys.data());
+  std::vector<float> q(n_q * dim);
+  for (auto& v : q) v = nd(rng);
+  std::vector<float> fast(n_q * n_keys), exact(n_q * n_keys), truth(n_q * n_keys);
+  strata::dot<Codec>(q.data(), n_q, dim, keys.data(), row, n_keys, fast.data(), n_keys);
+  reference::dot<Codec>(q.data(), n_q, dim, keys.data(), row, n_keys, exact.data(), n_keys);
+  reference::dot<f32>(q.data(), n_q, dim, keys_f.data(), dim * 4, n_keys, truth.data(), n_keys);
+  double e_codec = 0, e_kernel = 0, t2 = 0;
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    e_codec += (double(exact[i]) - truth[i]) * (double(exact[i]) - truth[i]);
+    e_kernel += (double(fast[i]) - exact[i]) * (double(fast[i]) - exact[i]);
+    t2 += double(truth[i]) * truth[i];
+  }
+  return {std::sqrt(e_codec / t2), std::sqrt(e_kernel / t2)};
+}
+
+template <class Codec>
+void report_dot_error(double max_ratio) {
+  const auto [codec, kernel] = dot_errors<Codec>();
+  MESSAGE(std::string(Codec::name), ": relative RMS score error, codec ", codec, ", int8 kernel extra ", kernel,
+          " (ratio ", kernel / codec, ")");
+  CHECK(kernel <= max_ratio * codec);
+}
+}  // namespace
+
+TEST_CASE("kernels: the integer dot adds little error to the codec's own") {
+  report_dot_error<turbo<4>>(0.25);
+  report_dot_error<turbo<3>>(0.15);
+  report_dot_error<turbo<2>>(0.1);
+  report_dot_error<q4_0>(0.15);
+  report_dot_error<q8_0>(1.0);
+}
