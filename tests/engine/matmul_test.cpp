@@ -3,6 +3,8 @@
 // exact (f32 weights, f64 sums) mode within the bound that activation rounding allows.
 #include <doctest/doctest.h>
 
+// The engine compiles the AVX3_DL target into matmul.cpp: list it here too.
+#define HWY_WANT_AVX3_DL
 #include <hwy/targets.h>
 
 #include <cmath>

@@ -9,6 +9,11 @@
 #ifndef ENGINE_MATMUL_COMMON
 #define ENGINE_MATMUL_COMMON
 
+// Also compile the AVX3_DL target (Ice Lake / Zen 4: AVX-512 VNNI) for this file only.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+
 #include "matmul.hpp"
 
 #include <algorithm>
@@ -353,8 +358,16 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
 // and the terms that undo the unsigned offset: y += scale * dot(u, qx) + m_lo * sum16_lo +
 // m_hi * sum16_hi. Formats with one scale per 16 values multiply the pair sums by an int16
 // vector of the two scales (madd) before the float conversion.
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define ENGINE_MATMUL_X86 1
+// With AVX-512 VNNI (the AVX3_DL target requires it), vpdpbusd does u8 x i8 products and their
+// sums by four in one instruction. Highway's AVX3_DL target string names only the VEX "avxvnni",
+// so g++ gets the EVEX feature here (clang keeps the vpmaddubsw + vpmaddwd pair).
+#if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#define ENGINE_MATMUL_VNNI 1
+#endif
 
 HWY_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
 HWY_INLINE __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -381,6 +394,20 @@ HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
 HWY_INLINE __m256i pairs_u8_i8(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
 HWY_INLINE __m256i pairs_i8_i8(__m256i w, __m256i x) {
   return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+// Eight int32 lanes whose total is the dot product of 32 values (u unsigned, or signed when
+// kSigned) with x.
+template <bool kSigned>
+HWY_INLINE __m256i int_dot32(__m256i u, __m256i x) {
+  if constexpr (kSigned) {
+    x = _mm256_sign_epi8(x, u);
+    u = _mm256_sign_epi8(u, u);
+  }
+#ifdef ENGINE_MATMUL_VNNI
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
 }
 
 // Legacy formats also say where d (and m) are, for gathering 8 blocks' scales at once:
@@ -575,8 +602,12 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         const float s = f.scale(j);
         for (int t = 0; t < NT; ++t) {
           const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + blk * 32));
-          const __m256i p = Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x);
-          const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, sc16));
+          __m256i isum;
+          if constexpr (Fmt::kSplit)
+            isum = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
+          else
+            isum = int_dot32<Fmt::kSigned>(u, x);
+          const __m256 sum = _mm256_cvtepi32_ps(isum);
           acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
           if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
         }
@@ -619,7 +650,10 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
         __m256i d[8];
         for (int t = 0; t < 8; ++t) {
           const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * jb.n_in + blk * 32));
-          d[t] = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
+          if constexpr (Fmt::kSplit)
+            d[t] = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
+          else
+            d[t] = int_dot32<Fmt::kSigned>(u, x);
         }
         const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
@@ -658,11 +692,10 @@ template <class Fmt>
 HWY_INLINE __m256i block_dot(const Fmt& f, int j, const int8_t* x) {
   const __m256i u = f.values(j);
   const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  const __m256i p = Fmt::kSigned ? pairs_i8_i8(u, xv) : pairs_u8_i8(u, xv);
   if constexpr (Fmt::kSplit)
-    return _mm256_madd_epi16(p, f.scales16(j));
+    return _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, xv) : pairs_u8_i8(u, xv), f.scales16(j));
   else
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    return int_dot32<Fmt::kSigned>(u, xv);
 }
 
 template <class Fmt>
@@ -716,7 +749,10 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
     jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
   }
 }
-#endif  // AVX2 / AVX3
+#ifdef ENGINE_MATMUL_VNNI
+#pragma GCC pop_options
+#endif
+#endif  // AVX2 / AVX3 / AVX3_DL
 
 // Float weights: f32 FMA over full vectors, a scalar tail.
 template <class W>
@@ -848,6 +884,7 @@ void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
 }
 #undef X86_FMT
 #undef ENGINE_MATMUL_X86
+#undef ENGINE_MATMUL_VNNI
 
 }  // namespace HWY_NAMESPACE
 }  // namespace engine
