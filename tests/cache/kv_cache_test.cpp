@@ -47,7 +47,7 @@ TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
   for (std::size_t tile : {7, 128}) {
     c.clear();
     c.key_tile = tile;
-    c.query_block = 5;
+    c.query_rows = 20;  // 5 query tokens of 4 heads
     const auto out = run(c, 0, k, v, n, q, nq, 64);
     const auto ref = reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
     CHECK(max_abs_diff(out, ref) < 2e-5);

@@ -343,10 +343,12 @@ class runtime_kv_cache {
     read_row(layer, token, head, x, false);
   }
 
-  // Key tile of attention (keys per dot/axpy call) and how many query tokens are processed
-  // together (their rows' accumulators stay in cache); tuning knobs, measured in bench/.
-  std::size_t key_tile = 128;
-  std::size_t query_block = 64;
+  // Tuning knobs (bench/attention_bench.cpp, docs/policies.md): keys per dot/axpy call, and
+  // query rows (query tokens x query heads of one KV head) whose accumulators are processed
+  // together; each K/V tile is decoded once per group of query_rows rows (so for a decode
+  // step, once), and smaller groups keep their accumulators in L1.
+  std::size_t key_tile = 256;
+  std::size_t query_rows = 32;
 
  protected:
   struct layer_state {
@@ -500,7 +502,7 @@ class runtime_kv_cache {
     const std::size_t d = L.head_dim;
     const std::size_t g = n_heads / L.n_kv_heads;
     const std::size_t T = key_tile;
-    const std::size_t qb = std::max<std::size_t>(1, query_block);
+    const std::size_t qb = std::max<std::size_t>(1, query_rows / g);
     const std::size_t rows_max = std::min(n_q, qb) * g;
     float* qr = scratch(rows_max * d, 0);
     float* acc = scratch(rows_max * d, 1);
