@@ -960,11 +960,15 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
     t_row.resize(static_cast<size_t>(n_in));
     for (int64_t r = r0; r < r1; ++r) {
       dequantize(W.type, W.data + static_cast<size_t>(r) * rb, t_row.data(), n_in);
+      const float* w = t_row.data();
       for (int64_t t = 0; t < n_tokens; ++t) {
         const float* xt = x + t * n_in;
-        double s = 0;
-        for (int64_t c = 0; c < n_in; ++c) s += static_cast<double>(t_row[static_cast<size_t>(c)]) * xt[c];
-        y[t * n_out + r] = static_cast<float>(s);
+        double s[4] = {0, 0, 0, 0};  // four f64 partial sums (vectorizable)
+        int64_t c = 0;
+        for (; c + 4 <= n_in; c += 4)
+          for (int k = 0; k < 4; ++k) s[k] += static_cast<double>(w[c + k]) * static_cast<double>(xt[c + k]);
+        for (; c < n_in; ++c) s[0] += static_cast<double>(w[c]) * static_cast<double>(xt[c]);
+        y[t * n_out + r] = static_cast<float>((s[0] + s[1]) + (s[2] + s[3]));
       }
     }
   });
