@@ -116,7 +116,9 @@ TEST_CASE("outlier-heavy K over 20 seeds, with and without per-channel K mean su
         hi = std::max(hi, c);
       }
       const double mean = sum / n_seeds;
-      MESSAGE(std::string(k_mean ? "outlier K minus K mean " : "outlier K ") + policies[p]
+      const std::string label =
+          std::string(k_mean ? "outlier K minus K mean " : "outlier K ") + policies[p];
+      MESSAGE(label
                           << ": mean cosine vs f16 " << mean << " (min " << lo << ", max " << hi
                           << "; fork " << fork[p] << ")");
       CHECK(hi > fork[p] - 0.01);  // the fork's draw lies within strata's spread or below
