@@ -829,6 +829,164 @@ HWY_INLINE void turbo_encode(const float* x, std::size_t n, void* out) {
   }
 }
 
+// ============================ axpy of q8_0 / q4_0 / turbo ====================================
+// Value readers: visit(state, block, f) calls f(v, pos) with unscaled f32 vectors of the
+// block's values at position pos of the block's accumulator layout, and returns the block's
+// scale (folded into the weights). position(p) gives the element stored at position p.
+// turbo's layout follows its byte-plane decode at full vector width: within a segment of L
+// indices (L/16 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3.
+template <class Codec> struct f32_reader;
+
+template <> struct f32_reader<q8_0> {
+  using DF = hn::CappedTag<float, 16>;
+  struct state {};
+  static constexpr bool kNatural = true;
+  template <class F>
+  static HWY_INLINE float visit(const state&, const q8_0::block& b, F&& f) {
+    const DF df;
+    const hn::Rebind<std::int32_t, DF> di;
+    const hn::Rebind<std::int8_t, DF> d8;
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(df))
+      f(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, b.qs + o))), o);
+    return scale_f32(b.d);
+  }
+  static std::size_t position(std::size_t p) { return p; }
+};
+
+template <> struct f32_reader<q4_0> {
+  using DF = hn::CappedTag<float, 16>;
+  struct state {};
+  static constexpr bool kNatural = true;
+  template <class F>
+  static HWY_INLINE float visit(const state&, const q4_0::block& b, F&& f) {
+    const DF df;
+    const hn::Rebind<std::int32_t, DF> di;
+    const hn::Rebind<std::int8_t, DF> d8;
+    const hn::Full128<std::uint8_t> du;
+    const hn::Full128<std::int8_t> d16;
+    const auto v = hn::LoadU(du, b.qs);
+    const auto eight = hn::Set(d16, 8);
+    HWY_ALIGN std::int8_t k[32];
+    hn::Store(hn::Sub(hn::BitCast(d16, hn::And(v, hn::Set(du, 0x0F))), eight), d16, k);
+    hn::Store(hn::Sub(hn::BitCast(d16, hn::ShiftRight<4>(v)), eight), d16, k + 16);
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(df))
+      f(hn::ConvertTo(df, hn::PromoteTo(di, hn::Load(d8, k + o))), o);
+    return scale_f32(b.d);
+  }
+  static std::size_t position(std::size_t p) { return p; }
+};
+
+template <int B, int G, class CB> struct f32_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr std::size_t kBytes =
+      kMaxBytes < std::size_t(traits::plane_bytes) ? kMaxBytes : std::size_t(traits::plane_bytes);
+  using DU = hn::CappedTag<std::uint8_t, kBytes>;  // >= 16 bytes (see kWide)
+  using DF = hn::Repartition<float, DU>;
+  using planes = turbo_planes<codec, DU>;
+  using state = typename planes::state;
+  static constexpr bool kWide = kBytes >= 16;
+  static constexpr bool kNatural = hn::MaxLanes(DU()) == 16;
+  template <class F>
+  static HWY_INLINE float visit(const state& st, const typename codec::block& b, F&& f) {
+    const DU du;
+    const DF df;
+    const hn::Repartition<std::uint16_t, DU> du16;
+    const hn::Repartition<std::uint32_t, DU> du32;
+    HWY_ALIGN static constexpr auto kT = block_decoder<codec>::tables();
+    const auto t0 = hn::LoadDup128(du, kT.t[0]), t1 = hn::LoadDup128(du, kT.t[1]);
+    const auto t2 = hn::LoadDup128(du, kT.t[2]), t3 = hn::LoadDup128(du, kT.t[3]);
+    const std::size_t Lf = hn::Lanes(df);
+    planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
+      const auto p0 = hn::TableLookupBytes(t0, ix), p1 = hn::TableLookupBytes(t1, ix);
+      const auto p2 = hn::TableLookupBytes(t2, ix), p3 = hn::TableLookupBytes(t3, ix);
+      const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
+      const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
+      f(hn::BitCast(df, hn::ZipLower(du32, lo01, lo23)), o);
+      f(hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23)), o + Lf);
+      f(hn::BitCast(df, hn::ZipLower(du32, hi01, hi23)), o + 2 * Lf);
+      f(hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23)), o + 3 * Lf);
+    });
+    return scale_f32(b.scale);
+  }
+  // Element of the group stored at position p.
+  static std::size_t position(std::size_t p) {
+    const std::size_t L = hn::MaxLanes(DU()), Lf = L / 4;
+    const std::size_t seg = p - p % L, r = p % L, k = r / Lf, l = r % Lf;
+    return seg + 16 * (l / 4) + 4 * k + l % 4;
+  }
+};
+
+// out_i += sum_j w_ij * value_j: each value block is decoded once (to f32 vectors in
+// registers) and accumulated into all n_q rows of acc, with w_ij * scale_j as the factor.
+template <class Codec>
+HWY_INLINE void fused_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
+                           const void* values, std::size_t value_stride, std::size_t n_values,
+                           std::size_t dim, float* out) {
+  using reader = f32_reader<Codec>;
+  using DF = typename reader::DF;
+  constexpr std::size_t V = Codec::block_values;
+  const std::size_t nb = dim / V;
+  const DF df;
+  const typename reader::state st;
+  auto acc = hwy::AllocateAligned<float>(n_q * dim);
+  std::memset(acc.get(), 0, n_q * dim * sizeof(float));
+  // Two value rows at a time: row j + 1's block goes to buf (positions as in acc), then row
+  // j's block is visited and both are accumulated with one load/store of acc.
+  std::vector<float> w0(n_q), w1(n_q);
+  HWY_ALIGN float buf[V];
+  const char* base = static_cast<const char*>(values);
+  const auto block_of = [&](std::size_t j, std::size_t b) -> const typename Codec::block& {
+    return reinterpret_cast<const typename Codec::block*>(base + j * value_stride)[b];
+  };
+  const auto scale_of = [](const typename Codec::block& blk) {
+    if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>) return scale_f32(blk.d);
+    else return scale_f32(blk.scale);
+  };
+  std::size_t j = 0;
+  for (; j + 2 <= n_values; j += 2) {
+    for (std::size_t b = 0; b < nb; ++b) {
+      float* a = acc.get() + b * V;
+      const auto& b0 = block_of(j, b);
+      const auto& b1 = block_of(j + 1, b);
+      const float s0 = scale_of(b0), s1 = scale_of(b1);
+      for (std::size_t i = 0; i < n_q; ++i) {
+        w0[i] = w[i * w_stride + j] * s0;
+        w1[i] = w[i * w_stride + j + 1] * s1;
+      }
+      reader::visit(st, b1, [&](hn::Vec<DF> v, std::size_t pos) { hn::Store(v, df, buf + pos); });
+      reader::visit(st, b0, [&](hn::Vec<DF> v, std::size_t pos) {
+        const auto u = hn::Load(df, buf + pos);
+        for (std::size_t i = 0; i < n_q; ++i) {
+          float* ai = a + i * dim + pos;
+          const auto t = hn::MulAdd(hn::Set(df, w0[i]), v, hn::LoadU(df, ai));
+          hn::StoreU(hn::MulAdd(hn::Set(df, w1[i]), u, t), df, ai);
+        }
+      });
+    }
+  }
+  for (; j < n_values; ++j) {
+    for (std::size_t b = 0; b < nb; ++b) {
+      float* a = acc.get() + b * V;
+      const auto& b0 = block_of(j, b);
+      const float s0 = scale_of(b0);
+      for (std::size_t i = 0; i < n_q; ++i) w0[i] = w[i * w_stride + j] * s0;
+      reader::visit(st, b0, [&](hn::Vec<DF> v, std::size_t pos) {
+        for (std::size_t i = 0; i < n_q; ++i) {
+          float* ai = a + i * dim + pos;
+          hn::StoreU(hn::MulAdd(hn::Set(df, w0[i]), v, hn::LoadU(df, ai)), df, ai);
+        }
+      });
+    }
+  }
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t b = 0; b < nb; ++b)
+      for (std::size_t p = 0; p < V; ++p) {
+        const std::size_t e = reader::kNatural ? p : reader::position(p);
+        out[i * dim + b * V + e] += acc[i * dim + b * V + p];
+      }
+}
+
 // Whether this target runs the SIMD path of a block codec (else: the scalar reference path).
 template <class Codec>
 inline constexpr bool simd_ok = [] {
@@ -846,26 +1004,6 @@ HWY_INLINE void block_decode(const void* in, std::size_t n, float* x) {
     block_decoder<Codec>::block(st, blocks[b], x + b * Codec::block_values);
 }
 
-// Values are decoded one row at a time (into L1), then accumulated two rows at a time.
-template <class Codec>
-HWY_INLINE void block_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
-                           const void* values, std::size_t value_stride, std::size_t n_values,
-                           std::size_t dim, float* out) {
-  const typename block_decoder<Codec>::state st;
-  const std::size_t nb = dim / Codec::block_values;
-  std::vector<float> rows(2 * dim + 16);
-  float* r = rows.data();
-  const char* base = static_cast<const char*>(values);
-  for (std::size_t j = 0; j < n_values; j += 2) {
-    const std::size_t m = n_values - j < 2 ? n_values - j : 2;
-    for (std::size_t t = 0; t < m; ++t) {
-      const auto* row = reinterpret_cast<const typename Codec::block*>(base + (j + t) * value_stride);
-      for (std::size_t b = 0; b < nb; ++b)
-        block_decoder<Codec>::block(st, row[b], r + t * dim + b * Codec::block_values);
-    }
-    float_axpy<f32>(w + j, n_q, w_stride, r, dim * sizeof(float), m, dim, out);
-  }
-}
 #endif  // HWY_TARGET != HWY_SCALAR
 
 
@@ -917,7 +1055,7 @@ template <class Codec> struct codec_kernels {
     } else {
 #if HWY_TARGET != HWY_SCALAR
       if constexpr (simd_ok<Codec>)
-        return block_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+        return fused_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
 #endif
       scalar_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
     }
