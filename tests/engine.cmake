@@ -4,7 +4,8 @@ include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
 strata_python_env(STRATA_ENGINE_PYTHON)
 
 set(strata_engine_reference_tests
-    model_reference_test model_real_reference_test model_fast_test tools_test)
+    model_reference_test model_real_reference_test model_gemma3_reference_test model_fast_test
+    tools_test)
 foreach(t IN LISTS strata_engine_reference_tests)
   if(TARGET strata_${t})
     target_compile_definitions(strata_${t} PRIVATE

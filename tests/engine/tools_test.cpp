@@ -6,9 +6,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
+#ifndef STRATA_TEST_TMP
+#define STRATA_TEST_TMP "/tmp"
+#endif
 #ifndef STRATA_BIN_DIR
 #define STRATA_BIN_DIR ""
 #endif
@@ -89,8 +93,13 @@ TEST_CASE("strata-perplexity prints chunks and llama-perplexity's final line") {
   CHECK(ppl > 1.0);
   CHECK(ppl < 1000.0);
   // Too few tokens for the window: an error, not a crash.
-  const result big = run("strata-perplexity", "-m " + kStories + " -f " + kStories + " -c 1048576");
+  const std::string small = (std::filesystem::path(STRATA_TEST_TMP) / "tools_test_small.txt").string();
+  {
+    std::ofstream(small) << "Once upon a time there was a tiny text.\n";
+  }
+  const result big = run("strata-perplexity", "-m " + kStories + " -f " + small + " -c 4096");
   CHECK(big.rc == 1);
+  CHECK(big.out.find("error: the text has") != std::string::npos);
 }
 
 TEST_CASE("strata-bench writes JSON rows") {

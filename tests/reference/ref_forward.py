@@ -193,9 +193,9 @@ class Model:
                 f = self.rmsnorm(f, L["post_ffw_norm"])
             x = x + f
         x = self.rmsnorm(x, self.w("output_norm.weight"))
+        if self.out_w is None:  # tied output: the token embedding, dequantized once
+            self.out_w = self.embed(np.arange(self.n_vocab))
         out_w = self.out_w
-        if out_w is None:
-            out_w = self.embed(np.arange(self.n_vocab))
         logits = (x @ out_w.T).astype(np.float32)
         if self.softcap > 0:
             logits = (np.tanh(logits / self.softcap) * self.softcap).astype(np.float32)

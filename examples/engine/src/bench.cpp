@@ -66,6 +66,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         std::vector<double> tps;
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
+          if (kv->size() < depth) m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
           const double t0 = cli::now_s();
           m.forward(prompt, depth, *kv, pool, logits.data(), 1, opt.fwd);
           const double dt = cli::now_s() - t0;
@@ -81,6 +82,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         std::vector<double> tps;
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
+          if (kv->size() < depth) m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
           int32_t t = fill.empty() ? 1 : fill.back();
           const double t0 = cli::now_s();
           for (int i = 0; i < opt.n_gen; ++i) {

@@ -45,8 +45,9 @@ const std::vector<float>& session::prefill(const std::vector<int32_t>& tokens,
   while (common < tokens_.size() && common < tokens.size() && tokens_[common] == tokens[common])
     ++common;
   if (common == tokens.size()) --common;
-  tokens_.resize(common);
   kv_.truncate(int(common));
+  if (kv_.size() < int(common)) common = size_t(kv_.size());  // the cache had to start over
+  tokens_.resize(common);
   std::vector<int32_t> rest(tokens.begin() + long(common), tokens.end());
   if (int(tokens.size()) > kv_.capacity()) {
     if (!shift_)

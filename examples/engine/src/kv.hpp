@@ -38,15 +38,16 @@ class kv_store {
   // Forgets every position >= pos (pos = 0 clears the cache).
   virtual void truncate(int pos) = 0;
 
-  // Bytes the cache holds for its full capacity, and what f16 K/V would take for the same.
+  // Bytes the cache holds for its full capacity, and what f16 K/V would take for the same
+  // layout (the same tokens per layer).
   virtual size_t bytes() const = 0;
-  size_t f16_bytes() const;
+  virtual size_t f16_bytes() const;
 
   // "f32/f32", "f16/f16", a policy name...
   virtual std::string describe() const = 0;
 
   // Bits per stored K/V value, averaged over layers (bytes() * 8 / values).
-  double bits_per_value() const;
+  virtual double bits_per_value() const;
 
  protected:
   explicit kv_store(const model_config& c, int capacity);

@@ -1,6 +1,7 @@
 #include "kv_select.hpp"
 
 #include "error.hpp"
+#include "kv_strata.hpp"
 #include "model.hpp"
 
 namespace engine {
@@ -11,9 +12,8 @@ std::string kv_options::policy_string() const {
 }
 
 std::unique_ptr<kv_store> make_kv(const model& m, int n_ctx, const kv_options& o) {
-  if (o.reference || (o.policy.empty() && o.ctk == "f32" && o.ctv == "f32"))
-    return std::make_unique<kv_f32>(m.config(), n_ctx);
-  throw make_error("KV cache '" + o.policy_string() + "' needs strata's runtime cache", "make_kv");
+  if (o.reference) return std::make_unique<kv_f32>(m.config(), n_ctx);
+  return std::make_unique<kv_strata>(m, n_ctx, o.policy_string(), o.max_batch);
 }
 
 }  // namespace engine

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
     opt.add_bos = lm.tok->add_bos();
     opt.bos = lm.tok->bos();
     const auto& c = lm.net->config();
+    if (tokens.size() < size_t(opt.n_ctx))
+      a.fail("the text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of -c " +
+             std::to_string(opt.n_ctx));
     auto probe = engine::make_kv(*lm.net, opt.n_ctx, kv);
     std::printf("model: %s (%s, %d layers, %.1f M params), loaded in %.0f ms\n", model_path.c_str(),
                 c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6, lm.load_ms);
