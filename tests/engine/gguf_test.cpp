@@ -284,6 +284,12 @@ TEST_CASE("malformed files: each error names what and where") {
     CHECK(e.find("tensor #0 'weights'") != std::string::npos);
   }
   {
+    gguf_builder b;  // alignment 1 lets a tensor start at an odd offset: rejected as misaligned
+    b.header(1, 1).kv_u32("general.alignment", 1).tensor_info("t", {32}, 8, 1);
+    b.bytes.resize(b.bytes.size() + 40);
+    CHECK(parse_error(b).find("is not 4-byte aligned (general.alignment is 1)") != std::string::npos);
+  }
+  {
     gguf_builder b;
     b.header(2, 0).tensor_info("t", {8}, 0, 0).tensor_info("t", {8}, 0, 32).pad(32);
     b.bytes.resize(b.bytes.size() + 64);

@@ -381,6 +381,14 @@ void gguf::parse() {
              std::to_string(data_size) + "-byte data section (truncated file?)");
     }
     t.data = base_ + data_offset_ + off;
+    // Block structs hold 16- and 32-bit fields: a file with general.alignment 1 or 2 can place
+    // a tensor where they cannot be read (undefined behaviour, a fault on some CPUs).
+    if (reinterpret_cast<uintptr_t>(t.data) % 4 != 0) {
+      c.pos = offsets[k].info_pos;
+      c.context = "tensor #" + std::to_string(k) + " " + quoted(t.name);
+      c.fail("data at file offset " + std::to_string(data_offset_ + off) +
+             " is not 4-byte aligned (general.alignment is " + std::to_string(alignment_) + ")");
+    }
   }
 }
 
