@@ -85,3 +85,25 @@ TEST_CASE("context overflow and bad tokens are errors, never a write past the ca
   m.forward(two, 0, kv, pool, nullptr, 0);
   CHECK(kv.size() == 2);
 }
+
+TEST_CASE("a NaN activation is a clear error naming the layer") {
+  if (!reftest::have_python()) {
+    MESSAGE("skipped: no Python with numpy + gguf (strata_python_env)");
+    return;
+  }
+  const std::string path = (reftest::tmp_dir() / "tiny_llama_nan.gguf").string();
+  REQUIRE(reftest::run_script("make_tiny.py", "llama " + reftest::quote(path) + " --poison"));
+  auto file = std::make_shared<const engine::gguf>(path);
+  engine::model m(file);
+  engine::thread_pool pool(1);
+  engine::kv_f32 kv(m.config(), 16);
+  std::vector<float> logits(static_cast<size_t>(m.config().n_vocab));
+  try {
+    m.forward(kTinyPrompt, 0, kv, pool, logits.data(), 1);
+    FAIL("no error");
+  } catch (const engine::error& e) {
+    const std::string w = e.what();
+    CHECK(w.rfind("error: non-finite activation", 0) == 0);
+    CHECK(w.find("layer 1") != std::string::npos);
+  }
+}

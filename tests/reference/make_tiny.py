@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a small random-weight GGUF of one architecture, for the engine's reference tests.
 
-    make_tiny.py ARCH OUT [--seed N]      ARCH: llama, qwen2, qwen3, gemma3
+    make_tiny.py ARCH OUT [--seed N] [--poison]      ARCH: llama, qwen2, qwen3, gemma3
 
 Tiny dimensions (fast in NumPy and C++) that still exercise what each architecture does
 differently: GQA, head sizes that differ from n_embd / n_head (qwen3, gemma3), QKV biases
@@ -34,6 +34,7 @@ def main():
     ap.add_argument("arch", choices=sorted(SPECS))
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--poison", action="store_true", help="a NaN in blk.1.ffn_norm.weight")
     args = ap.parse_args()
     s = SPECS[args.arch]
     rng = np.random.default_rng(args.seed)
@@ -102,7 +103,10 @@ def main():
         if a == "gemma3":
             put(p + "post_attention_norm.weight", 0.5 * norm(E), Q.F32)
             put(p + "post_ffw_norm.weight", 0.5 * norm(E), Q.F32)
-        put(p + "ffn_norm.weight", norm(E), Q.F32)
+        ffn_norm = norm(E)
+        if args.poison and il == 1:
+            ffn_norm[3] = np.nan
+        put(p + "ffn_norm.weight", ffn_norm, Q.F32)
         put(p + "ffn_gate.weight", mat(F, E), wt)
         put(p + "ffn_up.weight", mat(F, E), Q.F16 if il == 0 else wt)
         put(p + "ffn_down.weight", mat(E, F, out_scale), Q.Q8_0 if il == 1 else wt)

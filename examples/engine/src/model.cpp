@@ -178,10 +178,20 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
   std::vector<int> pos(static_cast<size_t>(n));
   std::iota(pos.begin(), pos.end(), pos0);
 
+  // The quantizing matmuls turn NaN inputs into finite garbage, so every matmul input is
+  // checked (a cheap pass next to the matmul) as well as the residual stream.
+  auto check = [&](const std::vector<float>& v, size_t count, int il, const char* stage) {
+    for (size_t i = 0; i < count; ++i)
+      if (!std::isfinite(v[i]))
+        throw make_error("non-finite activation (NaN or Inf) in " + std::string(stage),
+                         "layer " + std::to_string(il) + ", positions " + std::to_string(pos0) +
+                             ".." + std::to_string(pos0 + n - 1));
+  };
   for (int il = 0; il < c.n_layer; ++il) {
     const layer_weights& L = layers_[size_t(il)];
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
+    check(xb_, n * E, il, "attn_norm");
     matmul(*L.attn_q, xb_.data(), n, q_.data(), pool, opt.exact);
     matmul(*L.attn_k, xb_.data(), n, k_.data(), pool, opt.exact);
     matmul(*L.attn_v, xb_.data(), n, v_.data(), pool, opt.exact);
@@ -197,6 +207,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     rope.apply(k_.data(), c.n_head_kv, c.head_k, c.rope);
     kv.append(il, pos0, n, k_.data(), v_.data());
     kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool);
+    check(att_, att_.size(), il, "attention");
     matmul(*L.attn_output, att_.data(), n, o_.data(), pool, opt.exact);
     if (!L.post_attn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_attn_norm.data(), c.rms_eps);
@@ -204,6 +215,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
 
     // Feed-forward.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.ffn_norm.data(), c.rms_eps);
+    check(xb_, n * E, il, "ffn_norm");
     matmul(*L.ffn_gate, xb_.data(), n, gate_.data(), pool, opt.exact);
     matmul(*L.ffn_up, xb_.data(), n, up_.data(), pool, opt.exact);
     const size_t nf = size_t(n) * c.n_ff;
@@ -219,13 +231,12 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
         gate_[i] = 0.5f * g * (1.0f + std::tanh(k0 * (g + 0.044715f * g * g * g))) * up_[i];
       }
     }
+    check(gate_, nf, il, "feed-forward");
     matmul(*L.ffn_down, gate_.data(), n, o_.data(), pool, opt.exact);
     if (!L.post_ffn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_ffn_norm.data(), c.rms_eps);
     for (size_t i = 0; i < n * E; ++i) x_[i] += o_[i];
-    check_finite(x_.data(), int64_t(n * E),
-                 "layer " + std::to_string(il) + ", positions " + std::to_string(pos0) + ".." +
-                     std::to_string(pos0 + n - 1));
+    check(x_, n * E, il, "the residual stream");
   }
 
   if (!logits || first_logit >= n) return;
