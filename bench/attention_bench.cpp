@@ -3,6 +3,8 @@
 //   decode:   1 query, 32 query heads over 8 KV heads, head dim 128, 1K/4K/16K/32K cached
 //             tokens, one layer, every codec (K = V) and the asymmetric pairs
 //   prefill:  512 queries (causal, the last 512 positions) over 4K keys, same heads
+//   prefill_rows: prefill with 8 / 32 / 128 / all query rows per K/V pass
+//   decode_sparse_v: sparse V off / on (1e-6) over 16K outlier-heavy keys
 //   model:    Boundary V (la7) against f16 and f32 on an 8-layer model (KV ordinals 0, 1, 6, 7
 //             get q8_0 V, the rest turbo2 V; K q8_0), decode at 4K and 16K; time per layer
 //
@@ -62,15 +64,14 @@ void decode(benchmark::State& st, const char* policy, std::size_t n_layers) {
       benchmark::DoNotOptimize(out.data());
     }
   }
-  st.counters["ms_per_layer"] = benchmark::Counter(
-      double(n_layers) * 1e3, benchmark::Counter::kIsIterationInvariantRate |
-                                  benchmark::Counter::kInvert);
+  st.counters["layers"] = double(n_layers);
   st.counters["KV_MB_per_layer"] = double(c.bytes()) / double(n_layers) / 1e6;
 }
 
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;
   strata::runtime_kv_cache c = filled(policy, 1, n);
+  if (st.range(0) > 0) c.query_rows = std::size_t(st.range(0));
   const auto& q = random_rows(n_q * n_heads * head_dim);
   std::vector<float> out(n_q * n_heads * head_dim);
   for (auto _ : st) {
@@ -84,7 +85,7 @@ void prefill(benchmark::State& st, const char* policy) {
   BENCHMARK_CAPTURE(decode, name, policy, 1)                                               \
       ->Arg(1024)->Arg(4096)->Arg(16384)->Arg(32768)->Unit(benchmark::kMillisecond)
 #define STRATA_PREFILL(name, policy) \
-  BENCHMARK_CAPTURE(prefill, name, policy)->Unit(benchmark::kMillisecond)
+  BENCHMARK_CAPTURE(prefill, name, policy)->Arg(0)->Unit(benchmark::kMillisecond)
 
 STRATA_DECODE(f32, "f32");
 STRATA_DECODE(f16, "f16");
@@ -113,5 +114,41 @@ BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)->Arg(4096)->Arg(16384)->Unit(ben
 BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, model8_boundary_v, "la7", 8)
     ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+
+// Query rows per K/V pass (the cache's default is 32): 8 / 32 / 128 / 2048 (= all 512 x 4).
+BENCHMARK_CAPTURE(prefill, rows_f16, "f16")
+    ->Arg(8)->Arg(32)->Arg(128)->Arg(2048)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(prefill, rows_turbo4, "turbo4")
+    ->Arg(8)->Arg(32)->Arg(128)->Arg(2048)->Unit(benchmark::kMillisecond);
+
+// Sparse V on peaked attention: outlier-heavy keys (the fork's generator, times 2), 16K tokens,
+// threshold 0 (off) or 1e-6.
+void decode_sparse_v(benchmark::State& st, const char* policy) {
+  const std::size_t n = 16384;
+  const strata::layer_map m = strata::layer_map::dense(1, n_kv, head_dim, n_heads);
+  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
+  std::vector<float> k(random_rows(1024 * n_kv * head_dim));
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    const std::size_t ch = i % head_dim;
+    if (ch % 17 == 0) k[i] *= 6.0f;
+    if (ch % 29 == 0) k[i] += 3.0f;
+    k[i] *= 2.0f;
+  }
+  const auto& v = random_rows(1024 * n_kv * head_dim);
+  for (std::size_t t = 0; t < n; t += 1024) c.append(0, std::int64_t(t), k.data(), v.data(), 1024);
+  const float* q0 = random_rows(1024 * n_kv * head_dim).data() + 7;
+  std::vector<float> q(q0, q0 + n_heads * head_dim);
+  std::vector<float> out(n_heads * head_dim);
+  strata::attention_params p;
+  p.sparse_v = st.range(0) ? 1e-6f : 0.0f;
+  for (auto _ : st) {
+    c.attend(0, q.data(), 1, std::int64_t(n - 1), out.data(), p);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK_CAPTURE(decode_sparse_v, f16, "f16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_sparse_v, turbo4, "turbo4")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_sparse_v, q8_0_turbo2, "-ctk q8_0 -ctv turbo2")
+    ->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
