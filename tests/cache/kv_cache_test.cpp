@@ -313,3 +313,33 @@ TEST_CASE("sparse V: skipping negligible V tiles changes the output by less than
   CHECK(max_abs_diff(dense, sparse) < double(n) * 1e-6 * 5);
   CHECK(cosine(dense, sparse) > 0.99999);
 }
+
+TEST_CASE("K mean subtraction: exact with f32, keys read back, saved and loaded") {
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 120;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  auto k = gaussian(n * nkv * d, 70);
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] += float(i % d) * 0.1f;  // channel bias
+  const auto v = gaussian(n * nkv * d, 71), q = gaussian(2 * nh * d, 72);
+  cache_options with{.n_ctx = 128};
+  with.subtract_k_mean = true;
+  runtime_kv_cache a(m, parse_policy("f32"), with), b(m, parse_policy("f32"), {.n_ctx = 128});
+  a.append(0, 0, k.data(), v.data(), 100);  // the mean comes from this first batch
+  a.append(0, 100, k.data() + 100 * nkv * d, v.data() + 100 * nkv * d, n - 100);
+  b.append(0, 0, k.data(), v.data(), n);
+  std::vector<float> oa(2 * nh * d), ob(2 * nh * d), row(d);
+  a.attend(0, q.data(), 2, std::int64_t(n - 2), oa.data());
+  b.attend(0, q.data(), 2, std::int64_t(n - 2), ob.data());
+  CHECK(max_abs_diff(oa, ob) < 1e-5);
+  a.read_k(0, 110, 1, row.data());
+  CHECK(max_abs_diff(row, std::vector<float>(k.begin() + (110 * nkv + 1) * d,
+                                             k.begin() + (110 * nkv + 2) * d)) < 1e-5);
+  const std::string file = (std::filesystem::temp_directory_path() / "strata_kmean.bin").string();
+  a.save(file);
+  runtime_kv_cache c(m, parse_policy("f32"), with);
+  c.load(file);
+  std::vector<float> oc(2 * nh * d);
+  c.attend(0, q.data(), 2, std::int64_t(n - 2), oc.data());
+  CHECK(max_abs_diff(oa, oc) == 0.0);
+  CHECK_THROWS_WITH_AS(b.load(file), doctest::Contains("K mean"), std::runtime_error);
+  std::filesystem::remove(file);
+}

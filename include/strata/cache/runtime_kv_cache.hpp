@@ -103,6 +103,13 @@ struct cache_options {
   // Where each layer's kernels come from: the fastest kernels of the standard codecs by
   // default; kv_cache<Policy> passes the kernels of its policy's codec types.
   kernel_resolver kernels = &layer_kernels;
+  // Subtract a per-channel K mean (per layer and KV head, fixed from the first batch appended
+  // to an empty layer) from every key before it is encoded. Exact for attention (softmax is
+  // invariant to adding q.m to every score of a query) and lowers the error of compressed K
+  // when channels have a bias; docs/policies.md has the measurement. read_k and shift's rerope
+  // see the keys with the mean added back. The means (n_kv_heads x head_dim floats per layer)
+  // are outside bytes().
+  bool subtract_k_mean = false;
 };
 
 class runtime_kv_cache {
@@ -198,11 +205,26 @@ class runtime_kv_cache {
     }
     const std::size_t d = L.head_dim;
     float* tmp = scratch(d, 0);
+    float* centered = scratch(d, 4);
+    if (opt_.subtract_k_mean && L.count == 0) {
+      L.k_mean.assign(L.n_kv_heads * d, 0.0f);
+      for (std::size_t h = 0; h < L.n_kv_heads; ++h)
+        for (std::size_t c = 0; c < d; ++c) {
+          double m = 0;
+          for (std::size_t t = 0; t < n_tokens; ++t) m += k[(t * L.n_kv_heads + h) * d + c];
+          L.k_mean[h * d + c] = float(m / double(n_tokens));
+        }
+    }
     for (std::size_t t = 0; t < n_tokens; ++t) {
       const std::size_t slot = (L.start + L.count + t) % L.cap;
       for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
         const std::size_t src = (t * L.n_kv_heads + h) * d;
-        encode_row(L.k, k + src, tmp, d, L.k_row(h, slot));
+        const float* kr = k + src;
+        if (opt_.subtract_k_mean) {
+          for (std::size_t c = 0; c < d; ++c) centered[c] = kr[c] - L.k_mean[h * d + c];
+          kr = centered;
+        }
+        encode_row(L.k, kr, tmp, d, L.k_row(h, slot));
         encode_row(L.v, v + src, tmp, d, L.v_row(h, slot));
       }
     }
@@ -267,7 +289,11 @@ class runtime_kv_cache {
           std::byte* r = L.k_row(h, slot);
           L.k.decode(r, d, row);
           if (L.k.layout.rotated) opt_.rotation.inverse(row, d);
+          if (opt_.subtract_k_mean)
+            for (std::size_t c = 0; c < d; ++c) row[c] += L.k_mean[h * d + c];
           rerope(li, h, pos, pos + delta, row, d);
+          if (opt_.subtract_k_mean)
+            for (std::size_t c = 0; c < d; ++c) row[c] -= L.k_mean[h * d + c];
           encode_row(L.k, row, tmp, d, r);
         }
       }
@@ -289,7 +315,7 @@ class runtime_kv_cache {
     detail::state_writer w(path);
     w.bytes(state_file_magic, sizeof state_file_magic);
     w.le(state_file_version);
-    w.le(std::uint32_t(0));
+    w.le(std::uint32_t(opt_.subtract_k_mean ? 1 : 0));  // flags: bit 0 = K means follow
     w.le(opt_.rotation.id);
     const layer_map& m = report_.map;
     w.le(std::uint32_t(m.n_layers()));
@@ -308,6 +334,14 @@ class runtime_kv_cache {
       w.le(std::uint8_t(L.v.layout.id));
       w.le(std::uint64_t(L.count));
       w.le(std::int64_t(L.pos0));
+      if (opt_.subtract_k_mean) {
+        for (std::size_t i = 0; i < L.n_kv_heads * L.head_dim; ++i) {
+          const float x = i < L.k_mean.size() ? L.k_mean[i] : 0.0f;
+          std::uint32_t u;
+          std::memcpy(&u, &x, 4);
+          w.le(u);
+        }
+      }
     }
     for (const auto& lc : report_.layers) {
       const layer_state& L = layers_[lc.layer];
@@ -360,6 +394,7 @@ class runtime_kv_cache {
     bool sliding = false;
     std::size_t window = 0;
     std::size_t k_offset = 0, v_offset = 0;
+    std::vector<float> k_mean;  // [kv_head][head_dim] when subtract_k_mean
     std::byte* k_data = nullptr;
     std::byte* v_data = nullptr;
     // K rows of KV head h, physical slot s: [head][slot][row_bytes]
@@ -416,6 +451,8 @@ class runtime_kv_cache {
     const codec_kernels& c = is_k ? L.k : L.v;
     c.decode(is_k ? L.k_row(head, slot) : L.v_row(head, slot), L.head_dim, x);
     if (c.layout.rotated) opt_.rotation.inverse(x, L.head_dim);
+    if (is_k && opt_.subtract_k_mean)
+      for (std::size_t i = 0; i < L.head_dim; ++i) x[i] += L.k_mean[head * L.head_dim + i];
   }
 
   // Calls fn(first physical slot, n) for the runs of the layer's tokens in logical order (the
@@ -439,7 +476,10 @@ class runtime_kv_cache {
     if (version != state_file_version)
       r.fail("unsupported state file version " + std::to_string(version) + " (this build reads " +
              std::to_string(state_file_version) + ")");
-    (void)r.le<std::uint32_t>();
+    const auto flags = r.le<std::uint32_t>();
+    if ((flags & 1u) != (opt_.subtract_k_mean ? 1u : 0u))
+      r.fail(flags & 1u ? "the file was saved with K mean subtraction, the cache has none"
+                        : "the file was saved without K mean subtraction, the cache has it");
     if (r.le<std::uint64_t>() != opt_.rotation.id)
       r.fail("the file was saved with another rotation");
     const layer_map& m = report_.map;
@@ -476,6 +516,13 @@ class runtime_kv_cache {
       if (need > r.remaining()) r.fail("truncated file (" + std::to_string(r.size()) + " bytes)");
       counts.push_back(std::size_t(count));
       L.pos0 = pos0;
+      if (opt_.subtract_k_mean) {
+        L.k_mean.resize(L.n_kv_heads * L.head_dim);
+        for (auto& x : L.k_mean) {
+          const auto u = r.le<std::uint32_t>();
+          std::memcpy(&x, &u, 4);
+        }
+      }
     }
     std::size_t o = 0;
     for (const auto& lc : report_.layers) {

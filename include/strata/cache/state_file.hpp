@@ -3,11 +3,12 @@
 //
 // File layout (all integers little-endian, fixed width):
 //   "STRATAKV"                    8-byte magic
-//   u32 version (state_file_version), u32 flags (0)
+//   u32 version (state_file_version), u32 flags (bit 0: K means follow each KV layer's entry)
 //   u64 rotation id
 //   u32 n_layers, then per layer: u8 has_kv, i32 kv_source, u8 kind, u32 window,
 //                                 u32 n_heads, u32 n_kv_heads, u32 head_dim
 //   per KV layer (by ordinal):    u8 k codec id, u8 v codec id, u64 tokens, i64 first position
+//                                 [, n_kv_heads x head_dim f32 K means when flags bit 0]
 //   per KV layer: K rows [head][token] then V rows [head][token], oldest token first
 //   u64 FNV-1a 64 of every byte before it
 // Writers go to "<path>.tmp" and rename it over <path> when complete, so a crash never leaves a
