@@ -2,6 +2,7 @@
 // the K/V codec of every layer, the effective bits per value (strata's block sizes and the
 // TurboQuant fork's bit rates) and the KV bytes at 32K tokens.
 //   build/bin/strata_policy_tables
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -12,14 +13,14 @@
 
 namespace {
 
+// The bit rates the fork's published table counts (q8_0 8.5, turbo2 2.5); NaN for codecs it
+// gives no rate for, printed as "-".
 double fork_bits(strata::codec_id c, std::uint32_t) {
   switch (c) {
     case strata::codec_id::q8_0: return 8.5;
     case strata::codec_id::turbo2: return 2.5;
-    case strata::codec_id::turbo3: return 3.5;
-    case strata::codec_id::turbo4: return 4.5;
     case strata::codec_id::f16: return 16;
-    default: return 0;
+    default: return std::nan("");
   }
 }
 
@@ -46,10 +47,15 @@ int main() {
     std::printf("|---|---|---|---|---|---|\n");
     for (const char* p : policies) {
       const auto r = strata::report(strata::parse_policy(p), m.map);
-      std::printf("| `%s` | %.3f | %.3f | %.3f | %.2f | %.1f |\n", p, r.bits_k(), r.bits_v(),
-                  r.bits(), r.bits_v(fork_bits), double(r.bytes(n_ctx)) / (1 << 20));
+      const double fork_v = r.bits_v(fork_bits);
+      char fork[16] = "-";
+      if (!std::isnan(fork_v)) std::snprintf(fork, sizeof fork, "%.2f", fork_v);
+      std::printf("| `%s` | %.3f | %.3f | %.3f | %s | %.1f |\n", p, r.bits_k(), r.bits_v(),
+                  r.bits(), fork, double(r.bytes(n_ctx)) / (1 << 20));
     }
-    std::printf("\nPer layer, `la7` (Boundary V):\n\n%s\n",
-                strata::report(strata::parse_policy("la7"), m.map).table().c_str());
+    for (const char* p : {"la7", "la1", "la6"})
+      std::printf("\nPer layer, `%s`:\n\n%s", p,
+                  strata::report(strata::parse_policy(p), m.map).table().c_str());
+    std::printf("\n");
   }
 }
