@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -68,10 +67,21 @@ const std::string kFuzzDir = STRATA_FUZZ_DIR;
 std::string slug(const std::string& message) {
   std::string what = message.substr(0, message.find(" ("));
   if (what.rfind("error: ", 0) == 0) what = what.substr(7);
-  what = std::regex_replace(what, std::regex("[0-9]+"), "N");
-  what = std::regex_replace(what, std::regex("'[^']*'"), "'S'");
+  // Numbers -> N, quoted names -> 'S' (quotes paired left to right), as the files were named.
+  std::string norm;
+  for (size_t i = 0; i < what.size();) {
+    if (std::isdigit(static_cast<unsigned char>(what[i]))) {
+      while (i < what.size() && std::isdigit(static_cast<unsigned char>(what[i]))) ++i;
+      norm += 'N';
+    } else if (what[i] == '\'' && what.find('\'', i + 1) != std::string::npos) {
+      i = what.find('\'', i + 1) + 1;
+      norm += "'S'";
+    } else {
+      norm += what[i++];
+    }
+  }
   std::string out;
-  for (char c : what) {
+  for (char c : norm) {
     if (std::isalnum(static_cast<unsigned char>(c)))
       out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     else if (!out.empty() && out.back() != '-')
