@@ -59,17 +59,20 @@ TEST_CASE("prefill equals token-by-token decode") {
   const layer_map m = layer_map::dense(1, nkv, d, nh);
   const auto k = gaussian(n * nkv * d, 4), v = gaussian(n * nkv * d, 5),
              q = gaussian(n * nh * d, 6);
-  runtime_kv_cache a(m, parse_policy("f32"), {.n_ctx = 256});
-  a.append(0, 0, k.data(), v.data(), n);
-  std::vector<float> prefill(n * nh * d);
-  a.attend(0, q.data(), n, 0, prefill.data());
-  runtime_kv_cache b(m, parse_policy("f32"), {.n_ctx = 256});
-  std::vector<float> step(n * nh * d);
-  for (std::size_t t = 0; t < n; ++t) {
-    b.append(0, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 1);
-    b.attend(0, q.data() + t * nh * d, 1, std::int64_t(t), step.data() + t * nh * d);
+  for (const char* policy : {"f32", "q8_0", "-ctk q8_0 -ctv turbo3", "turbo4", "la7"}) {
+    runtime_kv_cache a(m, parse_policy(policy), {.n_ctx = 256});
+    a.append(0, 0, k.data(), v.data(), n);
+    std::vector<float> prefill(n * nh * d);
+    a.attend(0, q.data(), n, 0, prefill.data());
+    runtime_kv_cache b(m, parse_policy(policy), {.n_ctx = 256});
+    std::vector<float> step(n * nh * d);
+    for (std::size_t t = 0; t < n; ++t) {
+      b.append(0, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 1);
+      b.attend(0, q.data() + t * nh * d, 1, std::int64_t(t), step.data() + t * nh * d);
+    }
+    INFO(policy);
+    CHECK(max_abs_diff(prefill, step) < 1e-5);
   }
-  CHECK(max_abs_diff(prefill, step) < 1e-5);
 }
 
 TEST_CASE("sliding window, ring buffer and shared KV") {
