@@ -25,8 +25,13 @@
 // attend rotates (and scales) each query once when K is rotated, computes scores with the K
 // codec's dot kernel straight from the compressed blocks, runs an f32 online softmax (running
 // max) over key tiles, accumulates V with the V codec's axpy kernel, and rotates the output
-// back once when V is rotated. A batch of queries (prefill) reads each K/V block once per
-// tile for all queries of a KV head (no per-query decode).
+// back once when V is rotated. A batch of queries (prefill) is processed in groups of
+// `query_rows` rows (query tokens x the query heads of one KV head): each K/V tile is read
+// once per group for all of its rows (no per-query decode; a decode step is one group).
+//
+// ---- Also: Highway ---------------------------------------------------------------------------
+// This header includes strata/kernels/kernels.hpp (hwy/foreach_target.h): a .cpp that includes
+// it cannot run its own Highway dynamic dispatch (Highway 1.0.3, one per translation unit).
 //
 // ---- Threads ------------------------------------------------------------------------------
 // - const members (attend, attend on any KV-head subset, sizes, save) may run concurrently
@@ -36,8 +41,9 @@
 // - truncate, drop_front, shift, clear and load change every layer: nothing else may run.
 //   save is const (it may run with attend, not with append).
 // - To split one layer's attention over threads, give each thread a range of KV heads
-//   (attention_params::kv_head_begin/end): each writes only the output rows of its heads'
-//   query heads. Scratch memory is per thread (thread_local), no locks.
+//   (attention_params::kv_head_begin/end) and/or a range of query tokens (a sub-array of q and
+//   out with its own first_pos): each call writes only its own output rows. Scratch memory is
+//   per thread (thread_local), no locks.
 
 #include <algorithm>
 #include <cmath>
