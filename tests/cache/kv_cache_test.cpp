@@ -86,7 +86,9 @@ TEST_CASE("sliding window, ring buffer and shared KV") {
   const double scale = 1 / std::sqrt(double(d));
   for (std::size_t max_batch : {0, 16}) {
     runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 256, .max_batch = max_batch});
+    CHECK(c.bytes() == c.policy().bytes(256, max_batch));
     if (max_batch) {
+      CHECK(c.bytes() < c.policy().bytes(256));
       CHECK(c.capacity(0) == W + max_batch - 1);
       CHECK(c.capacity(2) == c.capacity(0));
       CHECK(c.capacity(1) == 256);

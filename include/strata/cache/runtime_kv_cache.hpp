@@ -133,7 +133,7 @@ class runtime_kv_cache {
       L.owns = true;
       L.k = opt_.kernels(lc.k, li.head_dim);
       L.v = opt_.kernels(lc.v, li.head_dim);
-      L.cap = capacity_of(li);
+      L.cap = report_.layer_tokens(std::size_t(lc.ordinal), opt_.n_ctx, opt_.max_batch);
       L.n_kv_heads = li.n_kv_heads;
       L.n_heads = li.n_heads;
       L.head_dim = li.head_dim;
@@ -157,8 +157,8 @@ class runtime_kv_cache {
   const policy_report& policy() const noexcept { return report_; }
   const cache_options& options() const noexcept { return opt_; }
 
-  // Bytes of compressed K/V storage, allocated once in the constructor. Equal to
-  // policy().bytes(n_ctx) when no sliding layer is shortened (max_batch == 0).
+  // Bytes of compressed K/V storage, allocated once in the constructor: exactly
+  // policy().bytes(n_ctx, max_batch).
   std::size_t bytes() const noexcept { return bytes_; }
   // Tokens the layer can hold (its cache's layer when it shares one).
   std::size_t capacity(std::size_t layer) const { return owner(layer).cap; }
@@ -421,12 +421,6 @@ class runtime_kv_cache {
     const int src = report_.map.cache_layer(l);
     if (src < 0) fail("layer " + std::to_string(l) + " has no KV cache", "runtime_kv_cache");
     return layers_[src];
-  }
-
-  std::size_t capacity_of(const layer_info& li) const {
-    if (li.kind == attention_kind::sliding && opt_.max_batch > 0)
-      return std::min<std::size_t>(opt_.n_ctx, li.window + opt_.max_batch - 1);
-    return opt_.n_ctx;
   }
 
   // Per-thread scratch: slot i of a few independent buffers.

@@ -10,6 +10,7 @@
 //                      //     turbo2 = 2.5): any callable double(codec_id, uint32_t head_dim)
 //   r.table();         // a markdown table, one row per run of layers with the same codecs
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -34,14 +35,28 @@ struct policy_report {
   std::size_t k_token_bytes(std::size_t ordinal) const { return token_bytes(ordinal, true); }
   std::size_t v_token_bytes(std::size_t ordinal) const { return token_bytes(ordinal, false); }
 
-  // Exact K + V bytes of every KV layer for n_ctx tokens (what the cache allocates).
-  std::size_t bytes(std::size_t n_ctx) const {
-    std::size_t t = 0;
-    for (std::size_t o = 0; o < layers.size(); ++o) t += k_token_bytes(o) + v_token_bytes(o);
-    return t * n_ctx;
+  // Tokens the ordinal-th KV layer holds for a context of n_ctx: n_ctx, except that a
+  // sliding-window layer holds min(n_ctx, window + max_batch - 1) when max_batch > 0 (a ring
+  // big enough for appending max_batch tokens at once). The cache allocates exactly this.
+  std::size_t layer_tokens(std::size_t ordinal, std::size_t n_ctx,
+                           std::size_t max_batch = 0) const {
+    const layer_info& li = map[layers.at(ordinal).layer];
+    if (li.kind == attention_kind::sliding && max_batch > 0)
+      return std::min<std::size_t>(n_ctx, li.window + max_batch - 1);
+    return n_ctx;
   }
-  std::size_t k_bytes(std::size_t n_ctx) const { return side_bytes(n_ctx, true); }
-  std::size_t v_bytes(std::size_t n_ctx) const { return side_bytes(n_ctx, false); }
+
+  // Exact K + V bytes of every KV layer for n_ctx tokens (what the cache allocates; pass the
+  // cache's max_batch when sliding layers are shortened).
+  std::size_t bytes(std::size_t n_ctx, std::size_t max_batch = 0) const {
+    return side_bytes(n_ctx, max_batch, true) + side_bytes(n_ctx, max_batch, false);
+  }
+  std::size_t k_bytes(std::size_t n_ctx, std::size_t max_batch = 0) const {
+    return side_bytes(n_ctx, max_batch, true);
+  }
+  std::size_t v_bytes(std::size_t n_ctx, std::size_t max_batch = 0) const {
+    return side_bytes(n_ctx, max_batch, false);
+  }
 
   // Effective bits per value, weighted by the values each layer stores.
   template <class Bits>
@@ -114,10 +129,11 @@ struct policy_report {
     const layer_info& li = map[layers.at(o).layer];
     return li.n_kv_heads * layout_of(k ? layers[o].k : layers[o].v, li.head_dim).row_bytes;
   }
-  std::size_t side_bytes(std::size_t n_ctx, bool k) const {
+  std::size_t side_bytes(std::size_t n_ctx, std::size_t max_batch, bool k) const {
     std::size_t t = 0;
-    for (std::size_t o = 0; o < layers.size(); ++o) t += token_bytes(o, k);
-    return t * n_ctx;
+    for (std::size_t o = 0; o < layers.size(); ++o)
+      t += token_bytes(o, k) * layer_tokens(o, n_ctx, max_batch);
+    return t;
   }
   template <class Bits>
   double side_bits(Bits& bits, bool k) const {
