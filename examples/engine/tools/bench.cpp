@@ -20,8 +20,8 @@ const char* kUsage = R"(usage: strata-bench [options]
   -t, --threads N         threads (default: all cores)
   -b, --batch-size N      tokens per forward batch (default 512)
   -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
-  --kv-policy LIST        caches to compare, ';'-free policy strings separated by ',' is not
-                          possible, so give the flag once per cache: --kv-policy f16 --kv-policy la7
+  --kv-policy STRING      a cache to compare (a strata policy string); give the flag once per
+                          cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"
   -o, --output FMT        table (default), csv or json
   --exact                 f32 activations in every matmul (reference mode)
 )";
