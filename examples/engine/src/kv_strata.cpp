@@ -7,6 +7,7 @@
 #include <strata/policy/parse.hpp>
 
 #include "error.hpp"
+#include "kv_test_codebooks.hpp"
 #include "model.hpp"
 #include "thread_pool.hpp"
 
@@ -40,6 +41,7 @@ kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int m
     strata::cache_options opt;
     opt.n_ctx = size_t(n_ctx);
     opt.max_batch = size_t(std::max(0, max_batch));
+    if (auto r = test_codebook_resolver()) opt.kernels = r;  // test-only (kv_test_codebooks.hpp)
     cache_ = std::make_unique<strata::runtime_kv_cache>(m.layers(), strata::parse_policy(policy),
                                                         opt);
     return 0;
@@ -118,7 +120,7 @@ size_t kv_strata::f16_bytes() const {
 
 double kv_strata::bits_per_value() const { return cache_->policy().bits(); }
 
-std::string kv_strata::describe() const { return policy_; }
+std::string kv_strata::describe() const { return policy_ + test_codebook_note(); }
 
 std::string kv_strata::table() const { return cache_->policy().table(); }
 
