@@ -19,7 +19,8 @@
 #   --smoke       the CI version: stories260K (head dim 8: only f32/f16/bf16 fit, the block
 #                 codecs are checked to be refused) and, when present, SmolLM2 at context 256
 #                 on 3 windows; checks loose bounds, under 2 minutes on 2 cores.
-# Exit status: 0 when every run worked (and, with --smoke, every bound held), 1 otherwise.
+# Exit status: 0 when every run worked (and, with --smoke, every bound held), 1 otherwise;
+# 77 (--smoke only) when shared/data is missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +68,10 @@ for tool in strata-perplexity strata-bench strata-needle; do
   [ -x "$BIN/$tool" ] || die "no $BIN/$tool; build it (cmake --build build --target $tool) or give --bin DIR"
 done
 TEXT=$DATA/wiki.test.raw
+if [ $SMOKE = 1 ] && { [ ! -f "$TEXT" ] || [ ! -f "$DATA/stories260K.gguf" ]; }; then
+  echo "skipped: no $TEXT or $DATA/stories260K.gguf (shared/data); the smoke ladder needs both"
+  exit 77  # ctest SKIP_RETURN_CODE
+fi
 [ -f "$TEXT" ] || die "no $TEXT (the WikiText-2 test set; give --data DIR)"
 
 model_path() {
