@@ -83,7 +83,7 @@ void check_encode_decode(std::size_t dim) {
 template <class Codec>
 void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
   constexpr bool is_float = std::is_same_v<kernels::family_t<Codec>, kernels::float_family>;
-  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 6;
+  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 8;  // padded, aligned
   const auto keys_f = make_rows(n_keys, dim, std::uint32_t(n_keys * 31 + dim));
   const auto keys = encode_rows<Codec>(keys_f, dim, stride);
   const auto q = make_rows(n_q, dim, std::uint32_t(n_q + 7));
@@ -144,7 +144,7 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
 
 template <class Codec>
 void check_axpy(std::size_t dim, std::size_t n_values, std::size_t n_q) {
-  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 2;
+  const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 4;  // padded, aligned
   const auto vf = make_rows(n_values, dim, std::uint32_t(n_values + dim));
   const auto values = encode_rows<Codec>(vf, dim, stride);
   const std::size_t ws = n_values + 1;
