@@ -8,13 +8,15 @@
 #
 # usage: bench/ladder.sh [--smoke] [--model M] [--ctx 512,2048] [--chunks N] [--out DIR]
 #                        [--stages quality,bench,sweep,needle] [--only NAME,NAME] [--threads N]
-#                        [--bin DIR] [--data DIR] [--needle-ctx N] [--bench-depth N]
+#                        [--bin DIR] [--data DIR] [--needle-ctx N] [--needle-trials N] [--bench-depth N]
 #                        [--sweep-depths LIST] [--report]
 #   --model       smollm2 (default), gemma3, stories260K, or a GGUF path
 #   --ctx         context sizes of the quality runs (default 512)
 #   --chunks      windows scored per quality run (default 20 at 512; scaled by 512/ctx above it)
 #   --stages      which parts to run (default: all four)
 #   --only        run only these configurations (names as in the table below; f16 always runs)
+#   --needle-ctx  needle prompt length (default 1024), --needle-trials keys per depth (default 2)
+#   --bench-depth depth of the pp512/tg32 test (default 4096); --sweep-depths of the tg sweep
 #   --report      run bench/ladder/report.py on OUT at the end (tables + plots into OUT)
 #   --smoke       the CI version: stories260K (head dim 8: only f32/f16/bf16 fit, the block
 #                 codecs are checked to be refused) and, when present, SmolLM2 at context 256
@@ -34,7 +36,8 @@ OUT=
 STAGES=quality,bench,sweep,needle
 ONLY=
 THREADS=$(nproc)
-NEEDLE_CTX=2048
+NEEDLE_CTX=1024
+NEEDLE_TRIALS=2
 BENCH_DEPTH=4096
 SWEEP_DEPTHS=512,1024,2048,4096
 SMOKE=0
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --bin) BIN=$2; shift ;;
     --data) DATA=$2; shift ;;
     --needle-ctx) NEEDLE_CTX=$2; shift ;;
+    --needle-trials) NEEDLE_TRIALS=$2; shift ;;
     --bench-depth) BENCH_DEPTH=$2; shift ;;
     --sweep-depths) SWEEP_DEPTHS=$2; shift ;;
     --report) REPORT=1 ;;
@@ -227,9 +231,9 @@ needle() {
     [ ${#args[@]} -gt 0 ] || continue
     local env_cb= rc=0
     [ $cb = fork ] && env_cb=fork
-    echo "needle (codebook $cb): context $ctx, depths 0.1,0.5,0.9, $(( ${#args[@]} / 2 )) caches"
+    echo "needle (codebook $cb): context $ctx, depths 0.1,0.5,0.9, $NEEDLE_TRIALS keys each, $(( ${#args[@]} / 2 )) caches"
     STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-needle" -m "$model" -t "$THREADS" -c "$ctx" \
-      --depth 0.1,0.5,0.9 "${args[@]}" > "$dir/logs/needle-$cb.md" 2> "$dir/logs/needle-$cb.err" || rc=$?
+      --depth 0.1,0.5,0.9 --trials "$NEEDLE_TRIALS" "${args[@]}" > "$dir/logs/needle-$cb.md" 2> "$dir/logs/needle-$cb.err" || rc=$?
     [ $rc -le 2 ] || { fail=1; cat "$dir/logs/needle-$cb.err" >&2; }
     grep '^| ' "$dir/logs/needle-$cb.md" | grep -v '^| kv \|^| ---' | sed "s/^| /| $cb | /" >> "$dir/needle.md" || true
     grep '^found' "$dir/logs/needle-$cb.md" || true

@@ -215,18 +215,22 @@ def needle_table(model, d, out):
         return
     depths = sorted({c[2] for c in rows}, key=float)
     out.append(f"\n#### {PRETTY.get(model, model)}: needle in a haystack ({rows[0][3]} prompt tokens; "
-               "found = the pass key appears in the greedy answer)\n")
-    out.append("| KV policy | codebook | " + " | ".join(f"depth {x}" for x in depths) + " | answer at the middle depth |")
-    out.append("|---|---|" + ":---:|" * len(depths) + "---|")
+               "found = the pass key appears in the greedy answer; keys found / keys tried per depth)\n")
+    out.append("| KV policy | codebook | " + " | ".join(f"depth {x}" for x in depths) + " | all |")
+    out.append("|---|---|" + ":---:|" * len(depths) + ":---:|")
     keys = []
     for c in rows:
         if (c[1], c[0]) not in keys:
             keys.append((c[1], c[0]))
     for kv, cb in keys:
-        v = {c[2]: c for c in rows if (c[1], c[0]) == (kv, cb)}
-        mid = v.get(depths[len(depths) // 2])
-        tail = f" | key {mid[4]}: \"{mid[5]}\" |" if mid else " | — |"
-        out.append(f"| `{kv}` | {cb} | " + " | ".join(v[x][6] if x in v else "—" for x in depths) + tail)
+        cells, tot, hit = [], 0, 0
+        for x in depths:
+            v = [c for c in rows if (c[1], c[0], c[2]) == (kv, cb, x)]
+            h = sum(c[6] == "yes" for c in v)
+            tot += len(v)
+            hit += h
+            cells.append(f"{h}/{len(v)}" if v else "—")
+        out.append(f"| `{kv}` | {cb} | " + " | ".join(cells) + f" | {hit}/{tot} |")
 
 
 def plots(model, summary, sweep, plot_dir, written):
