@@ -1,6 +1,10 @@
 // Highway kernels for every codec: compiled once per SIMD target. Included by
 // strata/kernels/kernels.hpp through hwy/foreach_target.h; do not include directly.
 // No include guard on purpose: the per-target toggle below lets foreach_target re-include it.
+//
+// Sections: f32/f16/bf16 (float_*), int8 building blocks, integer dot (i8_reader, i8_dot),
+// block decode (block_decoder), block encode (q8_0/q4_0, turbo), fused axpy (f32_reader),
+// entry points (codec_kernels<Codec>: what kernels.hpp's dispatch tables point at).
 
 #if defined(STRATA_KERNELS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef STRATA_KERNELS_INL_HPP_
@@ -9,11 +13,11 @@
 #define STRATA_KERNELS_INL_HPP_
 #endif
 
-#include <cstddef>
-#include <cstdint>
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -27,12 +31,6 @@
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-#if HWY_TARGET == HWY_SCALAR
-inline constexpr bool kScalarTarget = true;
-#else
-inline constexpr bool kScalarTarget = false;
-#endif
 
 template <class D, class V>
 HWY_INLINE float reduce_sum(D d, V v) {
