@@ -137,4 +137,20 @@ std::string human_bytes(double b) {
   return buf;
 }
 
+void expand_kv_policies(const kv_options& base, const std::vector<std::string>& policies,
+                        std::vector<kv_options>& caches, std::vector<std::string>& names) {
+  caches.clear();
+  names.clear();
+  if (policies.empty()) {
+    caches.push_back(base);
+    names.push_back(base.ctk + "/" + base.ctv);
+  }
+  for (const std::string& p : policies) {
+    kv_options k = base;
+    k.policy = p;
+    caches.push_back(k);
+    names.push_back(p);
+  }
+}
+
 }  // namespace engine::cli

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gguf.hpp"
+#include "kv_select.hpp"
 #include "model.hpp"
 #include "tokenizer.hpp"
 
@@ -62,5 +63,10 @@ inline double now_s() {
 
 // "12.3 MiB"
 std::string human_bytes(double bytes);
+
+// The KV caches a multi-policy tool runs: `base` alone when no --kv-policy was given, else one
+// per policy string (each on top of `base`). Names go to `names`, in the same order.
+void expand_kv_policies(const kv_options& base, const std::vector<std::string>& policies,
+                        std::vector<kv_options>& caches, std::vector<std::string>& names);
 
 }  // namespace engine::cli

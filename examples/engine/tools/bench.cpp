@@ -61,18 +61,7 @@ int main(int argc, char** argv) {
     }
     if (opt.n_prompt == 0 && opt.n_gen == 0) a.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;
-    opt.caches.clear();
-    opt.cache_names.clear();
-    if (policies.empty()) {
-      opt.caches.push_back(base);
-      opt.cache_names.push_back(base.ctk + "/" + base.ctv);
-    }
-    for (const std::string& p : policies) {
-      engine::kv_options k = base;
-      k.policy = p;
-      opt.caches.push_back(k);
-      opt.cache_names.push_back(p);
-    }
+    engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
     auto lm = engine::cli::load(model_path, false);
     engine::thread_pool pool(threads);
     opt.progress = format == "table";
