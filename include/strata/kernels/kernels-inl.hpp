@@ -299,6 +299,11 @@ HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride
 // gives 16 on SSE4/SSSE3/NEON).
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 inline constexpr std::size_t kMaxBytes = 64;
+#elif HWY_HAVE_SCALABLE
+// Scalable SVE/SVE2: the kernels size their planes with MaxLanes, which must equal the lanes
+// the hardware really has; 16 bytes is SVE's minimum vector length, so it always does (a cap
+// of 32 broke turbo dot/axpy on 128-bit SVE: caught under qemu with sve-default-vector-length=16).
+inline constexpr std::size_t kMaxBytes = 16;
 #else
 inline constexpr std::size_t kMaxBytes = 32;
 #endif
