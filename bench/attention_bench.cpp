@@ -25,6 +25,14 @@ namespace {
 
 constexpr std::size_t n_heads = 32, n_kv = 8, head_dim = 128;
 
+// Attention shape of one layer: query heads, KV heads, head dim.
+struct shape {
+  std::size_t heads, kv, dim;
+};
+constexpr shape llama8b{n_heads, n_kv, head_dim};  // the default: Llama 3 8B's layer shape
+constexpr shape smollm2{9, 3, 64};                  // SmolLM2-135M: GQA 3, head dim 64
+constexpr shape gemma3{4, 1, 256};                  // Gemma 3 270M: GQA 4, head dim 256
+
 const std::vector<float>& random_rows(std::size_t n) {
   static std::vector<float> data;
   if (data.size() < n) {
@@ -37,10 +45,11 @@ const std::vector<float>& random_rows(std::size_t n) {
 }
 
 // A cache of n_layers layers holding n tokens of random K/V.
-strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n) {
-  const strata::layer_map m = strata::layer_map::dense(n_layers, n_kv, head_dim, n_heads);
+strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n,
+                                shape sh = llama8b) {
+  const strata::layer_map m = strata::layer_map::dense(n_layers, sh.kv, sh.dim, sh.heads);
   strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
-  const std::size_t row = n_kv * head_dim, chunk = 1024;
+  const std::size_t row = sh.kv * sh.dim, chunk = 1024;
   const auto& kv = random_rows((chunk + 7) * row);
   for (std::size_t l = 0; l < n_layers; ++l)
     for (std::size_t t = 0; t < n; t += chunk) {
@@ -53,11 +62,11 @@ strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::s
   return c;
 }
 
-void decode(benchmark::State& st, const char* policy, std::size_t n_layers) {
+void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shape sh = llama8b) {
   const std::size_t n = std::size_t(st.range(0));
-  strata::runtime_kv_cache c = filled(policy, n_layers, n);
-  const auto& q = random_rows(n_heads * head_dim);
-  std::vector<float> out(n_heads * head_dim);
+  strata::runtime_kv_cache c = filled(policy, n_layers, n, sh);
+  const auto& q = random_rows(sh.heads * sh.dim);
+  std::vector<float> out(sh.heads * sh.dim);
   for (auto _ : st) {
     for (std::size_t l = 0; l < n_layers; ++l) {
       c.attend(l, q.data(), 1, std::int64_t(n - 1), out.data());
@@ -114,6 +123,23 @@ BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)->Arg(4096)->Arg(16384)->Unit(ben
 BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, model8_boundary_v, "la7", 8)
     ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+
+// The layer shapes of the two real models of docs/results.md (one layer, decode): SmolLM2-135M
+// (9 query heads / 3 KV heads, head dim 64) and Gemma 3 270M (4 / 1, head dim 256).
+#define STRATA_DECODE_SHAPE(name, policy)                                                   \
+  BENCHMARK_CAPTURE(decode, smollm2_##name, policy, 1, smollm2)                             \
+      ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);                               \
+  BENCHMARK_CAPTURE(decode, gemma3_##name, policy, 1, gemma3)                               \
+      ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond)
+STRATA_DECODE_SHAPE(f16, "f16");
+STRATA_DECODE_SHAPE(q8_0, "q8_0");
+STRATA_DECODE_SHAPE(q4_0, "q4_0");
+STRATA_DECODE_SHAPE(turbo4, "turbo4");
+STRATA_DECODE_SHAPE(turbo3, "turbo3");
+STRATA_DECODE_SHAPE(turbo2, "turbo2");
+STRATA_DECODE_SHAPE(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
+STRATA_DECODE_SHAPE(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
+STRATA_DECODE_SHAPE(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 
 // Query rows per K/V pass (the cache's default is 32): 8 / 32 / 128 / 2048 (= all 512 x 4).
 BENCHMARK_CAPTURE(prefill, rows_f16, "f16")

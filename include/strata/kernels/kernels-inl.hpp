@@ -76,10 +76,10 @@ HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
 template <std::size_t QT, class D, class V>
 HWY_INLINE void store_scores(D d, V f0, V f1, V f2, V f3, float* scores, std::size_t stride,
                              std::size_t j) {
-  if constexpr (QT == 4) {
+  if constexpr (QT >= 3) {
     HWY_ALIGN float s[4];
     reduce_sum4(d, f0, f1, f2, f3, s);
-    for (std::size_t i = 0; i < 4; ++i) scores[i * stride + j] = s[i];
+    for (std::size_t i = 0; i < QT; ++i) scores[i * stride + j] = s[i];
   } else {
     scores[j] = reduce_sum(d, f0);
     if constexpr (QT > 1) scores[stride + j] = reduce_sum(d, f1);
@@ -222,11 +222,13 @@ HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys
   }
 }
 
-// Splits n_q queries into tiles of 4, 2 and 1 (GQA: n_q is the group size, usually <= 8).
+// Splits n_q queries into tiles of 4, then one of 3, 2 or 1 (GQA: n_q is the group size,
+// usually <= 8; a group of 3 is one pass over the keys, not 2 + 1).
 template <class Tile>
 HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
   std::size_t i = 0;
   for (; i + 4 <= n_q; i += 4) tile(i, std::integral_constant<std::size_t, 4>{});
+  if (n_q - i == 3) return tile(i, std::integral_constant<std::size_t, 3>{});
   for (; i + 2 <= n_q; i += 2) tile(i, std::integral_constant<std::size_t, 2>{});
   for (; i < n_q; ++i) tile(i, std::integral_constant<std::size_t, 1>{});
 }
@@ -448,62 +450,78 @@ template <> struct i8_reader<q4_0> {
 // turbo index planes: for_each(state, block, f) calls f(ix, offset) with a vector ix of
 // Lanes(DU) uint8 codebook indices of elements offset .. offset + Lanes(DU) - 1 of the group.
 // Needs plane bytes >= Lanes(DU).
+//
+// B = 3 (docs/formats.md): bit 2 of element e sits in high byte e % E, bit e / E (E = G / 8).
+// Lane l of low plane k holds element k * 2E + l: its high bit is bit 2k + l / E of byte l % E.
+// So per segment one vector h with lane l = (byte l % E) >> (l / E) (a load, and for a segment
+// as wide as the plane the high bytes twice, the upper copy shifted by one) carries the high
+// bits of all four planes at bits 0, 2, 4, 6; plane k shifts bit 2k to bit 2 and masks it.
+// (16-bit shifts: the bits they carry across bytes are masked off.)
 template <class Codec, class DU> struct turbo_planes {
   using traits = turbo_traits<Codec>;
   static constexpr int B = traits::bits;
   static constexpr std::size_t kLanes = hn::MaxLanes(DU());
   static constexpr std::size_t kPlane = std::size_t(traits::plane_bytes);
+  static constexpr std::size_t kHigh = std::size_t(traits::high_bytes);
   static constexpr bool ok = kPlane >= kLanes;
   static constexpr std::size_t kSegs = ok ? kPlane / kLanes : 1;
-  // B = 3: per segment, where each lane finds its high bit (a byte index into the G/8 high
-  // bytes, and a bit mask per low plane).
-  struct state {
-    HWY_ALIGN std::uint8_t pattern[kSegs][kLanes];
-    HWY_ALIGN std::uint8_t mask[kSegs][4][kLanes];
-    state() {
-      constexpr int hb = traits::high_bytes;
-      for (std::size_t s = 0; s < kSegs; ++s)
-        for (std::size_t l = 0; l < kLanes; ++l) {
-          const int e = int(s * kLanes + l);  // element within a low plane
-          pattern[s][l] = std::uint8_t(e % hb);
-          for (int k = 0; k < 4; ++k) mask[s][k][l] = std::uint8_t(1u << ((2 * k + e / hb) & 7));
-        }
+  struct state {};
+  template <int K, class V>
+  static HWY_INLINE V bits_of_plane(V v, int mask) {  // (v >> 2K) & mask, per byte
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    if constexpr (K == 0) return hn::And(v, hn::Set(du, std::uint8_t(mask)));
+    else return hn::And(hn::BitCast(du, hn::ShiftRight<2 * K>(hn::BitCast(d16, v))),
+                        hn::Set(du, std::uint8_t(mask)));
+  }
+  template <int K, class V>
+  static HWY_INLINE V high_bit(V h) {  // bit 2K of h moved to bit 2, per byte
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    const auto w = hn::BitCast(d16, h);
+    V r;
+    if constexpr (K == 0) r = hn::BitCast(du, hn::ShiftLeft<2>(w));
+    else if constexpr (K == 1) r = h;
+    else r = hn::BitCast(du, hn::ShiftRight<2 * K - 2>(w));
+    return hn::And(r, hn::Set(du, 4));
+  }
+  // Segment s's high-bit vector (see above); never reads past the G/8 high bytes.
+  static HWY_INLINE hn::Vec<DU> load_high(const std::uint8_t* p, std::size_t s) {
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    if constexpr (kLanes == 2 * kHigh) {
+      const hn::Half<DU> dh;
+      const hn::Repartition<std::uint16_t, hn::Half<DU>> dh16;
+      const auto lo = hn::LoadU(dh, p);
+      const auto hi = hn::BitCast(dh, hn::ShiftRight<1>(hn::BitCast(dh16, lo)));
+      return hn::Combine(du, hi, lo);
+    } else {
+      static_assert(kLanes <= kHigh, "turbo3 planes: segment wider than the plane");
+      const auto h = hn::LoadU(du, p + (s * kLanes) % kHigh);
+      if ((s * kLanes) / kHigh == 0) return h;
+      return hn::BitCast(du, hn::ShiftRight<1>(hn::BitCast(d16, h)));
     }
-  };
+  }
   template <class F>
-  static HWY_INLINE void for_each(const state& st, const std::uint8_t* idx, F&& f) {
+  static HWY_INLINE void for_each(const state&, const std::uint8_t* idx, F&& f) {
     const DU du;
     for (std::size_t s = 0; s < kSegs; ++s) {
       const auto v = hn::LoadU(du, idx + s * kLanes);
       if constexpr (B == 4) {
         f(hn::And(v, hn::Set(du, 0x0F)), s * kLanes);
         f(hn::ShiftRight<4>(v), s * kLanes + kPlane);
+      } else if constexpr (B == 2) {
+        f(bits_of_plane<0>(v, 3), s * kLanes);
+        f(bits_of_plane<1>(v, 3), kPlane + s * kLanes);
+        f(bits_of_plane<2>(v, 3), 2 * kPlane + s * kLanes);
+        f(bits_of_plane<3>(v, 3), 3 * kPlane + s * kLanes);
       } else {
-        [[maybe_unused]] hn::Vec<DU> high = hn::Zero(du);
-        if constexpr (B == 3)
-          high = hn::TableLookupBytes(load_high(du, idx + traits::high_offset),
-                                      hn::Load(du, st.pattern[s]));
-        const auto three = hn::Set(du, 3);
-        for (int k = 0; k < 4; ++k) {
-          auto ix = hn::And(hn::ShiftRightSame(v, 2 * k), three);
-          if constexpr (B == 3) {
-            const auto m = hn::Load(du, st.mask[s][k]);
-            ix = hn::Or(ix, hn::And(hn::VecFromMask(du, hn::TestBit(high, m)), hn::Set(du, 4)));
-          }
-          f(ix, std::size_t(k) * kPlane + s * kLanes);
-        }
+        const auto h = load_high(idx + traits::high_offset, s);
+        f(hn::Or(bits_of_plane<0>(v, 3), high_bit<0>(h)), s * kLanes);
+        f(hn::Or(bits_of_plane<1>(v, 3), high_bit<1>(h)), kPlane + s * kLanes);
+        f(hn::Or(bits_of_plane<2>(v, 3), high_bit<2>(h)), 2 * kPlane + s * kLanes);
+        f(hn::Or(bits_of_plane<3>(v, 3), high_bit<3>(h)), 3 * kPlane + s * kLanes);
       }
-    }
-  }
-  // The G/8 high-bit bytes, in every 128-bit block of the vector (never reads past them).
-  static HWY_INLINE hn::Vec<DU> load_high(DU du, const std::uint8_t* p) {
-    constexpr int hb = traits::high_bytes;
-    if constexpr (hb >= 16) {
-      return hn::LoadDup128(du, p);
-    } else {
-      HWY_ALIGN std::uint8_t tmp[16] = {};
-      std::memcpy(tmp, p, hb);
-      return hn::LoadDup128(du, tmp);
     }
   }
 };
