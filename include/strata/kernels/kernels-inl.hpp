@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <hwy/aligned_allocator.h>
@@ -1031,6 +1032,171 @@ HWY_INLINE void fused_axpy(const float* w, std::size_t n_q, std::size_t w_stride
       }
 }
 
+// ============================ register-blocked axpy (x86 AVX2 / AVX3) ========================
+// For decode attention the value rows of a key tile are many and the query rows few (a GQA
+// group): acc_i += sum_j w_ij * value_j runs per pass over a slice of the block (4 chunks of 8
+// values) with the accumulators of every query row of the tile in registers across all value
+// rows, so out is loaded and stored once per 64 rows instead of once per row. Values are exact
+// f32 (int8 values converted, or the f32 codebook looked up with vpermps: turbo2/3 one
+// lookup per 8 values, turbo4 two and a blend), each chunk in natural element order.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// lane_reader<Codec>: kPasses passes of 4 chunks cover a block; chunk<C>(t, block, pass)
+// returns the 8 unscaled values of elements pos(pass, C) .. + 7; scale(block) is folded into
+// the weights.
+template <class Codec> struct lane_reader {
+  static constexpr bool ok = false;
+};
+
+HWY_INLINE __m256i load8_u8(const std::uint8_t* p) {  // 8 bytes, zero-extended to 8 x int32
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <> struct lane_reader<q8_0> {
+  static constexpr bool ok = true;
+  static constexpr std::size_t kPasses = 1;
+  struct tables {};
+  static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables&, const q8_0::block& b, std::size_t) {
+    const auto* p = reinterpret_cast<const __m128i*>(b.qs + 8 * C);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p)));
+  }
+  static HWY_INLINE float scale(const q8_0::block& b) { return scale_f32(b.d); }
+};
+
+template <> struct lane_reader<q4_0> {  // element e < 16: low nibble of byte e, else high of e - 16
+  static constexpr bool ok = true;
+  static constexpr std::size_t kPasses = 1;
+  struct tables {};
+  static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables&, const q4_0::block& b, std::size_t) {
+    const __m256i x = load8_u8(b.qs + 8 * (C & 1));
+    const __m256i n = C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(n, _mm256_set1_epi32(8)));
+  }
+  static HWY_INLINE float scale(const q4_0::block& b) { return scale_f32(b.d); }
+};
+
+// turbo (docs/formats.md), groups of 64 or more. B = 4: pass p covers bytes 16p .. 16p + 15,
+// chunks = low nibbles of bytes 16p and 16p + 8, then their high nibbles (elements + G/2).
+// B = 2, 3: pass p covers bytes 8p .. 8p + 7 of the low planes, chunk C = plane C (elements
+// C * G/4 + 8p + l); B = 3's high bit of lane l is bit 2C + 8p / E of high byte 8p % E + l.
+template <int B, int G, class CB>
+  requires(G >= 64 && G % 32 == 0)
+struct lane_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr bool ok = true;
+  static constexpr std::size_t kQ = std::size_t(G / 4), kE = std::size_t(G / 8);
+  static constexpr std::size_t kPasses = std::size_t(G / 32);
+  struct tables {
+    __m256 lo, hi;  // codebook entries 0..7 and 8..15 (zero where the codebook has none)
+    tables() {
+      HWY_ALIGN float t[16] = {};
+      const auto cb = traits::codebook();
+      for (int i = 0; i < traits::levels; ++i) t[i] = cb[std::size_t(i)];
+      lo = _mm256_load_ps(t);
+      hi = _mm256_load_ps(t + 8);
+    }
+  };
+  static constexpr std::size_t pos(std::size_t p, std::size_t c) {
+    if constexpr (B == 4) return (c < 2 ? 0 : std::size_t(G / 2)) + 16 * p + 8 * (c & 1);
+    else return c * kQ + 8 * p;
+  }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables& t, const typename codec::block& b, std::size_t p) {
+    if constexpr (B == 4) {
+      const __m256i x = load8_u8(b.idx + 16 * p + 8 * (C & 1));
+      const __m256i i = C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
+      const __m256 a = _mm256_permutevar8x32_ps(t.lo, i), c = _mm256_permutevar8x32_ps(t.hi, i);
+      return _mm256_blendv_ps(a, c, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
+    } else {
+      const __m256i x = load8_u8(b.idx + 8 * p);
+      __m256i i = _mm256_and_si256(C == 0 ? x : _mm256_srli_epi32(x, int(2 * C)), _mm256_set1_epi32(3));
+      if constexpr (B == 3) {
+        const __m256i h = _mm256_srl_epi32(load8_u8(b.idx + kQ + (8 * p) % kE),
+                                           _mm_cvtsi32_si128(int((8 * p) / kE)));
+        __m256i hb;
+        if constexpr (C == 0) hb = _mm256_slli_epi32(h, 2);
+        else if constexpr (C == 1) hb = h;
+        else hb = _mm256_srli_epi32(h, int(2 * C - 2));
+        i = _mm256_or_si256(i, _mm256_and_si256(hb, _mm256_set1_epi32(4)));
+      }
+      return _mm256_permutevar8x32_ps(t.lo, i);
+    }
+  }
+  static HWY_INLINE float scale(const typename codec::block& b) { return scale_f32(b.scale); }
+};
+
+// One pass of QT query rows over nj value rows: chunks [C0, C1) of pass p of block b.
+// ws[r * kJ + j] = w_rj * scale_j.
+template <std::size_t QT, std::size_t C0, std::size_t C1, std::size_t kJ, class Codec>
+HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base,
+                               std::size_t value_stride, std::size_t b, std::size_t p,
+                               const typename lane_reader<Codec>::tables& t, float* out,
+                               std::size_t dim) {
+  using R = lane_reader<Codec>;
+  using block = typename Codec::block;
+  constexpr std::size_t NC = C1 - C0;
+  __m256 acc[QT][NC];
+  for (std::size_t r = 0; r < QT; ++r)
+    for (std::size_t c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
+  for (std::size_t j = 0; j < nj; ++j) {
+    const block& blk = reinterpret_cast<const block*>(base + j * value_stride)[b];
+    [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
+      ((
+           [&] {
+             const __m256 v = R::template chunk<C0 + Cs>(t, blk, p);
+             for (std::size_t r = 0; r < QT; ++r)
+               acc[r][Cs] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][Cs]);
+           }()),
+       ...);
+    }(std::make_index_sequence<NC>{});
+  }
+  constexpr std::size_t V = Codec::block_values;
+  for (std::size_t r = 0; r < QT; ++r)
+    for (std::size_t c = 0; c < NC; ++c) {
+      float* o = out + r * dim + b * V + R::pos(p, C0 + c);
+      _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[r][c]));
+    }
+}
+
+template <class Codec>
+HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
+                          const void* values, std::size_t value_stride, std::size_t n_values,
+                          std::size_t dim, float* out) {
+  using R = lane_reader<Codec>;
+  using block = typename Codec::block;
+  constexpr std::size_t V = Codec::block_values, kJ = 64;
+  const std::size_t nb = dim / V;
+  const typename R::tables t;
+  const char* base = static_cast<const char*>(values);
+  HWY_ALIGN float ws[3 * kJ];
+  // n_q <= 3 (the caller gives groups of 4 to fused_axpy): 3 rows x 4 chunks of accumulators
+  // and the chunk temporaries fill the 16 vector registers.
+  const auto tile = [&](std::size_t i0, auto qt) {
+    constexpr std::size_t QT = decltype(qt)::value;
+    for (std::size_t j0 = 0; j0 < n_values; j0 += kJ) {
+      const std::size_t nj = std::min(kJ, n_values - j0);
+      const char* rows = base + j0 * value_stride;
+      for (std::size_t b = 0; b < nb; ++b) {
+        for (std::size_t j = 0; j < nj; ++j) {
+          const float s = R::scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
+          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[(i0 + r) * w_stride + j0 + j] * s;
+        }
+        for (std::size_t p = 0; p < R::kPasses; ++p)
+          lane_axpy_pass<QT, 0, 4, kJ, Codec>(ws, nj, rows, value_stride, b, p, t,
+                                              out + i0 * dim, dim);
+      }
+    }
+  };
+  if (n_q == 3) tile(0, std::integral_constant<std::size_t, 3>{});
+  else if (n_q == 2) tile(0, std::integral_constant<std::size_t, 2>{});
+  else if (n_q == 1) tile(0, std::integral_constant<std::size_t, 1>{});
+}
+#endif  // x86 AVX2 / AVX3
+
 // Whether this target runs the SIMD path of a block codec (else: the scalar reference path).
 template <class Codec>
 inline constexpr bool simd_ok = [] {
@@ -1097,6 +1263,18 @@ template <class Codec> struct codec_kernels {
     if constexpr (is_float) {
       float_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
     } else {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+      // Groups of 4 rows: the fused kernel (measured faster there); the last 1-3 rows (a GQA
+      // group of 3, or what is left of 5-7): the register-blocked one (faster there).
+      if constexpr (lane_reader<Codec>::ok && simd_ok<Codec>) {
+        const std::size_t n4 = n_q - n_q % 4;
+        if (n4) fused_axpy<Codec>(w, n4, w_stride, values, value_stride, n_values, dim, out);
+        if (n4 < n_q)
+          lane_axpy<Codec>(w + n4 * w_stride, n_q - n4, w_stride, values, value_stride,
+                           n_values, dim, out + n4 * dim);
+        return;
+      }
+#endif
 #if HWY_TARGET != HWY_SCALAR
       if constexpr (simd_ok<Codec>)
         return fused_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
