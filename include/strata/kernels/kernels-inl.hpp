@@ -1051,31 +1051,32 @@ HWY_INLINE __m256i load8_u8(const std::uint8_t* p) {  // 8 bytes, zero-extended 
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
-template <> struct lane_reader<q8_0> {
+// q8_0 and q4_0: blocks of 32 values, one pass of 4 chunks in element order, scale d.
+struct lane_reader_block32 {
   static constexpr bool ok = true;
   static constexpr std::size_t kPasses = 1;
   struct tables {};
   static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
+  template <class Block>
+  static HWY_INLINE float scale(const Block& b) { return scale_f32(b.d); }
+};
+
+template <> struct lane_reader<q8_0> : lane_reader_block32 {
   template <std::size_t C>
   static HWY_INLINE __m256 chunk(const tables&, const q8_0::block& b, std::size_t) {
     const auto* p = reinterpret_cast<const __m128i*>(b.qs + 8 * C);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p)));
   }
-  static HWY_INLINE float scale(const q8_0::block& b) { return scale_f32(b.d); }
 };
 
-template <> struct lane_reader<q4_0> {  // element e < 16: low nibble of byte e, else high of e - 16
-  static constexpr bool ok = true;
-  static constexpr std::size_t kPasses = 1;
-  struct tables {};
-  static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
+// element e < 16: low nibble of byte e, else the high nibble of byte e - 16
+template <> struct lane_reader<q4_0> : lane_reader_block32 {
   template <std::size_t C>
   static HWY_INLINE __m256 chunk(const tables&, const q4_0::block& b, std::size_t) {
     const __m256i x = load8_u8(b.qs + 8 * (C & 1));
     const __m256i n = C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
     return _mm256_cvtepi32_ps(_mm256_sub_epi32(n, _mm256_set1_epi32(8)));
   }
-  static HWY_INLINE float scale(const q4_0::block& b) { return scale_f32(b.d); }
 };
 
 // turbo (docs/formats.md), groups of 64 or more. B = 4: pass p covers bytes 16p .. 16p + 15,
