@@ -1130,16 +1130,16 @@ struct lane_reader<turbo<B, G, CB>> {
   static HWY_INLINE float scale(const typename codec::block& b) { return scale_f32(b.scale); }
 };
 
-// One pass of QT query rows over nj value rows: chunks [C0, C1) of pass p of block b.
+// One pass of QT query rows over nj value rows: the 4 chunks of pass p of block b.
 // ws[r * kJ + j] = w_rj * scale_j.
-template <std::size_t QT, std::size_t C0, std::size_t C1, std::size_t kJ, class Codec>
+template <std::size_t QT, std::size_t kJ, class Codec>
 HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base,
                                std::size_t value_stride, std::size_t b, std::size_t p,
                                const typename lane_reader<Codec>::tables& t, float* out,
                                std::size_t dim) {
   using R = lane_reader<Codec>;
   using block = typename Codec::block;
-  constexpr std::size_t NC = C1 - C0;
+  constexpr std::size_t NC = 4;
   __m256 acc[QT][NC];
   for (std::size_t r = 0; r < QT; ++r)
     for (std::size_t c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
@@ -1148,7 +1148,7 @@ HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base
     [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
       ((
            [&] {
-             const __m256 v = R::template chunk<C0 + Cs>(t, blk, p);
+             const __m256 v = R::template chunk<Cs>(t, blk, p);
              for (std::size_t r = 0; r < QT; ++r)
                acc[r][Cs] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][Cs]);
            }()),
@@ -1158,7 +1158,7 @@ HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base
   constexpr std::size_t V = Codec::block_values;
   for (std::size_t r = 0; r < QT; ++r)
     for (std::size_t c = 0; c < NC; ++c) {
-      float* o = out + r * dim + b * V + R::pos(p, C0 + c);
+      float* o = out + r * dim + b * V + R::pos(p, c);
       _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[r][c]));
     }
 }
@@ -1176,7 +1176,7 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
   HWY_ALIGN float ws[3 * kJ];
   // n_q <= 3 (the caller gives groups of 4 to fused_axpy): 3 rows x 4 chunks of accumulators
   // and the chunk temporaries fill the 16 vector registers.
-  const auto tile = [&](std::size_t i0, auto qt) {
+  const auto tile = [&](auto qt) {
     constexpr std::size_t QT = decltype(qt)::value;
     for (std::size_t j0 = 0; j0 < n_values; j0 += kJ) {
       const std::size_t nj = std::min(kJ, n_values - j0);
@@ -1184,17 +1184,16 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
       for (std::size_t b = 0; b < nb; ++b) {
         for (std::size_t j = 0; j < nj; ++j) {
           const float s = R::scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
-          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[(i0 + r) * w_stride + j0 + j] * s;
+          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
         }
         for (std::size_t p = 0; p < R::kPasses; ++p)
-          lane_axpy_pass<QT, 0, 4, kJ, Codec>(ws, nj, rows, value_stride, b, p, t,
-                                              out + i0 * dim, dim);
+          lane_axpy_pass<QT, kJ, Codec>(ws, nj, rows, value_stride, b, p, t, out, dim);
       }
     }
   };
-  if (n_q == 3) tile(0, std::integral_constant<std::size_t, 3>{});
-  else if (n_q == 2) tile(0, std::integral_constant<std::size_t, 2>{});
-  else if (n_q == 1) tile(0, std::integral_constant<std::size_t, 1>{});
+  if (n_q == 3) tile(std::integral_constant<std::size_t, 3>{});
+  else if (n_q == 2) tile(std::integral_constant<std::size_t, 2>{});
+  else if (n_q == 1) tile(std::integral_constant<std::size_t, 1>{});
 }
 #endif  // x86 AVX2 / AVX3
 
