@@ -87,10 +87,11 @@ std::vector<float> random_x(int64_t n, std::mt19937& rng) {
   return x;
 }
 
-// Per output: sum |w| |x| (scale of float rounding) and the bound on the error that 8-bit
-// activations can cause: sum_c |w_c| * d_block(c) / 2 where d = max|x| / 127 per 32-block.
+// Per output: sum |w| |x| (scale of float rounding) and the bound on the error that quantized
+// activations can cause: sum_c |w_c| * d_block(c) / 2 where d = max|x| / steps per 32-block
+// (steps = 127 for one int8 plane, 127 kActFine for two).
 void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_tokens, std::vector<double>& abs_sum,
-            std::vector<double>& act_bound) {
+            std::vector<double>& act_bound, double steps) {
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   abs_sum.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
   act_bound.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
@@ -105,7 +106,7 @@ void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_toke
         for (int64_t c = b; c < b + 32 && c < n_in; ++c) amax = std::max(amax, std::fabs(xt[c]));
         for (int64_t c = b; c < b + 32 && c < n_in; ++c) {
           s += std::fabs(row[static_cast<size_t>(c)]) * std::fabs(xt[c]);
-          a += std::fabs(row[static_cast<size_t>(c)]) * amax / 254.0;
+          a += std::fabs(row[static_cast<size_t>(c)]) * amax / (2.0 * steps);
         }
       }
       abs_sum[static_cast<size_t>(t * n_out + r)] = s;
@@ -119,37 +120,42 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
                   bool all_targets) {
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   const std::vector<float> x = random_x(n_in * n_tokens, rng);
-  std::vector<double> abs_sum, act_bound;
-  bounds(W, x, n_tokens, abs_sum, act_bound);
   const size_t ny = static_cast<size_t>(n_out * n_tokens);
-  std::vector<float> ref(ny), exact(ny), fast(ny);
-  engine::matmul_reference_q8(W, x.data(), n_tokens, ref.data());
-  engine::matmul(W, x.data(), n_tokens, exact.data(), pool, /*exact=*/true);
-  const bool q8 = engine::matmul_quantizes_activations(W.type);
-  std::vector<int64_t> targets = all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
-  for (int64_t target : targets) {
-    if (target != 0) hwy::SetSupportedTargetsForTest(target);
-    INFO("type " << engine::type_name(W.type) << ", target " << std::string(target ? hwy::TargetName(target) : "best")
-                 << ", " << n_in << "x" << n_out << ", tokens " << n_tokens);
-    std::fill(fast.begin(), fast.end(), std::nanf(""));
-    engine::matmul(W, x.data(), n_tokens, fast.data(), pool);
-    int bad_ref = 0, bad_exact = 0;
-    for (size_t i = 0; i < ny; ++i) {
-      const double tol = 2e-5 * abs_sum[i] + 1e-30;
-      if (!(std::fabs(fast[i] - ref[i]) <= tol) && bad_ref++ < 3)
-        MESSAGE("y[" << i << "] fast " << fast[i] << " reference " << ref[i] << " tol " << tol);
-      const double tol_exact = (q8 ? act_bound[i] * 1.001 : 0.0) + tol;
-      if (!(std::fabs(fast[i] - exact[i]) <= tol_exact) && bad_exact++ < 3)
-        MESSAGE("y[" << i << "] fast " << fast[i] << " exact " << exact[i] << " tol " << tol_exact);
+  std::vector<float> exact(ny);
+  engine::matmul(W, x.data(), n_tokens, exact.data(), pool, engine::activations::exact);
+  for (const auto act : {engine::activations::fine, engine::activations::q8}) {
+    const bool fine = act == engine::activations::fine;
+    std::vector<double> abs_sum, act_bound;
+    bounds(W, x, n_tokens, abs_sum, act_bound, fine ? 127.0 * engine::kActFine : 127.0);
+    std::vector<float> ref(ny), fast(ny);
+    engine::matmul_reference_q8(W, x.data(), n_tokens, ref.data(), act);
+    const bool quantized = engine::matmul_quantizes_activations(W.type);
+    std::vector<int64_t> targets = all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
+    for (int64_t target : targets) {
+      if (target != 0) hwy::SetSupportedTargetsForTest(target);
+      INFO("type " << engine::type_name(W.type) << ", target " << std::string(target ? hwy::TargetName(target) : "best")
+                   << ", " << n_in << "x" << n_out << ", tokens " << n_tokens << (fine ? ", fine" : ", q8")
+                   << " activations");
+      std::fill(fast.begin(), fast.end(), std::nanf(""));
+      engine::matmul(W, x.data(), n_tokens, fast.data(), pool, act);
+      int bad_ref = 0, bad_exact = 0;
+      for (size_t i = 0; i < ny; ++i) {
+        const double tol = 2e-5 * abs_sum[i] + 1e-30;
+        if (!(std::fabs(fast[i] - ref[i]) <= tol) && bad_ref++ < 3)
+          MESSAGE("y[" << i << "] fast " << fast[i] << " reference " << ref[i] << " tol " << tol);
+        const double tol_exact = (quantized ? act_bound[i] * 1.001 : 0.0) + tol;
+        if (!(std::fabs(fast[i] - exact[i]) <= tol_exact) && bad_exact++ < 3)
+          MESSAGE("y[" << i << "] fast " << fast[i] << " exact " << exact[i] << " tol " << tol_exact);
+      }
+      CHECK(bad_ref == 0);
+      CHECK(bad_exact == 0);
     }
-    CHECK(bad_ref == 0);
-    CHECK(bad_exact == 0);
+    hwy::SetSupportedTargetsForTest(0);
+    // Exact mode is the f64 dot of the dequantized row with x: also check it against the
+    // quantized-activation reference within the activation bound (independent of the kernels).
+    if (quantized)
+      for (size_t i = 0; i < ny; ++i) CHECK(std::fabs(exact[i] - ref[i]) <= act_bound[i] * 1.001 + 1e-5 * abs_sum[i]);
   }
-  hwy::SetSupportedTargetsForTest(0);
-  // Exact mode is the f64 dot of the dequantized row with x: also check against the q8
-  // reference within the activation bound (independent of the kernels).
-  if (q8)
-    for (size_t i = 0; i < ny; ++i) CHECK(std::fabs(exact[i] - ref[i]) <= act_bound[i] * 1.001 + 1e-5 * abs_sum[i]);
 }
 
 constexpr ggml_type kAllTypes[] = {ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0,
@@ -167,6 +173,39 @@ TEST_CASE("every weight type on every target: fast path vs scalar reference and 
     const weights w = random_weights(type, n_in, 37, rng);
     for (int64_t n_tokens : {1, 6, 21}) check_matmul(w.t, n_tokens, pool, rng, true);
   }
+}
+
+TEST_CASE("quantized activations: two int8 planes, error at most half a fine step") {
+  std::mt19937 rng(11);
+  const int64_t n_in = 256, n_tokens = 3;
+  std::vector<float> x = random_x(n_in * n_tokens, rng);
+  for (int k = 0; k < 32; ++k) x[static_cast<size_t>(64 + k)] = 0.0f;    // an all-zero block
+  x[200] = 1e30f;                                                          // a huge value
+  for (int k = 0; k < 32; ++k) x[static_cast<size_t>(288 + k)] = 1e-30f * static_cast<float>(k - 16);  // tiny ones
+  engine::q8_activations a;
+  engine::quantize_activations(x.data(), n_in, n_tokens, a);
+  REQUIRE(a.q.size() == static_cast<size_t>(2 * n_in * n_tokens));
+  int bad = 0;
+  for (int64_t b = 0; b < n_in * n_tokens / 32; ++b) {
+    float amax = 0;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[static_cast<size_t>(32 * b + k)]));
+    const double step = static_cast<double>(amax) / (127.0 * engine::kActFine);
+    CHECK(a.d[static_cast<size_t>(b)] == doctest::Approx(step).epsilon(1e-6));
+    double sum[2] = {0, 0};
+    for (int k = 0; k < 32; ++k) {
+      const int64_t i = 32 * b + k;
+      const int c = a.q[static_cast<size_t>(64 * b + k)], f = a.q[static_cast<size_t>(64 * b + 32 + k)];
+      const double v = engine::dequantized_activation(a, i);
+      sum[k / 16] += v;
+      if ((c < -127 || c > 127 || f < -127 || f > 127 ||
+           std::fabs(v - static_cast<double>(x[static_cast<size_t>(i)])) > 0.51 * step + 1e-37) &&
+          bad++ < 3)
+        MESSAGE("x[" << i << "] = " << x[static_cast<size_t>(i)] << " -> " << v << " step " << step << " d " << a.d[static_cast<size_t>(b)] << " (c " << c << ", f " << f << ")");
+    }
+    for (int h = 0; h < 2; ++h)
+      CHECK(std::fabs(a.sum16[static_cast<size_t>(2 * b + h)] - sum[h]) <= 1e-5 * amax);
+  }
+  CHECK(bad == 0);
 }
 
 TEST_CASE("float weights with a row length that is not a multiple of the vector") {

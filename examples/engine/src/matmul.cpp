@@ -30,11 +30,12 @@ struct job {
   const uint8_t* w;       // row r starts at w + r * row_bytes
   size_t row_bytes;
   int64_t n_in, n_out, n_tokens;
-  const int8_t* xq;       // quantized activations (fast path) ...
+  const int8_t* xq;       // quantized activations (fast path: 64 bytes per 32-block) ...
   const float* xd;
   const float* xs;
   const float* xdT;       // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
   const float* xsT;       // xs transposed: [n_in / 16][n_tokens]
+  bool fine;              // two activation planes (activations::fine) or the coarse one (q8)
   const float* xf;        // ... or float activations (float weights)
   float* y;               // [n_tokens][n_out]
 };
@@ -289,8 +290,18 @@ struct fmt_q6_k {
   float m_hi(int) const { return 0; }
 };
 
+// Activations [k, k + N) of a block as int16: kActFine * coarse + fine (at most 32385), or the
+// coarse value alone.
+template <bool kFine>
+HWY_INLINE V16 act16(const int8_t* x) {
+  const D16 d16;
+  const V16 c = hn::PromoteTo(d16, hn::LoadU(DI8(), x));
+  if constexpr (!kFine) return c;
+  return hn::Add(hn::Mul(c, hn::Set(d16, kActFine)), hn::PromoteTo(d16, hn::LoadU(DI8(), x + 32)));
+}
+
 // Rows [r0, r1) for tokens [t0, t0 + NT): the integer path.
-template <class Fmt, int NT>
+template <class Fmt, int NT, bool kFine>
 HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   const D16 d16;
   const D32 d32;
@@ -305,7 +316,7 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   const float* xd[NT];
   const float* xs[NT];
   for (int t = 0; t < NT; ++t) {
-    xq[t] = jb.xq + (t0 + t) * jb.n_in;
+    xq[t] = jb.xq + (t0 + t) * 2 * jb.n_in;
     xd[t] = jb.xd + (t0 + t) * nb32;
     xs[t] = jb.xs + (t0 + t) * nb32 * 2;
   }
@@ -328,12 +339,13 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
           V16 lo, hi;
           f.decode(j, k, lo, hi);
           for (int t = 0; t < NT; ++t) {
-            const int8_t* x = xq[t] + blk * 32;
-            s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(DI8(), x + k)), s_lo[t], s_lo1[t]);
+            const int8_t* x = xq[t] + blk * 64;
+            const V16 x_lo = act16<kFine>(x + k), x_hi = act16<kFine>(x + 16 + k);
+            s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, x_lo, s_lo[t], s_lo1[t]);
             if constexpr (Fmt::kSplit)
-              s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(DI8(), x + 16 + k)), s_hi[t], s_hi1[t]);
+              s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, x_hi, s_hi[t], s_hi1[t]);
             else
-              s_lo[t] = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(DI8(), x + 16 + k)), s_lo[t], s_lo1[t]);
+              s_lo[t] = hn::ReorderWidenMulAccumulate(d32, hi, x_hi, s_lo[t], s_lo1[t]);
           }
         }
         for (int t = 0; t < NT; ++t) {
@@ -390,24 +402,53 @@ HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
   const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), mask_bytes(0x10));
 }
-// Pair sums of u8 x i8 products (16 x int16, no saturation for |u| <= 128, |x| <= 127).
-HWY_INLINE __m256i pairs_u8_i8(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
-HWY_INLINE __m256i pairs_i8_i8(__m256i w, __m256i x) {
-  return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-}
-// Eight int32 lanes whose total is the dot product of 32 values (u unsigned, or signed when
-// kSigned) with x.
-template <bool kSigned>
-HWY_INLINE __m256i int_dot32(__m256i u, __m256i x) {
+// Eight int32 lanes whose total is the dot product of the 32 values u (unsigned, or signed when
+// kSigned) with the block's activations kActFine * c + f, x = the block's 64 bytes (c, then f).
+// Split formats (one scale per 16 values) pass their scales per pair lane in sc16 (at most
+// 128 in magnitude, so kActFine * sc16 still fits 16 bits); the others pass nothing.
+// Bounds: a u8 x i8 pair sum stays below 2^15 for |u| <= 128, |x| <= 127 (no saturation), and
+// the int32 lanes below 2^30.
+template <bool kSigned, bool kSplit, bool kFine>
+HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16 = _mm256_set1_epi16(1)) {
+  __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  if constexpr (!kFine) {  // the coarse plane alone
+    if constexpr (kSigned) {
+      c = _mm256_sign_epi8(c, u);
+      u = _mm256_sign_epi8(u, u);
+    }
+    if constexpr (kSplit) return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16);
+#ifdef ENGINE_MATMUL_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(1));
+#endif
+  }
+  __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
   if constexpr (kSigned) {
-    x = _mm256_sign_epi8(x, u);
+    c = _mm256_sign_epi8(c, u);
+    f = _mm256_sign_epi8(f, u);
     u = _mm256_sign_epi8(u, u);
   }
+  if constexpr (kSplit) {
+    const __m256i sc16c = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(kActFine));
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16c),
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, f), sc16));
+  } else {
 #ifdef ENGINE_MATMUL_VNNI
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+    const __m256i sc = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
+    return _mm256_dpbusd_epi32(_mm256_mullo_epi32(sc, _mm256_set1_epi32(kActFine)), u, f);
 #else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(kActFine)),
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, f), _mm256_set1_epi16(1)));
 #endif
+  }
+}
+template <bool kFine, class Fmt>
+HWY_INLINE __m256i fmt_dot32(const Fmt& f, int j, __m256i u, const int8_t* x) {
+  if constexpr (Fmt::kSplit)
+    return int_dot32<Fmt::kSigned, true, kFine>(u, x, f.scales16(j));
+  else
+    return int_dot32<Fmt::kSigned, false, kFine>(u, x);
 }
 
 // Legacy formats also say where d (and m) are, for gathering 8 blocks' scales at once:
@@ -567,7 +608,7 @@ HWY_INLINE float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <class Fmt, int NT>
+template <class Fmt, int NT, bool kFine>
 HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   constexpr int64_t kBlockValues = 32 * Fmt::kSub;
   const int64_t n_super = jb.n_in / kBlockValues;
@@ -576,12 +617,11 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   const float* xd[NT];
   const float* xs[NT];
   for (int t = 0; t < NT; ++t) {
-    xq[t] = jb.xq + (t0 + t) * jb.n_in;
+    xq[t] = jb.xq + (t0 + t) * 2 * jb.n_in;
     xd[t] = jb.xd + (t0 + t) * nb32;
     xs[t] = jb.xs + (t0 + t) * nb32 * 2;
   }
   using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
     __m256 acc[NT];
@@ -597,17 +637,9 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
       for (int j = 0; j < Fmt::kSub; ++j) {
         const int64_t blk = sb * Fmt::kSub + j;
         const __m256i u = f.values(j);
-        __m256i sc16 = ones;
-        if constexpr (Fmt::kSplit) sc16 = f.scales16(j);
         const float s = f.scale(j);
         for (int t = 0; t < NT; ++t) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + blk * 32));
-          __m256i isum;
-          if constexpr (Fmt::kSplit)
-            isum = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
-          else
-            isum = int_dot32<Fmt::kSigned>(u, x);
-          const __m256 sum = _mm256_cvtepi32_ps(isum);
+          const __m256 sum = _mm256_cvtepi32_ps(fmt_dot32<kFine>(f, j, u, xq[t] + blk * 64));
           acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
           if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
         }
@@ -629,14 +661,13 @@ HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
                           _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
-template <class Fmt>
+template <class Fmt, bool kFine>
 HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   constexpr int64_t kBlockValues = 32 * Fmt::kSub;
   const int64_t n_super = jb.n_in / kBlockValues;
   const int64_t nt = jb.n_tokens;
-  const int8_t* xq = jb.xq + t0 * jb.n_in;
+  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
   using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
     __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
@@ -645,16 +676,8 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (int j = 0; j < Fmt::kSub; ++j) {
         const int64_t blk = sb * Fmt::kSub + j;
         const __m256i u = f.values(j);
-        __m256i sc16 = ones;
-        if constexpr (Fmt::kSplit) sc16 = f.scales16(j);
         __m256i d[8];
-        for (int t = 0; t < 8; ++t) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * jb.n_in + blk * 32));
-          if constexpr (Fmt::kSplit)
-            d[t] = _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, x) : pairs_u8_i8(u, x), sc16);
-          else
-            d[t] = int_dot32<Fmt::kSigned>(u, x);
-        }
+        for (int t = 0; t < 8; ++t) d[t] = fmt_dot32<kFine>(f, j, u, xq + t * 2 * jb.n_in + blk * 64);
         const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
         if constexpr (Fmt::kMin) {
@@ -688,21 +711,16 @@ HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256&
   hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
 }
 
-template <class Fmt>
+template <bool kFine, class Fmt>
 HWY_INLINE __m256i block_dot(const Fmt& f, int j, const int8_t* x) {
-  const __m256i u = f.values(j);
-  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  if constexpr (Fmt::kSplit)
-    return _mm256_madd_epi16(Fmt::kSigned ? pairs_i8_i8(u, xv) : pairs_u8_i8(u, xv), f.scales16(j));
-  else
-    return int_dot32<Fmt::kSigned>(u, xv);
+  return fmt_dot32<kFine>(f, j, f.values(j), x);
 }
 
-template <class Fmt>
+template <class Fmt, bool kFine>
 HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   using Block = std::remove_pointer_t<decltype(std::declval<Fmt>().b)>;
   const int64_t nb32 = jb.n_in / 32;
-  const int8_t* xq = jb.xq + t0 * jb.n_in;
+  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
   const float* xd = jb.xd + t0 * nb32;
   const float* xs = jb.xs + t0 * nb32 * 2;
   for (int64_t r = r0; r < r1; ++r) {
@@ -713,7 +731,7 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (int64_t blk = 0; blk < nb32; blk += 8) {
         const Fmt f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
         __m256i d[8];
-        for (int j = 0; j < 8; ++j) d[j] = block_dot(f, j, xq + (blk + j) * 32);
+        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine>(f, j, xq + (blk + j) * 64);
         const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(d));
         const __m256 dx = _mm256_loadu_ps(xd + blk);
         if constexpr (Fmt::kSplit) {
@@ -730,7 +748,7 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (; blk + 8 <= nb32; blk += 8) {
         const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
         __m256i d[8];
-        for (int j = 0; j < 8; ++j) d[j] = block_dot(Fmt(p + j * sizeof(Block)), 0, xq + (blk + j) * 32);
+        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine>(Fmt(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
         __m256 dw, mw;
         gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
@@ -742,7 +760,7 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
         const Fmt f(row + static_cast<size_t>(blk) * sizeof(Block));
         // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(f, 0, xq + blk * 32)), _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine>(f, 0, xq + blk * 64)), _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
         if constexpr (Fmt::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
       }
     }
@@ -811,13 +829,20 @@ HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kern
   }
 }
 
+template <class Fmt, class X86Fmt, bool kFine>
+void run_q_act(const job& jb, int64_t r0, int64_t r1) {
+#ifdef ENGINE_MATMUL_X86
+  tiles(jb, r0, r1, rows_x86<X86Fmt, 4, kFine>, rows_x86_b8<X86Fmt, kFine>, rows_x86_t8<X86Fmt, kFine>);
+#else
+  tiles(jb, r0, r1, rows_q<Fmt, 4, kFine>, rows_q<Fmt, 1, kFine>);
+#endif
+}
 template <class Fmt, class X86Fmt>
 void run_q(const job& jb, int64_t r0, int64_t r1) {
-#ifdef ENGINE_MATMUL_X86
-  tiles(jb, r0, r1, rows_x86<X86Fmt, 4>, rows_x86_b8<X86Fmt>, rows_x86_t8<X86Fmt>);
-#else
-  tiles(jb, r0, r1, rows_q<Fmt, 4>, rows_q<Fmt, 1>);
-#endif
+  if (jb.fine)
+    run_q_act<Fmt, X86Fmt, true>(jb, r0, r1);
+  else
+    run_q_act<Fmt, X86Fmt, false>(jb, r0, r1);
 }
 template <class W>
 void run_f(const job& jb, int64_t r0, int64_t r1) {
@@ -833,9 +858,11 @@ void run_f(const job& jb, int64_t r0, int64_t r1) {
 #endif
 
 
-// Activations: n_blocks blocks of 32 floats -> int8 values, scale d = max|x| / 127, and
-// d * (sum of the 16 values) for each half.
-void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16) {
+// Activations: n_blocks blocks of 32 floats -> per block 32 coarse int8 values c, step
+// kActFine * d with d = max|x| / (127 kActFine), then 32 fine int8 values f = the remainder in
+// steps of d; d; and d * (sum of kActFine c + f) for each half.
+template <bool kFine>
+void quantize_blocks_act(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16) {
   using DFq = hn::CappedTag<float, 16>;
   const DFq df;
   const hn::RebindToSigned<DFq> di;
@@ -846,21 +873,44 @@ void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, floa
     auto amax = hn::Zero(df);
     for (size_t k = 0; k < 32; k += n) amax = hn::Max(amax, hn::Abs(hn::LoadU(df, v + k)));
     const float m = hn::GetLane(hn::MaxOfLanes(df, amax));
-    const float scale = m / 127.0f;
-    const auto inv = hn::Set(df, scale > 0 ? 1.0f / scale : 0.0f);
+    const float coarse = m / 127.0f, fine = kFine ? coarse / static_cast<float>(kActFine) : coarse;
+    const auto inv = hn::Set(df, coarse > 0 ? 1.0f / coarse : 0.0f);
+    const auto inv_fine = hn::Set(df, fine > 0 ? 1.0f / fine : 0.0f);
+    const auto vcoarse = hn::Set(df, coarse);
+    const auto lim = hn::Set(di, 127);
     auto s0 = hn::Zero(di), s1 = hn::Zero(di);
     for (size_t k = 0; k < 32; k += n) {
-      const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + k), inv));
+      const auto xv = hn::LoadU(df, v + k);
+      const auto qc = hn::NearestInt(hn::Mul(xv, inv));
+      if constexpr (!kFine) {
+        if (k < 16)
+          s0 = hn::Add(s0, qc);
+        else
+          s1 = hn::Add(s1, qc);
+        hn::StoreU(hn::DemoteTo(d8, qc), d8, q + b * 64 + k);
+        continue;
+      }
+      const auto rest = hn::NegMulAdd(hn::ConvertTo(df, qc), vcoarse, xv);  // |rest| <= coarse / 2
+      const auto qf = hn::Min(hn::Max(hn::NearestInt(hn::Mul(rest, inv_fine)), hn::Neg(lim)), lim);
+      const auto qv = hn::Add(hn::Mul(qc, hn::Set(di, kActFine)), qf);
       if (k < 16)
-        s0 = hn::Add(s0, qi);
+        s0 = hn::Add(s0, qv);
       else
-        s1 = hn::Add(s1, qi);
-      hn::StoreU(hn::DemoteTo(d8, qi), d8, q + b * 32 + k);
+        s1 = hn::Add(s1, qv);
+      hn::StoreU(hn::DemoteTo(d8, qc), d8, q + b * 64 + k);
+      hn::StoreU(hn::DemoteTo(d8, qf), d8, q + b * 64 + 32 + k);
     }
-    d[b] = scale;
-    sum16[2 * b] = scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s0)));
-    sum16[2 * b + 1] = scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s1)));
+    d[b] = fine;
+    sum16[2 * b] = fine * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s0)));
+    sum16[2 * b + 1] = fine * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s1)));
   }
+}
+
+void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16, bool fine) {
+  if (fine)
+    quantize_blocks_act<true>(x, n_blocks, q, d, sum16);
+  else
+    quantize_blocks_act<false>(x, n_blocks, q, d, sum16);
 }
 
 // The per-target entry: rows [r0, r1) of the job, for weight type `type` (switch once per chunk).
@@ -909,25 +959,27 @@ bool matmul_quantizes_activations(ggml_type type) {
 HWY_EXPORT(quantize_blocks);
 
 namespace {
-void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out) {
+void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out, bool fine) {
   if (n_in % 32 != 0)
     throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32", "quantize_activations");
   const int64_t nb = n_in / 32;
   out.n_in = n_in;
   out.n_tokens = n_tokens;
-  out.q.resize(static_cast<size_t>(n_in * n_tokens));
+  out.fine = fine;
+  out.q.resize(static_cast<size_t>(2 * n_in * n_tokens));
   out.d.resize(static_cast<size_t>(nb * n_tokens));
   out.sum16.resize(static_cast<size_t>(2 * nb * n_tokens));
 }
 // Blocks [b0, b1) of all tokens' blocks.
 void quantize_range(const float* x, q8_activations& out, int64_t b0, int64_t b1) {
-  HWY_DYNAMIC_DISPATCH(quantize_blocks)(x + b0 * 32, b1 - b0, out.q.data() + b0 * 32, out.d.data() + b0,
-                                        out.sum16.data() + 2 * b0);
+  HWY_DYNAMIC_DISPATCH(quantize_blocks)(x + b0 * 32, b1 - b0, out.q.data() + b0 * 64, out.d.data() + b0,
+                                        out.sum16.data() + 2 * b0, out.fine);
 }
 }  // namespace
 
-void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out) {
-  size_activations(n_in, n_tokens, out);
+void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out, activations act) {
+  if (act == activations::exact) throw make_error("exact activations are not quantized", "quantize_activations");
+  size_activations(n_in, n_tokens, out, act == activations::fine);
   quantize_range(x, out, 0, n_in / 32 * n_tokens);
 }
 
@@ -976,10 +1028,10 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
 
 }  // namespace
 
-void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool, bool exact) {
+void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool, activations act) {
   check_shapes(W, "matmul");
   if (n_tokens <= 0) return;
-  if (exact) return matmul_exact(W, x, n_tokens, y, pool);
+  if (act == activations::exact) return matmul_exact(W, x, n_tokens, y, pool);
   job jb{};
   jb.w = W.data;
   jb.row_bytes = row_bytes(W);
@@ -988,7 +1040,8 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
   jb.n_tokens = n_tokens;
   jb.y = y;
   if (matmul_quantizes_activations(W.type)) {
-    size_activations(jb.n_in, n_tokens, t_act);
+    size_activations(jb.n_in, n_tokens, t_act, act == activations::fine);
+    jb.fine = t_act.fine;
     const int64_t n_blocks = jb.n_in / 32 * n_tokens;
     if (n_tokens >= 8) {
       q8_activations& act = t_act;  // the workers fill the caller's buffers
@@ -1024,15 +1077,14 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
   });
 }
 
-void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, float* y) {
+void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, float* y, activations act) {
   check_shapes(W, "matmul_reference_q8");
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   std::vector<float> xr(static_cast<size_t>(n_in * n_tokens));
   if (matmul_quantizes_activations(W.type)) {
     q8_activations a;
-    quantize_activations(x, n_in, n_tokens, a);
-    for (int64_t i = 0; i < n_in * n_tokens; ++i)
-      xr[static_cast<size_t>(i)] = a.d[static_cast<size_t>(i / 32)] * static_cast<float>(a.q[static_cast<size_t>(i)]);
+    quantize_activations(x, n_in, n_tokens, a, act == activations::exact ? activations::fine : act);
+    for (int64_t i = 0; i < n_in * n_tokens; ++i) xr[static_cast<size_t>(i)] = dequantized_activation(a, i);
   } else {
     std::copy(x, x + n_in * n_tokens, xr.begin());
   }

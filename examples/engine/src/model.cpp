@@ -187,14 +187,15 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
                          "layer " + std::to_string(il) + ", positions " + std::to_string(pos0) +
                              ".." + std::to_string(pos0 + n - 1));
   };
+  const activations act = opt.exact ? activations::exact : opt.act_q8 ? activations::q8 : activations::fine;
   for (int il = 0; il < c.n_layer; ++il) {
     const layer_weights& L = layers_[size_t(il)];
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "attn_norm");
-    matmul(*L.attn_q, xb_.data(), n, q_.data(), pool, opt.exact);
-    matmul(*L.attn_k, xb_.data(), n, k_.data(), pool, opt.exact);
-    matmul(*L.attn_v, xb_.data(), n, v_.data(), pool, opt.exact);
+    matmul(*L.attn_q, xb_.data(), n, q_.data(), pool, act);
+    matmul(*L.attn_k, xb_.data(), n, k_.data(), pool, act);
+    matmul(*L.attn_v, xb_.data(), n, v_.data(), pool, act);
     add_bias(q_.data(), n, L.bq);
     add_bias(k_.data(), n, L.bk);
     add_bias(v_.data(), n, L.bv);
@@ -208,7 +209,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     kv.append(il, pos0, n, k_.data(), v_.data());
     kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool);
     check(att_, att_.size(), il, "attention");
-    matmul(*L.attn_output, att_.data(), n, o_.data(), pool, opt.exact);
+    matmul(*L.attn_output, att_.data(), n, o_.data(), pool, act);
     if (!L.post_attn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_attn_norm.data(), c.rms_eps);
     for (size_t i = 0; i < n * E; ++i) x_[i] += o_[i];
@@ -216,8 +217,8 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     // Feed-forward.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.ffn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "ffn_norm");
-    matmul(*L.ffn_gate, xb_.data(), n, gate_.data(), pool, opt.exact);
-    matmul(*L.ffn_up, xb_.data(), n, up_.data(), pool, opt.exact);
+    matmul(*L.ffn_gate, xb_.data(), n, gate_.data(), pool, act);
+    matmul(*L.ffn_up, xb_.data(), n, up_.data(), pool, act);
     const size_t nf = size_t(n) * c.n_ff;
     if (c.act == ffn_activation::silu) {
       for (size_t i = 0; i < nf; ++i) {
@@ -232,7 +233,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
       }
     }
     check(gate_, nf, il, "feed-forward");
-    matmul(*L.ffn_down, gate_.data(), n, o_.data(), pool, opt.exact);
+    matmul(*L.ffn_down, gate_.data(), n, o_.data(), pool, act);
     if (!L.post_ffn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_ffn_norm.data(), c.rms_eps);
     for (size_t i = 0; i < n * E; ++i) x_[i] += o_[i];
@@ -243,7 +244,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
   const int m = n - first_logit;
   float* xl = x_.data() + size_t(first_logit) * E;
   rms_norm(xl, xl, m, c.n_embd, output_norm_.data(), c.rms_eps);
-  matmul(*output_, xl, m, logits, pool, opt.exact);
+  matmul(*output_, xl, m, logits, pool, act);
   const size_t nl = size_t(m) * c.n_vocab;
   if (c.logit_softcap > 0)
     for (size_t i = 0; i < nl; ++i) logits[i] = c.logit_softcap * std::tanh(logits[i] / c.logit_softcap);

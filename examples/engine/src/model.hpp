@@ -43,7 +43,8 @@ struct layer_weights {
 };
 
 struct forward_options {
-  bool exact = false;  // f32 activations in every matmul (the reference mode)
+  bool exact = false;   // f32 activations in every matmul (the reference mode)
+  bool act_q8 = false;  // one int8 plane per 32 activations (llama.cpp's Q8) instead of two
   int n_batch = 512;   // tokens per internal batch
 };
 

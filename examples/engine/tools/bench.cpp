@@ -24,6 +24,8 @@ const char* kUsage = R"(usage: strata-bench [options]
                           cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"
   -o, --output FMT        table (default), csv or json
   --exact                 f32 activations in every matmul (reference mode)
+  --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
+                          default: two planes, about 15 bits, top-1 as --exact)
 )";
 
 }  // namespace
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
         if (format != "table" && format != "csv" && format != "json" && format != "md")
           a.fail("unknown output format '" + format + "' (table, csv, json)");
       } else if (a.is("--exact")) opt.fwd.exact = true;
+      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
         std::fputs(kUsage, stdout);
         return 0;

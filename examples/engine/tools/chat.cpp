@@ -33,6 +33,8 @@ const char* kUsage = R"(usage: strata-chat [options]
   --ctx-shift             when the context is full, drop the oldest half of the conversation
                           (default: stop with an error)
   --exact                 f32 activations and f32 KV (reference mode)
+  --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
+                          default: two planes, about 15 bits, top-1 as --exact)
   --raw                   no chat template: the prompt is plain text to continue
 )";
 
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
       else if (a.is("--kv-policy")) kv.policy = a.str();
       else if (a.is("--ctx-shift")) shift = true;
       else if (a.is("--exact")) fwd.exact = kv.reference = true;
+      else if (a.is("--q8-act")) fwd.act_q8 = true;
       else if (a.is("--raw")) raw = true;
       else if (a.is("-h", "--help")) {
         std::fputs(kUsage, stdout);

@@ -21,6 +21,8 @@ const char* kUsage = R"(usage: strata-needle [options]
   --no-template           plain text prompt even when the model has a chat template
   --seed N                picks the pass keys (default 42)
   --exact                 f32 activations in every matmul (reference mode)
+  --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
+                          default: two planes, about 15 bits, top-1 as --exact)
 Exit status: 0 when every run found its key, 2 when some did not, 1 on errors.
 )";
 
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
       else if (a.is("--no-template")) opt.use_template = false;
       else if (a.is("--seed")) opt.seed = uint64_t(a.integer(0, INT64_MAX));
       else if (a.is("--exact")) opt.fwd.exact = true;
+      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
         std::fputs(kUsage, stdout);
         return 0;

@@ -26,6 +26,8 @@ const char* kUsage = R"(usage: strata-perplexity [options]
   --kl-divergence-base FILE save this run's log-probs (the base for --kl-divergence)
   --kl-divergence           with --kl-divergence-base FILE: compare this run against FILE
   --exact                   f32 activations in every matmul and an f32 KV cache (reference mode)
+  --q8-act                  8-bit activations in one int8 plane, as llama.cpp (faster prefill;
+                            default: two planes, about 15 bits, top-1 as --exact)
   --no-progress             no progress bar
 )";
 
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
       else if (a.is("--kl-divergence-base")) kld_file = a.str();
       else if (a.is("--kl-divergence")) kld = true;
       else if (a.is("--exact")) opt.fwd.exact = kv.reference = true;
+      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("--no-progress")) progress = false;
       else if (a.is("-h", "--help")) {
         std::fputs(kUsage, stdout);
@@ -80,7 +83,8 @@ int main(int argc, char** argv) {
     std::printf("model: %s (%s, %d layers, %.1f M params), loaded in %.0f ms\n", model_path.c_str(),
                 c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6, lm.load_ms);
     std::printf("text: %s, %zu tokens (tokenized in %.2f s); n_ctx %d, threads %d%s\n", file.c_str(),
-                tokens.size(), tok_s, opt.n_ctx, pool.size(), opt.fwd.exact ? ", exact mode" : "");
+                tokens.size(), tok_s, opt.n_ctx, pool.size(),
+                opt.fwd.exact ? ", exact mode" : opt.fwd.act_q8 ? ", one int8 activation plane (--q8-act)" : "");
     std::printf("KV cache: %s, %s for %d tokens (%.2f bits/value; f16 would take %s)\n",
                 probe->describe().c_str(), engine::cli::human_bytes(double(probe->bytes())).c_str(),
                 opt.n_ctx, probe->bits_per_value(),
