@@ -21,3 +21,10 @@ foreach(t IN LISTS strata_engine_reference_tests)
     set_tests_properties(${t} PROPERTIES TIMEOUT 300)
   endif()
 endforeach()
+
+# g++ 12 at -O1 with ASan reports -Wmaybe-uninitialized inside libstdc++'s <regex>
+# (std::function in the regex executor state): a known false positive of that combination, not
+# in strata's code. Only the sanitizer build of the one test that uses <regex> turns it off.
+if(STRATA_SANITIZE STREQUAL "address" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND TARGET strata_tools_test)
+  target_compile_options(strata_tools_test PRIVATE -Wno-maybe-uninitialized)
+endif()
