@@ -405,11 +405,11 @@ HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
 // Eight int32 lanes whose total is the dot product of the 32 values u (unsigned, or signed when
 // kSigned) with the block's activations kActFine * c + f, x = the block's 64 bytes (c, then f).
 // Split formats (one scale per 16 values) pass their scales per pair lane in sc16 (at most
-// 128 in magnitude, so kActFine * sc16 still fits 16 bits); the others pass nothing.
+// 128 in magnitude, so sc16c = kActFine * sc16 still fits 16 bits); the others pass nothing.
 // Bounds: a u8 x i8 pair sum stays below 2^15 for |u| <= 128, |x| <= 127 (no saturation), and
 // the int32 lanes below 2^30.
 template <bool kSigned, bool kSplit, bool kFine>
-HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16 = _mm256_set1_epi16(1)) {
+HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16, __m256i sc16c) {
   __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
   if constexpr (!kFine) {  // the coarse plane alone
     if constexpr (kSigned) {
@@ -430,7 +430,6 @@ HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16 = _mm256_s
     u = _mm256_sign_epi8(u, u);
   }
   if constexpr (kSplit) {
-    const __m256i sc16c = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(kActFine));
     return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16c),
                             _mm256_madd_epi16(_mm256_maddubs_epi16(u, f), sc16));
   } else {
@@ -443,13 +442,23 @@ HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16 = _mm256_s
 #endif
   }
 }
+// One 32-value block of a weight row (sub-block j of f) ready to multiply many tokens' blocks:
+// its values and, for split formats, its scales (both planes' factors) are set up once.
 template <bool kFine, class Fmt>
-HWY_INLINE __m256i fmt_dot32(const Fmt& f, int j, __m256i u, const int8_t* x) {
-  if constexpr (Fmt::kSplit)
-    return int_dot32<Fmt::kSigned, true, kFine>(u, x, f.scales16(j));
-  else
-    return int_dot32<Fmt::kSigned, false, kFine>(u, x);
-}
+struct block_mul {
+  __m256i u, sc16, sc16c;
+  HWY_INLINE block_mul(const Fmt& f, int j, __m256i values) : u(values) {
+    if constexpr (Fmt::kSplit) {
+      sc16 = f.scales16(j);
+      sc16c = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(kActFine));
+    } else {
+      sc16 = sc16c = _mm256_set1_epi16(1);
+    }
+  }
+  HWY_INLINE __m256i operator()(const int8_t* x) const {
+    return int_dot32<Fmt::kSigned, Fmt::kSplit, kFine>(u, x, sc16, sc16c);
+  }
+};
 
 // Legacy formats also say where d (and m) are, for gathering 8 blocks' scales at once:
 // kMField: byte offset of m, or -1 when m = kMFromD * d.
@@ -636,10 +645,10 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
       const Fmt f(row + static_cast<size_t>(sb) * sizeof(Block));
       for (int j = 0; j < Fmt::kSub; ++j) {
         const int64_t blk = sb * Fmt::kSub + j;
-        const __m256i u = f.values(j);
+        const block_mul<kFine, Fmt> mul(f, j, f.values(j));
         const float s = f.scale(j);
         for (int t = 0; t < NT; ++t) {
-          const __m256 sum = _mm256_cvtepi32_ps(fmt_dot32<kFine>(f, j, u, xq[t] + blk * 64));
+          const __m256 sum = _mm256_cvtepi32_ps(mul(xq[t] + blk * 64));
           acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
           if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
         }
@@ -675,9 +684,9 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       const Fmt f(row + static_cast<size_t>(sb) * sizeof(Block));
       for (int j = 0; j < Fmt::kSub; ++j) {
         const int64_t blk = sb * Fmt::kSub + j;
-        const __m256i u = f.values(j);
+        const block_mul<kFine, Fmt> mul(f, j, f.values(j));
         __m256i d[8];
-        for (int t = 0; t < 8; ++t) d[t] = fmt_dot32<kFine>(f, j, u, xq + t * 2 * jb.n_in + blk * 64);
+        for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
         const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
         if constexpr (Fmt::kMin) {
@@ -713,7 +722,7 @@ HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256&
 
 template <bool kFine, class Fmt>
 HWY_INLINE __m256i block_dot(const Fmt& f, int j, const int8_t* x) {
-  return fmt_dot32<kFine>(f, j, f.values(j), x);
+  return block_mul<kFine, Fmt>(f, j, f.values(j))(x);
 }
 
 template <class Fmt, bool kFine>
