@@ -1130,16 +1130,15 @@ struct lane_reader<turbo<B, G, CB>> {
   static HWY_INLINE float scale(const typename codec::block& b) { return scale_f32(b.scale); }
 };
 
-// One pass of QT query rows over nj value rows: the 4 chunks of pass p of block b.
+// One pass of QT query rows over nj value rows: chunks C0 .. C0 + NC - 1 of pass p of block b.
 // ws[r * kJ + j] = w_rj * scale_j.
-template <std::size_t QT, std::size_t kJ, class Codec>
+template <std::size_t QT, std::size_t kJ, class Codec, std::size_t C0, std::size_t NC>
 HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base,
                                std::size_t value_stride, std::size_t b, std::size_t p,
                                const typename lane_reader<Codec>::tables& t, float* out,
                                std::size_t dim) {
   using R = lane_reader<Codec>;
   using block = typename Codec::block;
-  constexpr std::size_t NC = 4;
   __m256 acc[QT][NC];
   for (std::size_t r = 0; r < QT; ++r)
     for (std::size_t c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
@@ -1148,7 +1147,7 @@ HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base
     [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
       ((
            [&] {
-             const __m256 v = R::template chunk<Cs>(t, blk, p);
+             const __m256 v = R::template chunk<C0 + Cs>(t, blk, p);
              for (std::size_t r = 0; r < QT; ++r)
                acc[r][Cs] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][Cs]);
            }()),
@@ -1158,10 +1157,21 @@ HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base
   constexpr std::size_t V = Codec::block_values;
   for (std::size_t r = 0; r < QT; ++r)
     for (std::size_t c = 0; c < NC; ++c) {
-      float* o = out + r * dim + b * V + R::pos(p, c);
+      float* o = out + r * dim + b * V + R::pos(p, C0 + c);
       _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[r][c]));
     }
 }
+
+// Codecs whose groups of 4 query rows also take the register-blocked kernel: turbo2 on AVX2
+// (one vpermps per 8 values; measured faster than the fused kernel there, docs/kernels.md). The
+// others (turbo3/4's costlier lookups, q8_0, q4_0) and AVX3 keep the fused kernel for 4 rows.
+template <class Codec>
+inline constexpr bool lane_axpy4 = [] {
+  if constexpr (HWY_TARGET == HWY_AVX2 && std::is_same_v<family_t<Codec>, turbo_family>)
+    return turbo_traits<Codec>::bits == 2;
+  else
+    return false;
+}();
 
 template <class Codec>
 HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
@@ -1173,9 +1183,9 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
   const std::size_t nb = dim / V;
   const typename R::tables t;
   const char* base = static_cast<const char*>(values);
-  HWY_ALIGN float ws[3 * kJ];
-  // n_q <= 3 (the caller gives groups of 4 to fused_axpy): 3 rows x 4 chunks of accumulators
-  // and the chunk temporaries fill the 16 vector registers.
+  HWY_ALIGN float ws[4 * kJ];
+  // 1-3 rows: a pass holds QT x 4 chunks of accumulators (with the chunk temporaries, the 16
+  // vector registers); 4 rows (lane_axpy4 codecs): two half passes of 2 chunks (4 x 2).
   const auto tile = [&](auto qt) {
     constexpr std::size_t QT = decltype(qt)::value;
     for (std::size_t j0 = 0; j0 < n_values; j0 += kJ) {
@@ -1186,11 +1196,20 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
           const float s = R::scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
           for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
         }
-        for (std::size_t p = 0; p < R::kPasses; ++p)
-          lane_axpy_pass<QT, kJ, Codec>(ws, nj, rows, value_stride, b, p, t, out, dim);
+        for (std::size_t p = 0; p < R::kPasses; ++p) {
+          if constexpr (QT == 4) {
+            lane_axpy_pass<QT, kJ, Codec, 0, 2>(ws, nj, rows, value_stride, b, p, t, out, dim);
+            lane_axpy_pass<QT, kJ, Codec, 2, 2>(ws, nj, rows, value_stride, b, p, t, out, dim);
+          } else {
+            lane_axpy_pass<QT, kJ, Codec, 0, 4>(ws, nj, rows, value_stride, b, p, t, out, dim);
+          }
+        }
       }
     }
   };
+  if constexpr (lane_axpy4<Codec>) {
+    if (n_q == 4) return tile(std::integral_constant<std::size_t, 4>{});
+  }
   if (n_q == 3) tile(std::integral_constant<std::size_t, 3>{});
   else if (n_q == 2) tile(std::integral_constant<std::size_t, 2>{});
   else if (n_q == 1) tile(std::integral_constant<std::size_t, 1>{});
@@ -1264,11 +1283,18 @@ template <class Codec> struct codec_kernels {
       float_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
     } else {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-      // Groups of 4 rows: the fused kernel (measured faster there); the last 1-3 rows (a GQA
-      // group of 3, or what is left of 5-7): the register-blocked one (faster there).
+      // Groups of 4 rows: the fused kernel (measured faster there), except for lane_axpy4
+      // codecs; the last 1-3 rows (a GQA group of 3, or what is left of 5-7): the
+      // register-blocked one (faster there).
       if constexpr (lane_reader<Codec>::ok && simd_ok<Codec>) {
         const std::size_t n4 = n_q - n_q % 4;
-        if (n4) fused_axpy<Codec>(w, n4, w_stride, values, value_stride, n_values, dim, out);
+        if constexpr (lane_axpy4<Codec>) {
+          for (std::size_t i = 0; i < n4; i += 4)
+            lane_axpy<Codec>(w + i * w_stride, 4, w_stride, values, value_stride, n_values, dim,
+                             out + i * dim);
+        } else if (n4) {
+          fused_axpy<Codec>(w, n4, w_stride, values, value_stride, n_values, dim, out);
+        }
         if (n4 < n_q)
           lane_axpy<Codec>(w + n4 * w_stride, n_q - n4, w_stride, values, value_stride,
                            n_values, dim, out + n4 * dim);
