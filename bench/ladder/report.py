@@ -226,7 +226,7 @@ def needle_table(model, d, out):
         cells, tot, hit = [], 0, 0
         for x in depths:
             v = [c for c in rows if (c[1], c[0], c[2]) == (kv, cb, x)]
-            h = sum(c[6] == "yes" for c in v)
+            h = sum(c[-2] == "yes" for c in v)  # found: second to last column
             tot += len(v)
             hit += h
             cells.append(f"{h}/{len(v)}" if v else "—")

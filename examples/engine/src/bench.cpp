@@ -1,10 +1,12 @@
 #include "bench.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <random>
 
 #include "cli.hpp"
 #include "error.hpp"
+#include "kv_recorder.hpp"
 #include "thread_pool.hpp"
 
 namespace engine {
@@ -40,14 +42,37 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
   const int n_vocab = m.config().n_vocab;
   std::mt19937_64 rng(opt.seed);
   std::vector<float> logits(static_cast<size_t>(n_vocab));
+  // The same depth tokens and prompts for every cache; depth d uses the first d fill tokens.
+  const int max_depth = opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+  const std::vector<int32_t> fill_all = random_tokens(max_depth, n_vocab, rng);
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t di = 0; di < opt.depths.size(); ++di)
+    prompts.push_back(random_tokens(opt.n_prompt, n_vocab, rng));
+  const int batch = std::max(1, opt.fwd.n_batch);
+  std::unique_ptr<kv_recorder> shared;
+  if (opt.shared_fill && max_depth > 0) {
+    kv_options f16;
+    f16.max_batch = batch;
+    if (opt.progress) std::fprintf(stderr, "filling %d tokens once (f16 cache)...\r", max_depth);
+    shared = std::make_unique<kv_recorder>(m.config(), make_kv(m, max_depth, f16));
+    m.forward(fill_all, 0, *shared, pool, nullptr, 0, opt.fwd);
+  }
   for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
-    for (int depth : opt.depths) {
+    for (size_t di = 0; di < opt.depths.size(); ++di) {
+      const int depth = opt.depths[di];
       const int n_ctx = depth + std::max(opt.n_prompt, opt.n_gen);
       auto kv = make_kv(m, n_ctx, opt.caches[ci]);
-      const std::vector<int32_t> fill = random_tokens(depth, n_vocab, rng);
+      const std::span<const int32_t> fill(fill_all.data(), size_t(depth));
+      auto refill = [&] {
+        if (depth == 0) return;
+        if (shared) shared->copy_into(*kv, depth, batch);
+        else m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+      };
       if (depth > 0) {
-        if (opt.progress) std::fprintf(stderr, "filling %d tokens (%s)...\r", depth, opt.cache_names[ci].c_str());
-        m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+        if (opt.progress)
+          std::fprintf(stderr, "%s %d tokens (%s)...\r", shared ? "copying" : "filling", depth,
+                       opt.cache_names[ci].c_str());
+        refill();
       }
       auto row_for = [&](const std::string& test, int n) {
         bench_row r;
@@ -61,12 +86,12 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         return r;
       };
       if (opt.n_prompt > 0) {
-        const std::vector<int32_t> prompt = random_tokens(opt.n_prompt, n_vocab, rng);
+        const std::vector<int32_t>& prompt = prompts[di];
         // Warm-up run (not timed), then the timed repetitions.
         std::vector<double> tps;
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
-          if (kv->size() < depth) m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+          if (kv->size() < depth) refill();
           const double t0 = cli::now_s();
           m.forward(prompt, depth, *kv, pool, logits.data(), 1, opt.fwd);
           const double dt = cli::now_s() - t0;
@@ -82,7 +107,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         std::vector<double> tps;
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
-          if (kv->size() < depth) m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+          if (kv->size() < depth) refill();
           int32_t t = fill.empty() ? 1 : fill.back();
           const double t0 = cli::now_s();
           for (int i = 0; i < opt.n_gen; ++i) {

@@ -23,6 +23,9 @@ struct bench_options {
   std::vector<std::string> cache_names = {"f16/f16"};
   forward_options fwd;
   uint64_t seed = 1;
+  // true: the depth tokens run once through an f16 cache and their K/V rows are copied (and
+  // encoded) into every cache compared; false: every cache runs its own prefill of them.
+  bool shared_fill = true;
   bool progress = false;
 };
 

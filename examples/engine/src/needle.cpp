@@ -62,31 +62,47 @@ std::vector<needle_row> run_needle(model& m, const tokenizer& tok, thread_pool& 
   std::vector<std::string> keys;
   for (size_t i = 0; i < opt.depths.size() * size_t(opt.trials); ++i)
     keys.push_back(std::to_string(digits(rng)));
-  for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
+  // The prompts, tokenized once; every cache answers the same ones.
+  struct prompt {
+    double depth;
+    std::string key;
+    std::vector<int32_t> toks;
+  };
+  std::vector<prompt> prompts;
+  size_t longest = 0;
+  {
     size_t ki = 0;
-    for (double depth : opt.depths) {
+    for (double depth : opt.depths)
       for (int trial = 0; trial < opt.trials; ++trial) {
-        const std::string& key = keys[ki++];
         bool templated = false;
-        const std::string prompt = needle_prompt(m, tok, opt, depth, key, &templated);
-        const std::vector<int32_t> toks = tok.encode(prompt, true, templated);
-        auto kv = make_kv(m, int(toks.size()) + opt.n_predict + 1, opt.caches[ci]);
-        session s(m, tok, *kv, pool, opt.fwd);
-        generation_stats st;
-        const double t0 = cli::now_s();
-        s.prefill(toks, st);
-        sampler greedy(sampler_params{0.0f, 0, 1.0f, 0});
-        const auto out = s.generate(greedy, opt.n_predict, nullptr, st);
-        needle_row r;
-        r.cache = opt.cache_names[ci];
-        r.depth = depth;
-        r.n_prompt = int(toks.size());
-        r.key = key;
-        r.answer = tok.decode(out, false);
-        r.found = r.answer.find(key) != std::string::npos;
-        r.seconds = cli::now_s() - t0;
-        rows.push_back(r);
+        const std::string& key = keys[ki++];
+        const std::string text = needle_prompt(m, tok, opt, depth, key, &templated);
+        prompts.push_back({depth, key, tok.encode(text, true, templated)});
+        longest = std::max(longest, prompts.back().toks.size());
       }
+  }
+  for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
+    // One session per cache: a prompt reuses the cached K/V of the tokens it shares with the
+    // previous one (the haystack before the key; causal attention makes them identical to a
+    // fresh prefill) and prefills only the rest, as a server's prompt cache does.
+    auto kv = make_kv(m, int(longest) + opt.n_predict + 1, opt.caches[ci]);
+    session s(m, tok, *kv, pool, opt.fwd);
+    for (const prompt& p : prompts) {
+      generation_stats st;
+      const double t0 = cli::now_s();
+      s.prefill(p.toks, st);
+      sampler greedy(sampler_params{0.0f, 0, 1.0f, 0});
+      const auto out = s.generate(greedy, opt.n_predict, nullptr, st);
+      needle_row r;
+      r.cache = opt.cache_names[ci];
+      r.depth = p.depth;
+      r.n_prompt = int(p.toks.size());
+      r.n_reused = st.n_reused;
+      r.key = p.key;
+      r.answer = tok.decode(out, false);
+      r.found = r.answer.find(p.key) != std::string::npos;
+      r.seconds = cli::now_s() - t0;
+      rows.push_back(r);
     }
   }
   return rows;

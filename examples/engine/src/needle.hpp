@@ -30,6 +30,7 @@ struct needle_row {
   std::string cache;
   double depth = 0;
   int n_prompt = 0;
+  int n_reused = 0;    // prompt tokens whose K/V came from the previous prompt
   std::string key;
   std::string answer;
   bool found = false;

@@ -22,6 +22,11 @@ const char* kUsage = R"(usage: strata-bench [options]
   -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
   --kv-policy STRING      a cache to compare (a strata policy string); give the flag once per
                           cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"
+  --fill MODE             how the cache gets its depth tokens: shared (default) runs them once
+                          through an f16 cache and copies their K/V rows into every cache
+                          compared (each encodes them with its own codecs; the timed tests are
+                          the same, filling 22 caches costs one prefill); each: every cache
+                          runs its own prefill of them, as llama-bench does
   -o, --output FMT        table (default), csv or json
   --exact                 f32 activations in every matmul (reference mode)
   --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
@@ -51,7 +56,11 @@ int main(int argc, char** argv) {
       else if (a.is("-ctk", "--cache-type-k")) base.ctk = a.str();
       else if (a.is("-ctv", "--cache-type-v")) base.ctv = a.str();
       else if (a.is("--kv-policy")) policies.push_back(a.str());
-      else if (a.is("-o", "--output")) {
+      else if (a.is("--fill")) {
+        const std::string f = a.str();
+        if (f != "shared" && f != "each") a.fail("unknown --fill mode '" + f + "' (shared, each)");
+        opt.shared_fill = f == "shared";
+      } else if (a.is("-o", "--output")) {
         format = a.str();
         if (format != "table" && format != "csv" && format != "json" && format != "md")
           a.fail("unknown output format '" + format + "' (table, csv, json)");

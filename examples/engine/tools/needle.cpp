@@ -23,6 +23,8 @@ const char* kUsage = R"(usage: strata-needle [options]
   --exact                 f32 activations in every matmul (reference mode)
   --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
                           default: two planes, about 15 bits, top-1 as --exact)
+Each cache answers every prompt in one session: a prompt reuses the K/V of the tokens it shares
+with the previous one (the filler before the key) and prefills the rest ("reused" column).
 Exit status: 0 when every run found its key, 2 when some did not, 1 on errors.
 )";
 
@@ -68,15 +70,15 @@ int main(int argc, char** argv) {
     engine::thread_pool pool(threads);
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);  // validate first
     const auto rows = engine::run_needle(*lm.net, *lm.tok, pool, opt);
-    std::printf("| kv | depth | prompt tokens | key | answer | found | s |\n");
-    std::printf("| --- | ---: | ---: | --- | --- | --- | ---: |\n");
+    std::printf("| kv | depth | prompt tokens | reused | key | answer | found | s |\n");
+    std::printf("| --- | ---: | ---: | ---: | --- | --- | --- | ---: |\n");
     int found = 0;
     for (const auto& r : rows) {
       std::string ans = r.answer;
       for (char& ch : ans)
         if (ch == '\n' || ch == '|') ch = ' ';
-      std::printf("| %s | %.2f | %d | %s | %s | %s | %.1f |\n", r.cache.c_str(), r.depth, r.n_prompt,
-                  r.key.c_str(), ans.c_str(), r.found ? "yes" : "NO", r.seconds);
+      std::printf("| %s | %.2f | %d | %d | %s | %s | %s | %.1f |\n", r.cache.c_str(), r.depth,
+                  r.n_prompt, r.n_reused, r.key.c_str(), ans.c_str(), r.found ? "yes" : "NO", r.seconds);
       found += r.found;
     }
     std::printf("found %d of %zu\n", found, rows.size());
