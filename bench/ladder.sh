@@ -303,7 +303,8 @@ write_meta() {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with uncommitted changes in include/ or examples/)')"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
-    echo "threads: $THREADS ($JOBS quality / needle runs at a time, $JOB_THREADS threads each)"
+    echo "threads: $THREADS"
+    echo "jobs: $JOBS quality / needle runs at a time, $JOB_THREADS threads each (bench and sweep: one run, $THREADS threads)"
     echo "command: bench/ladder.sh $ARGS_STR"
   } > "$dir/meta.txt"
 }

@@ -325,7 +325,8 @@ def main(argv):
         out.append(f"\n### {PRETTY.get(model, model)}\n")
         if meta:
             out.append(f"Measured {meta.get('date', '?')} at commit `{meta.get('commit', '?')}`, {meta.get('cpu', '?')}, "
-                       f"{meta.get('threads', '?')} threads.")
+                       f"{meta.get('threads', '?')} threads" +
+                       (f" ({meta['jobs']})." if meta.get("jobs") else "."))
         st = os.path.join(d, "stages.txt")
         if os.path.exists(st):
             out.append("Stage times and load average (1, 5, 15 min) after each: " +
