@@ -19,7 +19,7 @@
 #                 configurations J at a time with threads/J threads each (default 2 when
 #                 there are 2+ threads: one process per core beats one process on two); the
 #                 timed stages (bench, sweep) always run alone with every thread
-#   --needle-ctx  needle prompt length (default 1024), --needle-trials keys per depth (default 2)
+#   --needle-ctx  needle prompt length (default 1024), --needle-trials keys per depth (default 1)
 #   --bench-depth depth of the pp512/tg32 test (default 4096); --sweep-depths of the tg sweep
 #   --report      run bench/ladder/report.py on OUT at the end (tables + plots into OUT)
 #   --smoke       the CI version: stories260K (head dim 8: only f32/f16/bf16 fit, the block
@@ -42,7 +42,7 @@ ONLY=
 THREADS=$(nproc)
 JOBS=
 NEEDLE_CTX=1024
-NEEDLE_TRIALS=2
+NEEDLE_TRIALS=1
 BENCH_DEPTH=4096
 SWEEP_DEPTHS=512,1024,2048,4096
 SMOKE=0
@@ -123,6 +123,8 @@ la1|la1|lm
 la2|la2|lm
 la5|la5|lm
 la6|la6|lm
+turbo3 r64|-ctk turbo3 -ctv turbo3 recent=64|lm
+q8_0/turbo2 r64|-ctk q8_0 -ctv turbo2 recent=64|lm
 turbo4 fork|-ctk turbo4 -ctv turbo4|fork
 turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork

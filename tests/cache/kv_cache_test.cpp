@@ -348,3 +348,151 @@ TEST_CASE("K mean subtraction: exact with f32, keys read back, saved and loaded"
   CHECK_THROWS_WITH_AS(b.load(file), doctest::Contains("K mean"), std::runtime_error);
   std::filesystem::remove(file);
 }
+
+TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from compressed rows") {
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 100, R = 24, nq = 3;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  const auto k = outlier_keys(n * nkv, d, 80), v = gaussian(n * nkv * d, 81),
+             q = gaussian(nq * nh * d, 82);
+  const double scale = 1 / std::sqrt(double(d));
+  SUBCASE("parse, report and allocation") {
+    CHECK(parse_policy("-ctk q8_0 -ctv turbo3 recent=24").recent == 24);
+    CHECK(parse_policy("k=turbo3;v=turbo2;recent=0").recent == 0);
+    CHECK_THROWS_WITH_AS(parse_policy("turbo3 recent=x"), doctest::Contains("bad recent window 'x'"),
+                         std::invalid_argument);
+    const auto plain = report(parse_policy("-ctk f16 -ctv turbo3"), m);
+    const auto with = report(parse_policy("-ctk f16 -ctv turbo3 recent=24"), m);
+    // Only the V side (a block codec) keeps f16 rows: 24 tokens x 2 heads x 64 values x 2 bytes.
+    CHECK(with.k_bytes(512) == plain.k_bytes(512));
+    CHECK(with.v_bytes(512) == plain.v_bytes(512) + 24 * nkv * d * 2);
+    CHECK(with.v_bytes(10) == plain.v_bytes(10) + 10 * nkv * d * 2);  // capped by the context
+    runtime_kv_cache c(m, parse_policy("-ctk f16 -ctv turbo3 recent=24"), {.n_ctx = 512});
+    CHECK(c.bytes() == with.bytes(512));
+    CHECK(with.table().find("newest 24 tokens") != std::string::npos);
+  }
+  SUBCASE("against an f64 reference on the rows each part holds") {
+    for (const char* pol : {"turbo3", "-ctk q8_0 -ctv turbo2", "-ctk turbo4 -ctv f32"}) {
+      CAPTURE(pol);
+      const std::string spec = std::string(pol) + " recent=" + std::to_string(R);
+      runtime_kv_cache plain(m, parse_policy(pol), {.n_ctx = 128}),
+          recent(m, parse_policy(spec), {.n_ctx = 128});
+      for (std::size_t tile : {7, 256}) {
+        plain.clear();
+        recent.clear();
+        plain.key_tile = recent.key_tile = tile;
+        const auto op = run(plain, 0, k, v, n, q, nq, 32);
+        const auto orc = run(recent, 0, k, v, n, q, nq, 32);
+        CHECK(recent.recent_begin(0) == std::int64_t(n - R));
+        // The expected keys: decoded compressed rows before the window, the inputs in it.
+        std::vector<float> kk(n * nkv * d), vv(n * nkv * d);
+        for (std::size_t t = 0; t < n; ++t)
+          for (std::size_t h = 0; h < nkv; ++h) {
+            float* kr = kk.data() + (t * nkv + h) * d;
+            float* vr = vv.data() + (t * nkv + h) * d;
+            recent.read_k(0, t, h, kr);
+            recent.read_v(0, t, h, vr);
+            if (t >= n - R) {
+              std::copy_n(k.begin() + long((t * nkv + h) * d), d, kr);
+              std::copy_n(v.begin() + long((t * nkv + h) * d), d, vr);
+            }
+          }
+        const auto ref = reference_attention(q, nq, n - nq, kk, vv, n, 0, nh, nkv, d, scale);
+        const auto exact = reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, scale);
+        // The same reference for the cache without the window: every row decoded.
+        std::vector<float> pk(n * nkv * d), pv(n * nkv * d);
+        for (std::size_t t = 0; t < n; ++t)
+          for (std::size_t h = 0; h < nkv; ++h) {
+            plain.read_k(0, t, h, pk.data() + (t * nkv + h) * d);
+            plain.read_v(0, t, h, pv.data() + (t * nkv + h) * d);
+          }
+        const auto ref_plain = reference_attention(q, nq, n - nq, pk, pv, n, 0, nh, nkv, d, scale);
+        // Older keys go through the int8 query kernels of the compressed codecs, in both caches
+        // alike; the window must add no more than the f16 rounding of its rows to that.
+        CHECK(max_abs_diff(orc, ref) <= max_abs_diff(op, ref_plain) + 1e-3);
+        auto sq_err = [&](const std::vector<float>& a) {
+          double e = 0;
+          for (std::size_t i = 0; i < a.size(); ++i) e += (double(a[i]) - exact[i]) * (double(a[i]) - exact[i]);
+          return e;
+        };
+        CHECK(sq_err(orc) < 0.9 * sq_err(op));
+      }
+    }
+  }
+  SUBCASE("a window that holds every token reads only f16 rows") {
+    for (const char* pol : {"turbo2", "-ctk q8_0 -ctv turbo3", "q4_0"}) {
+      CAPTURE(std::string(pol));
+      runtime_kv_cache f16c(m, parse_policy("f16"), {.n_ctx = 128}),
+          recent(m, parse_policy(std::string(pol) + " recent=100"), {.n_ctx = 128});
+      const auto of = run(f16c, 0, k, v, n, q, nq, 32);
+      const auto orc = run(recent, 0, k, v, n, q, nq, 32);
+      CHECK(recent.recent_begin(0) == 0);
+      // Only the f16 rounding of rotated instead of plain rows differs (turbo), or nothing.
+      CHECK(max_abs_diff(orc, of) < 2e-3);
+    }
+  }
+  SUBCASE("truncate and re-append, save / load, shift") {
+    const std::string spec = "-ctk turbo3 -ctv turbo2 recent=16";
+    runtime_kv_cache a(m, parse_policy(spec), {.n_ctx = 128}), b(m, parse_policy(spec), {.n_ctx = 128});
+    const std::size_t row = nkv * d;
+    a.append(0, 0, k.data(), v.data(), 40);
+    a.truncate(30);
+    CHECK(a.recent_begin(0) == 24);
+    a.append(0, 30, k.data() + 30 * row, v.data() + 30 * row, 10);
+    b.append(0, 0, k.data(), v.data(), 40);
+    std::vector<float> oa(nh * d), ob(nh * d);
+    a.attend(0, q.data(), 1, 39, oa.data());
+    b.attend(0, q.data(), 1, 39, ob.data());
+    CHECK(max_abs_diff(oa, ob) == 0.0);
+    // A loaded cache has no recent rows: it reads what a cache without the window reads.
+    const std::string file = (std::filesystem::temp_directory_path() / "strata_recent.bin").string();
+    b.save(file);
+    runtime_kv_cache c(m, parse_policy(spec), {.n_ctx = 128}),
+        none(m, parse_policy("-ctk turbo3 -ctv turbo2"), {.n_ctx = 128});
+    c.load(file);
+    std::filesystem::remove(file);
+    none.append(0, 0, k.data(), v.data(), 40);
+    CHECK(c.recent_begin(0) == 40);
+    std::vector<float> oc(nh * d), on(nh * d);
+    c.attend(0, q.data(), 1, 39, oc.data());
+    none.attend(0, q.data(), 1, 39, on.data());
+    CHECK(max_abs_diff(oc, on) == 0.0);
+    // New tokens after the load get recent rows again.
+    c.append(0, 40, k.data() + 40 * row, v.data() + 40 * row, 5);
+    CHECK(c.recent_begin(0) == 40);
+    b.shift(3);
+    CHECK(b.recent_begin(0) == b.pos_end(0));
+  }
+  SUBCASE("sliding window ring") {
+    const layer_map sm(std::vector<layer_info>{{true, -1, attention_kind::sliding, 32, nh, nkv, d}});
+    runtime_kv_cache c(sm, parse_policy("turbo3 recent=20"), {.n_ctx = 128, .max_batch = 8});
+    const std::size_t row = nkv * d;
+    for (std::size_t t = 0; t < n; t += 8)
+      c.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row, std::min<std::size_t>(8, n - t));
+    CHECK(c.recent_begin(0) == std::int64_t(n - 20));
+    std::vector<float> out(nh * d), kk(n * row, 0.0f), vv(n * row, 0.0f);
+    c.attend(0, q.data(), 1, std::int64_t(n - 1), out.data());
+    const std::int64_t first = c.pos_begin(0);
+    for (std::int64_t p = first; p < std::int64_t(n); ++p)
+      for (std::size_t h = 0; h < nkv; ++h) {
+        const std::size_t o = (std::size_t(p) * nkv + h) * d;
+        c.read_k(0, std::size_t(p - first), h, kk.data() + o);
+        c.read_v(0, std::size_t(p - first), h, vv.data() + o);
+        if (p >= std::int64_t(n - 20)) {
+          std::copy_n(k.begin() + long(o), d, kk.begin() + long(o));
+          std::copy_n(v.begin() + long(o), d, vv.begin() + long(o));
+        }
+      }
+    const auto ref = reference_attention(q, 1, std::int64_t(n - 1), kk, vv, n, 0, nh, nkv, d, scale, 32);
+    const auto exact = reference_attention(q, 1, std::int64_t(n - 1), k, v, n, 0, nh, nkv, d, scale, 32);
+    // 20 of the 32 visible keys come from f16 rows: close to the reference on the rows each
+    // part holds (the compressed keys' int8 query rounding aside), and closer to the exact
+    // attention than the plain cache.
+    runtime_kv_cache plain(sm, parse_policy("turbo3"), {.n_ctx = 128, .max_batch = 8});
+    for (std::size_t t = 0; t < n; t += 8)
+      plain.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row, std::min<std::size_t>(8, n - t));
+    std::vector<float> op(nh * d);
+    plain.attend(0, q.data(), 1, std::int64_t(n - 1), op.data());
+    CHECK(max_abs_diff(out, ref) < 0.5 * max_abs_diff(op, exact));
+    CHECK(max_abs_diff(out, exact) < 0.5 * max_abs_diff(op, exact));
+  }
+}

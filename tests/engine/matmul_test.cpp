@@ -175,7 +175,7 @@ TEST_CASE("every weight type on every target: fast path vs scalar reference and 
   }
 }
 
-TEST_CASE("quantized activations: two int8 planes, error at most half a fine step") {
+TEST_CASE("quantized activations: two planes (stored as int16), error at most half a fine step") {
   std::mt19937 rng(11);
   const int64_t n_in = 256, n_tokens = 3;
   std::vector<float> x = random_x(n_in * n_tokens, rng);
@@ -194,13 +194,14 @@ TEST_CASE("quantized activations: two int8 planes, error at most half a fine ste
     double sum[2] = {0, 0};
     for (int k = 0; k < 32; ++k) {
       const int64_t i = 32 * b + k;
-      const int c = a.q[static_cast<size_t>(64 * b + k)], f = a.q[static_cast<size_t>(64 * b + 32 + k)];
+      // The stored int16 is kActFine * c + f with c, f in [-127, 127].
+      const int q = engine::activation_integer(a, i);
       const double v = engine::dequantized_activation(a, i);
       sum[k / 16] += v;
-      if ((c < -127 || c > 127 || f < -127 || f > 127 ||
+      if ((q < -127 * (engine::kActFine + 1) || q > 127 * (engine::kActFine + 1) ||
            std::fabs(v - static_cast<double>(x[static_cast<size_t>(i)])) > 0.51 * step + 1e-37) &&
           bad++ < 3)
-        MESSAGE("x[" << i << "] = " << x[static_cast<size_t>(i)] << " -> " << v << " step " << step << " d " << a.d[static_cast<size_t>(b)] << " (c " << c << ", f " << f << ")");
+        MESSAGE("x[" << i << "] = " << x[static_cast<size_t>(i)] << " -> " << v << " step " << step << " d " << a.d[static_cast<size_t>(b)] << " (integer " << q << ")");
     }
     for (int h = 0; h < 2; ++h)
       CHECK(std::fabs(a.sum16[static_cast<size_t>(2 * b + h)] - sum[h]) <= 1e-5 * amax);

@@ -118,7 +118,15 @@ size_t kv_strata::f16_bytes() const {
   return total;
 }
 
-double kv_strata::bits_per_value() const { return cache_->policy().bits(); }
+double kv_strata::bits_per_value() const {
+  // The policy's bits per value, plus a recent window's f16 rows (recent=N) spread over every
+  // value the cache holds.
+  strata::policy_report plain = cache_->policy();
+  plain.recent = 0;
+  const strata::cache_options& o = cache_->options();
+  const double extra = double(cache_->bytes() - plain.bytes(o.n_ctx, o.max_batch));
+  return cache_->policy().bits() + extra * 16.0 / double(f16_bytes());
+}
 
 std::string kv_strata::describe() const { return policy_ + test_codebook_note(); }
 

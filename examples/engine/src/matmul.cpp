@@ -290,14 +290,13 @@ struct fmt_q6_k {
   float m_hi(int) const { return 0; }
 };
 
-// Activations [k, k + N) of a block as int16: kActFine * coarse + fine (at most 32385), or the
-// coarse value alone.
+// Activations [k, k + N) of block `blk` as int16: the stored kActFine * coarse + fine (at most
+// 32385 in magnitude), or the coarse int8 value widened.
 template <bool kFine>
-HWY_INLINE V16 act16(const int8_t* x) {
+HWY_INLINE V16 act16(const int8_t* blk, size_t k) {
   const D16 d16;
-  const V16 c = hn::PromoteTo(d16, hn::LoadU(DI8(), x));
-  if constexpr (!kFine) return c;
-  return hn::Add(hn::Mul(c, hn::Set(d16, kActFine)), hn::PromoteTo(d16, hn::LoadU(DI8(), x + 32)));
+  if constexpr (!kFine) return hn::PromoteTo(d16, hn::LoadU(DI8(), blk + k));
+  return hn::LoadU(d16, reinterpret_cast<const int16_t*>(blk) + k);
 }
 
 // Rows [r0, r1) for tokens [t0, t0 + NT): the integer path.
@@ -340,7 +339,7 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
           f.decode(j, k, lo, hi);
           for (int t = 0; t < NT; ++t) {
             const int8_t* x = xq[t] + blk * 64;
-            const V16 x_lo = act16<kFine>(x + k), x_hi = act16<kFine>(x + 16 + k);
+            const V16 x_lo = act16<kFine>(x, k), x_hi = act16<kFine>(x, 16 + k);
             s_lo[t] = hn::ReorderWidenMulAccumulate(d32, lo, x_lo, s_lo[t], s_lo1[t]);
             if constexpr (Fmt::kSplit)
               s_hi[t] = hn::ReorderWidenMulAccumulate(d32, hi, x_hi, s_hi[t], s_hi1[t]);
@@ -403,60 +402,65 @@ HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), mask_bytes(0x10));
 }
 // Eight int32 lanes whose total is the dot product of the 32 values u (unsigned, or signed when
-// kSigned) with the block's activations kActFine * c + f, x = the block's 64 bytes (c, then f).
-// Split formats (one scale per 16 values) pass their scales per pair lane in sc16 (at most
-// 128 in magnitude, so sc16c = kActFine * sc16 still fits 16 bits); the others pass nothing.
-// Bounds: a u8 x i8 pair sum stays below 2^15 for |u| <= 128, |x| <= 127 (no saturation), and
-// the int32 lanes below 2^30.
-template <bool kSigned, bool kSplit, bool kFine>
-HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16, __m256i sc16c) {
+// kSigned) with the block's 32 coarse int8 activations x. Split formats (one scale per 16
+// values) pass their scales per pair lane in sc16; the others pass nothing.
+// Bounds: a u8 x i8 pair sum stays below 2^15 for |u| <= 128, |x| <= 127 (no saturation).
+template <bool kSigned, bool kSplit>
+HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16) {
   __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  if constexpr (!kFine) {  // the coarse plane alone
-    if constexpr (kSigned) {
-      c = _mm256_sign_epi8(c, u);
-      u = _mm256_sign_epi8(u, u);
-    }
-    if constexpr (kSplit) return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16);
-#ifdef ENGINE_MATMUL_VNNI
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
-#else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(1));
-#endif
-  }
-  __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
   if constexpr (kSigned) {
     c = _mm256_sign_epi8(c, u);
-    f = _mm256_sign_epi8(f, u);
     u = _mm256_sign_epi8(u, u);
   }
-  if constexpr (kSplit) {
-    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16c),
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, f), sc16));
-  } else {
+  if constexpr (kSplit) return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16);
 #ifdef ENGINE_MATMUL_VNNI
-    const __m256i sc = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
-    return _mm256_dpbusd_epi32(_mm256_mullo_epi32(sc, _mm256_set1_epi32(kActFine)), u, f);
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
 #else
-    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(kActFine)),
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, f), _mm256_set1_epi16(1)));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(1));
 #endif
-  }
 }
 // One 32-value block of a weight row (sub-block j of f) ready to multiply many tokens' blocks:
-// its values and, for split formats, its scales (both planes' factors) are set up once.
+// set up once, applied to every token of a tile. One activation plane (kFine false): the values
+// as bytes and, for split formats, their scales; u8 x i8 multiply-adds.
 template <bool kFine, class Fmt>
 struct block_mul {
-  __m256i u, sc16, sc16c;
+  __m256i u, sc16;
   HWY_INLINE block_mul(const Fmt& f, int j, __m256i values) : u(values) {
-    if constexpr (Fmt::kSplit) {
+    if constexpr (Fmt::kSplit)
       sc16 = f.scales16(j);
-      sc16c = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(kActFine));
+    else
+      sc16 = _mm256_set1_epi16(1);
+  }
+  HWY_INLINE __m256i operator()(const int8_t* x) const {
+    return int_dot32<Fmt::kSigned, Fmt::kSplit>(u, x, sc16);
+  }
+};
+// Two planes (kFine): the activations are stored as int16 (kActFine * c + f), so the values
+// are widened to int16 once per block (times their 16-value scale for split formats: at most
+// 63 * 128 in magnitude) and each token costs two vpmaddwd, exact like the u8 x i8 pair per
+// plane they replace. A pmaddwd lane (two products) stays below 2^30.
+template <class Fmt>
+struct block_mul<true, Fmt> {
+  __m256i lo, hi;  // values 0..15 and 16..31
+  HWY_INLINE block_mul(const Fmt& f, int j, __m256i values) {
+    const __m128i v0 = _mm256_castsi256_si128(values), v1 = _mm256_extracti128_si256(values, 1);
+    if constexpr (Fmt::kSigned) {
+      lo = _mm256_cvtepi8_epi16(v0);
+      hi = _mm256_cvtepi8_epi16(v1);
     } else {
-      sc16 = sc16c = _mm256_set1_epi16(1);
+      lo = _mm256_cvtepu8_epi16(v0);
+      hi = _mm256_cvtepu8_epi16(v1);
+    }
+    if constexpr (Fmt::kSplit) {
+      const __m256i sc = f.scales16(j);  // low 128 bits: the scale of values 0..15, high: 16..31
+      lo = _mm256_mullo_epi16(lo, _mm256_permute2x128_si256(sc, sc, 0x00));
+      hi = _mm256_mullo_epi16(hi, _mm256_permute2x128_si256(sc, sc, 0x11));
     }
   }
   HWY_INLINE __m256i operator()(const int8_t* x) const {
-    return int_dot32<Fmt::kSigned, Fmt::kSplit, kFine>(u, x, sc16, sc16c);
+    const __m256i* x16 = reinterpret_cast<const __m256i*>(x);
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(x16)),
+                            _mm256_madd_epi16(hi, _mm256_loadu_si256(x16 + 1)));
   }
 };
 
@@ -867,15 +871,17 @@ void run_f(const job& jb, int64_t r0, int64_t r1) {
 #endif
 
 
-// Activations: n_blocks blocks of 32 floats -> per block 32 coarse int8 values c, step
-// kActFine * d with d = max|x| / (127 kActFine), then 32 fine int8 values f = the remainder in
-// steps of d; d; and d * (sum of kActFine c + f) for each half.
+// Activations: n_blocks blocks of 32 floats -> per block (64 bytes) either 32 int8 values c
+// (one plane: step d = max|x| / 127), or (two planes) the coarse value c in steps of kActFine d
+// with d = max|x| / (127 kActFine) and the remainder f in steps of d, stored as 32 int16
+// kActFine * c + f; d; and d * (sum of the integer values) for each half.
 template <bool kFine>
 void quantize_blocks_act(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16) {
   using DFq = hn::CappedTag<float, 16>;
   const DFq df;
   const hn::RebindToSigned<DFq> di;
   const hn::Rebind<int8_t, DFq> d8;
+  const hn::Rebind<int16_t, DFq> d16;
   const size_t n = hn::Lanes(df);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* v = x + b * 32;
@@ -906,8 +912,7 @@ void quantize_blocks_act(const float* x, int64_t n_blocks, int8_t* q, float* d, 
         s0 = hn::Add(s0, qv);
       else
         s1 = hn::Add(s1, qv);
-      hn::StoreU(hn::DemoteTo(d8, qc), d8, q + b * 64 + k);
-      hn::StoreU(hn::DemoteTo(d8, qf), d8, q + b * 64 + 32 + k);
+      hn::StoreU(hn::DemoteTo(d16, qv), d16, reinterpret_cast<int16_t*>(q + b * 64) + k);
     }
     d[b] = fine;
     sum16[2 * b] = fine * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, s0)));

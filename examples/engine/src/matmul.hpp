@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "gguf.hpp"
@@ -40,27 +41,33 @@ bool matmul_quantizes_activations(ggml_type type);
 // Activations quantized for the integer path. `fine`: per 32-value block a coarse part
 // c = round(x / (kActFine d)) and the rounded remainder f = round((x - kActFine d c) / d), both
 // in [-127, 127], so x ~= d * (kActFine * c + f) with |error| <= d / 2 and
-// d = max|x| / (127 * kActFine): a u8 x i8 multiply-add per plane keeps the integer kernels.
-// `q8`: c alone, x ~= d * c with d = max|x| / 127 (the fine plane is left unset).
+// d = max|x| / (127 * kActFine), stored as the int16 kActFine * c + f (|value| <= 32385).
+// `q8`: c alone, x ~= d * c with d = max|x| / 127, stored as int8.
 inline constexpr int kActFine = 254;
-// Per token, n_in / 32 blocks of 64 bytes (32 coarse values, then 32 fine values); one scale d
-// per 32 values and, per 16 values, sum16 = d * (sum of the integer values).
+// Per token, n_in / 32 blocks of 64 bytes (fine: 32 int16 values; q8: 32 int8 values, then 32
+// unused bytes); one scale d per 32 values and, per 16 values, sum16 = d * (sum of the integer
+// values).
 struct q8_activations {
   int64_t n_in = 0, n_tokens = 0;
   bool fine = true;
-  std::vector<int8_t> q;      // [n_tokens][n_in / 32][2][32]
+  std::vector<int8_t> q;      // [n_tokens][n_in / 32][64 bytes]
   std::vector<float> d;       // [n_tokens][n_in / 32]
   std::vector<float> sum16;   // [n_tokens][n_in / 16]
 };
 // n_in must be a multiple of 32; `act` is fine or q8.
 void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out,
                           activations act = activations::fine);
+// The integer of the activation at index i (token-major, as x): kActFine * c + f, or c.
+inline int activation_integer(const q8_activations& a, int64_t i) {
+  const int64_t b = i / 32, k = i % 32;
+  if (!a.fine) return a.q[static_cast<size_t>(64 * b + k)];
+  int16_t v;
+  std::memcpy(&v, a.q.data() + 64 * b + 2 * k, sizeof v);
+  return v;
+}
 // The value quantize_activations stands for at index i (token-major, as x).
 inline float dequantized_activation(const q8_activations& a, int64_t i) {
-  const int64_t b = i / 32, k = i % 32;
-  const int c = a.q[static_cast<size_t>(64 * b + k)];
-  return a.d[static_cast<size_t>(b)] *
-         static_cast<float>(a.fine ? kActFine * c + a.q[static_cast<size_t>(64 * b + 32 + k)] : c);
+  return a.d[static_cast<size_t>(i / 32)] * static_cast<float>(activation_integer(a, i));
 }
 
 // Scalar reference of the fast path: dequantizes W (engine::dequantize) and the quantized

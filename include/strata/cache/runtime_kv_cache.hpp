@@ -143,6 +143,21 @@ class runtime_kv_cache {
       total += L.cap * L.n_kv_heads * L.k.layout.row_bytes;
       L.v_offset = total;
       total += L.cap * L.n_kv_heads * L.v.layout.row_bytes;
+      // The recent window (policy_spec::recent): f16 rows in a ring of r_cap slots, slot =
+      // position % r_cap, for each side with a block codec.
+      const std::size_t o = std::size_t(lc.ordinal);
+      const std::size_t rk = report_.recent_tokens(o, opt_.n_ctx, opt_.max_batch, true);
+      const std::size_t rv = report_.recent_tokens(o, opt_.n_ctx, opt_.max_batch, false);
+      L.r_cap = std::max(rk, rv);
+      if (L.r_cap > 0) {
+        L.rk_on = rk > 0;
+        L.rv_on = rv > 0;
+        L.r = opt_.kernels(codec_id::f16, li.head_dim);
+        L.rk_offset = total;
+        if (L.rk_on) total += L.r_cap * L.n_kv_heads * L.r.layout.row_bytes;
+        L.rv_offset = total;
+        if (L.rv_on) total += L.r_cap * L.n_kv_heads * L.r.layout.row_bytes;
+      }
     }
     bytes_ = total;
     data_.reset(new std::byte[bytes_ ? bytes_ : 1]);
@@ -150,6 +165,8 @@ class runtime_kv_cache {
       if (!L.owns) continue;
       L.k_data = data_.get() + L.k_offset;
       L.v_data = data_.get() + L.v_offset;
+      L.rk_data = data_.get() + L.rk_offset;
+      L.rv_data = data_.get() + L.rv_offset;
     }
   }
 
@@ -157,8 +174,8 @@ class runtime_kv_cache {
   const policy_report& policy() const noexcept { return report_; }
   const cache_options& options() const noexcept { return opt_; }
 
-  // Bytes of compressed K/V storage, allocated once in the constructor: exactly
-  // policy().bytes(n_ctx, max_batch).
+  // Bytes of compressed K/V storage (and the recent window's f16 rows), allocated once in the
+  // constructor: exactly policy().bytes(n_ctx, max_batch).
   std::size_t bytes() const noexcept { return bytes_; }
   // Tokens the layer can hold (its cache's layer when it shares one).
   std::size_t capacity(std::size_t layer) const { return owner(layer).cap; }
@@ -171,6 +188,12 @@ class runtime_kv_cache {
   }
   codec_id k_codec(std::size_t layer) const { return owner(layer).k.layout.id; }
   codec_id v_codec(std::size_t layer) const { return owner(layer).v.layout.id; }
+  // Positions [recent_begin, pos_end) of the layer are read from its recent window's f16 rows
+  // (policy_spec::recent); recent_begin == pos_end when it has none.
+  std::int64_t recent_begin(std::size_t layer) const {
+    const layer_state& L = owner(layer);
+    return L.r_cap == 0 ? L.pos0 + std::int64_t(L.count) : recent_lo(L);
+  }
 
   // Stores K and V of n_tokens tokens at positions pos, pos+1, ... on `layer` (which must own
   // its KV cache). Layout [n_tokens][n_kv_heads][head_dim]. Throws std::invalid_argument when
@@ -185,6 +208,7 @@ class runtime_kv_cache {
     if (L.count == 0) {
       L.pos0 = pos;
       L.start = 0;
+      L.r_lo = pos;
     } else if (pos != L.pos0 + static_cast<std::int64_t>(L.count)) {
       fail("position " + std::to_string(pos) + " does not continue layer " +
                std::to_string(layer) + " (expected " +
@@ -231,10 +255,16 @@ class runtime_kv_cache {
           kr = centered;
         }
         encode_row(L.k, kr, tmp, d, L.k_row(h, slot));
+        // encode_row leaves the row as the codec saw it (rotated or not) in tmp.
+        if (L.rk_on) L.r.encode(L.k.layout.rotated ? tmp : kr, d, L.rk_row(h, rslot(L, pos, t)));
         encode_row(L.v, v + src, tmp, d, L.v_row(h, slot));
+        if (L.rv_on)
+          L.r.encode(L.v.layout.rotated ? tmp : v + src, d, L.rv_row(h, rslot(L, pos, t)));
       }
     }
     L.count += n_tokens;
+    if (L.r_cap > 0)
+      L.r_lo = std::max(L.r_lo, pos + std::int64_t(n_tokens) - std::int64_t(L.r_cap));
   }
 
   // Attention of n_q queries on `layer` (its own cache or the one it shares). Query t is at
@@ -262,6 +292,8 @@ class runtime_kv_cache {
       } else if (pos < L.pos0 + static_cast<std::int64_t>(L.count)) {
         L.count = static_cast<std::size_t>(pos - L.pos0);
       }
+      // Recent rows of [r_lo, pos) stay valid; tokens appended from pos on get theirs.
+      L.r_lo = std::min(L.r_lo, pos);
     }
   }
 
@@ -304,15 +336,19 @@ class runtime_kv_cache {
         }
       }
       L.pos0 += delta;
+      L.r_lo = L.pos0 + std::int64_t(L.count);  // the recent rows sit at the old positions' slots
     }
   }
   void shift(std::int64_t delta) {
-    for (auto& L : layers_) L.pos0 += delta;
+    for (auto& L : layers_) {
+      L.pos0 += delta;
+      L.r_lo = L.pos0 + std::int64_t(L.count);
+    }
   }
 
   // Empties every layer.
   void clear() {
-    for (auto& L : layers_) L.count = 0, L.start = 0, L.pos0 = 0;
+    for (auto& L : layers_) L.count = 0, L.start = 0, L.pos0 = 0, L.r_lo = 0;
   }
 
   // Writes every layer's cached tokens to `path` (format: strata/cache/state_file.hpp), through
@@ -403,6 +439,20 @@ class runtime_kv_cache {
     std::vector<float> k_mean;  // [kv_head][head_dim] when subtract_k_mean
     std::byte* k_data = nullptr;
     std::byte* v_data = nullptr;
+    // Recent window: f16 rows of positions [r_lo, pos0 + count) at slot position % r_cap.
+    std::size_t r_cap = 0;
+    bool rk_on = false, rv_on = false;
+    codec_kernels r;  // f16
+    std::int64_t r_lo = 0;
+    std::size_t rk_offset = 0, rv_offset = 0;
+    std::byte* rk_data = nullptr;
+    std::byte* rv_data = nullptr;
+    std::byte* rk_row(std::size_t h, std::size_t s) const {
+      return rk_data + (h * r_cap + s) * r.layout.row_bytes;
+    }
+    std::byte* rv_row(std::size_t h, std::size_t s) const {
+      return rv_data + (h * r_cap + s) * r.layout.row_bytes;
+    }
     // K rows of KV head h, physical slot s: [head][slot][row_bytes]
     std::byte* k_row(std::size_t h, std::size_t s) const {
       return k_data + (h * cap + s) * k.layout.row_bytes;
@@ -411,6 +461,16 @@ class runtime_kv_cache {
       return v_data + (h * cap + s) * v.layout.row_bytes;
     }
   };
+
+  static std::size_t rslot(const layer_state& L, std::int64_t pos, std::size_t t) {
+    const std::int64_t r = std::int64_t(L.r_cap), p = (pos + std::int64_t(t)) % r;
+    return std::size_t(p < 0 ? p + r : p);
+  }
+  // First position read from the recent rows (clamped to the cached range).
+  static std::int64_t recent_lo(const layer_state& L) {
+    const std::int64_t end = L.pos0 + std::int64_t(L.count);
+    return std::clamp(std::max(L.r_lo, end - std::int64_t(L.r_cap)), L.pos0, end);
+  }
 
   [[noreturn]] static void fail(const std::string& what, const char* where) {
     throw std::invalid_argument("error: " + what + " (" + where + ")");
@@ -539,6 +599,7 @@ class runtime_kv_cache {
       layer_state& L = layers_[lc.layer];
       L.start = 0;
       L.count = counts[o++];
+      L.r_lo = L.pos0 + std::int64_t(L.count);  // the file has no recent rows
     }
   }
 
@@ -582,17 +643,25 @@ class runtime_kv_cache {
         ml[2 * r + 1] = 0.0f;
       }
       const std::int64_t s_lo = lo(t0), s_hi = hi(t0 + nt - 1);
+      // Logical slots >= s_rec come from the recent window's f16 rows (when the side has one).
+      const std::int64_t s_rec = L.r_cap > 0 ? recent_lo(L) - L.pos0 : count;
       std::size_t ta = 0, tb = 0;  // active query tokens of the tile (relative to t0)
       for (std::int64_t s0 = s_lo; s0 <= s_hi;) {
         const std::size_t phys = (L.start + std::size_t(s0)) % L.cap;
+        const bool recent = s0 >= s_rec;
+        const std::size_t rs = recent ? rslot(L, L.pos0, std::size_t(s0)) : 0;
         const std::int64_t s1 = std::min<std::int64_t>(
-            {s0 + std::int64_t(T), s_hi + 1, s0 + std::int64_t(L.cap - phys)});
+            {s0 + std::int64_t(T), s_hi + 1, s0 + std::int64_t(L.cap - phys),
+             recent ? s0 + std::int64_t(L.r_cap - rs) : std::max(s_rec, s0 + 1)});
         while (ta < nt && hi(t0 + ta) < s0) ++ta;
         while (tb < nt && lo(t0 + tb) < s1) ++tb;
         if (ta < tb) {
           const std::size_t n = std::size_t(s1 - s0);
           const std::size_t r0 = ta * g, nr = (tb - ta) * g;
-          L.k.dot(qr + r0 * d, nr, d, L.k_row(h, phys), L.k.layout.row_bytes, n, S, T);
+          if (recent && L.rk_on)
+            L.r.dot(qr + r0 * d, nr, d, L.rk_row(h, rs), L.r.layout.row_bytes, n, S, T);
+          else
+            L.k.dot(qr + r0 * d, nr, d, L.k_row(h, phys), L.k.layout.row_bytes, n, S, T);
           for (std::size_t t = ta; t < tb; ++t) {
             const std::int64_t a = std::max(lo(t0 + t), s0) - s0;
             const std::int64_t b = std::min(hi(t0 + t) + 1, s1) - s0;
@@ -607,7 +676,10 @@ class runtime_kv_cache {
             s0 = s1;
             continue;
           }
-          L.v.axpy(S, nr, T, L.v_row(h, phys), L.v.layout.row_bytes, n, d, acc + r0 * d);
+          if (recent && L.rv_on)
+            L.r.axpy(S, nr, T, L.rv_row(h, rs), L.r.layout.row_bytes, n, d, acc + r0 * d);
+          else
+            L.v.axpy(S, nr, T, L.v_row(h, phys), L.v.layout.row_bytes, n, d, acc + r0 * d);
         }
         s0 = s1;
       }

@@ -31,6 +31,12 @@ constexpr std::string_view codec_name(codec_id id) {
   return "";
 }
 
+// f32, f16 and bf16 store every value on its own; the others are block codecs (a scale per
+// block of values, or codebook indices).
+constexpr bool is_element_codec(codec_id id) {
+  return id == codec_id::f32 || id == codec_id::f16 || id == codec_id::bf16;
+}
+
 // Exact, case-sensitive match against codec_name; std::nullopt for anything else.
 constexpr std::optional<codec_id> parse_codec(std::string_view name) {
   for (codec_id id : all_codec_ids)

@@ -13,6 +13,7 @@
 //   k=CODEC | v=CODEC | kv=CODEC                fallback of K, V or both
 //   k:SELS=CODEC | v:SELS=CODEC | kv:SELS=CODEC a rule; SELS = SEL[,SEL...]
 //   PRESET                     la1 la2 la5 la6 la7 boundary-v boundary-v-4-4
+//   recent=N                   keep the newest N tokens also as f16 rows (policy_spec::recent)
 // SEL: all, firstN, lastN, everyN, everyN+M, N (one KV ordinal), N-M (ordinals N..M),
 // sliding, global. Rules keep their order (the first matching rule wins, for K and V
 // separately). A preset adds its rules where it appears and sets its fallbacks unless the
@@ -132,9 +133,17 @@ struct policy_parser {
       }
       fail("cannot parse '" + std::string(c) + "'; expected a KV cache type (" +
            valid_codec_names() + "), a preset (" + valid_preset_names() +
-           "), -ctk/-ctv TYPE, or k|v|kv[:selectors]=TYPE");
+           "), -ctk/-ctv TYPE, k|v|kv[:selectors]=TYPE, or recent=N");
     }
     std::string_view lhs = c.substr(0, eq), rhs = c.substr(eq + 1);
+    if (lhs == "recent") {
+      std::uint32_t n = 0;
+      if (!number(rhs, n) || n > (1u << 24))
+        fail("bad recent window '" + std::string(rhs) + "' in '" + std::string(c) +
+             "'; expected a token count 0.." + std::to_string(1u << 24));
+      spec.recent = n;
+      return;
+    }
     const auto colon = lhs.find(':');
     std::string_view target = lhs.substr(0, colon);
     if (target != "k" && target != "v" && target != "kv")

@@ -30,6 +30,21 @@ inline double strata_bits(codec_id id, std::uint32_t head_dim) {
 struct policy_report {
   layer_map map;
   std::vector<kv_layer_codecs> layers;  // one per KV layer, by ordinal
+  std::size_t recent = 0;               // policy_spec::recent
+
+  // Tokens of the recent window (f16 rows) the ordinal-th KV layer keeps for K (V): 0 when the
+  // side's codec is an element codec (f32, f16, bf16) or the policy has no recent window.
+  std::size_t recent_tokens(std::size_t ordinal, std::size_t n_ctx, std::size_t max_batch,
+                            bool k) const {
+    const codec_id c = k ? layers.at(ordinal).k : layers.at(ordinal).v;
+    if (recent == 0 || is_element_codec(c)) return 0;
+    return std::min(recent, layer_tokens(ordinal, n_ctx, max_batch));
+  }
+  // Bytes of one token's f16 row on the ordinal-th KV layer, all KV heads.
+  std::size_t recent_token_bytes(std::size_t ordinal) const {
+    const layer_info& li = map[layers.at(ordinal).layer];
+    return li.n_kv_heads * layout_of(codec_id::f16, li.head_dim).row_bytes;
+  }
 
   // Bytes of one token's K (V) on the ordinal-th KV layer, all KV heads.
   std::size_t k_token_bytes(std::size_t ordinal) const { return token_bytes(ordinal, true); }
@@ -47,7 +62,7 @@ struct policy_report {
   }
 
   // Exact K + V bytes of every KV layer for n_ctx tokens (what the cache allocates; pass the
-  // cache's max_batch when sliding layers are shortened).
+  // cache's max_batch when sliding layers are shortened), the recent window's f16 rows included.
   std::size_t bytes(std::size_t n_ctx, std::size_t max_batch = 0) const {
     return side_bytes(n_ctx, max_batch, true) + side_bytes(n_ctx, max_batch, false);
   }
@@ -58,7 +73,8 @@ struct policy_report {
     return side_bytes(n_ctx, max_batch, false);
   }
 
-  // Effective bits per value, weighted by the values each layer stores.
+  // Effective bits per value of the compressed rows, weighted by the values each layer stores
+  // (a recent window's f16 rows depend on the context: see bytes()).
   template <class Bits>
   double bits_k(Bits&& bits) const { return side_bits(bits, true); }
   template <class Bits>
@@ -121,6 +137,11 @@ struct policy_report {
       s += std::to_string(map.n_layers());
       s += " layers have no KV cache of their own.\n";
     }
+    if (recent > 0) {
+      s += "\nThe newest ";
+      s += std::to_string(recent);
+      s += " tokens of every layer are also kept as f16 rows (K and V sides with a block codec).\n";
+    }
     return s;
   }
 
@@ -132,7 +153,8 @@ struct policy_report {
   std::size_t side_bytes(std::size_t n_ctx, std::size_t max_batch, bool k) const {
     std::size_t t = 0;
     for (std::size_t o = 0; o < layers.size(); ++o)
-      t += token_bytes(o, k) * layer_tokens(o, n_ctx, max_batch);
+      t += token_bytes(o, k) * layer_tokens(o, n_ctx, max_batch) +
+           recent_token_bytes(o) * recent_tokens(o, n_ctx, max_batch, k);
     return t;
   }
   template <class Bits>
@@ -150,7 +172,7 @@ struct policy_report {
 
 // The report of runtime policy `spec` on `map`; throws when a head dim does not fit a codec.
 inline policy_report report(const policy_spec& spec, const layer_map& map) {
-  policy_report r{map, spec.resolve(map)};
+  policy_report r{map, spec.resolve(map), spec.recent};
   for (std::size_t o = 0; o < r.layers.size(); ++o) {
     (void)r.k_token_bytes(o);  // validates the head dim against both codecs
     (void)r.v_token_bytes(o);

@@ -44,6 +44,11 @@ struct policy_spec {
   codec_id k = codec_id::f16;  // fallback
   codec_id v = codec_id::f16;
   std::vector<policy_rule> rules;
+  // KIVI-style recent window: the newest `recent` tokens of every KV layer are also kept as f16
+  // rows, for each side (K, V) whose codec is a block codec, and attention reads them from
+  // there; older tokens come from the compressed rows (every token is encoded when appended,
+  // so nothing is re-encoded when it ages). 0: off.
+  std::size_t recent = 0;
 
   // The K and V codec of KV ordinal `ordinal` of `n_kv`.
   kv_layer_codecs resolve(std::size_t ordinal, std::size_t n_kv,
