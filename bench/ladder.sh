@@ -125,6 +125,11 @@ la5|la5|lm
 la6|la6|lm
 turbo3 r64|-ctk turbo3 -ctv turbo3 recent=64|lm
 q8_0/turbo2 r64|-ctk q8_0 -ctv turbo2 recent=64|lm
+q4_0 kb|-ctk q4_0 -ctv q4_0 k-balance|lm
+turbo4 kb|-ctk turbo4 -ctv turbo4 k-balance|lm
+turbo3 kb|-ctk turbo3 -ctv turbo3 k-balance|lm
+turbo2 kb|-ctk turbo2 -ctv turbo2 k-balance|lm
+turbo4/turbo3 kb|-ctk turbo4 -ctv turbo3 k-balance|lm
 turbo4 fork|-ctk turbo4 -ctv turbo4|fork
 turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork

@@ -349,6 +349,116 @@ TEST_CASE("K mean subtraction: exact with f32, keys read back, saved and loaded"
   std::filesystem::remove(file);
 }
 
+TEST_CASE("K balance: exact with f32, keys read back, a balanced sample, saved and loaded") {
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 120, nq = 3;
+  const layer_map m = layer_map::dense(1, nkv, d, nh);
+  const auto k = outlier_keys(n * nkv, d, 90), v = gaussian(n * nkv * d, 91);
+  auto q = gaussian(nq * nh * d, 92);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] *= 1.0f + float(i % d % 5);  // loud channels
+  SUBCASE("parse and report") {
+    CHECK(parse_policy("-ctk turbo3 -ctv turbo3 k-balance").k_balance);
+    CHECK_FALSE(parse_policy("turbo3").k_balance);
+    CHECK(report(parse_policy("turbo3;k-balance"), m).table().find("k-balance") != std::string::npos);
+    CHECK_THROWS_WITH_AS(parse_policy("turbo3 k-balanced"), doctest::Contains("k-balance"),
+                         std::invalid_argument);
+  }
+  SUBCASE("the estimator") {
+    const auto s = k_balance_scales(q.data(), nq, nh, k.data(), n, nkv, d);
+    REQUIRE(s.size() == nkv * d);
+    for (std::size_t h = 0; h < nkv; ++h) {
+      double log_sum = 0;
+      for (std::size_t c = 0; c < d; ++c) log_sum += std::log(double(s[h * d + c]));
+      CHECK(std::abs(log_sum / double(d)) < 1e-5);  // geometric mean 1 (nothing clamped here)
+      // Channel 0 has 6x keys (and +3): it is scaled down against a typical channel such as 1.
+      CHECK(s[h * d + 0] > 1.5f * s[h * d + 1]);
+    }
+    // The product the scales minimize (k_balance.hpp) is lower than unbalanced.
+    double q2[d] = {}, k2[d] = {};
+    for (std::size_t t = 0; t < nq * nh; ++t)
+      for (std::size_t c = 0; c < d; ++c) q2[c] += double(q[t * d + c]) * q[t * d + c];
+    for (std::size_t t = 0; t < n * nkv; ++t)
+      for (std::size_t c = 0; c < d; ++c) k2[c] += double(k[t * d + c]) * k[t * d + c];
+    double qa = 0, ka = 0, qb = 0, kb = 0;  // KV head 0's scales serve both heads' data here
+    for (std::size_t c = 0; c < d; ++c) {
+      const double sc = s[c];
+      qa += q2[c], ka += k2[c], qb += q2[c] * sc * sc, kb += k2[c] / (sc * sc);
+    }
+    CHECK(qb * kb < 0.9 * qa * ka);
+    CHECK(k_balance_scales(q.data(), nq, nh, k.data(), k_balance_min_keys - 1, nkv, d).empty());
+    CHECK(k_balance_scales(q.data(), 0, nh, k.data(), n, nkv, d).empty());
+  }
+  SUBCASE("exact with f32 K, read back, set only on an empty layer") {
+    runtime_kv_cache a(m, parse_policy("f32 k-balance"), {.n_ctx = 128}),
+        b(m, parse_policy("f32"), {.n_ctx = 128});
+    b.balance_k(0, q.data(), nq, k.data(), n);  // no k-balance in b's policy: nothing
+    CHECK(b.k_scales(0).empty());
+    a.balance_k(0, q.data(), nq, k.data(), 4);  // too few keys: nothing
+    CHECK(a.k_scales(0).empty());
+    a.balance_k(0, q.data(), nq, k.data(), n);
+    REQUIRE(a.k_scales(0).size() == nkv * d);
+    const auto oa = run(a, 0, k, v, n, q, nq, 50), ob = run(b, 0, k, v, n, q, nq, n);
+    CHECK(max_abs_diff(oa, ob) < 1e-5);
+    std::vector<float> row(d);
+    a.read_k(0, 77, 1, row.data());
+    CHECK(max_abs_diff(row, std::vector<float>(k.begin() + (77 * nkv + 1) * d,
+                                               k.begin() + (77 * nkv + 2) * d)) < 1e-5);
+    const auto before = a.k_scales(0);
+    a.balance_k(0, q.data() + 1, nq, k.data() + 1, n);  // a layer with tokens keeps its scales
+    CHECK(a.k_scales(0) == before);
+    CHECK_THROWS_WITH_AS(a.set_k_scales(0, before.data()), doctest::Contains("not empty"),
+                         std::invalid_argument);
+    a.clear();
+    std::vector<float> bad(nkv * d, 1.0f);
+    bad[5] = 0.0f;
+    CHECK_THROWS_WITH_AS(a.set_k_scales(0, bad.data()), doctest::Contains("not a finite positive"),
+                         std::invalid_argument);
+    a.set_k_scales(0, nullptr);
+    CHECK(a.k_scales(0).empty());
+  }
+  SUBCASE("with the K mean, through shift's rerope") {
+    cache_options opt{.n_ctx = 128};
+    opt.subtract_k_mean = true;
+    runtime_kv_cache a(m, parse_policy("f32 k-balance"), opt), b(m, parse_policy("f32"), {.n_ctx = 128});
+    a.balance_k(0, q.data(), nq, k.data(), n);
+    run(a, 0, k, v, n, q, nq, n);
+    run(b, 0, k, v, n, q, nq, n);
+    // A rerope that sees the keys as appended: add 1 to channel 3 of every key.
+    auto bump = [](std::size_t, std::size_t, std::int64_t, std::int64_t, float* r, std::size_t) {
+      r[3] += 1.0f;
+    };
+    a.shift(5, bump);
+    b.shift(5, bump);
+    std::vector<float> ra(d), rb(d), oa(nq * nh * d), ob(nq * nh * d);
+    a.read_k(0, 10, 0, ra.data());
+    b.read_k(0, 10, 0, rb.data());
+    CHECK(max_abs_diff(ra, rb) < 1e-5);
+    a.attend(0, q.data(), nq, std::int64_t(n + 5 - nq), oa.data());
+    b.attend(0, q.data(), nq, std::int64_t(n + 5 - nq), ob.data());
+    CHECK(max_abs_diff(oa, ob) < 1e-5);
+  }
+  SUBCASE("turbo3 K: closer to the f16 cache; the scales saved and loaded") {
+    runtime_kv_cache f16(m, parse_policy("f16"), {.n_ctx = 128}),
+        plain(m, parse_policy("turbo3"), {.n_ctx = 128}),
+        bal(m, parse_policy("turbo3 k-balance"), {.n_ctx = 128});
+    bal.balance_k(0, q.data(), nq, k.data(), n);
+    const auto o16 = run(f16, 0, k, v, n, q, nq, n), op = run(plain, 0, k, v, n, q, nq, n),
+               ob = run(bal, 0, k, v, n, q, nq, n);
+    MESSAGE("turbo3 cosine vs f16: plain " << cosine(op, o16) << ", k-balance " << cosine(ob, o16));
+    CHECK(cosine(ob, o16) > cosine(op, o16));
+    const std::string file = (std::filesystem::temp_directory_path() / "strata_kbal.bin").string();
+    bal.save(file);
+    runtime_kv_cache c(m, parse_policy("turbo3 k-balance"), {.n_ctx = 128});
+    c.load(file);
+    CHECK(c.k_scales(0) == bal.k_scales(0));
+    std::vector<float> oc(nq * nh * d);
+    c.attend(0, q.data(), nq, std::int64_t(n - nq), oc.data());
+    CHECK(max_abs_diff(ob, oc) == 0.0);
+    plain.load(file);  // the scales travel with the rows, whatever the policy's clause
+    CHECK(plain.k_scales(0) == bal.k_scales(0));
+    std::filesystem::remove(file);
+  }
+}
+
 TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from compressed rows") {
   const std::size_t d = 64, nkv = 2, nh = 4, n = 100, R = 24, nq = 3;
   const layer_map m = layer_map::dense(1, nkv, d, nh);

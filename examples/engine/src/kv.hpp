@@ -29,6 +29,11 @@ class kv_store {
   // pos0 must be <= size(); appending at pos0 < size() overwrites (drops) what followed.
   virtual void append(int layer, int pos0, int n, const float* k, const float* v) = 0;
 
+  // Called just before append with the same batch's queries ([n][n_head * head_k]) and keys:
+  // a cache may calibrate on them (kv_strata: the policy clause k-balance). Default: nothing.
+  virtual void prepare(int /*layer*/, int /*pos0*/, int /*n*/, const float* /*q*/,
+                       const float* /*k*/) {}
+
   // Causal attention of `n` queries at positions pos0..pos0+n-1 (their K/V already appended)
   // over positions 0..pos0+n-1, masked to the layer's sliding window where it has one.
   // q: [n][n_head * head_k], out: [n][n_head * head_v]; scores are scaled by `scale`.

@@ -18,6 +18,9 @@ class kv_recorder final : public kv_store {
   int capacity() const override { return inner_->capacity(); }
   int size() const override { return inner_->size(); }
   void append(int layer, int pos0, int n, const float* k, const float* v) override;
+  void prepare(int layer, int pos0, int n, const float* q, const float* k) override {
+    inner_->prepare(layer, pos0, n, q, k);
+  }
   void attend(int layer, int pos0, int n, const float* q, float* out, float scale,
               thread_pool& pool) override;
   void truncate(int pos) override { inner_->truncate(pos); }

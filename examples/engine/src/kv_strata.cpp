@@ -62,6 +62,17 @@ void kv_strata::append(int layer, int pos0, int n, const float* k, const float* 
   if (layer == n_layer_ - 1) size_ = pos0 + n;
 }
 
+void kv_strata::prepare(int layer, int pos0, int n, const float* q, const float* k) {
+  // k-balance: a layer's first batch (the prompt) sets its per-channel K scales.
+  if (!cache_->policy().k_balance || n <= 0 || size_t(layer) >= cache_->map().n_layers() ||
+      !cache_->map()[size_t(layer)].has_kv || pos0 > 0)
+    return;
+  rethrow([&] {
+    cache_->balance_k(size_t(layer), q, size_t(n), k, size_t(n));
+    return 0;
+  });
+}
+
 void kv_strata::attend(int layer, int pos0, int n, const float* q, float* out, float scale,
                        thread_pool& pool) {
   // Split over KV heads and, for a batch, over query rows: each job writes its own rows/heads.

@@ -26,6 +26,7 @@ class kv_strata final : public kv_store {
   int capacity() const override { return capacity_; }
   int size() const override { return size_; }
   void append(int layer, int pos0, int n, const float* k, const float* v) override;
+  void prepare(int layer, int pos0, int n, const float* q, const float* k) override;
   void attend(int layer, int pos0, int n, const float* q, float* out, float scale,
               thread_pool& pool) override;
   // Drops positions >= pos. When a sliding-window ring no longer holds the window that

@@ -206,6 +206,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     const rope_table rope(pos.data(), n, c.n_rot, c.layers[size_t(il)], rope_freqs_);
     rope.apply(q_.data(), c.n_head, c.head_k, c.rope);
     rope.apply(k_.data(), c.n_head_kv, c.head_k, c.rope);
+    kv.prepare(il, pos0, n, q_.data(), k_.data());
     kv.append(il, pos0, n, k_.data(), v_.data());
     kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool);
     check(att_, att_.size(), il, "attention");

@@ -57,6 +57,7 @@
 #include <string>
 #include <vector>
 
+#include <strata/cache/k_balance.hpp>
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/cache/softmax.hpp>
 #include <strata/cache/state_file.hpp>
@@ -195,6 +196,51 @@ class runtime_kv_cache {
     return L.r_cap == 0 ? L.pos0 + std::int64_t(L.count) : recent_lo(L);
   }
 
+  // Per-channel K balancing (strata/cache/k_balance.hpp). set_k_scales gives `layer` (which must
+  // own its cache and be empty) the scales s, [n_kv_heads][head_dim] finite positive floats, or
+  // none (nullptr): keys are stored as k / s and queries score with q * s. balance_k does it
+  // from a sample when the policy has k-balance: on an empty layer it estimates the scales from
+  // the batch's queries (q: [n_q][n_heads][head_dim]) and keys (as append takes them) and sets
+  // them; on a layer that holds tokens, without k-balance, or with fewer than
+  // k_balance_min_keys keys it does nothing. Call it before the batch's append. Scales stay
+  // until the next balance of the emptied layer (after truncate(0) or clear()) or a load.
+  void set_k_scales(std::size_t layer, const float* s) {
+    if (layer >= layers_.size() || !layers_[layer].owns)
+      fail("layer " + std::to_string(layer) + " does not own a KV cache", "set_k_scales");
+    layer_state& L = layers_[layer];
+    if (L.count != 0) fail("layer " + std::to_string(layer) + " is not empty", "set_k_scales");
+    if (s)
+      for (std::size_t i = 0; i < L.n_kv_heads * L.head_dim; ++i)
+        if (!(s[i] > 0.0f) || !std::isfinite(s[i]))
+          fail("K scale " + std::to_string(i) + " of layer " + std::to_string(layer) +
+                   " is not a finite positive number",
+               "set_k_scales");
+    set_scales(L, s);
+  }
+  void balance_k(std::size_t layer, const float* q, std::size_t n_q, const float* k,
+                 std::size_t n_k) {
+    if (!report_.k_balance) return;
+    if (layer >= layers_.size() || !layers_[layer].owns)
+      fail("layer " + std::to_string(layer) + " does not own a KV cache", "balance_k");
+    layer_state& L = layers_[layer];
+    if (L.count != 0 || n_k < k_balance_min_keys) return;
+    const std::size_t d = L.head_dim, nk = L.n_kv_heads;
+    std::vector<float> mean;
+    if (opt_.subtract_k_mean) {  // the mean append will take from the same batch
+      mean.assign(nk * d, 0.0f);
+      for (std::size_t i = 0; i < nk * d; ++i) {
+        double m = 0;
+        for (std::size_t t = 0; t < n_k; ++t) m += k[t * nk * d + i];
+        mean[i] = float(m / double(n_k));
+      }
+    }
+    const auto s = k_balance_scales(q, n_q, L.n_heads, k, n_k, nk, d,
+                                    mean.empty() ? nullptr : mean.data());
+    set_scales(L, s.empty() ? nullptr : s.data());
+  }
+  // The layer's K scales ([n_kv_heads][head_dim]; empty: none).
+  const std::vector<float>& k_scales(std::size_t layer) const { return owner(layer).k_scale; }
+
   // Stores K and V of n_tokens tokens at positions pos, pos+1, ... on `layer` (which must own
   // its KV cache). Layout [n_tokens][n_kv_heads][head_dim]. Throws std::invalid_argument when
   // pos does not continue the layer's range, std::length_error when a global layer is full.
@@ -236,6 +282,7 @@ class runtime_kv_cache {
     const std::size_t d = L.head_dim;
     float* tmp = scratch(d, 0);
     float* centered = scratch(d, 4);
+    const bool scaled = !L.k_inv.empty();
     if (opt_.subtract_k_mean && L.count == 0) {
       L.k_mean.assign(L.n_kv_heads * d, 0.0f);
       for (std::size_t h = 0; h < L.n_kv_heads; ++h)
@@ -250,8 +297,13 @@ class runtime_kv_cache {
       for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
         const std::size_t src = (t * L.n_kv_heads + h) * d;
         const float* kr = k + src;
-        if (opt_.subtract_k_mean) {
-          for (std::size_t c = 0; c < d; ++c) centered[c] = kr[c] - L.k_mean[h * d + c];
+        if (opt_.subtract_k_mean || scaled) {
+          for (std::size_t c = 0; c < d; ++c) {
+            float x = kr[c];
+            if (opt_.subtract_k_mean) x -= L.k_mean[h * d + c];
+            if (scaled) x *= L.k_inv[h * d + c];
+            centered[c] = x;
+          }
           kr = centered;
         }
         encode_row(L.k, kr, tmp, d, L.k_row(h, slot));
@@ -327,11 +379,12 @@ class runtime_kv_cache {
           std::byte* r = L.k_row(h, slot);
           L.k.decode(r, d, row);
           if (L.k.layout.rotated) opt_.rotation.inverse(row, d);
-          if (opt_.subtract_k_mean)
-            for (std::size_t c = 0; c < d; ++c) row[c] += L.k_mean[h * d + c];
+          restore_k(L, h, row);
           rerope(li, h, pos, pos + delta, row, d);
           if (opt_.subtract_k_mean)
             for (std::size_t c = 0; c < d; ++c) row[c] -= L.k_mean[h * d + c];
+          if (!L.k_inv.empty())
+            for (std::size_t c = 0; c < d; ++c) row[c] *= L.k_inv[h * d + c];
           encode_row(L.k, row, tmp, d, r);
         }
       }
@@ -383,6 +436,12 @@ class runtime_kv_cache {
           std::memcpy(&u, &x, 4);
           w.le(u);
         }
+      }
+      w.le(std::uint8_t(L.k_scale.empty() ? 0 : 1));
+      for (const float x : L.k_scale) {
+        std::uint32_t u;
+        std::memcpy(&u, &x, 4);
+        w.le(u);
       }
     }
     for (const auto& lc : report_.layers) {
@@ -437,6 +496,8 @@ class runtime_kv_cache {
     std::size_t window = 0;
     std::size_t k_offset = 0, v_offset = 0;
     std::vector<float> k_mean;  // [kv_head][head_dim] when subtract_k_mean
+    // Per-channel K balance (k_balance.hpp), [kv_head][head_dim], and its reciprocal; empty: none.
+    std::vector<float> k_scale, k_inv;
     std::byte* k_data = nullptr;
     std::byte* v_data = nullptr;
     // Recent window: f16 rows of positions [r_lo, pos0 + count) at slot position % r_cap.
@@ -470,6 +531,14 @@ class runtime_kv_cache {
   static std::int64_t recent_lo(const layer_state& L) {
     const std::int64_t end = L.pos0 + std::int64_t(L.count);
     return std::clamp(std::max(L.r_lo, end - std::int64_t(L.r_cap)), L.pos0, end);
+  }
+
+  static void set_scales(layer_state& L, const float* s) {
+    L.k_scale.clear();
+    L.k_inv.clear();
+    if (!s) return;
+    L.k_scale.assign(s, s + L.n_kv_heads * L.head_dim);
+    for (const float x : L.k_scale) L.k_inv.push_back(1.0f / x);
   }
 
   [[noreturn]] static void fail(const std::string& what, const char* where) {
@@ -511,8 +580,16 @@ class runtime_kv_cache {
     const codec_kernels& c = is_k ? L.k : L.v;
     c.decode(is_k ? L.k_row(head, slot) : L.v_row(head, slot), L.head_dim, x);
     if (c.layout.rotated) opt_.rotation.inverse(x, L.head_dim);
-    if (is_k && opt_.subtract_k_mean)
-      for (std::size_t i = 0; i < L.head_dim; ++i) x[i] += L.k_mean[head * L.head_dim + i];
+    if (is_k) restore_k(L, head, x);
+  }
+
+  // A decoded, unrotated K row as the caller appended it: balance scales and the mean put back.
+  void restore_k(const layer_state& L, std::size_t head, float* x) const {
+    const std::size_t d = L.head_dim;
+    if (!L.k_scale.empty())
+      for (std::size_t i = 0; i < d; ++i) x[i] *= L.k_scale[head * d + i];
+    if (opt_.subtract_k_mean)
+      for (std::size_t i = 0; i < d; ++i) x[i] += L.k_mean[head * d + i];
   }
 
   // Calls fn(first physical slot, n) for the runs of the layer's tokens in logical order (the
@@ -533,7 +610,7 @@ class runtime_kv_cache {
     if (std::memcmp(magic, state_file_magic, sizeof magic) != 0)
       r.fail("not a strata KV state file (bad magic)");
     const auto version = r.le<std::uint32_t>();
-    if (version != state_file_version)
+    if (version != state_file_version && version != 1)
       r.fail("unsupported state file version " + std::to_string(version) + " (this build reads " +
              std::to_string(state_file_version) + ")");
     const auto flags = r.le<std::uint32_t>();
@@ -581,6 +658,22 @@ class runtime_kv_cache {
         for (auto& x : L.k_mean) {
           const auto u = r.le<std::uint32_t>();
           std::memcpy(&x, &u, 4);
+        }
+      }
+      L.k_scale.clear();
+      L.k_inv.clear();
+      if (version >= 2) {
+        const auto has = r.le<std::uint8_t>();
+        if (has > 1) r.fail("bad K balance flag in layer " + std::to_string(lc.layer));
+        if (has == 1) {
+          std::vector<float> sc(L.n_kv_heads * L.head_dim);
+          for (auto& x : sc) {
+            const auto u = r.le<std::uint32_t>();
+            std::memcpy(&x, &u, 4);
+            if (!(x > 0.0f) || !std::isfinite(x))
+              r.fail("bad K balance scale in layer " + std::to_string(lc.layer));
+          }
+          set_scales(L, sc.data());
         }
       }
     }
@@ -633,7 +726,10 @@ class runtime_kv_cache {
         for (std::size_t j = 0; j < g; ++j) {
           float* r = qr + (t * g + j) * d;
           const float* src = q + ((t0 + t) * n_heads + h * g + j) * d;
-          for (std::size_t c = 0; c < d; ++c) r[c] = src[c] * scale;
+          if (L.k_scale.empty())
+            for (std::size_t c = 0; c < d; ++c) r[c] = src[c] * scale;
+          else
+            for (std::size_t c = 0; c < d; ++c) r[c] = src[c] * scale * L.k_scale[h * d + c];
           if (L.k.layout.rotated) opt_.rotation.forward(r, d);
         }
       }

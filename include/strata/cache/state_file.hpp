@@ -9,6 +9,9 @@
 //                                 u32 n_heads, u32 n_kv_heads, u32 head_dim
 //   per KV layer (by ordinal):    u8 k codec id, u8 v codec id, u64 tokens, i64 first position
 //                                 [, n_kv_heads x head_dim f32 K means when flags bit 0]
+//                                 u8 1 when K balance scales follow (0: none), then
+//                                 [n_kv_heads x head_dim f32 scales]   (version 2 on; version 1
+//                                 files, which lack the byte, are still read)
 //   per KV layer: K rows [head][token] then V rows [head][token], oldest token first
 //   u64 FNV-1a 64 of every byte before it
 // Writers go to "<path>.tmp" and rename it over <path> when complete, so a crash never leaves a
@@ -24,7 +27,7 @@
 
 namespace strata {
 
-inline constexpr std::uint32_t state_file_version = 1;
+inline constexpr std::uint32_t state_file_version = 2;
 inline constexpr char state_file_magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'K', 'V'};
 
 namespace detail {

@@ -14,6 +14,7 @@
 //   k:SELS=CODEC | v:SELS=CODEC | kv:SELS=CODEC a rule; SELS = SEL[,SEL...]
 //   PRESET                     la1 la2 la5 la6 la7 boundary-v boundary-v-4-4
 //   recent=N                   keep the newest N tokens also as f16 rows (policy_spec::recent)
+//   k-balance                  per-channel K balancing (policy_spec::k_balance)
 // SEL: all, firstN, lastN, everyN, everyN+M, N (one KV ordinal), N-M (ordinals N..M),
 // sliding, global. Rules keep their order (the first matching rule wins, for K and V
 // separately). A preset adds its rules where it appears and sets its fallbacks unless the
@@ -125,6 +126,10 @@ struct policy_parser {
         return;
       }
     }
+    if (c == "k-balance") {
+      spec.k_balance = true;
+      return;
+    }
     const auto eq = c.find('=');
     if (eq == std::string_view::npos) {
       if (auto id = parse_codec(c)) {
@@ -133,7 +138,7 @@ struct policy_parser {
       }
       fail("cannot parse '" + std::string(c) + "'; expected a KV cache type (" +
            valid_codec_names() + "), a preset (" + valid_preset_names() +
-           "), -ctk/-ctv TYPE, k|v|kv[:selectors]=TYPE, or recent=N");
+           "), -ctk/-ctv TYPE, k|v|kv[:selectors]=TYPE, recent=N or k-balance");
     }
     std::string_view lhs = c.substr(0, eq), rhs = c.substr(eq + 1);
     if (lhs == "recent") {

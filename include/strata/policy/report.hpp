@@ -31,6 +31,7 @@ struct policy_report {
   layer_map map;
   std::vector<kv_layer_codecs> layers;  // one per KV layer, by ordinal
   std::size_t recent = 0;               // policy_spec::recent
+  bool k_balance = false;               // policy_spec::k_balance
 
   // Tokens of the recent window (f16 rows) the ordinal-th KV layer keeps for K (V): 0 when the
   // side's codec is an element codec (f32, f16, bf16) or the policy has no recent window.
@@ -142,6 +143,7 @@ struct policy_report {
       s += std::to_string(recent);
       s += " tokens of every layer are also kept as f16 rows (K and V sides with a block codec).\n";
     }
+    if (k_balance) s += "\nK channels are balanced against the queries (k-balance).\n";
     return s;
   }
 
@@ -172,7 +174,7 @@ struct policy_report {
 
 // The report of runtime policy `spec` on `map`; throws when a head dim does not fit a codec.
 inline policy_report report(const policy_spec& spec, const layer_map& map) {
-  policy_report r{map, spec.resolve(map), spec.recent};
+  policy_report r{map, spec.resolve(map), spec.recent, spec.k_balance};
   for (std::size_t o = 0; o < r.layers.size(); ++o) {
     (void)r.k_token_bytes(o);  // validates the head dim against both codecs
     (void)r.v_token_bytes(o);

@@ -49,6 +49,11 @@ struct policy_spec {
   // there; older tokens come from the compressed rows (every token is encoded when appended,
   // so nothing is re-encoded when it ages). 0: off.
   std::size_t recent = 0;
+  // Per-channel K balancing (include/strata/cache/k_balance.hpp): the cache divides each K
+  // channel by a scale estimated from the first batch's queries and keys and multiplies the
+  // queries by it (exact for attention: q.k = (q*s).(k/s)), so that the compressed K's error
+  // is spread where the queries are small. Needs the queries: runtime_kv_cache::balance_k.
+  bool k_balance = false;
 
   // The K and V codec of KV ordinal `ordinal` of `n_kv`.
   kv_layer_codecs resolve(std::size_t ordinal, std::size_t n_kv,
