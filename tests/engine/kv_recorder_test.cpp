@@ -53,10 +53,13 @@ TEST_CASE("kv_recorder: copied rows equal a prefill (stories260K, f32 / f16 / bf
   CHECK(rec.capacity() == n + 1);
   CHECK(rec.describe() == engine::make_kv(m, n + 1, f16)->describe());
 
-  for (const char* type : {"f32", "f16", "bf16"}) {
+  for (const char* type : {"f32", "f16", "bf16", "f16 k-balance"}) {
     CAPTURE(type);
     engine::kv_options o;
-    o.ctk = o.ctv = type;
+    if (std::string(type) == "f16 k-balance")
+      o.policy = type;  // the copy replays the first batch's queries: the same K scales
+    else
+      o.ctk = o.ctv = type;
     o.max_batch = batch;
     auto direct = engine::make_kv(m, n + 1, o);
     auto copied = engine::make_kv(m, n + 1, o);

@@ -18,9 +18,9 @@ class kv_recorder final : public kv_store {
   int capacity() const override { return inner_->capacity(); }
   int size() const override { return inner_->size(); }
   void append(int layer, int pos0, int n, const float* k, const float* v) override;
-  void prepare(int layer, int pos0, int n, const float* q, const float* k) override {
-    inner_->prepare(layer, pos0, n, q, k);
-  }
+  // Also keeps each layer's first batch of queries (pos0 == 0), which copy_into hands to the
+  // target's prepare with its first batch (a k-balance cache calibrates on them).
+  void prepare(int layer, int pos0, int n, const float* q, const float* k) override;
   void attend(int layer, int pos0, int n, const float* q, float* out, float scale,
               thread_pool& pool) override;
   void truncate(int pos) override { inner_->truncate(pos); }
@@ -37,6 +37,7 @@ class kv_recorder final : public kv_store {
   size_t k_row_ = 0, v_row_ = 0;
   int recorded_ = 0;                       // positions recorded on the last layer
   std::vector<std::vector<float>> k_, v_;  // per layer: [capacity][n_head_kv][head]
+  std::vector<std::vector<float>> q_first_;  // per layer: the first batch's queries
 };
 
 }  // namespace engine
