@@ -384,6 +384,19 @@ TEST_CASE("K balance: exact with f32, keys read back, a balanced sample, saved a
       qa += q2[c], ka += k2[c], qb += q2[c] * sc * sc, kb += k2[c] / (sc * sc);
     }
     CHECK(qb * kb < 0.9 * qa * ka);
+    // Rotary pairs share a scale: adjacent (2i, 2i+1) or halves (i, i + n_rot/2) of n_rot.
+    const auto sa = k_balance_scales(q.data(), nq, nh, k.data(), n, nkv, d, nullptr,
+                                     {rotary_pairs::adjacent, 0});
+    const auto sh = k_balance_scales(q.data(), nq, nh, k.data(), n, nkv, d, nullptr,
+                                     {rotary_pairs::halves, 32});
+    int adjacent_equal = 0, halves_equal = 0, tail_equal = 0;
+    for (std::size_t i = 0; i < d / 2; ++i) adjacent_equal += sa[2 * i] == sa[2 * i + 1];
+    for (std::size_t i = 0; i < 16; ++i) halves_equal += sh[i] == sh[i + 16];
+    for (std::size_t i = 32; i < d - 1; ++i) tail_equal += sh[i] == sh[i + 1];
+    CHECK(adjacent_equal == int(d / 2));
+    CHECK(halves_equal == 16);
+    CHECK(tail_equal < 4);  // past n_rot the channels keep their own scales
+    CHECK(s[0] != s[1]);    // and without pairs, neighbours differ
     CHECK(k_balance_scales(q.data(), nq, nh, k.data(), k_balance_min_keys - 1, nkv, d).empty());
     CHECK(k_balance_scales(q.data(), 0, nh, k.data(), n, nkv, d).empty());
   }

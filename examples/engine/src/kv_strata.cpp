@@ -33,6 +33,8 @@ auto rethrow(F&& f) -> decltype(f()) {
 kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int max_batch)
     : kv_store(m.config(), n_ctx), policy_(policy) {
   const model_config& c = m.config();
+  rope_ = c.rope;
+  n_rot_ = c.n_rot;
   if (c.head_k != c.head_v)
     throw make_error("strata's cache needs equal K and V head sizes (model has " +
                          std::to_string(c.head_k) + " and " + std::to_string(c.head_v) + ")",
@@ -68,7 +70,12 @@ void kv_strata::prepare(int layer, int pos0, int n, const float* q, const float*
       !cache_->map()[size_t(layer)].has_kv || pos0 > 0)
     return;
   rethrow([&] {
-    cache_->balance_k(size_t(layer), q, size_t(n), k, size_t(n));
+    strata::rotary_pairs pairs;
+    if (n_rot_ > 0)
+      pairs.kind = rope_ == rope_style::neox ? strata::rotary_pairs::halves
+                                           : strata::rotary_pairs::adjacent;
+    pairs.n_rot = size_t(n_rot_);
+    cache_->balance_k(size_t(layer), q, size_t(n), k, size_t(n), pairs);
     return 0;
   });
 }

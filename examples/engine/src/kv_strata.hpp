@@ -42,6 +42,8 @@ class kv_strata final : public kv_store {
  private:
   std::unique_ptr<strata::runtime_kv_cache> cache_;
   std::string policy_;
+  rope_style rope_ = rope_style::normal;  // the model's RoPE pairs (k-balance shares their scales)
+  int n_rot_ = 0;
   int size_ = 0;
 };
 

@@ -22,6 +22,18 @@
 
 namespace strata {
 
+// Rotary pairs. Keys and queries that carry RoPE rotate channel pairs by a position-dependent
+// angle, which moves energy between the two channels of a pair: statistics of one position
+// range (the first batch) then mislead at others. A scale shared by both channels of a pair
+// commutes with the rotation, and the pair's summed energy does not depend on the position;
+// so with pairs given, both channels get the scale of their summed mean squares.
+// adjacent: (2i, 2i+1) ("normal" RoPE); halves: (i, i + n_rot/2) ("neox"); the first n_rot
+// channels rotate (0: all of them).
+struct rotary_pairs {
+  enum kind_t : unsigned char { none, adjacent, halves } kind = none;
+  std::size_t n_rot = 0;
+};
+
 // Fewest keys a balance is estimated from: a smaller sample leaves the cache unbalanced.
 inline constexpr std::size_t k_balance_min_keys = 8;
 
@@ -32,6 +44,7 @@ inline std::vector<float> k_balance_scales(const float* q, std::size_t n_q, std:
                                            const float* k, std::size_t n_k,
                                            std::size_t n_kv_heads, std::size_t d,
                                            const float* k_mean = nullptr,
+                                           rotary_pairs pairs = {},
                                            double max_ratio = 16.0) {
   std::vector<float> s;
   if (n_q == 0 || n_k < k_balance_min_keys || n_kv_heads == 0 || d == 0 ||
@@ -51,9 +64,17 @@ inline std::vector<float> k_balance_scales(const float* q, std::size_t n_q, std:
       k2[i] += x * x;
     }
   s.resize(n_kv_heads * d);
+  const std::size_t nr = std::min(d, pairs.n_rot == 0 ? d : pairs.n_rot) & ~std::size_t(1);
   for (std::size_t h = 0; h < n_kv_heads; ++h) {
     double* qh = q2.data() + h * d;
     double* kh = k2.data() + h * d;
+    if (pairs.kind != rotary_pairs::none)
+      for (std::size_t i = 0; i < nr / 2; ++i) {
+        const std::size_t a = pairs.kind == rotary_pairs::adjacent ? 2 * i : i;
+        const std::size_t b = pairs.kind == rotary_pairs::adjacent ? 2 * i + 1 : i + nr / 2;
+        qh[a] = qh[b] = qh[a] + qh[b];
+        kh[a] = kh[b] = kh[a] + kh[b];
+      }
     // Floors: a channel silent in the sample is treated as 1e-6 of the head's loudest.
     const double qf = 1e-6 * *std::max_element(qh, qh + d) + 1e-30;
     const double kf = 1e-6 * *std::max_element(kh, kh + d) + 1e-30;

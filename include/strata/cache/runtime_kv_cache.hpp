@@ -217,8 +217,10 @@ class runtime_kv_cache {
                "set_k_scales");
     set_scales(L, s);
   }
+  // `pairs`: the rotary pairs of keys and queries that carry RoPE (k_balance.hpp), so that
+  // both channels of a pair share a scale.
   void balance_k(std::size_t layer, const float* q, std::size_t n_q, const float* k,
-                 std::size_t n_k) {
+                 std::size_t n_k, rotary_pairs pairs = {}) {
     if (!report_.k_balance) return;
     if (layer >= layers_.size() || !layers_[layer].owns)
       fail("layer " + std::to_string(layer) + " does not own a KV cache", "balance_k");
@@ -235,7 +237,7 @@ class runtime_kv_cache {
       }
     }
     const auto s = k_balance_scales(q, n_q, L.n_heads, k, n_k, nk, d,
-                                    mean.empty() ? nullptr : mean.data());
+                                    mean.empty() ? nullptr : mean.data(), pairs);
     set_scales(L, s.empty() ? nullptr : s.data());
   }
   // The layer's K scales ([n_kv_heads][head_dim]; empty: none).
