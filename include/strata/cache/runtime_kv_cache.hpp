@@ -227,15 +227,8 @@ class runtime_kv_cache {
     layer_state& L = layers_[layer];
     if (L.count != 0 || n_k < k_balance_min_keys) return;
     const std::size_t d = L.head_dim, nk = L.n_kv_heads;
-    std::vector<float> mean;
-    if (opt_.subtract_k_mean) {  // the mean append will take from the same batch
-      mean.assign(nk * d, 0.0f);
-      for (std::size_t i = 0; i < nk * d; ++i) {
-        double m = 0;
-        for (std::size_t t = 0; t < n_k; ++t) m += k[t * nk * d + i];
-        mean[i] = float(m / double(n_k));
-      }
-    }
+    std::vector<float> mean;  // the mean append will take from the same batch
+    if (opt_.subtract_k_mean) mean = batch_mean(k, n_k, nk * d);
     const auto s = k_balance_scales(q, n_q, L.n_heads, k, n_k, nk, d,
                                     mean.empty() ? nullptr : mean.data(), pairs);
     set_scales(L, s.empty() ? nullptr : s.data());
@@ -285,15 +278,7 @@ class runtime_kv_cache {
     float* tmp = scratch(d, 0);
     float* centered = scratch(d, 4);
     const bool scaled = !L.k_inv.empty();
-    if (opt_.subtract_k_mean && L.count == 0) {
-      L.k_mean.assign(L.n_kv_heads * d, 0.0f);
-      for (std::size_t h = 0; h < L.n_kv_heads; ++h)
-        for (std::size_t c = 0; c < d; ++c) {
-          double m = 0;
-          for (std::size_t t = 0; t < n_tokens; ++t) m += k[(t * L.n_kv_heads + h) * d + c];
-          L.k_mean[h * d + c] = float(m / double(n_tokens));
-        }
-    }
+    if (opt_.subtract_k_mean && L.count == 0) L.k_mean = batch_mean(k, n_tokens, L.n_kv_heads * d);
     for (std::size_t t = 0; t < n_tokens; ++t) {
       const std::size_t slot = (L.start + L.count + t) % L.cap;
       for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
@@ -533,6 +518,16 @@ class runtime_kv_cache {
   static std::int64_t recent_lo(const layer_state& L) {
     const std::int64_t end = L.pos0 + std::int64_t(L.count);
     return std::clamp(std::max(L.r_lo, end - std::int64_t(L.r_cap)), L.pos0, end);
+  }
+
+  // Per-value mean of n rows of `row` floats.
+  static std::vector<float> batch_mean(const float* x, std::size_t n, std::size_t row) {
+    std::vector<double> m(row, 0.0);
+    for (std::size_t t = 0; t < n; ++t)
+      for (std::size_t i = 0; i < row; ++i) m[i] += x[t * row + i];
+    std::vector<float> out(row);
+    for (std::size_t i = 0; i < row; ++i) out[i] = float(m[i] / double(n));
+    return out;
   }
 
   static void set_scales(layer_state& L, const float* s) {
