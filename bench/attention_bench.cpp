@@ -107,6 +107,8 @@ STRATA_DECODE(turbo2, "turbo2");
 STRATA_DECODE(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_DECODE(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
 STRATA_DECODE(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
+STRATA_DECODE(vq2, "vq2");
+STRATA_DECODE(q8_0_vq2, "-ctk q8_0 -ctv vq2");
 
 STRATA_PREFILL(f32, "f32");
 STRATA_PREFILL(f16, "f16");
@@ -118,6 +120,7 @@ STRATA_PREFILL(turbo3, "turbo3");
 STRATA_PREFILL(turbo2, "turbo2");
 STRATA_PREFILL(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_PREFILL(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
+STRATA_PREFILL(q8_0_vq2, "-ctk q8_0 -ctv vq2");
 
 BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
@@ -140,6 +143,7 @@ STRATA_DECODE_SHAPE(turbo2, "turbo2");
 STRATA_DECODE_SHAPE(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_DECODE_SHAPE(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
 STRATA_DECODE_SHAPE(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
+STRATA_DECODE_SHAPE(q8_0_vq2, "-ctk q8_0 -ctv vq2");
 
 // Query rows per K/V pass (the cache's default is 32): 8 / 32 / 128 / 2048 (= all 512 x 4).
 BENCHMARK_CAPTURE(prefill, rows_f16, "f16")

@@ -123,6 +123,7 @@ using strata::f32;
 using strata::q4_0;
 using strata::q8_0;
 using strata::turbo;
+using strata::vq2;
 
 #define STRATA_BENCH_CODEC(...)                                        \
   BENCHMARK_TEMPLATE(BM_dot, __VA_ARGS__)->Apply(query_args);          \
@@ -138,5 +139,6 @@ STRATA_BENCH_CODEC(q4_0)
 STRATA_BENCH_CODEC(turbo<2>)
 STRATA_BENCH_CODEC(turbo<3>)
 STRATA_BENCH_CODEC(turbo<4>)
+STRATA_BENCH_CODEC(vq2<128>)
 
 }  // namespace

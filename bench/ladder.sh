@@ -130,6 +130,9 @@ turbo4 kb|-ctk turbo4 -ctv turbo4 k-balance|lm
 turbo3 kb|-ctk turbo3 -ctv turbo3 k-balance|lm
 turbo2 kb|-ctk turbo2 -ctv turbo2 k-balance|lm
 turbo4/turbo3 kb|-ctk turbo4 -ctv turbo3 k-balance|lm
+vq2|-ctk vq2 -ctv vq2|lm
+q8_0/vq2|-ctk q8_0 -ctv vq2|lm
+bv2+2 vq2|v:first2,last2=q8_0;v=vq2;k=q8_0|lm
 turbo4 fork|-ctk turbo4 -ctv turbo4|fork
 turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork

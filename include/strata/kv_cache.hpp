@@ -33,7 +33,8 @@ namespace strata {
 template <class... Codecs>
 struct codec_set {};
 
-using standard_codecs = codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>>;
+using standard_codecs =
+    codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>, vq2<>>;
 
 namespace detail {
 template <class P, class Set>

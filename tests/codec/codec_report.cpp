@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   codec_row<turbo<4>>(x, d, lloyd_max_codebook<4>::mse, 4);
   codec_row<turbo<3>>(x, d, lloyd_max_codebook<3>::mse, 3);
   codec_row<turbo<2>>(x, d, lloyd_max_codebook<2>::mse, 2);
+  codec_row<vq2<128>>(x, d, lloyd_max_codebook<2>::mse, 2, "vq2 (D8 lattice)");
   codec_row<turbo<4, 128, fork_codebook<4>>>(x, d, lloyd_max_codebook<4>::mse, 4,
                                              "turbo4, fork table");
   codec_row<turbo<4, 32>>(x, d, lloyd_max_codebook<4>::mse, 4, "turbo<4, 32>");

@@ -110,17 +110,19 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
         // offset (q4_0: nibble = k + 8; turbo: codebook + 64) put -offset * sum(q) in one
         // lane, so the rounding scales with dk * dq * offset * sum |q| as well as with mag.
         double offset_mag = 0;
-        if constexpr (std::is_same_v<Codec, q4_0> ||
+        constexpr bool is_vq = std::is_same_v<kernels::family_t<Codec>, kernels::vq_family>;
+        if constexpr (std::is_same_v<Codec, q4_0> || is_vq ||
                       std::is_same_v<kernels::family_t<Codec>, kernels::turbo_family>) {
           constexpr std::size_t V = Codec::block_values;
-          double offset = 8;
-          if constexpr (!std::is_same_v<Codec, q4_0>)
+          double offset = 8;  // q4_0: nibble = k + 8; vq2: odd integer + 8
+          if constexpr (!std::is_same_v<Codec, q4_0> && !is_vq)
             offset = kernels::turbo_traits<Codec>::codebook_offset;
           for (std::size_t b = 0; b < dim / V; ++b) {
             typename Codec::block blk;
             std::memcpy(&blk, &keys[j * stride + b * Codec::block_bytes], sizeof blk);
             double dk = 0;
             if constexpr (std::is_same_v<Codec, q4_0>) dk = f16_to_f32(blk.d);
+            else if constexpr (is_vq) dk = 0.5 * f16_to_f32(blk.scale);
             else dk = f16_to_f32(blk.scale) * kernels::turbo_traits<Codec>::unit;
             double qabs = 0;
             for (std::size_t c = b * V; c < (b + 1) * V; ++c) qabs += std::fabs(q[i * dim + c]);
@@ -250,6 +252,15 @@ TEST_CASE("kernels: turbo codecs match the reference on every target") {
   });
 }
 
+TEST_CASE("kernels: vq2 matches the reference on every target") {
+  for_each_target([] {
+    check_codec<vq2<128>>({128, 256});
+    check_codec<vq2<64>>({64});
+    check_codec<vq2<32>>({96});
+    check_codec<vq2<16>>({80});
+  });
+}
+
 TEST_CASE("kernels: every target was exercised") {
   const auto targets = hwy::SupportedAndGeneratedTargets();
   CHECK(!targets.empty());
@@ -272,7 +283,10 @@ TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
                         expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
                         expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
                         expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
-                        expect{codec_id::turbo3, 80, 16, 8, "turbo3"}}) {
+                        expect{codec_id::turbo3, 80, 16, 8, "turbo3"},
+                        expect{codec_id::vq2, 128, 128, 34, "vq2"},
+                        expect{codec_id::vq2, 64, 64, 18, "vq2"},
+                        expect{codec_id::vq2, 80, 16, 6, "vq2"}}) {
     const kernel_table t = make_kernel_table(e.id, e.dim);
     CHECK(t.block_values == e.values);
     CHECK(t.block_bytes == e.bytes);
@@ -302,7 +316,8 @@ TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
 
 TEST_CASE("kernel_table: a head dim that is not whole blocks is refused, naming both") {
   for (auto [id, dim] : {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
-                         std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)}}) {
+                         std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)},
+                         std::pair{codec_id::vq2, std::size_t(8)}}) {
     try {
       (void)make_kernel_table(id, dim);
       FAIL("no exception for ", codec_name(id), " head dim ", dim);

@@ -254,7 +254,7 @@ TEST_CASE("policy strings") {
   }
   SUBCASE("errors name the valid choices") {
     CHECK_THROWS_WITH_AS(parse_policy("turbo5"),
-                         doctest::Contains("f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4"),
+                         doctest::Contains("f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2"),
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_policy("la9"), doctest::Contains("la1 la2 la5 la6 la7 boundary-v"),
                          std::invalid_argument);

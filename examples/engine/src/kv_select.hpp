@@ -1,5 +1,5 @@
 // engine::make_kv -- builds the KV cache the user asked for on the command line:
-// `-ctk T -ctv T` (f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4) or `--kv-policy STRING`
+// `-ctk T -ctv T` (f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2) or `--kv-policy STRING`
 // (strata's policy strings: presets la1 la2 la5 la6 la7 boundary-v, or rules such as
 // "v:first2,last2=q8_0;v=turbo2;k=q8_0").
 #pragma once

@@ -27,7 +27,7 @@ const char* kUsage = R"(usage: strata-chat [options]
   --top-k N               top-k (default 40; 0 = off)
   --top-p P               top-p (default 0.95; 1 = off)
   --seed N                sampling seed (default: from the clock)
-  -ctk, -ctv T            K / V cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4
+  -ctk, -ctv T            K / V cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2
   --kv-policy STRING      a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
                           "v:first2,last2=q8_0;v=turbo2;k=q8_0"); default: q8_0 K, turbo3 V
   --ctx-shift             when the context is full, drop the oldest half of the conversation

@@ -19,7 +19,7 @@ const char* kUsage = R"(usage: strata-perplexity [options]
   --chunks N                score at most N windows (default: all)
   -t, --threads N           threads (default: all cores)
   -b, --batch-size N        tokens per forward batch (default 512)
-  -ctk, --cache-type-k T    K cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 (default f16)
+  -ctk, --cache-type-k T    K cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2 (default f16)
   -ctv, --cache-type-v T    V cache type (default f16)
   --kv-policy STRING        a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
                             "v:first2,last2=q8_0;v=turbo2;k=q8_0"); wins over -ctk/-ctv

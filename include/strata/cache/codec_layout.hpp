@@ -3,7 +3,7 @@
 // whether rows are rotated. This is what the cache allocates and what a policy report counts;
 // it needs no kernels.
 //
-// turbo codecs use the largest group G in {128, 64, 32, 16} that divides the head dim
+// turbo and vq2 codecs use the largest group G in {128, 64, 32, 16} that divides the head dim
 // (docs/formats.md). A head dim that is not a whole number of blocks is refused with an error
 // naming the head dim and the codec.
 
@@ -19,6 +19,7 @@
 #include <strata/codec/q8_0.hpp>
 #include <strata/codec/q4_0.hpp>
 #include <strata/codec/turbo.hpp>
+#include <strata/codec/vq2.hpp>
 
 namespace strata {
 
@@ -37,6 +38,17 @@ template <class C>
 constexpr codec_layout layout_of_type(std::uint32_t head_dim) {
   return {C::id, C::block_values, C::block_bytes, head_dim / C::block_values * C::block_bytes,
           C::rotated};
+}
+
+template <int G>
+constexpr codec_layout vq2_layout(std::uint32_t head_dim) {
+  return layout_of_type<vq2<G>>(head_dim);
+}
+constexpr codec_layout vq2_layout_for(std::uint32_t head_dim) {
+  if (head_dim % 128 == 0) return vq2_layout<128>(head_dim);
+  if (head_dim % 64 == 0) return vq2_layout<64>(head_dim);
+  if (head_dim % 32 == 0) return vq2_layout<32>(head_dim);
+  return vq2_layout<16>(head_dim);
 }
 
 template <int B>
@@ -60,6 +72,7 @@ inline codec_layout layout_of(codec_id id, std::uint32_t head_dim) {
     case codec_id::turbo2: l = detail::turbo_layout<2>(head_dim); break;
     case codec_id::turbo3: l = detail::turbo_layout<3>(head_dim); break;
     case codec_id::turbo4: l = detail::turbo_layout<4>(head_dim); break;
+    case codec_id::vq2: l = detail::vq2_layout_for(head_dim); break;
     default:
       throw std::invalid_argument("error: unknown codec id " + std::to_string(int(id)) +
                                   " (layout_of)");

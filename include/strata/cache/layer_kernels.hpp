@@ -33,8 +33,8 @@ struct codec_kernels {
 
 namespace detail {
 
-// turbo<B, G, CB> with the group the cache uses for a head dim (the largest of 128, 64, 32, 16
-// that divides it); other codecs are unchanged.
+// turbo<B, G, CB> and vq2<G> with the group the cache uses for a head dim (the largest of 128,
+// 64, 32, 16 that divides it); other codecs are unchanged.
 template <class C, int G>
 struct with_group {
   using type = C;
@@ -43,10 +43,16 @@ template <int B, int G0, class CB, int G>
 struct with_group<turbo<B, G0, CB>, G> {
   using type = turbo<B, G, CB>;
 };
+template <int G0, int G>
+struct with_group<vq2<G0>, G> {
+  using type = vq2<G>;
+};
 template <class C>
-inline constexpr bool is_turbo = false;
+inline constexpr bool is_turbo = false;  // a grouped codec: turbo or vq2
 template <int B, int G, class CB>
 inline constexpr bool is_turbo<turbo<B, G, CB>> = true;
+template <int G>
+inline constexpr bool is_turbo<vq2<G>> = true;
 
 template <class C>
 codec_kernels reference_kernels_exact(std::uint32_t head_dim) {
@@ -135,13 +141,14 @@ codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
 
 // The scalar reference kernels of the standard codec `id`.
 inline codec_kernels reference_kernels(codec_id id, std::uint32_t head_dim) {
-  return reference_kernels_from<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>>(
-      id, head_dim);
+  return reference_kernels_from<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>,
+                                vq2<>>(id, head_dim);
 }
 
 // The kernels the cache uses for the standard codec `id`: Highway, dispatched per call.
 inline codec_kernels layer_kernels(codec_id id, std::uint32_t head_dim) {
-  return kernels_from<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>>(id, head_dim);
+  return kernels_from<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>, vq2<>>(id,
+                                                                                    head_dim);
 }
 
 }  // namespace strata

@@ -9,11 +9,11 @@
 
 namespace strata {
 
-enum class codec_id : std::uint8_t { f32, f16, bf16, q8_0, q4_0, turbo2, turbo3, turbo4 };
+enum class codec_id : std::uint8_t { f32, f16, bf16, q8_0, q4_0, turbo2, turbo3, turbo4, vq2 };
 
-inline constexpr std::array<codec_id, 8> all_codec_ids{
-    codec_id::f32,  codec_id::f16,    codec_id::bf16,   codec_id::q8_0,
-    codec_id::q4_0, codec_id::turbo2, codec_id::turbo3, codec_id::turbo4,
+inline constexpr std::array<codec_id, 9> all_codec_ids{
+    codec_id::f32,    codec_id::f16,    codec_id::bf16,   codec_id::q8_0, codec_id::q4_0,
+    codec_id::turbo2, codec_id::turbo3, codec_id::turbo4, codec_id::vq2,
 };
 
 // llama.cpp's --cache-type-k/-v spelling; "" for a value outside the enum.
@@ -27,6 +27,7 @@ constexpr std::string_view codec_name(codec_id id) {
     case codec_id::turbo2: return "turbo2";
     case codec_id::turbo3: return "turbo3";
     case codec_id::turbo4: return "turbo4";
+    case codec_id::vq2: return "vq2";
   }
   return "";
 }

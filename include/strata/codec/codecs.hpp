@@ -14,6 +14,7 @@
 #include <strata/codec/q4_0.hpp>
 #include <strata/codec/q8_0.hpp>
 #include <strata/codec/turbo.hpp>
+#include <strata/codec/vq2.hpp>
 
 namespace strata {
 
@@ -67,5 +68,6 @@ consteval bool check_codec() {
 
 static_assert(codec<f32> && codec<f16> && codec<bf16> && codec<q8_0> && codec<q4_0>);
 static_assert(codec<turbo<2>> && codec<turbo<3>> && codec<turbo<4>> && codec<turbo<4, 32>>);
+static_assert(codec<vq2<128>> && codec<vq2<64>> && codec<vq2<16>>);
 
 }  // namespace strata

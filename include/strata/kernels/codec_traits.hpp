@@ -20,6 +20,7 @@ struct float_family {};  // f32, f16, bf16: one value per block, decoded to f32 
 struct q8_family {};     // q8_0: int8 values, fp16 scale per 32
 struct q4_family {};     // q4_0: 4-bit values - 8, fp16 scale per 32
 struct turbo_family {};  // turbo<B, G>: packed codebook indices, fp16 scale per group
+struct vq_family {};     // vq2<G>: 16-bit d8 lattice codes per 8 values, fp16 scale per group
 
 template <class Codec> struct family_of { using type = void; };
 template <> struct family_of<f32> { using type = float_family; };
@@ -28,6 +29,7 @@ template <> struct family_of<bf16> { using type = float_family; };
 template <> struct family_of<q8_0> { using type = q8_family; };
 template <> struct family_of<q4_0> { using type = q4_family; };
 template <int B, int G, class CB> struct family_of<turbo<B, G, CB>> { using type = turbo_family; };
+template <int G> struct family_of<vq2<G>> { using type = vq_family; };
 template <class Codec> using family_t = typename family_of<Codec>::type;
 
 template <class Codec>

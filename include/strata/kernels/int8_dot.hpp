@@ -5,7 +5,7 @@
 //      q8_0/q4_0, the group G for turbo): dq = max|x| / 127, qi = nearbyint(x / dq) in int8;
 //   2. each key block is read as int8 values k with one float factor dk (q8_0: qs and d,
 //      q4_0: nibble - 8 and d, turbo: the int8 codebook image cb_i8[index] and
-//      scale * max|codebook| / 127);
+//      scale * max|codebook| / 127; vq2: the codes' odd integers k and scale / 2);
 //   3. score = sum over blocks of (dk * dq) * sum_i qi * k_i, the inner sum exact in int32.
 // The SIMD kernels differ only in the order of the float additions across blocks. The error
 // against the exact product (strata::reference::dot) is bounded in docs/kernels.md and tested.
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <strata/codec/d8_codebook.hpp>
 #include <strata/kernels/codec_traits.hpp>
 
 namespace strata::kernels {
@@ -81,6 +82,13 @@ template <int B, int G, class CB> struct int8_block<turbo<B, G, CB>> {
     turbo_unpack<B, G>(b.idx, q);
     for (int e = 0; e < G; ++e) k[e] = cb[q[e]];
     return f16_to_f32(b.scale) * traits::unit;
+  }
+};
+
+template <int G> struct int8_block<vq2<G>> {
+  static float unpack(const typename vq2<G>::block& b, std::int8_t* k) {
+    for (int c = 0; c < G / 8; ++c) d8::decode_chunk(b.code[c], k + 8 * c);
+    return 0.5f * f16_to_f32(b.scale);
   }
 };
 

@@ -38,6 +38,12 @@ kernel_table turbo_table(std::size_t head_dim) {
   if (head_dim % 32 == 0) return kernel_table::of<turbo<B, 32>>();
   return kernel_table::of<turbo<B, 16>>();
 }
+inline kernel_table vq2_table(std::size_t head_dim) {
+  if (head_dim % 128 == 0) return kernel_table::of<vq2<128>>();
+  if (head_dim % 64 == 0) return kernel_table::of<vq2<64>>();
+  if (head_dim % 32 == 0) return kernel_table::of<vq2<32>>();
+  return kernel_table::of<vq2<16>>();
+}
 }  // namespace kernels::detail
 
 // The kernels for `id` on rows of `head_dim` values. Throws std::invalid_argument naming the
@@ -53,6 +59,7 @@ inline kernel_table make_kernel_table(codec_id id, std::size_t head_dim) {
     case codec_id::turbo2: t = kernels::detail::turbo_table<2>(head_dim); break;
     case codec_id::turbo3: t = kernels::detail::turbo_table<3>(head_dim); break;
     case codec_id::turbo4: t = kernels::detail::turbo_table<4>(head_dim); break;
+    case codec_id::vq2: t = kernels::detail::vq2_table(head_dim); break;
     default:
       throw std::invalid_argument("error: unknown codec id " + std::to_string(int(id)) +
                                   " (strata::make_kernel_table, head dim " +

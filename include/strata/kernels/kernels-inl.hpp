@@ -554,6 +554,51 @@ template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
   }
 };
 
+// vq2: the G / 8 codes of a group to G int8 values k (+ offset), in element order. Per code
+// two table reads (the pattern's base vector b, the flip mask of its 7 sign bits, both 8
+// bytes); then per vector k = (b ^ m) - m negates the flipped bytes.
+template <int G, int kOff = 0>
+HWY_INLINE void vq2_unpack(const typename vq2<G>::block& b, std::int8_t* k) {
+  HWY_ALIGN std::uint64_t w[G / 8], m[G / 8];
+  for (int c = 0; c < G / 8; ++c) {
+    const unsigned code = b.code[c];
+    std::memcpy(&w[c], d8::book.base[code & 511u].data(), 8);
+    m[c] = d8::book.flip[code >> 9];
+  }
+  const hn::CappedTag<std::int8_t, std::size_t(G)> d8t;
+  const auto* wb = reinterpret_cast<const std::int8_t*>(w);
+  const auto* mb = reinterpret_cast<const std::int8_t*>(m);
+  for (std::size_t o = 0; o < std::size_t(G); o += hn::Lanes(d8t)) {
+    const auto mm = hn::Load(d8t, mb + o);
+    auto v = hn::Sub(hn::Xor(hn::Load(d8t, wb + o), mm), mm);
+    if constexpr (kOff != 0) v = hn::Add(v, hn::Set(d8t, std::int8_t(kOff)));
+    hn::Store(v, d8t, k + o);
+  }
+}
+
+// vq2 keys: the unpacked odd integers k + 8 (1..15, unsigned for pmaddubsw), factor scale / 2.
+template <int G> struct i8_reader<vq2<G>> {
+  using codec = vq2<G>;
+  static constexpr std::size_t kBytes = kMaxBytes < std::size_t(G) ? kMaxBytes : std::size_t(G);
+  using D = hn::CappedTag<std::int8_t, kBytes>;
+  using DU = hn::RebindToUnsigned<D>;
+  static constexpr int kOffset = 8;
+  struct state {};
+  template <class F>
+  static HWY_INLINE float block(const state&, const typename codec::block& b, F&& f) {
+    HWY_ALIGN std::int8_t k[G];
+    vq2_unpack<G, kOffset>(b, k);
+    const DU du;
+    for (std::size_t o = 0; o < std::size_t(G); o += hn::Lanes(du))
+      f(hn::Load(du, reinterpret_cast<const std::uint8_t*>(k) + o), o);
+    return 0.5f * scale_f32(b.scale);
+  }
+  using query_t = std::int8_t;
+  static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
+    return dot_u8i8(D(), u, hn::LoadU(D(), q));
+  }
+};
+
 // Scores of QT queries (already quantized) against n_keys keys. corr[(i * nb + b) * L32]
 // holds, in lane 0, -kOffset * sum(q) of query i's block b (the other lanes are zero).
 template <std::size_t QT, class Codec>
@@ -713,6 +758,21 @@ template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
       hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipLower(du32, hi01, hi23))), df, out + 8);
       hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23))), df, out + 12);
     });
+  }
+};
+
+template <int G> struct block_decoder<vq2<G>> {
+  struct state {};
+  static HWY_INLINE void block(const state&, const typename vq2<G>::block& b, float* x) {
+    const hn::CappedTag<float, 8> df;
+    const hn::Rebind<std::int32_t, decltype(df)> di;
+    const hn::Rebind<std::int8_t, decltype(df)> d8q;
+    HWY_ALIGN std::int8_t k[G];
+    vq2_unpack<G>(b, k);
+    const auto h = hn::Set(df, 0.5f * f16_to_f32(b.scale));  // exact: scale * (k / 2)
+    for (std::size_t o = 0; o < std::size_t(G); o += hn::Lanes(df))
+      hn::StoreU(hn::Mul(h, hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8q, k + o)))), df,
+                 x + o);
   }
 };
 
@@ -939,9 +999,28 @@ template <int B, int G, class CB> struct f32_reader<turbo<B, G, CB>> {
   }
 };
 
+template <int G> struct f32_reader<vq2<G>> {
+  using DF = hn::CappedTag<float, 16>;
+  struct state {};
+  static constexpr bool kNatural = true;
+  template <class F>
+  static HWY_INLINE float visit(const state&, const typename vq2<G>::block& b, F&& f) {
+    const DF df;
+    const hn::Rebind<std::int32_t, DF> di;
+    const hn::Rebind<std::int8_t, DF> d8;
+    HWY_ALIGN std::int8_t k[G];
+    vq2_unpack<G>(b, k);
+    for (std::size_t o = 0; o < std::size_t(G); o += hn::Lanes(df))
+      f(hn::ConvertTo(df, hn::PromoteTo(di, hn::Load(d8, k + o))), o);
+    return 0.5f * scale_f32(b.scale);
+  }
+  static std::size_t position(std::size_t p) { return p; }
+};
+
 template <class Codec>
 HWY_INLINE float block_scale(const typename Codec::block& blk) {
   if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>) return scale_f32(blk.d);
+  else if constexpr (std::is_same_v<family_t<Codec>, vq_family>) return 0.5f * scale_f32(blk.scale);
   else return scale_f32(blk.scale);
 }
 
@@ -1248,7 +1327,8 @@ template <class Codec> struct codec_kernels {
 #if HWY_TARGET != HWY_SCALAR
       if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>)
         return block_encode<Codec>(x, n, out);
-      else if constexpr (turbo_scale == turbo_scale_rule::norm_corrected)
+      else if constexpr (std::is_same_v<fam, turbo_family> &&
+                         turbo_scale == turbo_scale_rule::norm_corrected)
         return turbo_encode<Codec>(x, n, out);
 #endif
       scalar_encode<Codec>(x, n, out);

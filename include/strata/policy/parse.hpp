@@ -19,7 +19,7 @@
 // sliding, global. Rules keep their order (the first matching rule wins, for K and V
 // separately). A preset adds its rules where it appears and sets its fallbacks unless the
 // string sets them explicitly (an explicit fallback always wins, wherever it appears).
-// Codec names: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 (llama.cpp's -ctk/-ctv names).
+// Codec names: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2 (llama.cpp's -ctk/-ctv names).
 // Errors throw std::invalid_argument("error: <what> (policy \"<string>\")"), listing the
 // valid names.
 

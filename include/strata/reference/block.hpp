@@ -12,6 +12,9 @@
 //   - turbo: n = |x| over the group (sum of squares in double); n == 0 gives an all-zero block.
 //     v_i = x_i * float(sqrt(G) / n); index = number of thresholds t with t < v_i; the scale is
 //     turbo_scale_rule (below), stored as fp16, clamped to 65504.
+//   - vq2: n as for turbo; each chunk of 8 values v = x * float(gain * sqrt(G) / n) is the
+//     nearest d8 codeword (d8::encode_chunk); scale = n / |c| (norm corrected, c = k / 2),
+//     fp16, clamped; value = (scale / 2) * k.
 
 #include <algorithm>
 #include <cfloat>
@@ -20,6 +23,7 @@
 #include <cstring>
 
 #include <strata/codec/codecs.hpp>
+#include <strata/codec/d8_codebook.hpp>
 #include <strata/codec/half.hpp>
 #include <strata/codec/turbo_pack.hpp>
 
@@ -113,6 +117,29 @@ void encode_block(turbo<B, G, CB>, const float* x, typename turbo<B, G, CB>::blo
   encode_turbo_block<turbo_scale, B, G, CB>(x, b);
 }
 
+template <int G>
+void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
+  double ss = 0.0;
+  for (int i = 0; i < G; ++i) ss += double(clean(x[i])) * double(clean(x[i]));
+  if (ss == 0.0) {
+    std::memset(&b, 0, sizeof b);
+    return;
+  }
+  const double n = std::sqrt(ss);
+  const float inv = float(double(vq2<G>::gain) * std::sqrt(double(G)) / n);
+  std::int64_t kk = 0;  // |k|^2 = 4 |c|^2
+  for (int c = 0; c < G / 8; ++c) {
+    float v[8];
+    for (int i = 0; i < 8; ++i) v[i] = clean(x[8 * c + i]) * inv;
+    b.code[c] = d8::encode_chunk(v);
+    std::int8_t k[8];
+    d8::decode_chunk(b.code[c], k);
+    for (int i = 0; i < 8; ++i) kk += k[i] * k[i];
+  }
+  const double s = 2.0 * n / std::sqrt(double(kk));
+  b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
+}
+
 // ---- decode one block ----
 inline void decode_block(f32, const f32::block& b, float* x) { x[0] = b; }
 inline void decode_block(f16, const f16::block& b, float* x) { x[0] = f16_to_f32(b); }
@@ -137,6 +164,16 @@ void decode_block(turbo<B, G, CB>, const typename turbo<B, G, CB>::block& b, flo
   std::uint8_t q[G];
   turbo_unpack<B, G>(b.idx, q);
   for (int i = 0; i < G; ++i) x[i] = s * CB::centroids[q[i]];
+}
+
+template <int G>
+void decode_block(vq2<G>, const typename vq2<G>::block& b, float* x) {
+  const float h = 0.5f * f16_to_f32(b.scale);  // exact: scale * (k / 2) == (scale / 2) * k
+  for (int c = 0; c < G / 8; ++c) {
+    std::int8_t k[8];
+    d8::decode_chunk(b.code[c], k);
+    for (int i = 0; i < 8; ++i) x[8 * c + i] = h * float(k[i]);
+  }
 }
 
 }  // namespace reference::detail
