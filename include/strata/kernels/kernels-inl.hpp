@@ -1209,6 +1209,27 @@ struct lane_reader<turbo<B, G, CB>> {
   static HWY_INLINE float scale(const typename codec::block& b) { return scale_f32(b.scale); }
 };
 
+// vq2 (groups of 32 or more): chunk C of pass p is code 4p + C, elements 32p + 8C .. + 7; the
+// two table reads give the base vector and the flip mask, (b ^ m) - m the signed odd values.
+template <int G>
+  requires(G >= 32)
+struct lane_reader<vq2<G>> {
+  static constexpr bool ok = true;
+  static constexpr std::size_t kPasses = std::size_t(G / 32);
+  struct tables {};
+  static constexpr std::size_t pos(std::size_t p, std::size_t c) { return 32 * p + 8 * c; }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables&, const typename vq2<G>::block& b, std::size_t p) {
+    const unsigned code = b.code[4 * p + C];
+    std::uint64_t w;
+    std::memcpy(&w, d8::book.base[code & 511u].data(), 8);
+    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(d8::book.flip[code >> 9]));
+    const __m128i k = _mm_sub_epi8(_mm_xor_si128(_mm_cvtsi64_si128(static_cast<long long>(w)), m), m);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(k));
+  }
+  static HWY_INLINE float scale(const typename vq2<G>::block& b) { return 0.5f * scale_f32(b.scale); }
+};
+
 // One pass of QT query rows over nj value rows: chunks C0 .. C0 + NC - 1 of pass p of block b.
 // ws[r * kJ + j] = w_rj * scale_j.
 template <std::size_t QT, std::size_t kJ, class Codec, std::size_t C0, std::size_t NC>
