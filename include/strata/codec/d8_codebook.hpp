@@ -128,15 +128,12 @@ inline void decode_chunk(std::uint16_t code, std::int8_t* k) {
 }
 
 namespace detail {
-// Pattern of tuple t, or -1 when t is not one of the 512.
+// Pattern of tuple t, or -1 when t is not one of the 512 (a branch-free binary search).
 inline int pattern_of(unsigned t) {
-  std::size_t lo = 0, hi = patterns;
-  while (lo < hi) {
-    const std::size_t mid = (lo + hi) / 2;
-    if (book.sorted_tuple[mid] < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < patterns && book.sorted_tuple[lo] == t ? int(book.sorted_pattern[lo]) : -1;
+  std::size_t lo = 0;
+  for (std::size_t step = patterns / 2; step > 0; step /= 2)
+    lo += book.sorted_tuple[lo + step - 1] < t ? step : 0;
+  return book.sorted_tuple[lo] == t ? int(book.sorted_pattern[lo]) : -1;
 }
 // Code of pattern p with negated coordinates neg (bit i: y_i < 0; a lattice point).
 inline std::uint16_t make_code(int p, unsigned neg) {
@@ -145,17 +142,23 @@ inline std::uint16_t make_code(int p, unsigned neg) {
 }
 }  // namespace detail
 
-// Nearest codeword to v[0..8) (finite; in the codebook's units: half-integers). Ties: the
-// fast path's rounding (first coordinate), then the lowest pattern.
-inline std::uint16_t encode_chunk(const float* v) {
-  std::int32_t u[8];  // |v_i| in units of 1/256
+namespace detail {
+// |v_i| in units of 1/256 and the signs (bit i: v_i < 0).
+inline unsigned quantize_abs(const float* v, std::int32_t* u) {
   unsigned neg = 0;
   for (int i = 0; i < 8; ++i) {
     const float m = std::fabs(v[i]);
     u[i] = std::int32_t((m < 64.0f ? m : 64.0f) * 256.0f + 0.5f);
     neg |= unsigned(v[i] < 0.0f) << i;
   }
-  // Nearest point of the coset: a_i = 2 floor(|v_i|) + 1, error e_i = u_i - 128 a_i.
+  return neg;
+}
+
+// The nearest point of the coset: a_i = 2 floor(|v_i|) + 1 (error e_i = u_i - 128 a_i); with
+// the wrong parity, the coordinate farthest from its half-integer moves to its second nearest
+// one (cost 65536 - 512 |e_i|, least for the largest |e_i|). True, with its code, when the
+// point is one of the codebook's.
+inline bool nearest_in_ball(const std::int32_t* u, unsigned neg, std::uint16_t& code) {
   std::int32_t a[8], e[8];
   int sum = 0;
   for (int i = 0; i < 8; ++i) {
@@ -165,8 +168,6 @@ inline std::uint16_t encode_chunk(const float* v) {
   }
   unsigned n = neg;
   if (((unsigned(std::popcount(n)) ^ unsigned(sum / 2)) & 1u) != 0) {
-    // Wrong parity: move the coordinate farthest from its half-integer to its second
-    // nearest one (cost 65536 - 512 |e_i|, least for the largest |e_i|).
     int j = 0;
     for (int i = 1; i < 8; ++i)
       if (std::abs(e[i]) > std::abs(e[j])) j = i;
@@ -180,15 +181,21 @@ inline std::uint16_t encode_chunk(const float* v) {
     inside = inside && a[i] <= 7;
     t = t * 4u + unsigned((a[i] - 1) / 2 & 3);
   }
-  if (inside) {
-    const int p = detail::pattern_of(t);
-    if (p >= 0) return detail::make_code(p, n);
-  }
-  // Outside the ball: every pattern with its best signs (v's signs, and when their count has
-  // the wrong parity the coordinate of least |v_i| a_i negated). Distance up to terms common
-  // to all patterns: 64 |a|^2 - sum u_i a_i (+ 2 min u_i a_i when flipped).
+  if (!inside) return false;
+  const int p = pattern_of(t);
+  if (p < 0) return false;
+  code = make_code(p, n);
+  return true;
+}
+
+// Every pattern with its best signs (v's signs, and when their count has the wrong parity the
+// coordinate of least u_i a_i negated): the distance up to terms common to all patterns,
+// 64 |a|^2 - sum u_i a_i (+ 2 min u_i a_i when flipped). Returns the lowest pattern of least
+// cost; the kernels compute the same integers in SIMD lanes.
+inline int best_pattern(const std::int32_t* u, unsigned neg) {
   const unsigned nv = unsigned(std::popcount(neg)) & 1u;
-  std::int32_t cost[patterns];
+  int best = 0;
+  std::int32_t least = std::numeric_limits<std::int32_t>::max();
   for (int p = 0; p < patterns; ++p) {
     std::int32_t s = 0, m = std::numeric_limits<std::int32_t>::max();
     for (int i = 0; i < 8; ++i) {
@@ -197,11 +204,15 @@ inline std::uint16_t encode_chunk(const float* v) {
       m = x < m ? x : m;
     }
     const std::int32_t flip = ((nv ^ book.parity[std::size_t(p)]) & 1u) ? 2 * m : 0;
-    cost[p] = 64 * book.norm2[std::size_t(p)] - s + flip;
+    const std::int32_t cost = 64 * book.norm2[std::size_t(p)] - s + flip;
+    if (cost < least) least = cost, best = p;
   }
-  int best = 0;
-  for (int p = 1; p < patterns; ++p)
-    if (cost[p] < cost[best]) best = p;
+  return best;
+}
+
+// The code of pattern `best` with its best signs.
+inline std::uint16_t code_with_signs(int best, const std::int32_t* u, unsigned neg) {
+  const unsigned nv = unsigned(std::popcount(neg)) & 1u;
   unsigned nb = neg;
   if (((nv ^ book.parity[std::size_t(best)]) & 1u) != 0) {
     int j = 0;
@@ -212,7 +223,24 @@ inline std::uint16_t encode_chunk(const float* v) {
     }
     nb ^= 1u << j;
   }
-  return detail::make_code(best, nb);
+  return make_code(best, nb);
+}
+}  // namespace detail
+
+// Nearest codeword to v[0..8) (finite; in the codebook's units: half-integers). Ties: the
+// fast path's rounding (first coordinate), then the lowest pattern. Search: best_pattern, or a
+// function returning the same pattern (the SIMD kernels').
+template <class Search>
+std::uint16_t encode_chunk_with(const float* v, Search&& search) {
+  std::int32_t u[8];
+  const unsigned neg = detail::quantize_abs(v, u);
+  std::uint16_t code = 0;
+  if (detail::nearest_in_ball(u, neg, code)) return code;
+  return detail::code_with_signs(search(u, neg), u, neg);  // outside the ball: every pattern
+}
+
+inline std::uint16_t encode_chunk(const float* v) {
+  return encode_chunk_with(v, [](const std::int32_t* u, unsigned neg) { return detail::best_pattern(u, neg); });
 }
 
 }  // namespace strata::d8

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -776,6 +777,63 @@ template <int G> struct block_decoder<vq2<G>> {
   }
 };
 
+// ============================ encode of vq2 groups ==========================================
+// The reference's encoder (reference::detail::encode_vq2_block, d8::encode_chunk_with) with
+// the search outside the ball in SIMD lanes: the same int32 costs as d8::detail::best_pattern,
+// one pattern per lane, and its choice (the lowest pattern of least cost): the reference's bytes.
+// Not inlined (inline for the ODR only): it is called from d8::encode_chunk_with, which has no
+// target attributes.
+inline HWY_NOINLINE int vq2_best_pattern(const std::int32_t* u, unsigned neg) {
+  const hn::CappedTag<std::int32_t, 16> d;
+  const hn::Rebind<std::int16_t, decltype(d)> d16;
+  const hn::Rebind<std::uint8_t, decltype(d)> d8;
+  const auto nv = hn::Set(d, std::int32_t(std::popcount(neg) & 1));
+  const auto one = hn::Set(d, 1);
+  const auto big = hn::Set(d, std::numeric_limits<std::int32_t>::max());
+  const std::size_t N = hn::Lanes(d);
+  auto least = big, at = hn::Zero(d);  // per lane: least cost so far and its (first) pattern
+  auto idx = hn::Iota(d, 0);
+  for (std::size_t p = 0; p < std::size_t(d8::patterns); p += N) {
+    auto s = hn::Zero(d), m = big;
+    for (std::size_t i = 0; i < 8; ++i) {
+      const auto a = hn::PromoteTo(d, hn::LoadU(d16, d8::book.abs_by_coord[i].data() + p));
+      const auto x = hn::Mul(a, hn::Set(d, u[i]));
+      s = hn::Add(s, x);
+      m = hn::Min(m, x);
+    }
+    const auto par = hn::PromoteTo(d, hn::LoadU(d8, d8::book.parity.data() + p));
+    const auto flip = hn::IfThenElseZero(hn::Eq(hn::And(hn::Xor(par, nv), one), one), hn::Add(m, m));
+    const auto n2 = hn::ShiftLeft<6>(hn::LoadU(d, d8::book.norm2.data() + p));
+    const auto cost = hn::Sub(hn::Add(n2, flip), s);
+    const auto better = hn::Lt(cost, least);
+    least = hn::IfThenElse(better, cost, least);
+    at = hn::IfThenElse(better, idx, at);
+    idx = hn::Add(idx, hn::Set(d, std::int32_t(N)));
+  }
+  // Across lanes: the least cost, then the lowest pattern having it.
+  HWY_ALIGN std::int32_t lc[16], li[16];
+  hn::Store(least, d, lc);
+  hn::Store(at, d, li);
+  int best = li[0];
+  std::int32_t c = lc[0];
+  for (std::size_t l = 1; l < N; ++l)
+    if (lc[l] < c || (lc[l] == c && li[l] < best)) c = lc[l], best = li[l];
+  return best;
+}
+
+template <class Codec>
+HWY_INLINE void vq2_encode(const float* x, std::size_t n, void* out) {
+  constexpr int G = Codec::group;
+  auto* dst = static_cast<unsigned char*>(out);
+  for (std::size_t i = 0; i < n / std::size_t(G); ++i) {
+    typename Codec::block b{};
+    reference::detail::encode_vq2_block<G>(x + i * std::size_t(G), b, [](const float* v) {
+      return d8::encode_chunk_with(v, vq2_best_pattern);
+    });
+    std::memcpy(dst + i * sizeof b, &b, sizeof b);
+  }
+}
+
 // ============================ encode of q8_0 / q4_0 blocks ====================================
 // Exactly the reference's arithmetic (strata/reference/block.hpp): clean (NaN -> 0,
 // +-inf -> +-FLT_MAX), scale from the block's maximum (order-independent), element-wise
@@ -1351,6 +1409,8 @@ template <class Codec> struct codec_kernels {
       else if constexpr (std::is_same_v<fam, turbo_family> &&
                          turbo_scale == turbo_scale_rule::norm_corrected)
         return turbo_encode<Codec>(x, n, out);
+      else if constexpr (std::is_same_v<fam, vq_family>)
+        return vq2_encode<Codec>(x, n, out);
 #endif
       scalar_encode<Codec>(x, n, out);
     }

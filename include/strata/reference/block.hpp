@@ -117,8 +117,9 @@ void encode_block(turbo<B, G, CB>, const float* x, typename turbo<B, G, CB>::blo
   encode_turbo_block<turbo_scale, B, G, CB>(x, b);
 }
 
-template <int G>
-void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
+// One vq2 group with a chunk encoder (d8::encode_chunk, or a kernel's equal one).
+template <int G, class Chunk>
+void encode_vq2_block(const float* x, typename vq2<G>::block& b, Chunk&& chunk) {
   double ss = 0.0;
   for (int i = 0; i < G; ++i) ss += double(clean(x[i])) * double(clean(x[i]));
   if (ss == 0.0) {
@@ -131,13 +132,18 @@ void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
   for (int c = 0; c < G / 8; ++c) {
     float v[8];
     for (int i = 0; i < 8; ++i) v[i] = clean(x[8 * c + i]) * inv;
-    b.code[c] = d8::encode_chunk(v);
+    b.code[c] = chunk(v);
     std::int8_t k[8];
     d8::decode_chunk(b.code[c], k);
     for (int i = 0; i < 8; ++i) kk += k[i] * k[i];
   }
   const double s = 2.0 * n / std::sqrt(double(kk));
   b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
+}
+
+template <int G>
+void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
+  encode_vq2_block<G>(x, b, [](const float* v) { return d8::encode_chunk(v); });
 }
 
 // ---- decode one block ----
