@@ -82,15 +82,21 @@ inline void encode_block(q4_0, const float* x, q4_0::block& b) {
   for (int j = 0; j < 16; ++j) b.qs[j] = std::uint8_t(q[j] | (q[j + 16] << 4));
 }
 
-template <turbo_scale_rule Rule, int B, int G, class CB>
-void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
+// |x| of one group of cleaned values (sum of squares in double), as turbo and vq2 scale by.
+template <int G>
+double group_norm(const float* x) {
   double ss = 0.0;
   for (int i = 0; i < G; ++i) ss += double(clean(x[i])) * double(clean(x[i]));
-  if (ss == 0.0) {
+  return std::sqrt(ss);
+}
+
+template <turbo_scale_rule Rule, int B, int G, class CB>
+void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
+  const double n = group_norm<G>(x);
+  if (n == 0.0) {
     std::memset(&b, 0, sizeof b);
     return;
   }
-  const double n = std::sqrt(ss);
   const float inv = float(std::sqrt(double(G)) / n);
   std::uint8_t q[G];
   double xc = 0.0, cc = 0.0;
@@ -107,7 +113,7 @@ void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
   if constexpr (Rule == turbo_scale_rule::plain) s = n / std::sqrt(double(G));
   else if constexpr (Rule == turbo_scale_rule::norm_corrected) s = n / std::sqrt(cc);
   else if constexpr (Rule == turbo_scale_rule::least_squares) s = xc / cc;
-  else s = ss / xc;
+  else s = n * n / xc;
   b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
   turbo_pack<B, G>(q, b.idx);
 }
@@ -120,13 +126,11 @@ void encode_block(turbo<B, G, CB>, const float* x, typename turbo<B, G, CB>::blo
 // One vq2 group with a chunk encoder (d8::encode_chunk, or a kernel's equal one).
 template <int G, class Chunk>
 void encode_vq2_block(const float* x, typename vq2<G>::block& b, Chunk&& chunk) {
-  double ss = 0.0;
-  for (int i = 0; i < G; ++i) ss += double(clean(x[i])) * double(clean(x[i]));
-  if (ss == 0.0) {
+  const double n = group_norm<G>(x);
+  if (n == 0.0) {
     std::memset(&b, 0, sizeof b);
     return;
   }
-  const double n = std::sqrt(ss);
   const float inv = float(double(vq2<G>::gain) * std::sqrt(double(G)) / n);
   std::int64_t kk = 0;  // |k|^2 = 4 |c|^2
   for (int c = 0; c < G / 8; ++c) {
