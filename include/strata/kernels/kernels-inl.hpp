@@ -1372,6 +1372,152 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
   else if (n_q == 2) tile(std::integral_constant<std::size_t, 2>{});
   else if (n_q == 1) tile(std::integral_constant<std::size_t, 1>{});
 }
+
+// turbo2/3 with groups of 128, by planes: the block's 32 low-plane bytes are read as 8 x u32
+// (lane l = bytes 4l .. 4l + 3), so one load holds the 2-bit indices of all 128 values. For
+// plane c, w_c = lo >> 2c (turbo3: the low two bits of each byte masked, bit 2 = the element's
+// high bit); chunk k = w_c >> 8k looked up with vpermps (which reads bits 0-2 of each lane)
+// holds elements 32c + 4l + k. A plane's 4 chunks are accumulated over the value rows of a
+// tile and transposed (4 x 8) once per 64 rows into elements 32c .. 32c + 31. One vpermps per 8
+// values as lane_reader, but the index extraction is shared by a plane's 4 chunks instead of
+// done per chunk.
+template <class Codec> inline constexpr bool plane_axpy_ok = false;
+template <int B, class CB>
+inline constexpr bool plane_axpy_ok<turbo<B, 128, CB>> = B == 2 || B == 3;
+
+template <class Codec> struct plane_reader {
+  static constexpr int kBits = turbo_traits<Codec>::bits;
+  using block = typename Codec::block;
+  struct tables {
+    __m256 cb;  // turbo3: the 8 centroids; turbo2: the 4 centroids twice (bit 2 is ignored)
+    __m256i sh;  // turbo3: the high-bit shift of lane l (bit 2c + l / 4 of its bytes -> bit 2)
+    tables() {
+      HWY_ALIGN float t[8];
+      const auto c = turbo_traits<Codec>::codebook();
+      for (std::size_t i = 0; i < 8; ++i) t[i] = c[i % c.size()];
+      cb = _mm256_load_ps(t);
+      sh = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    }
+  };
+  // The index word of plane C: byte k of lane l holds the index of element 32C + 4l + k.
+  template <std::size_t C>
+  static HWY_INLINE __m256i word(const tables& t, const block& blk) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.idx));
+    const __m256i x = C == 0 ? lo : _mm256_srli_epi32(lo, int(2 * C));
+    if constexpr (kBits == 2) {
+      return x;
+    } else {
+      // high byte (4l + k) % 16 = 4 (l % 4) + k, bit 2C + l / 4: one 16-byte load, broadcast
+      const __m256i h = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.idx + 32)));
+      const __m256i hs = _mm256_srlv_epi32(h, t.sh);
+      __m256i hb;
+      if constexpr (C == 0) hb = _mm256_slli_epi32(hs, 2);
+      else if constexpr (C == 1) hb = hs;
+      else hb = _mm256_srli_epi32(hs, int(2 * C - 2));
+      return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0x03030303)),
+                             _mm256_and_si256(hb, _mm256_set1_epi32(0x04040404)));
+    }
+  }
+  static HWY_INLINE __m256 chunk(const tables& t, __m256i w, std::size_t k) {
+    return _mm256_permutevar8x32_ps(t.cb, k == 0 ? w : _mm256_srli_epi32(w, int(8 * k)));
+  }
+};
+
+// Chunks K0 .. K0 + NK - 1 of plane C of block b, QT rows over nj value rows, added to
+// acc_out[r][k] (8 floats each).
+template <std::size_t QT, std::size_t kJ, class Codec, std::size_t C, std::size_t K0,
+          std::size_t NK>
+HWY_INLINE void plane_axpy_pass(const float* ws, std::size_t nj, const char* rows,
+                                std::size_t value_stride, std::size_t b,
+                                const typename plane_reader<Codec>::tables& t,
+                                float (*acc_out)[4][8]) {
+  using R = plane_reader<Codec>;
+  using block = typename Codec::block;
+  __m256 acc[QT][NK];
+  for (std::size_t r = 0; r < QT; ++r)
+    for (std::size_t k = 0; k < NK; ++k) acc[r][k] = _mm256_setzero_ps();
+  for (std::size_t j = 0; j < nj; ++j) {
+    const block& blk = reinterpret_cast<const block*>(rows + j * value_stride)[b];
+    const __m256i w = R::template word<C>(t, blk);
+    // plain unrolled loops (no lambdas): GCC 12 keeps the accumulators in registers then
+#pragma GCC unroll 4
+    for (std::size_t k = 0; k < NK; ++k) {
+      const __m256 v = R::chunk(t, w, K0 + k);
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < QT; ++r)
+        acc[r][k] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][k]);
+    }
+  }
+  for (std::size_t r = 0; r < QT; ++r)
+    for (std::size_t k = 0; k < NK; ++k) _mm256_store_ps(acc_out[r][K0 + k], acc[r][k]);
+}
+
+// o[0 .. 32) += the 4 x 8 transpose of a[k][l] (element 4l + k).
+HWY_INLINE void plane_store(const float (*a)[8], float* o) {
+  const __m256 a0 = _mm256_load_ps(a[0]), a1 = _mm256_load_ps(a[1]);
+  const __m256 a2 = _mm256_load_ps(a[2]), a3 = _mm256_load_ps(a[3]);
+  const __m256 u0 = _mm256_unpacklo_ps(a0, a1), u1 = _mm256_unpackhi_ps(a0, a1);
+  const __m256 u2 = _mm256_unpacklo_ps(a2, a3), u3 = _mm256_unpackhi_ps(a2, a3);
+  const __m256 t0 = _mm256_shuffle_ps(u0, u2, 0x44), t1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+  const __m256 t2 = _mm256_shuffle_ps(u1, u3, 0x44), t3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+  const __m256 m[4] = {_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t2, t3, 0x20),
+                       _mm256_permute2f128_ps(t0, t1, 0x31), _mm256_permute2f128_ps(t2, t3, 0x31)};
+  for (std::size_t i = 0; i < 4; ++i)
+    _mm256_storeu_ps(o + 8 * i, _mm256_add_ps(_mm256_loadu_ps(o + 8 * i), m[i]));
+}
+
+template <class Codec>
+HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
+                           const void* values, std::size_t value_stride, std::size_t n_values,
+                           std::size_t dim, float* out) {
+  using block = typename Codec::block;
+  constexpr std::size_t V = Codec::block_values, kJ = 64;
+  const std::size_t nb = dim / V;
+  const typename plane_reader<Codec>::tables t;
+  const char* base = static_cast<const char*>(values);
+  HWY_ALIGN float ws[4 * kJ];
+  HWY_ALIGN float acc[4][4][8];
+  // AVX2 (16 registers): 4 rows run each plane in two halves of 2 chunks (4 x 2 accumulators);
+  // 1-3 rows, and AVX3 (32 registers), all 4 chunks at once.
+  const auto tile = [&](auto qt, const float* wr, float* o) {
+    constexpr std::size_t QT = decltype(qt)::value;
+    constexpr bool halves = QT == 4 && HWY_TARGET == HWY_AVX2;
+    for (std::size_t j0 = 0; j0 < n_values; j0 += kJ) {
+      const std::size_t nj = std::min(kJ, n_values - j0);
+      const char* rows = base + j0 * value_stride;
+      for (std::size_t b = 0; b < nb; ++b) {
+        for (std::size_t j = 0; j < nj; ++j) {
+          const float s = scale_f32(reinterpret_cast<const block*>(rows + j * value_stride)[b].scale);
+          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = wr[r * w_stride + j0 + j] * s;
+        }
+        [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
+          ((
+               [&] {
+                 if constexpr (halves) {
+                   plane_axpy_pass<QT, kJ, Codec, Cs, 0, 2>(ws, nj, rows, value_stride, b, t, acc);
+                   // a compiler barrier: the first half's sums go to acc now instead of staying
+                   // in registers through the second half (where GCC 12 then spills in the loop)
+                   asm volatile("" : : "r"(&acc[0][0][0]) : "memory");
+                   plane_axpy_pass<QT, kJ, Codec, Cs, 2, 2>(ws, nj, rows, value_stride, b, t, acc);
+                 } else {
+                   plane_axpy_pass<QT, kJ, Codec, Cs, 0, 4>(ws, nj, rows, value_stride, b, t, acc);
+                 }
+                 for (std::size_t r = 0; r < QT; ++r) plane_store(acc[r], o + r * dim + b * V + 32 * Cs);
+               }()),
+           ...);
+        }(std::make_index_sequence<4>{});
+      }
+    }
+  };
+  std::size_t i = 0;
+  for (; i + 4 <= n_q; i += 4)
+    tile(std::integral_constant<std::size_t, 4>{}, w + i * w_stride, out + i * dim);
+  const std::size_t left = n_q - i;
+  if (left == 3) tile(std::integral_constant<std::size_t, 3>{}, w + i * w_stride, out + i * dim);
+  else if (left == 2) tile(std::integral_constant<std::size_t, 2>{}, w + i * w_stride, out + i * dim);
+  else if (left == 1) tile(std::integral_constant<std::size_t, 1>{}, w + i * w_stride, out + i * dim);
+}
 #endif  // x86 AVX2 / AVX3
 
 // Whether this target runs the SIMD path of a block codec (else: the scalar reference path).
@@ -1447,7 +1593,9 @@ template <class Codec> struct codec_kernels {
       // Groups of 4 rows: the fused kernel (measured faster there), except for lane_axpy4
       // codecs; the last 1-3 rows (a GQA group of 3, or what is left of 5-7): the
       // register-blocked one (faster there).
-      if constexpr (lane_reader<Codec>::ok && simd_ok<Codec>) {
+      if constexpr (plane_axpy_ok<Codec>) {
+        return plane_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+      } else if constexpr (lane_reader<Codec>::ok && simd_ok<Codec>) {
         const std::size_t n4 = n_q - n_q % 4;
         if constexpr (lane_axpy4<Codec>) {
           for (std::size_t i = 0; i < n4; i += 4)
