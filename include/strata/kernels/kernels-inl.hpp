@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/int8_dot.hpp>
@@ -176,6 +177,18 @@ HWY_INLINE void float_decode(const void* in, std::size_t n, float* x) {
   for (; i < n; ++i) x[i] = io::scalar(p[i]);
 }
 
+// Software prefetch of row j + kPrefetchRows (its first `bytes` bytes, every cache line), for
+// loops that visit rows j = 0, 1, ...: at 16K+ tokens a head's rows come from beyond L2, and
+// on the VMs measured here the hardware prefetcher alone left the dot/axpy loops waiting on
+// memory (docs/kernels.md).
+inline constexpr std::size_t kPrefetchRows = 8;
+HWY_INLINE void prefetch_ahead(const char* base, std::size_t j, std::size_t n, std::size_t stride,
+                               std::size_t bytes) {
+  if (j + kPrefetchRows >= n) return;
+  const char* p = base + (j + kPrefetchRows) * stride;
+  for (std::size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
+}
+
 // Scores of QT (1, 2 or 4) queries against n_keys keys: each key chunk is converted to f32
 // once and used for all QT queries; QT <= 2 runs two accumulator chains per query.
 template <std::size_t QT, class Codec>
@@ -191,6 +204,7 @@ HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys
   const float* q3 = q + (QT > 3 ? 3 * dim : 0);
   for (std::size_t j = 0; j < n_keys; ++j) {
     const auto* row = reinterpret_cast<const typename io::elem*>(keys + j * key_stride);
+    prefetch_ahead(keys, j, n_keys, key_stride, dim * sizeof(typename io::elem));
     auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
     auto b0 = hn::Zero(d), b1 = hn::Zero(d);
     std::size_t c = 0;
@@ -260,6 +274,8 @@ HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride
   for (; j + 2 <= n_values; j += 2) {
     const auto* r0 = reinterpret_cast<const typename io::elem*>(base + j * value_stride);
     const auto* r1 = reinterpret_cast<const typename io::elem*>(base + (j + 1) * value_stride);
+    prefetch_ahead(base, j, n_values, value_stride, dim * sizeof(typename io::elem));
+    prefetch_ahead(base, j + 1, n_values, value_stride, dim * sizeof(typename io::elem));
     std::size_t c = 0;
     for (; c + N <= dim; c += N) {
       const auto v0 = io::load(d, r0 + c);
@@ -625,6 +641,7 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
   };
   for (std::size_t j = 0; j < n_keys; ++j) {
     const auto* row = reinterpret_cast<const typename Codec::block*>(keys + j * key_stride);
+    prefetch_ahead(keys, j, n_keys, key_stride, nb * sizeof(typename Codec::block));
     auto f0 = hn::Zero(df), f1 = hn::Zero(df), f2 = hn::Zero(df), f3 = hn::Zero(df);
     for (std::size_t b = 0; b < nb; ++b) {
       auto s0 = init(0, b);
@@ -1103,6 +1120,8 @@ HWY_INLINE void fused_axpy_tile(const float* w, std::size_t w_stride, const char
   const auto wt = [&](std::size_t i, std::size_t j) { return i < QT ? w[i * w_stride + j] : 0.0f; };
   std::size_t j = 0;
   for (; j + 2 <= n_values; j += 2) {
+    prefetch_ahead(base, j, n_values, value_stride, nb * sizeof(block));
+    prefetch_ahead(base, j + 1, n_values, value_stride, nb * sizeof(block));
     for (std::size_t b = 0; b < nb; ++b) {
       float* a = acc + b * V;
       const block& b0 = blocks(j)[b];
@@ -1351,6 +1370,7 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
         for (std::size_t j = 0; j < nj; ++j) {
+          if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
           const float s = R::scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
           for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
         }
@@ -1488,6 +1508,7 @@ HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
         for (std::size_t j = 0; j < nj; ++j) {
+          if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
           const float s = scale_f32(reinterpret_cast<const block*>(rows + j * value_stride)[b].scale);
           for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = wr[r * w_stride + j0 + j] * s;
         }
