@@ -1307,6 +1307,20 @@ struct lane_reader<vq2<G>> {
   static HWY_INLINE float scale(const typename vq2<G>::block& b) { return 0.5f * scale_f32(b.scale); }
 };
 
+// ws[r * kJ + j] = w[r * w_stride + j0 + j] * scale(block b of row j) for the nj rows of a
+// 64-row tile (rows = its first row); at b == 0 it also prefetches the next tile's rows.
+template <std::size_t QT, std::size_t kJ, class Codec, class Scale>
+HWY_INLINE void tile_weights(const float* w, std::size_t w_stride, std::size_t j0, std::size_t nj,
+                             std::size_t n_values, const char* rows, std::size_t value_stride,
+                             std::size_t b, std::size_t nb, Scale&& scale, float* ws) {
+  using block = typename Codec::block;
+  for (std::size_t j = 0; j < nj; ++j) {
+    if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
+    const float s = scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
+    for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
+  }
+}
+
 // One pass of QT query rows over nj value rows: chunks C0 .. C0 + NC - 1 of pass p of block b.
 // ws[r * kJ + j] = w_rj * scale_j.
 template <std::size_t QT, std::size_t kJ, class Codec, std::size_t C0, std::size_t NC>
@@ -1369,11 +1383,8 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
       const std::size_t nj = std::min(kJ, n_values - j0);
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
-        for (std::size_t j = 0; j < nj; ++j) {
-          if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
-          const float s = R::scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
-          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
-        }
+        tile_weights<QT, kJ, Codec>(w, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
+                                    [](const block& x) { return R::scale(x); }, ws);
         for (std::size_t p = 0; p < R::kPasses; ++p) {
           if constexpr (QT == 4) {
             lane_axpy_pass<QT, kJ, Codec, 0, 2>(ws, nj, rows, value_stride, b, p, t, out, dim);
@@ -1507,11 +1518,8 @@ HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride
       const std::size_t nj = std::min(kJ, n_values - j0);
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
-        for (std::size_t j = 0; j < nj; ++j) {
-          if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
-          const float s = scale_f32(reinterpret_cast<const block*>(rows + j * value_stride)[b].scale);
-          for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = wr[r * w_stride + j0 + j] * s;
-        }
+        tile_weights<QT, kJ, Codec>(wr, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
+                                    [](const block& x) { return scale_f32(x.scale); }, ws);
         [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
           ((
                [&] {
