@@ -11,10 +11,12 @@
 // Run (medians of 5 repetitions; docs/policies.md has the table):
 //   build/bin/strata_attention_bench --benchmark_repetitions=5
 //     --benchmark_report_aggregates_only=true     (one line)
+// STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -44,6 +46,13 @@ const std::vector<float>& random_rows(std::size_t n) {
   return data;
 }
 
+// The cache's tile knobs from the environment (docs/policies.md, tile size):
+// STRATA_KEY_TILE (keys per dot/axpy call, at least) and STRATA_SCORE_FLOATS (score budget).
+void tile_knobs(strata::runtime_kv_cache& c) {
+  if (const char* e = std::getenv("STRATA_KEY_TILE")) c.key_tile = std::size_t(std::atoll(e));
+  if (const char* e = std::getenv("STRATA_SCORE_FLOATS")) c.score_floats = std::size_t(std::atoll(e));
+}
+
 // A cache of n_layers layers holding n tokens of random K/V.
 strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n,
                                 shape sh = llama8b) {
@@ -65,6 +74,7 @@ strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::s
 void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shape sh = llama8b) {
   const std::size_t n = std::size_t(st.range(0));
   strata::runtime_kv_cache c = filled(policy, n_layers, n, sh);
+  tile_knobs(c);
   const auto& q = random_rows(sh.heads * sh.dim);
   std::vector<float> out(sh.heads * sh.dim);
   for (auto _ : st) {
@@ -80,6 +90,7 @@ void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shap
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;
   strata::runtime_kv_cache c = filled(policy, 1, n);
+  tile_knobs(c);
   if (st.range(0) > 0) c.query_rows = std::size_t(st.range(0));
   const auto& q = random_rows(n_q * n_heads * head_dim);
   std::vector<float> out(n_q * n_heads * head_dim);
@@ -157,6 +168,7 @@ void decode_sparse_v(benchmark::State& st, const char* policy) {
   const std::size_t n = 16384;
   const strata::layer_map m = strata::layer_map::dense(1, n_kv, head_dim, n_heads);
   strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
+  tile_knobs(c);
   std::vector<float> k(random_rows(1024 * n_kv * head_dim));
   for (std::size_t i = 0; i < k.size(); ++i) {
     const std::size_t ch = i % head_dim;

@@ -44,9 +44,10 @@ TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
   runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 512});
   const auto k = gaussian(n * nkv * d, 1), v = gaussian(n * nkv * d, 2),
              q = gaussian(nq * nh * d, 3);
-  for (std::size_t tile : {7, 128}) {
+  for (std::size_t tile : {7, 128, 0}) {
     c.clear();
-    c.key_tile = tile;
+    c.key_tile = tile == 0 ? 256 : tile;
+    c.score_floats = tile == 0 ? 8192 : 0;  // 0: the default tile (384 keys for 20 rows)
     c.query_rows = 20;  // 5 query tokens of 4 heads
     const auto out = run(c, 0, k, v, n, q, nq, 64);
     const auto ref = reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
@@ -503,6 +504,7 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
         plain.clear();
         recent.clear();
         plain.key_tile = recent.key_tile = tile;
+        plain.score_floats = recent.score_floats = 0;
         const auto op = run(plain, 0, k, v, n, q, nq, 32);
         const auto orc = run(recent, 0, k, v, n, q, nq, 32);
         CHECK(recent.recent_begin(0) == std::int64_t(n - R));
