@@ -471,7 +471,7 @@ class runtime_kv_cache {
   // step, once), and smaller groups keep their accumulators in L1. A tile holds at least
   // key_tile keys and, when the group has few rows, up to score_floats / rows (rounded down to
   // 64 keys): a decode step (4 rows of the Llama-8B shape) calls dot/axpy on 2048 keys at a
-  // time, which measured 5-12 % faster than 256 for the turbo codecs and the q8_0-K pairs
+  // time, which measured 5-16 % faster than 256 for the turbo codecs and the q8_0-K pairs
   // (fewer calls and cold tile starts), while a prefill group of 32 rows keeps 256. Sparse V
   // skips per key_tile keys whatever the tile.
   std::size_t key_tile = 256;
