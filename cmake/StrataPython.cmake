@@ -1,21 +1,28 @@
-# strata_python_env(<out-var>): a Python interpreter with numpy and gguf (PyPI), used only by
-# reference tests and benchmark scripts, never by the library. Creates a venv under
+# strata_python_env(<out-var>): a Python interpreter with numpy and gguf (references), iced-x86
+# and pyelftools (the instruction gate, tests/isa), all from PyPI, used only by tests and
+# benchmark scripts, never by the library. Creates a venv under
 # STRATA_CACHE_DIR on first use. Sets <out-var> to the interpreter, or to "" (with a message)
 # when it cannot be made, so the tests that need it can say so and skip.
 function(strata_python_env out_var)
   set(venv ${STRATA_CACHE_DIR}/venv)
   set(py ${venv}/bin/python3)
-  if(NOT EXISTS ${venv}/.strata-ready)
+  set(packages numpy gguf iced-x86 pyelftools)
+  string(MD5 wanted "${packages}")
+  set(ready ${venv}/.strata-ready-${wanted})  # a new package list installs into an old venv
+  if(NOT EXISTS ${ready})
     find_package(Python3 COMPONENTS Interpreter QUIET)
     if(NOT Python3_FOUND)
       message(STATUS "strata: no python3; reference tests will skip")
       set(${out_var} "" PARENT_SCOPE)
       return()
     endif()
-    message(STATUS "strata: creating ${venv} with numpy and gguf")
-    execute_process(COMMAND ${Python3_EXECUTABLE} -m venv ${venv} RESULT_VARIABLE rc)
+    message(STATUS "strata: setting up ${venv} with ${packages}")
+    set(rc 0)
+    if(NOT EXISTS ${py})
+      execute_process(COMMAND ${Python3_EXECUTABLE} -m venv ${venv} RESULT_VARIABLE rc)
+    endif()
     if(rc EQUAL 0)
-      execute_process(COMMAND ${py} -m pip install -q --disable-pip-version-check numpy gguf
+      execute_process(COMMAND ${py} -m pip install -q --disable-pip-version-check ${packages}
                       RESULT_VARIABLE rc)
     endif()
     if(NOT rc EQUAL 0)
@@ -23,7 +30,7 @@ function(strata_python_env out_var)
       set(${out_var} "" PARENT_SCOPE)
       return()
     endif()
-    file(TOUCH ${venv}/.strata-ready)
+    file(TOUCH ${ready})
   endif()
   set(${out_var} ${py} PARENT_SCOPE)
 endfunction()

@@ -371,13 +371,19 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
 // vector of the two scales (madd) before the float conversion.
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define ENGINE_MATMUL_X86 1
-// With AVX-512 VNNI (the AVX3_DL target requires it), vpdpbusd does u8 x i8 products and their
-// sums by four in one instruction. Highway's AVX3_DL target string names only the VEX "avxvnni",
-// so g++ gets the EVEX feature here (clang keeps the vpmaddubsw + vpmaddwd pair).
+// With AVX-512 VNNI (the AVX3_DL target's run-time check proves it), vpdpbusd does u8 x i8
+// products and their sums by four in one instruction. It must be the EVEX encoding: the VEX one
+// is AVX-VNNI, a separate CPUID feature that no check proves (Zen 4 has AVX-512 VNNI but not
+// AVX-VNNI) and that Highway 1.0.3's AVX3_DL target string nevertheless enables, so g++ picks
+// VEX for the intrinsic. Inline assembly with the {evex} prefix fixes the encoding
+// (tests/isa/isa_gate.py checks every binary for it). Clang keeps vpmaddubsw + vpmaddwd.
 #if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC target("avx512vnni")
 #define ENGINE_MATMUL_VNNI 1
+// acc + per-lane sums of four u8 (u) x i8 (c) products, EVEX-encoded.
+HWY_INLINE __m256i dpbusd_evex(__m256i acc, __m256i u, __m256i c) {
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(c));
+  return acc;
+}
 #endif
 
 HWY_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
@@ -414,7 +420,7 @@ HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16) {
   }
   if constexpr (kSplit) return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16);
 #ifdef ENGINE_MATMUL_VNNI
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, c);
+  return dpbusd_evex(_mm256_setzero_si256(), u, c);
 #else
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(1));
 #endif
@@ -780,9 +786,6 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
     jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
   }
 }
-#ifdef ENGINE_MATMUL_VNNI
-#pragma GCC pop_options
-#endif
 #endif  // AVX2 / AVX3 / AVX3_DL
 
 // Float weights: f32 FMA over full vectors, a scalar tail.

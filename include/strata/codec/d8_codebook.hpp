@@ -20,13 +20,21 @@
 // form). All integer, so every build gives the same bytes.
 
 #include <array>
-#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 
 namespace strata::d8 {
+
+// Parity of the low 8 bits (the count of set bits mod 2), without std::popcount: this header is
+// also compiled inside the SSE4/AVX2/AVX3 kernel targets, whose target strings let g++ emit
+// POPCNT, a CPUID feature Highway's run-time checks do not test (tests/isa/isa_gate.py).
+constexpr unsigned parity8(unsigned x) {
+  return (0x6996u >> ((x ^ (x >> 4)) & 0xFu)) & 1u;
+}
+static_assert(parity8(0) == 0 && parity8(1) == 1 && parity8(0x81) == 0 && parity8(0xFE) == 1 &&
+              parity8(0xFF) == 0, "parity8");
 
 inline constexpr int patterns = 512;      // 9 bits
 inline constexpr int sign_patterns = 128; // 7 bits
@@ -103,7 +111,7 @@ constexpr codebook make_codebook() {
     if (c.parity[std::size_t(p)]) c.base[std::size_t(p)][7] = std::int8_t(-c.base[std::size_t(p)][7]);
   }
   for (int f = 0; f < sign_patterns; ++f) {
-    const int full = f | ((std::popcount(unsigned(f)) & 1) << 7);
+    const int full = f | int(parity8(unsigned(f)) << 7);
     std::uint64_t m = 0;
     for (int i = 0; i < 8; ++i)
       if ((full >> i) & 1) m |= std::uint64_t(0xFF) << (8 * i);
@@ -120,7 +128,7 @@ static_assert(book.norm2[0] == 8 && book.norm2[450] == 48 && book.norm2[451] == 
 // The 8 signed odd half-units of a code (value_i = k_i / 2 before the group's scale).
 inline void decode_chunk(std::uint16_t code, std::int8_t* k) {
   const unsigned p = code & 511u, f = code >> 9;
-  const unsigned full = f | ((unsigned(std::popcount(f)) & 1u) << 7);
+  const unsigned full = f | (parity8(f) << 7);
   for (int i = 0; i < 8; ++i) {
     const int b = book.base[p][std::size_t(i)];
     k[i] = std::int8_t(((full >> i) & 1u) ? -b : b);
@@ -167,7 +175,7 @@ inline bool nearest_in_ball(const std::int32_t* u, unsigned neg, std::uint16_t& 
     sum += a[i];
   }
   unsigned n = neg;
-  if (((unsigned(std::popcount(n)) ^ unsigned(sum / 2)) & 1u) != 0) {
+  if (((parity8(n) ^ unsigned(sum / 2)) & 1u) != 0) {
     int j = 0;
     for (int i = 1; i < 8; ++i)
       if (std::abs(e[i]) > std::abs(e[j])) j = i;
@@ -193,7 +201,7 @@ inline bool nearest_in_ball(const std::int32_t* u, unsigned neg, std::uint16_t& 
 // 64 |a|^2 - sum u_i a_i (+ 2 min u_i a_i when flipped). Returns the lowest pattern of least
 // cost; the kernels compute the same integers in SIMD lanes.
 inline int best_pattern(const std::int32_t* u, unsigned neg) {
-  const unsigned nv = unsigned(std::popcount(neg)) & 1u;
+  const unsigned nv = parity8(neg);
   int best = 0;
   std::int32_t least = std::numeric_limits<std::int32_t>::max();
   for (int p = 0; p < patterns; ++p) {
@@ -212,7 +220,7 @@ inline int best_pattern(const std::int32_t* u, unsigned neg) {
 
 // The code of pattern `best` with its best signs.
 inline std::uint16_t code_with_signs(int best, const std::int32_t* u, unsigned neg) {
-  const unsigned nv = unsigned(std::popcount(neg)) & 1u;
+  const unsigned nv = parity8(neg);
   unsigned nb = neg;
   if (((nv ^ book.parity[std::size_t(best)]) & 1u) != 0) {
     int j = 0;

@@ -804,7 +804,7 @@ inline HWY_NOINLINE int vq2_best_pattern(const std::int32_t* u, unsigned neg) {
   const hn::CappedTag<std::int32_t, 16> d;
   const hn::Rebind<std::int16_t, decltype(d)> d16;
   const hn::Rebind<std::uint8_t, decltype(d)> d8;
-  const auto nv = hn::Set(d, std::int32_t(std::popcount(neg) & 1));
+  const auto nv = hn::Set(d, std::int32_t(strata::d8::parity8(neg)));
   const auto one = hn::Set(d, 1);
   const auto big = hn::Set(d, std::numeric_limits<std::int32_t>::max());
   const std::size_t N = hn::Lanes(d);
