@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-asan-ci}
-tests=(codec half kernels kv_cache typed_cache policy rotation gguf gguf_corpus)
+tests=(codec half kernels kv_cache typed_cache policy rotation gguf gguf_corpus atomic_file)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
       -DCMAKE_CXX_FLAGS="-march=haswell -DHWY_COMPILE_ONLY_STATIC=1" \

@@ -28,3 +28,12 @@ endforeach()
 if(STRATA_SANITIZE STREQUAL "address" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND TARGET strata_tools_test)
   target_compile_options(strata_tools_test PRIVATE -Wno-maybe-uninitialized)
 endif()
+
+# strata-bench -o json / -o csv parse with Python's json and csv modules for a model whose
+# metadata holds quotes, commas, line breaks and control characters (issue 18).
+if(STRATA_ENGINE_PYTHON AND TARGET strata-bench)
+  add_test(NAME bench_output_test
+           COMMAND ${STRATA_ENGINE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/engine/bench_output_test.py
+                   ${CMAKE_RUNTIME_OUTPUT_DIRECTORY} ${STRATA_DATA_DIR}
+                   ${CMAKE_CURRENT_BINARY_DIR}/bench_output_test)
+endif()

@@ -2,13 +2,18 @@
 // strata-perplexity ends with llama-perplexity's line; strata-bench writes JSON; strata-chat
 // answers, and a context overflow is an error or a shift as asked.
 #include <doctest/doctest.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #ifndef STRATA_TEST_TMP
 #define STRATA_TEST_TMP "/tmp"
@@ -102,6 +107,155 @@ TEST_CASE("strata-perplexity prints chunks and llama-perplexity's final line") {
   CHECK(big.out.find("error: the text has") != std::string::npos);
 }
 
+TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten, the file is checked") {
+  if (!have("strata-perplexity") || !have_data()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(STRATA_TEST_TMP) / "tools_test_kld";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // Copies of the inputs, so a failure of this test cannot damage the shared data.
+  const std::string model = (dir / "m.gguf").string(), text = (dir / "t.txt").string();
+  fs::copy_file(kStories, model);
+  fs::copy_file(kWiki, text);
+  const auto model_size = fs::file_size(model), text_size = fs::file_size(text);
+  const std::string base_args = "-m " + model + " -f " + text + " -c 64 --chunks 2 --no-progress";
+  for (const std::string& victim : {model, text, (dir / "." / "m.gguf").string()}) {
+    CAPTURE(victim);
+    const result r = run("strata-perplexity", base_args + " --kl-divergence-base " + victim);
+    CHECK(r.rc == 1);
+    CHECK(r.out.find("is the same file as the input") != std::string::npos);
+  }
+  fs::create_symlink(model, dir / "link.gguf");
+  const result via_link = run("strata-perplexity", base_args + " --kl-divergence-base " + (dir / "link.gguf").string());
+  CHECK(via_link.rc == 1);
+  CHECK(fs::file_size(model) == model_size);
+  CHECK(fs::file_size(text) == text_size);
+
+  // A full device is refused before the run, not reported as saved.
+  const result full = run("strata-perplexity", base_args + " --kl-divergence-base /dev/full");
+  CHECK(full.rc == 1);
+  CHECK(full.out.find("not a regular file") != std::string::npos);
+  CHECK(full.out.find("saved") == std::string::npos);
+
+  // A good base, then the comparison against it.
+  const std::string base = (dir / "base.kld").string();
+  const result saved = run("strata-perplexity", base_args + " --kl-divergence-base " + base);
+  INFO(saved.out);
+  REQUIRE(saved.rc == 0);
+  CHECK(fs::directory_iterator(dir) != fs::directory_iterator());
+  for (const auto& e : fs::directory_iterator(dir))  // no temporary left beside it
+    CHECK(e.path().filename().string().rfind(".base.kld.", 0) != 0);
+  const result same = run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + base);
+  INFO(same.out);
+  REQUIRE(same.rc == 0);
+  std::smatch kld;  // the same run: only the base's f16 rounding remains
+  REQUIRE(std::regex_search(same.out, kld, std::regex(R"(Mean KLD: +([0-9.]+))")));
+  CHECK(std::stod(kld[1].str()) < 1e-3);
+
+  auto damaged = [&](const std::string& name, auto&& edit) {
+    const std::string p = (dir / name).string();
+    fs::copy_file(base, p, fs::copy_options::overwrite_existing);
+    std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+    edit(f);
+    f.close();
+    return run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + p);
+  };
+  // A 24-byte file: the header alone, whose sizes the file cannot hold.
+  {
+    const std::string p = (dir / "short.kld").string();
+    std::ifstream in(base, std::ios::binary);
+    std::string head(24, '\0');
+    in.read(head.data(), 24);
+    std::ofstream(p, std::ios::binary) << head;
+    const result r = run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + p);
+    CHECK(r.rc == 1);
+    CHECK(r.out.find("shorter than its header") != std::string::npos);
+  }
+  // A header that claims a billion chunks: refused from the file size, no allocation.
+  const result huge = damaged("huge.kld", [](std::fstream& f) {
+    f.seekp(16);
+    const uint32_t n = 1000000000u;
+    f.write(reinterpret_cast<const char*>(&n), 4);
+  });
+  CHECK(huge.rc == 1);
+  CHECK(huge.out.find("need") != std::string::npos);
+  CHECK(huge.out.find("bytes, the file has") != std::string::npos);
+  // Another context: the message names the field and both values.
+  const result other = run("strata-perplexity", "-m " + model + " -f " + text +
+                                                    " -c 32 --chunks 2 --kl-divergence --kl-divergence-base " + base);
+  CHECK(other.rc == 1);
+  CHECK(other.out.find("n_ctx (-c) differs: the base was saved with 64, this run has 32") != std::string::npos);
+  // A NaN log-prob: refused by value, named by token and position.
+  const result nan = damaged("nan.kld", [&](std::fstream& f) {
+    f.seekp(std::streamoff(24 + 2 * 64 * 4 + 2 * 10));
+    const uint16_t qnan = 0x7E00;
+    f.write(reinterpret_cast<const char*>(&qnan), 2);
+  });
+  CHECK(nan.rc == 1);
+  CHECK(nan.out.find("is not a finite value <= 0") != std::string::npos);
+  CHECK(nan.out.find("Mean KLD") == std::string::npos);
+  // One flipped byte of a log-prob that stays plausible: the checksum catches it.
+  const result flipped = damaged("flipped.kld", [&](std::fstream& f) {
+    f.seekp(std::streamoff(24 + 2 * 64 * 4 + 2 * 1000));
+    uint16_t v = 0;
+    f.read(reinterpret_cast<char*>(&v), 2);
+    v ^= 1;
+    f.seekp(std::streamoff(24 + 2 * 64 * 4 + 2 * 1000));
+    f.write(reinterpret_cast<const char*>(&v), 2);
+  });
+  CHECK(flipped.rc == 1);
+  CHECK(flipped.out.find("checksum") != std::string::npos);
+  CHECK(flipped.out.find("Mean KLD") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("text inputs: directories, FIFOs and devices are refused before they are opened") {
+  if (!have("strata-perplexity") || !have("strata-tokenize") || !have_data()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(STRATA_TEST_TMP) / "tools_test_inputs";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string fifo = (dir / "fifo").string();
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string tok_model = "-m " + kStories + " -f ";
+  for (const auto& [input, kind] : std::vector<std::pair<std::string, std::string>>{
+           {dir.string(), "a directory"}, {fifo, "a FIFO"}, {"/dev/zero", "a character device"}}) {
+    CAPTURE(input);
+    const result t = run("strata-tokenize", tok_model + input);
+    CHECK(t.rc == 1);
+    CHECK(t.out.find("cannot read " + kind) != std::string::npos);
+    const result p = run("strata-perplexity", tok_model + input);
+    CHECK(p.rc == 1);
+    CHECK(p.out.find("cannot read " + kind) != std::string::npos);
+  }
+  const result zero = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " --chunks 0");
+  CHECK(zero.rc == 1);
+  CHECK(zero.out.find("--chunks") != std::string::npos);
+  // Too many threads and a context past the trained one: warnings, and the run goes on.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  REQUIRE(sched_getaffinity(0, sizeof cpus, &cpus) == 0);
+  const std::string over = std::to_string(CPU_COUNT(&cpus) + 1);  // one thread more than cores
+  const result warn = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1 -t " + over);
+  CHECK(warn.rc == 0);
+  CHECK(warn.out.find("warning: -t " + over + " exceeds the") != std::string::npos);
+  CHECK(warn.out.find("exceeds the model's trained context") != std::string::npos);
+  // A run that cannot fit is refused before it allocates, with the numbers and a hint.
+  setenv("STRATA_MEMORY_AVAILABLE", "100000", 1);
+  const result fit = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1");
+  unsetenv("STRATA_MEMORY_AVAILABLE");
+  CHECK(fit.rc == 1);
+  CHECK(fit.out.find("are available (STRATA_MEMORY_AVAILABLE)") != std::string::npos);
+  CHECK(fit.out.find("logits (4096 x 512 f32): 8.00 MiB") != std::string::npos);
+  CHECK(fit.out.find("hint: ") != std::string::npos);
+  if (have("strata-chat")) {
+    const result n = run("strata-chat", "-m " + kStories + " -p hi -n -1");
+    CHECK(n.rc == 1);
+    CHECK(n.out.find("bad value '-1' for -n") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("strata-bench writes JSON rows") {
   if (!have("strata-bench") || !have_data()) return;
   const result r = run("strata-bench", "-m " + kStories + " -p 32 -n 8 -r 1 -d 0,16 -o json -ctk f32 -ctv f32");
@@ -111,7 +265,7 @@ TEST_CASE("strata-bench writes JSON rows") {
   CHECK(r.out.find("\"test\": \"pp32\"") != std::string::npos);
   CHECK(r.out.find("\"test\": \"tg8\"") != std::string::npos);
   CHECK(r.out.find("\"depth\": 16") != std::string::npos);
-  CHECK(r.out.find("\"kv_bits_per_value\": 32.0000") != std::string::npos);
+  CHECK(r.out.find("\"kv_bits_per_value\": 32.0") != std::string::npos);
 }
 
 TEST_CASE("strata-chat: a one-shot answer, context overflow as an error or a shift") {

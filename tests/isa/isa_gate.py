@@ -233,7 +233,8 @@ def check_arm(path, funcs, names, rules, seen, problems, stats, binary):
         # The most restrictive -march of the namespaces named (all of them are prefixes).
         march = min((ARM_TARGETS.get(t, "armv8-a") for t in targets), key=len)
         extra = allowed_extra(rules, demangled)
-        if extra:
+        if extra:  # GNU as 2.40 takes extensions such as dotprod only from Armv8.2-A on
+            march = march.replace("armv8-a", "armv8.2-a", 1)
             march += "".join("+" + f.lower() for f in sorted(extra))
         for addr, text in instrs:
             stats["instructions"] += 1

@@ -274,3 +274,24 @@ TEST_CASE("policy strings") {
                          std::invalid_argument);
   }
 }
+
+TEST_CASE("a rule that matches no KV layer is an error naming it") {
+  const layer_map m30 = layer_map::dense(30, 3, 64);
+  CHECK_THROWS_WITH_AS(parse_policy("v:99=q8_0;k=f16;v=turbo3").check_every_rule_matches(m30),
+                       doctest::Contains("\"99\" matches no KV layer of this model (30 KV layers"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_policy("v:sliding=q8_0").check_every_rule_matches(m30),
+                       doctest::Contains("\"sliding\" matches no KV layer"), std::invalid_argument);
+  // Selectors that reach at least one layer pass, also when wider than the model.
+  CHECK_NOTHROW(parse_policy("v:first2,last2=q8_0;v=turbo2").check_every_rule_matches(m30));
+  CHECK_NOTHROW(parse_policy("v:last40=q8_0").check_every_rule_matches(m30));
+  CHECK_NOTHROW(parse_policy("v:5-99=q8_0").check_every_rule_matches(m30));
+  std::vector<layer_info> v(4);
+  for (auto& l : v) l = {true, -1, attention_kind::global, 0, 8, 4, 64};
+  v[1].kind = attention_kind::sliding;
+  v[1].window = 512;
+  CHECK_NOTHROW(parse_policy("v:sliding=q8_0").check_every_rule_matches(layer_map(v)));
+  // Every preset fits every depth the engine runs (stories260K has 5 KV layers).
+  for (const char* preset : {"la1", "la2", "la5", "la6", "la7", "boundary-v", "boundary-v-4-4"})
+    CHECK_NOTHROW(parse_policy(preset).check_every_rule_matches(layer_map::dense(5, 4, 64)));
+}

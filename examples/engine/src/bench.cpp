@@ -1,8 +1,11 @@
 #include "bench.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 #include "cli.hpp"
 #include "error.hpp"
@@ -26,14 +29,29 @@ std::vector<int32_t> random_tokens(int n, int n_vocab, std::mt19937_64& rng) {
   return t;
 }
 
-std::string json_escape(const std::string& s) {
+// One CSV field per RFC 4180: quoted, with its quotes doubled (commas, quotes and line breaks
+// of a model name or policy string stay inside the field).
+std::string csv_field(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"') o.push_back('"');
+    o.push_back(c);
+  }
+  return o + "\"";
+}
+
+// A Markdown table cell: '|' and line breaks would end the cell or the row.
+std::string md_cell(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '"' || c == '\\') o.push_back('\\');
-    o.push_back(c);
+    if (c == '|') o += "\\|";
+    else if (c == '\n' || c == '\r') o.push_back(' ');
+    else o.push_back(c);
   }
   return o;
 }
+
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
 }  // namespace
 
@@ -134,37 +152,46 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
   const model_config& c = m.config();
   const std::string name = m.file().get_string("general.name", c.arch_name);
   if (format == "json") {
-    std::fprintf(out, "[\n");
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const bench_row& r = rows[i];
-      std::fprintf(out,
-                   "  {\"model\": \"%s\", \"arch\": \"%s\", \"params\": %lld, \"model_bytes\": %zu, "
-                   "\"threads\": %d, \"kv\": \"%s\", \"depth\": %d, \"test\": \"%s\", "
-                   "\"n_tokens\": %d, \"tokens_per_s\": %.3f, \"tokens_per_s_min\": %.3f, "
-                   "\"tokens_per_s_max\": %.3f, \"kv_bytes\": %zu, \"kv_f16_bytes\": %zu, "
-                   "\"kv_bits_per_value\": %.4f}%s\n",
-                   json_escape(name).c_str(), c.arch_name.c_str(), static_cast<long long>(m.n_params()),
-                   m.weight_bytes(), n_threads, json_escape(r.cache).c_str(), r.depth, r.test.c_str(),
-                   r.n_tokens, r.tps, r.tps_min, r.tps_max, r.kv_bytes, r.kv_f16_bytes,
-                   r.bits_per_value, i + 1 < rows.size() ? "," : "");
+    // nlohmann::json escapes per RFC 8259 whatever the model's metadata holds; bytes that are
+    // not UTF-8 become U+FFFD instead of an exception.
+    nlohmann::ordered_json rows_json = nlohmann::ordered_json::array();
+    for (const bench_row& r : rows) {
+      nlohmann::ordered_json j;
+      j["model"] = name;
+      j["arch"] = c.arch_name;
+      j["params"] = static_cast<long long>(m.n_params());
+      j["model_bytes"] = m.weight_bytes();
+      j["threads"] = n_threads;
+      j["kv"] = r.cache;
+      j["depth"] = r.depth;
+      j["test"] = r.test;
+      j["n_tokens"] = r.n_tokens;
+      j["tokens_per_s"] = round3(r.tps);
+      j["tokens_per_s_min"] = round3(r.tps_min);
+      j["tokens_per_s_max"] = round3(r.tps_max);
+      j["kv_bytes"] = r.kv_bytes;
+      j["kv_f16_bytes"] = r.kv_f16_bytes;
+      j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
+      rows_json.push_back(std::move(j));
     }
-    std::fprintf(out, "]\n");
+    const std::string text = rows_json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::fprintf(out, "%s\n", text.c_str());
     return;
   }
   if (format == "csv") {
-    std::fprintf(out, "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_bytes,kv_f16_bytes,kv_bits_per_value\n");
+    std::fprintf(out, "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_bytes,kv_f16_bytes,kv_bits_per_value\r\n");
     for (const bench_row& r : rows)
-      std::fprintf(out, "\"%s\",%d,\"%s\",%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\n", name.c_str(), n_threads,
-                   r.cache.c_str(), r.depth, r.test.c_str(), r.tps, r.tps_min, r.tps_max, r.kv_bytes,
-                   r.kv_f16_bytes, r.bits_per_value);
+      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\r\n", csv_field(name).c_str(), n_threads,
+                   csv_field(r.cache).c_str(), r.depth, csv_field(r.test).c_str(), r.tps, r.tps_min, r.tps_max,
+                   r.kv_bytes, r.kv_f16_bytes, r.bits_per_value);
     return;
   }
   std::fprintf(out, "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | KV bytes | bits/value |\n");
   std::fprintf(out, "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (const bench_row& r : rows)
     std::fprintf(out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f |\n",
-                 name.c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
-                 double(m.n_params()) / 1e6, n_threads, r.cache.c_str(), r.depth, r.test.c_str(), r.tps,
+                 md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
+                 double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth, r.test.c_str(), r.tps,
                  r.tps_min, r.tps_max, cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
 }
 

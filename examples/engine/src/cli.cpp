@@ -1,17 +1,78 @@
 #include "cli.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <strata/io/atomic_file.hpp>
 
 #include "error.hpp"
 
 namespace engine::cli {
 
 args::args(int argc, char** argv, std::string tool) : tool_(std::move(tool)) {
+  install_signal_cleanup();
   for (int i = 1; i < argc; ++i) argv_.emplace_back(argv[i]);
+}
+
+namespace {
+extern "C" void on_terminate_signal(int sig) {
+  strata::remove_pending_temp_files();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);  // the default action: the status a shell reports as 128 + sig
+}
+
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+}  // namespace
+
+void warn_sizes(int threads, int n_ctx, const model_config& c) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  if (threads > 0 && cores > 0 && threads > cores)
+    std::fprintf(stderr, "warning: -t %d exceeds the %d cores available to this process; threads will share cores\n",
+                 threads, cores);
+  if (c.n_ctx_train > 0 && n_ctx > c.n_ctx_train)
+    std::fprintf(stderr, "warning: context %d exceeds the model's trained context (%d); quality may drop past it\n",
+                 n_ctx, c.n_ctx_train);
+}
+
+void install_signal_cleanup() {
+  struct sigaction sa {};
+  sa.sa_handler = on_terminate_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void refuse_output_over_inputs(const std::string& output, const std::string& output_flag,
+                               const std::vector<std::pair<std::string, std::string>>& inputs) {
+  struct stat out {};
+  if (::stat(output.c_str(), &out) != 0) return;  // a new file cannot be an input
+  for (const auto& [flag, path] : inputs) {
+    struct stat in {};
+    if (path.empty() || ::stat(path.c_str(), &in) != 0) continue;
+    if (in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+      throw make_error(output_flag + " " + output + " is the same file as the input " + flag + " " +
+                           path + "; writing it would destroy the input",
+                       output);
+  }
 }
 
 bool args::next() {
@@ -117,12 +178,25 @@ loaded_model load(const std::string& path, bool need_tokenizer) {
   return lm;
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw make_error(std::string("cannot open file: ") + std::strerror(errno), path);
+  if (!S_ISREG(st.st_mode))
+    throw make_error(std::string("cannot read ") + file_kind(st.st_mode) + " as a text file", path);
+  if (uint64_t(st.st_size) > max_bytes)
+    throw make_error("file is " + std::to_string(uint64_t(st.st_size)) + " bytes, more than the " +
+                         std::to_string(max_bytes) + "-byte limit for a text input",
+                     path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw make_error("cannot open file", path);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
+  std::string out(size_t(st.st_size), '\0');
+  in.read(out.data(), std::streamsize(out.size()));
+  if (in.gcount() != std::streamsize(out.size()))
+    throw make_error("file changed size while it was read", path);
+  if (in.peek() != std::char_traits<char>::eof())
+    throw make_error("file grew while it was read", path);
+  return out;
 }
 
 std::string human_bytes(double b) {

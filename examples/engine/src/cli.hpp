@@ -53,8 +53,25 @@ struct loaded_model {
 };
 loaded_model load(const std::string& path, bool need_tokenizer);
 
-// Reads a whole file (error naming it when it cannot).
-std::string read_file(const std::string& path);
+// Reads a whole file (error naming it when it cannot). Only regular files are read (a
+// directory, FIFO or device is refused before it is opened, so nothing hangs or reads forever),
+// and only up to max_bytes (default 1 GiB): a larger file is an error with both sizes.
+inline constexpr uint64_t read_file_limit = uint64_t(1) << 30;
+std::string read_file(const std::string& path, uint64_t max_bytes = read_file_limit);
+
+// Refuses (error naming both) an output path that is one of the run's inputs: the same file by
+// device and inode, so "./m.gguf", a hard link or a symlink to it are caught too. Call it before
+// anything is opened for writing.
+void refuse_output_over_inputs(const std::string& output, const std::string& output_flag,
+                               const std::vector<std::pair<std::string, std::string>>& inputs);
+
+// Warnings on stderr (the run goes on): -t above the cores this process may use, and a context
+// above the model's trained context (n_ctx_train). threads 0 means "all cores" (no warning).
+void warn_sizes(int threads, int n_ctx, const model_config& c);
+
+// SIGINT and SIGTERM remove the temporary files of unfinished outputs (strata::atomic_file)
+// and end the process with the conventional status (128 + signal). args' constructor installs it.
+void install_signal_cleanup();
 
 // Monotonic seconds.
 inline double now_s() {

@@ -13,6 +13,11 @@
 #ifndef HWY_WANT_AVX3_DL
 #define HWY_WANT_AVX3_DL
 #endif
+// The token tiles below keep arrays of vectors, which SVE's sizeless types cannot be: on
+// AArch64 this file compiles NEON (and the scalar fallback) only, and SVE machines run NEON.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#endif
 
 #include "matmul.hpp"
 

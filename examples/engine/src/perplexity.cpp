@@ -1,10 +1,13 @@
 #include "perplexity.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <memory>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <unistd.h>
+
+#include <strata/cache/state_file.hpp>
 
 #include "cli.hpp"
 #include "error.hpp"
@@ -15,18 +18,21 @@ namespace engine {
 
 namespace {
 
+// KL-divergence base file, version 2 (little-endian; written through strata::atomic_file and
+// the checksummed stream of the KV state files):
+//   "SKLD", u32 version, u32 n_ctx, u32 n_vocab, u32 n_chunks, u32 first (first scored position)
+//   i32 tokens [n_chunks][n_ctx]
+//   f16 log-probs [n_chunks][n_ctx - 1 - first][n_vocab]   (finite, <= 0)
+//   u64 FNV-1a 64 of every byte before it
+// The reader compares the header's sizes with the file's size before it allocates anything.
 constexpr char kMagic[4] = {'S', 'K', 'L', 'D'};
-constexpr uint32_t kVersion = 1;
+static_assert(std::endian::native == std::endian::little, "the base file's rows are written as in memory");
+constexpr uint32_t kVersion = 2;
+constexpr uint64_t kHeaderBytes = 24;
 
-struct kld_header {
-  char magic[4];
-  uint32_t version;
-  uint32_t n_ctx;
-  uint32_t n_vocab;
-  uint32_t n_chunks;
-  uint32_t first;  // first scored window position
-};
-static_assert(sizeof(kld_header) == 24);
+uint64_t base_file_bytes(uint64_t n_ctx, uint64_t n_vocab, uint64_t n_chunks, uint64_t first) {
+  return kHeaderBytes + n_chunks * n_ctx * 4 + n_chunks * (n_ctx - 1 - first) * n_vocab * 2 + 8;
+}
 
 void progress_line(int done, int total, double elapsed) {
   const double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
@@ -65,50 +71,75 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   const int n_scored_per_chunk = n_ctx - 1 - first;
 
   // KL divergence files.
-  std::ofstream base_out;
-  std::ifstream base_in;
+  std::unique_ptr<strata::detail::state_writer> base_out;
+  std::unique_ptr<strata::detail::state_reader> base_in;
+  uint32_t base_chunks = 0;
   if (!opt.kld_base_out.empty()) {
-    base_out.open(opt.kld_base_out, std::ios::binary);
-    if (!base_out) throw make_error("cannot write", opt.kld_base_out);
-    kld_header h{};
-    std::memcpy(h.magic, kMagic, 4);
-    h.version = kVersion;
-    h.n_ctx = uint32_t(n_ctx);
-    h.n_vocab = uint32_t(n_vocab);
-    h.n_chunks = uint32_t(n_chunks);
-    h.first = uint32_t(first);
-    base_out.write(reinterpret_cast<const char*>(&h), sizeof h);
-    base_out.write(reinterpret_cast<const char*>(tokens.data()),
-                   std::streamsize(size_t(n_chunks) * n_ctx * sizeof(int32_t)));
+    base_out = std::make_unique<strata::detail::state_writer>(opt.kld_base_out);
+    base_out->bytes(kMagic, 4);
+    base_out->le(kVersion);
+    base_out->le(uint32_t(n_ctx));
+    base_out->le(uint32_t(n_vocab));
+    base_out->le(uint32_t(n_chunks));
+    base_out->le(uint32_t(first));
+    base_out->bytes(tokens.data(), size_t(n_chunks) * n_ctx * sizeof(int32_t));
   }
   if (!opt.kld_base_in.empty()) {
-    base_in.open(opt.kld_base_in, std::ios::binary);
-    if (!base_in) throw make_error("cannot open", opt.kld_base_in);
-    kld_header h{};
-    base_in.read(reinterpret_cast<char*>(&h), sizeof h);
-    if (!base_in || std::memcmp(h.magic, kMagic, 4) != 0 || h.version != kVersion)
-      throw make_error("not a strata KL-divergence base file (magic/version)", opt.kld_base_in);
-    if (h.n_ctx != uint32_t(n_ctx) || h.n_vocab != uint32_t(n_vocab) || h.first != uint32_t(first))
-      throw make_error("base was saved with n_ctx " + std::to_string(h.n_ctx) + ", n_vocab " +
-                           std::to_string(h.n_vocab) + "; this run has n_ctx " +
-                           std::to_string(n_ctx) + ", n_vocab " + std::to_string(n_vocab),
-                       opt.kld_base_in);
-    if (h.n_chunks < uint32_t(n_chunks))
-      throw make_error("base has " + std::to_string(h.n_chunks) + " chunks, this run needs " +
+    const std::string& path = opt.kld_base_in;
+    base_in = std::make_unique<strata::detail::state_reader>(path);
+    auto& in = *base_in;
+    if (in.size() < kHeaderBytes + 8)
+      throw make_error("not a strata KL-divergence base file (" + std::to_string(in.size()) +
+                           " bytes, shorter than its header)",
+                       path);
+    char magic[4];
+    in.bytes(magic, 4);
+    if (std::memcmp(magic, kMagic, 4) != 0)
+      throw make_error("not a strata KL-divergence base file (magic)", path);
+    const auto version = in.le<uint32_t>();
+    if (version != kVersion)
+      throw make_error("KL-divergence base file version " + std::to_string(version) +
+                           ", this strata reads version " + std::to_string(kVersion) +
+                           " (save the base again)",
+                       path);
+    const uint32_t h_ctx = in.le<uint32_t>(), h_vocab = in.le<uint32_t>();
+    base_chunks = in.le<uint32_t>();
+    const uint32_t h_first = in.le<uint32_t>();
+    auto differs = [&](const char* field, uint64_t saved, uint64_t now) {
+      if (saved != now)
+        throw make_error(std::string(field) + " differs: the base was saved with " +
+                             std::to_string(saved) + ", this run has " + std::to_string(now),
+                         path);
+    };
+    differs("n_ctx (-c)", h_ctx, uint64_t(n_ctx));
+    differs("n_vocab (the model's vocabulary)", h_vocab, uint64_t(n_vocab));
+    differs("first scored position", h_first, uint64_t(first));
+    if (base_chunks < uint32_t(n_chunks))
+      throw make_error("the base has " + std::to_string(base_chunks) + " chunks, this run needs " +
                            std::to_string(n_chunks) + " (use --chunks)",
-                       opt.kld_base_in);
-    std::vector<int32_t> saved(size_t(h.n_chunks) * n_ctx);
-    base_in.read(reinterpret_cast<char*>(saved.data()), std::streamsize(saved.size() * 4));
-    if (!base_in) throw make_error("truncated file", opt.kld_base_in);
-    if (!std::equal(saved.begin(), saved.begin() + long(size_t(n_chunks) * n_ctx), tokens.begin()))
-      throw make_error("base was computed on other tokens (another text or tokenizer)",
-                       opt.kld_base_in);
-    // Skip to the first chunk's log-probs: the header is followed by all its chunks' tokens.
+                       path);
+    const uint64_t want = base_file_bytes(h_ctx, h_vocab, base_chunks, h_first);
+    if (in.size() != want)
+      throw make_error("the header's sizes (" + std::to_string(base_chunks) + " chunks of " +
+                           std::to_string(h_ctx) + " tokens, " + std::to_string(h_vocab) +
+                           " log-probs each) need " + std::to_string(want) +
+                           " bytes, the file has " + std::to_string(in.size()),
+                       path);
+    std::vector<int32_t> saved(size_t(base_chunks) * n_ctx);  // the size matches the file's
+    in.bytes(saved.data(), saved.size() * sizeof(int32_t));
+    for (size_t i = 0; i < size_t(n_chunks) * n_ctx; ++i) {
+      const int32_t t = saved[i];
+      if (t != tokens[i])
+        throw make_error("token " + std::to_string(i) + " differs: the base has " + std::to_string(t) +
+                             ", this run " + std::to_string(tokens[i]) +
+                             " (another text or tokenizer)",
+                         path);
+    }
   }
 
   perplexity_result r;
   r.n_chunks = n_chunks;
-  r.has_kld = base_in.is_open();
+  r.has_kld = base_in != nullptr;
   auto cache = make_cache(n_ctx);
   std::vector<int32_t> window(static_cast<size_t>(n_ctx));
   std::vector<float> logits(size_t(n_ctx) * n_vocab);
@@ -135,17 +166,24 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
       nll += v;
       nll2 += v * v;
       ++count;
-      if (base_out.is_open()) {
-        for (int i = 0; i < n_vocab; ++i) half[size_t(i)] = float_to_half(lp[size_t(i)]);
-        base_out.write(reinterpret_cast<const char*>(half.data()), std::streamsize(half.size() * 2));
+      if (base_out) {
+        // Clamped to f16's finite range: a log-prob below -65504 is stored as -65504.
+        for (int i = 0; i < n_vocab; ++i)
+          half[size_t(i)] = float_to_half(std::clamp(lp[size_t(i)], -65504.0f, 0.0f));
+        base_out->bytes(half.data(), half.size() * 2);
       }
-      if (base_in.is_open()) {
-        base_in.read(reinterpret_cast<char*>(half.data()), std::streamsize(half.size() * 2));
-        if (!base_in) throw make_error("truncated file", opt.kld_base_in);
+      if (base_in) {
+        base_in->bytes(half.data(), half.size() * 2);
         double k = 0.0;
         int32_t a0 = 0, a1 = 0;
         for (int i = 0; i < n_vocab; ++i) {
           base_lp[size_t(i)] = half_to_float(half[size_t(i)]);
+          if (!std::isfinite(base_lp[size_t(i)]) || base_lp[size_t(i)] > 1e-3f)
+            throw make_error("log-prob " + std::to_string(base_lp[size_t(i)]) + " of token " +
+                                 std::to_string(i) + " at chunk " + std::to_string(c + 1) +
+                                 ", position " + std::to_string(first + j) +
+                                 " is not a finite value <= 0 (a damaged base file)",
+                             opt.kld_base_in);
           const double pb = std::exp(double(base_lp[size_t(i)]));
           k += pb * (double(base_lp[size_t(i)]) - double(lp[size_t(i)]));
           if (base_lp[size_t(i)] > base_lp[size_t(a0)]) a0 = i;
@@ -169,6 +207,12 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
     if (show) progress_line(c + 1, n_chunks, cli::now_s() - t0);
   }
   if (show) std::fprintf(stderr, "\r%*s\r", 80, "");
+  if (base_out) base_out->finish();
+  if (base_in) {  // the chunks this run did not use still count for the checksum
+    for (int64_t i = int64_t(n_chunks) * n_scored_per_chunk; i < int64_t(base_chunks) * n_scored_per_chunk; ++i)
+      base_in->bytes(half.data(), half.size() * 2);
+    base_in->finish();
+  }
   r.seconds = cli::now_s() - t0;
   r.n_scored = count;
   const double mean = nll / double(count);

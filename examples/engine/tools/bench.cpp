@@ -1,5 +1,6 @@
 // strata-bench: prompt processing (pp) and generation (tg) tokens/s at chosen context depths
 // and KV cache policies, as a markdown table, CSV or JSON.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -7,6 +8,7 @@
 #include "bench.hpp"
 #include "cli.hpp"
 #include "error.hpp"
+#include "memory_plan.hpp"
 #include "thread_pool.hpp"
 
 namespace {
@@ -79,6 +81,21 @@ int main(int argc, char** argv) {
     opt.progress = format == "table";
     // Check every cache spec before spending time.
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);
+    {  // The largest cache a row will hold (caches are made one at a time), and the shared fill.
+      const int max_depth = opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+      const int n_ctx = max_depth + std::max(opt.n_prompt, opt.n_gen);
+      engine::memory_plan plan;
+      uint64_t largest = 0;
+      for (const auto& k : opt.caches) largest = std::max(largest, engine::kv_bytes(*lm.net, n_ctx, k));
+      plan.add("largest KV cache (" + std::to_string(n_ctx) + " tokens)", largest);
+      if (opt.shared_fill && max_depth > 0) {
+        engine::kv_options f16;
+        f16.max_batch = opt.fwd.n_batch;
+        plan.add("shared f16 fill (" + std::to_string(max_depth) + " tokens, recorded)",
+                 2 * engine::kv_bytes(*lm.net, max_depth, f16));
+      }
+      plan.require_fits("strata-bench");
+    }
     const auto rows = engine::run_bench(*lm.net, pool, opt);
     engine::print_bench(stdout, format == "md" ? "table" : format, *lm.net, pool.size(), rows);
     return 0;

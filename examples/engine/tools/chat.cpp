@@ -12,6 +12,7 @@
 #include "error.hpp"
 #include "generate.hpp"
 #include "kv_select.hpp"
+#include "memory_plan.hpp"
 #include "thread_pool.hpp"
 
 namespace {
@@ -21,7 +22,7 @@ const char* kUsage = R"(usage: strata-chat [options]
   -p, --prompt TEXT       one-shot: answer TEXT and exit (otherwise interactive; Ctrl-D ends)
   -sys, --system TEXT     system message
   -c, --ctx-size N        context (KV cache) size in tokens (default 4096)
-  -n, --n-predict N       most tokens per answer (default 512)
+  -n, --n-predict N       most tokens per answer, N >= 1 (default 512)
   -t, --threads N         threads (default: all cores)
   --temp T                temperature (default 0.8; 0 = greedy)
   --top-k N               top-k (default 40; 0 = off)
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
         one_shot = true;
       } else if (a.is("-sys", "--system")) system = a.str();
       else if (a.is("-c", "--ctx-size")) n_ctx = int(a.integer(16, 1 << 22));
-      else if (a.is("-n", "--n-predict")) n_predict = int(a.integer(-1, 1 << 22));
+      else if (a.is("-n", "--n-predict")) n_predict = int(a.integer(1, 1 << 22));
       else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
       else if (a.is("--temp")) sp.temp = float(a.real(0.0, 100.0));
       else if (a.is("--top-k")) sp.top_k = int(a.integer(0, 1 << 22));
@@ -93,11 +94,17 @@ int main(int argc, char** argv) {
         return 0;
       } else a.unknown();
     }
-    if (n_predict < 0) n_predict = n_ctx;
     kv.max_batch = fwd.n_batch;
 
     auto lm = engine::cli::load(model_path, true);
     engine::thread_pool pool(threads);
+    engine::cli::warn_sizes(threads, n_ctx, lm.net->config());
+    {  // Refuse a context that cannot fit before the cache is allocated.
+      engine::memory_plan plan;
+      plan.add("KV cache (" + kv.policy_string() + ", " + std::to_string(n_ctx) + " tokens)",
+               engine::kv_bytes(*lm.net, n_ctx, kv));
+      plan.require_fits("strata-chat");
+    }
     auto cache = engine::make_kv(*lm.net, n_ctx, kv);
     const auto& c = lm.net->config();
     std::fprintf(stderr, "model: %s (%s, %d layers, %.1f M params, %s), loaded in %.0f ms, %d threads\n",

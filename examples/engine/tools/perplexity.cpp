@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "error.hpp"
 #include "kv_select.hpp"
+#include "memory_plan.hpp"
 #include "perplexity.hpp"
 #include "thread_pool.hpp"
 
@@ -16,7 +17,7 @@ const char* kUsage = R"(usage: strata-perplexity [options]
   -m, --model FILE          GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
   -f, --file FILE           text file to score (e.g. wiki.test.raw)
   -c, --ctx-size N          window size (default 512)
-  --chunks N                score at most N windows (default: all)
+  --chunks N                score at most N windows, N >= 1 (default: all)
   -t, --threads N           threads (default: all cores)
   -b, --batch-size N        tokens per forward batch (default 512)
   -ctk, --cache-type-k T    K cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2 (default f16)
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
       if (a.is("-m", "--model")) model_path = a.str();
       else if (a.is("-f", "--file")) file = a.str();
       else if (a.is("-c", "--ctx-size")) opt.n_ctx = int(a.integer(8, 1 << 20));
-      else if (a.is("--chunks")) opt.n_chunks = int(a.integer(-1, 1 << 30));
+      else if (a.is("--chunks")) opt.n_chunks = int(a.integer(1, 1 << 30));
       else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
       else if (a.is("-b", "--batch-size")) opt.fwd.n_batch = int(a.integer(1, 1 << 16));
       else if (a.is("-ctk", "--cache-type-k")) kv.ctk = a.str();
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
     if (file.empty()) a.fail("no text file (-f FILE)");
     if (kld && kld_file.empty()) a.fail("--kl-divergence needs --kl-divergence-base FILE");
     (kld ? opt.kld_base_in : opt.kld_base_out) = kld_file;
+    if (!opt.kld_base_out.empty())
+      engine::cli::refuse_output_over_inputs(opt.kld_base_out, "--kl-divergence-base",
+                                             {{"-m", model_path}, {"-f", file}});
     opt.progress = progress;
     kv.max_batch = opt.fwd.n_batch;
 
@@ -79,6 +83,16 @@ int main(int argc, char** argv) {
     if (tokens.size() < size_t(opt.n_ctx))
       a.fail("the text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of -c " +
              std::to_string(opt.n_ctx));
+    engine::cli::warn_sizes(threads, opt.n_ctx, c);
+    {  // Refuse a run that cannot fit before anything big is allocated.
+      engine::memory_plan plan;
+      plan.add("KV cache (" + kv.policy_string() + (kv.reference ? ", f32 reference" : "") + ", " +
+                   std::to_string(opt.n_ctx) + " tokens)",
+               engine::kv_bytes(*lm.net, opt.n_ctx, kv));
+      plan.add("logits (" + std::to_string(opt.n_ctx) + " x " + std::to_string(c.n_vocab) + " f32)",
+               uint64_t(opt.n_ctx) * uint64_t(c.n_vocab) * 4);
+      plan.require_fits("strata-perplexity");
+    }
     auto probe = engine::make_kv(*lm.net, opt.n_ctx, kv);
     std::printf("model: %s (%s, %d layers, %.1f M params), loaded in %.0f ms\n", model_path.c_str(),
                 c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6, lm.load_ms);

@@ -122,9 +122,9 @@ struct cache_options {
 class runtime_kv_cache {
  public:
   // Throws std::invalid_argument ("error: ... (runtime_kv_cache)") when a layer's head dim does
-  // not fit its codec.
+  // not fit its codec, or when a rule of the policy matches no KV layer of `map`.
   runtime_kv_cache(const layer_map& map, const policy_spec& policy, const cache_options& opt)
-      : report_(report(policy, map)), opt_(opt) {
+      : report_((policy.check_every_rule_matches(map), report(policy, map))), opt_(opt) {
     if (opt_.n_ctx == 0) fail("n_ctx must be > 0", "runtime_kv_cache");
     layers_.resize(map.n_layers());
     std::size_t total = 0;
@@ -392,7 +392,8 @@ class runtime_kv_cache {
   }
 
   // Writes every layer's cached tokens to `path` (format: strata/cache/state_file.hpp), through
-  // "<path>.tmp" renamed into place. Throws std::runtime_error on I/O errors.
+  // a mkstemp temporary renamed into place (strata::atomic_file). Throws std::runtime_error on
+  // I/O errors.
   void save(const std::string& path) const {
     detail::state_writer w(path);
     w.bytes(state_file_magic, sizeof state_file_magic);

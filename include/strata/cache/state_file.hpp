@@ -14,8 +14,8 @@
 //                                 files, which lack the byte, are still read)
 //   per KV layer: K rows [head][token] then V rows [head][token], oldest token first
 //   u64 FNV-1a 64 of every byte before it
-// Writers go to "<path>.tmp" and rename it over <path> when complete, so a crash never leaves a
-// half-written file under the final name.
+// Writers go through strata::atomic_file (a mkstemp temporary in the target's directory, checked
+// writes, fsync, rename), so a crash never leaves a half-written file under the final name.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +24,9 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
+
+#include "../io/atomic_file.hpp"
 
 namespace strata {
 
@@ -41,23 +44,16 @@ inline constexpr std::uint64_t fnv1a_init = 0xcbf29ce484222325ull;
 
 class state_writer {
  public:
-  explicit state_writer(const std::string& path) : path_(path), tmp_(path + ".tmp") {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) fail("cannot open for writing");
-  }
-  ~state_writer() {
-    if (f_) {
-      std::fclose(f_);
-      std::error_code ec;
-      std::filesystem::remove(tmp_, ec);
-    }
-  }
+  explicit state_writer(const std::string& path) : file_(path) { buf_.reserve(buffer_bytes); }
   state_writer(const state_writer&) = delete;
   state_writer& operator=(const state_writer&) = delete;
 
   void bytes(const void* p, std::size_t n) {
-    if (n && std::fwrite(p, 1, n, f_) != n) fail("write failed");
     hash_ = fnv1a(hash_, p, n);
+    const auto* b = static_cast<const unsigned char*>(p);
+    if (buf_.size() + n > buffer_bytes) flush();
+    if (n >= buffer_bytes) return file_.write(b, n);
+    buf_.insert(buf_.end(), b, b + n);
   }
   template <class T>
   void le(T v) {  // little-endian integer of sizeof(T) bytes
@@ -66,32 +62,22 @@ class state_writer {
       b[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(v) >> (8 * i));
     bytes(b, sizeof b);
   }
-  // Writes the checksum, closes and renames the file into place.
+  // Writes the checksum, then syncs and renames the file into place.
   void finish() {
     const std::uint64_t h = hash_;
     le(h);
-    const bool ok = std::fflush(f_) == 0;
-    const bool closed = std::fclose(f_) == 0;
-    f_ = nullptr;
-    if (!ok || !closed) {
-      std::error_code ec;
-      std::filesystem::remove(tmp_, ec);
-      fail("write failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp_, path_, ec);
-    if (ec) {
-      std::filesystem::remove(tmp_, ec);
-      fail("cannot rename " + tmp_ + " into place");
-    }
+    flush();
+    file_.commit();
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error("error: " + what + " (save " + path_ + ")");
+  static constexpr std::size_t buffer_bytes = std::size_t(1) << 20;
+  void flush() {
+    if (!buf_.empty()) file_.write(buf_.data(), buf_.size());
+    buf_.clear();
   }
-  std::string path_, tmp_;
-  std::FILE* f_ = nullptr;
+  atomic_file file_;
+  std::vector<unsigned char> buf_;
   std::uint64_t hash_ = fnv1a_init;
 };
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,37 @@ struct policy_spec {
       out.push_back(c);
     }
     return out;
+  }
+
+  // Throws std::invalid_argument naming the first rule that matches no KV layer of `map`
+  // ("v:99=q8_0" on a 30-layer model, "v:sliding=q8_0" on a model without sliding layers):
+  // such a rule would silently do nothing.
+  void check_every_rule_matches(const layer_map& map) const {
+    const std::size_t n_kv = map.n_kv_layers();
+    std::size_t n_sliding = 0;
+    for (std::size_t o = 0; o < n_kv; ++o)
+      n_sliding += map[map.kv_layer(o)].kind == attention_kind::sliding;
+    for (const auto& r : rules) {
+      bool any = false;
+      for (std::size_t o = 0; o < n_kv && !any; ++o)
+        any = r.matches(o, n_kv, map[map.kv_layer(o)].kind);
+      if (any) continue;
+      std::string msg = "error: the rule for layers \"";
+      for (std::size_t i = 0; i < r.selectors.size(); ++i) {
+        if (i) msg += ',';
+        msg += r.selectors[i].to_string();
+      }
+      msg += "\" matches no KV layer of this model (";
+      msg += std::to_string(n_kv);
+      msg += " KV layers, ordinals 0-";
+      msg += std::to_string(n_kv ? n_kv - 1 : 0);
+      msg += ", ";
+      msg += std::to_string(n_sliding);
+      msg += " sliding-window) (policy \"";
+      msg += to_string();
+      msg += "\")";
+      throw std::invalid_argument(msg);
+    }
   }
 
   // Every codec this policy can name (fallbacks and rules), without duplicates.
