@@ -12,8 +12,15 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake \
-      -DSTRATA_BUILD_BENCH=OFF -DSTRATA_BUILD_EXAMPLES=OFF
+      -DSTRATA_BUILD_BENCH=OFF -DSTRATA_BUILD_EXAMPLES=ON -DSTRATA_ENGINE_TESTS=OFF
 cmake --build "$build"
+# The instruction gate on the Arm binaries (library tests, engine tools): NEON code may not use
+# dotprod, fp16 or SVE, SVE code no SVE2 (tests/isa/isa_gate.py); and its fixtures prove it can
+# fail (an Advanced SIMD sdot in NEON code).
+venv_py=${STRATA_CACHE_DIR:-$HOME/.cache/strata}/venv/bin/python3
+"$venv_py" tests/isa/isa_gate.py --allow tests/isa/guarded.txt "$build/bin"
+"$venv_py" tests/isa/gate_selftest.py --arch arm --cxx aarch64-linux-gnu-g++ \
+  --workdir "$build/isa-fixtures"
 # kernels_test compares every kernel with the scalar reference. qemu's SVE is slow (one test
 # case: 23 s per SVE target at 512 bits against 2 s for NEON here), so each CPU tests the
 # targets that are new on it and every target runs at least once: scalable SVE at 512 and 128
