@@ -2,15 +2,19 @@
 // strata-perplexity ends with llama-perplexity's line; strata-bench writes JSON; strata-chat
 // answers, and a context overflow is an error or a shift as asked.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +84,44 @@ TEST_CASE("bad flags and inputs: 'error: ...' and exit status 1") {
     const result kv = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -ctk bogus");
     CHECK(kv.rc == 1);
     CHECK(kv.out.find("bogus") != std::string::npos);
+  }
+}
+
+TEST_CASE("every numeric flag's accepted range appears in --help") {
+  // Each flag of each --help line gets the value 'x' followed by an unknown flag, so parsing
+  // always stops with an error before any work; a numeric flag's error names its range
+  // "[lo, hi]", which its --help line must show too.
+  const std::vector<std::pair<const char*, int>> tools = {
+      {"strata-perplexity", 4}, {"strata-chat", 7}, {"strata-bench", 6}, {"strata-needle", 4}};
+  for (const auto& [tool, want] : tools) {
+    if (!have(tool)) continue;
+    CAPTURE(tool);
+    const result help = run(tool, "--help");
+    REQUIRE(help.rc == 0);
+    int numeric = 0;
+    std::istringstream lines(help.out);
+    std::string line;
+    const std::regex flag_re(R"(^\s+(-[-A-Za-z0-9]+)(?:, (-[-A-Za-z0-9]+))?)");
+    const std::regex range_re(R"(\((?:an integer|a number|integers) in (\[[^\]]+\])\))");
+    while (std::getline(lines, line)) {
+      std::smatch f;
+      if (!std::regex_search(line, f, flag_re)) continue;
+      for (int g = 1; g <= 2; ++g) {
+        if (!f[g].matched) continue;
+        const std::string flag = f[g].str();
+        if (flag == "-h" || flag == "--help") continue;
+        const result r = run(tool, flag + " x --no-such-flag");
+        CAPTURE(flag);
+        CHECK(r.rc == 1);
+        std::smatch m;
+        if (r.out.find("bad value 'x'") == std::string::npos || !std::regex_search(r.out, m, range_re))
+          continue;
+        if (g == 1) ++numeric;
+        CHECK_MESSAGE(line.find(m[1].str()) != std::string::npos,
+                      "--help line '" << line << "' does not show " << m[1].str());
+      }
+    }
+    CHECK(numeric == want);
   }
 }
 
@@ -206,6 +248,48 @@ TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten,
   CHECK(flipped.rc == 1);
   CHECK(flipped.out.find("checksum") != std::string::npos);
   CHECK(flipped.out.find("Mean KLD") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGINT and SIGTERM: the conventional status, no partial output left behind") {
+  if (!have("strata-perplexity") || !have_data()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(STRATA_TEST_TMP) / "tools_test_signal";
+  for (int sig : {SIGINT, SIGTERM}) {
+    CAPTURE(sig);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string tool = std::string(STRATA_BIN_DIR) + "/strata-perplexity";
+    const std::string base = (dir / "base.kld").string();
+    std::vector<std::string> args = {tool, "-m", kStories, "-f", kWiki, "-c", "256", "-t", "1",
+                                     "--no-progress", "--kl-divergence-base", base};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      const int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execv(tool.c_str(), argv.data());
+      _exit(127);
+    }
+    // Wait until the run is writing its temporary, then interrupt it.
+    bool writing = false;
+    for (int i = 0; i < 400 && !writing; ++i) {
+      for (const auto& e : fs::directory_iterator(dir))
+        writing |= e.path().filename().string().rfind(".base.kld.", 0) == 0;
+      if (!writing) usleep(25000);
+    }
+    CHECK(writing);
+    kill(pid, sig);
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st));
+    if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);  // a shell reports 128 + sig
+    CHECK(fs::directory_iterator(dir) == fs::directory_iterator());  // no base, no temporary
+  }
   fs::remove_all(dir);
 }
 

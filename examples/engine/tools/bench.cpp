@@ -15,12 +15,12 @@ namespace {
 
 const char* kUsage = R"(usage: strata-bench [options]
   -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
-  -p, --n-prompt N        prompt tokens of the pp test (default 512; 0 skips it)
-  -n, --n-gen N           generated tokens of the tg test (default 128; 0 skips it)
-  -d, --depth LIST        tokens already in the cache, e.g. 0,4096 (default 0)
-  -r, --repetitions N     timed repetitions after one warm-up; the median is shown (default 3)
-  -t, --threads N         threads (default: all cores)
-  -b, --batch-size N      tokens per forward batch (default 512)
+  -p, --n-prompt N        prompt tokens of the pp test, in [0, 1048576] (default 512; 0 skips it)
+  -n, --n-gen N           generated tokens of the tg test, in [0, 1048576] (default 128; 0 skips it)
+  -d, --depth LIST        tokens already in the cache, e.g. 0,4096, each in [0, 16777216] (default 0)
+  -r, --repetitions N     timed repetitions after one warm-up, in [1, 1000]; the median is shown (default 3)
+  -t, --threads N         threads, in [1, 1024] (default: all cores)
+  -b, --batch-size N      tokens per forward batch, in [1, 65536] (default 512)
   -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
   --kv-policy STRING      a cache to compare (a strata policy string); give the flag once per
                           cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"

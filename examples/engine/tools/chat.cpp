@@ -21,13 +21,13 @@ const char* kUsage = R"(usage: strata-chat [options]
   -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
   -p, --prompt TEXT       one-shot: answer TEXT and exit (otherwise interactive; Ctrl-D ends)
   -sys, --system TEXT     system message
-  -c, --ctx-size N        context (KV cache) size in tokens (default 4096)
-  -n, --n-predict N       most tokens per answer, N >= 1 (default 512)
-  -t, --threads N         threads (default: all cores)
-  --temp T                temperature (default 0.8; 0 = greedy)
-  --top-k N               top-k (default 40; 0 = off)
-  --top-p P               top-p (default 0.95; 1 = off)
-  --seed N                sampling seed (default: from the clock)
+  -c, --ctx-size N        context (KV cache) size in tokens, in [16, 4194304] (default 4096)
+  -n, --n-predict N       most tokens per answer, in [1, 4194304] (default 512)
+  -t, --threads N         threads, in [1, 1024] (default: all cores)
+  --temp T                temperature, in [0, 100] (default 0.8; 0 = greedy)
+  --top-k N               top-k, in [0, 4194304] (default 40; 0 = off)
+  --top-p P               top-p, in [1e-06, 1] (default 0.95; 1 = off)
+  --seed N                sampling seed, in [0, 9223372036854775807] (default: from the clock)
   -ctk, -ctv T            K / V cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2
   --kv-policy STRING      a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
                           "v:first2,last2=q8_0;v=turbo2;k=q8_0"); default: q8_0 K, turbo3 V

@@ -12,14 +12,14 @@ namespace {
 
 const char* kUsage = R"(usage: strata-needle [options]
   -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
-  -c, --ctx-size N        prompt length in tokens (default 2048)
+  -c, --ctx-size N        prompt length in tokens, in [64, 4194304] (default 2048)
   --depth LIST            where the key sits, fractions of the filler (default 0.1,0.5,0.9)
-  --trials N              keys per depth (default 1)
-  -t, --threads N         threads (default: all cores)
+  --trials N              keys per depth, in [1, 1000] (default 1)
+  -t, --threads N         threads, in [1, 1024] (default: all cores)
   -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
   --kv-policy STRING      a cache to compare; give the flag once per cache
   --no-template           plain text prompt even when the model has a chat template
-  --seed N                picks the pass keys (default 42)
+  --seed N                picks the pass keys, in [0, 9223372036854775807] (default 42)
   --exact                 f32 activations in every matmul (reference mode)
   --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
                           default: two planes, about 15 bits, top-1 as --exact)

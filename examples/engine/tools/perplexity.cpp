@@ -16,10 +16,10 @@ namespace {
 const char* kUsage = R"(usage: strata-perplexity [options]
   -m, --model FILE          GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
   -f, --file FILE           text file to score (e.g. wiki.test.raw)
-  -c, --ctx-size N          window size (default 512)
-  --chunks N                score at most N windows, N >= 1 (default: all)
-  -t, --threads N           threads (default: all cores)
-  -b, --batch-size N        tokens per forward batch (default 512)
+  -c, --ctx-size N          window size, in [8, 1048576] (default 512)
+  --chunks N                score at most N windows, in [1, 1073741824] (default: all)
+  -t, --threads N           threads, in [1, 1024] (default: all cores)
+  -b, --batch-size N        tokens per forward batch, in [1, 65536] (default 512)
   -ctk, --cache-type-k T    K cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2 (default f16)
   -ctv, --cache-type-v T    V cache type (default f16)
   --kv-policy STRING        a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
