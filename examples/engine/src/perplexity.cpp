@@ -1,38 +1,18 @@
 #include "perplexity.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <memory>
 #include <cmath>
-#include <cstring>
 #include <unistd.h>
-
-#include <strata/cache/state_file.hpp>
 
 #include "cli.hpp"
 #include "error.hpp"
-#include "quant.hpp"
+#include "kld_base.hpp"
 #include "thread_pool.hpp"
 
 namespace engine {
 
 namespace {
-
-// KL-divergence base file, version 2 (little-endian; written through strata::atomic_file and
-// the checksummed stream of the KV state files):
-//   "SKLD", u32 version, u32 n_ctx, u32 n_vocab, u32 n_chunks, u32 first (first scored position)
-//   i32 tokens [n_chunks][n_ctx]
-//   f16 log-probs [n_chunks][n_ctx - 1 - first][n_vocab]   (finite, <= 0)
-//   u64 FNV-1a 64 of every byte before it
-// The reader compares the header's sizes with the file's size before it allocates anything.
-constexpr char kMagic[4] = {'S', 'K', 'L', 'D'};
-static_assert(std::endian::native == std::endian::little, "the base file's rows are written as in memory");
-constexpr uint32_t kVersion = 2;
-constexpr uint64_t kHeaderBytes = 24;
-
-uint64_t base_file_bytes(uint64_t n_ctx, uint64_t n_vocab, uint64_t n_chunks, uint64_t first) {
-  return kHeaderBytes + n_chunks * n_ctx * 4 + n_chunks * (n_ctx - 1 - first) * n_vocab * 2 + 8;
-}
 
 void progress_line(int done, int total, double elapsed) {
   const double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
@@ -70,72 +50,14 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   const int first = n_ctx / 2;
   const int n_scored_per_chunk = n_ctx - 1 - first;
 
-  // KL divergence files.
-  std::unique_ptr<strata::detail::state_writer> base_out;
-  std::unique_ptr<strata::detail::state_reader> base_in;
-  uint32_t base_chunks = 0;
-  if (!opt.kld_base_out.empty()) {
-    base_out = std::make_unique<strata::detail::state_writer>(opt.kld_base_out);
-    base_out->bytes(kMagic, 4);
-    base_out->le(kVersion);
-    base_out->le(uint32_t(n_ctx));
-    base_out->le(uint32_t(n_vocab));
-    base_out->le(uint32_t(n_chunks));
-    base_out->le(uint32_t(first));
-    base_out->bytes(tokens.data(), size_t(n_chunks) * n_ctx * sizeof(int32_t));
-  }
-  if (!opt.kld_base_in.empty()) {
-    const std::string& path = opt.kld_base_in;
-    base_in = std::make_unique<strata::detail::state_reader>(path);
-    auto& in = *base_in;
-    if (in.size() < kHeaderBytes + 8)
-      throw make_error("not a strata KL-divergence base file (" + std::to_string(in.size()) +
-                           " bytes, shorter than its header)",
-                       path);
-    char magic[4];
-    in.bytes(magic, 4);
-    if (std::memcmp(magic, kMagic, 4) != 0)
-      throw make_error("not a strata KL-divergence base file (magic)", path);
-    const auto version = in.le<uint32_t>();
-    if (version != kVersion)
-      throw make_error("KL-divergence base file version " + std::to_string(version) +
-                           ", this strata reads version " + std::to_string(kVersion) +
-                           " (save the base again)",
-                       path);
-    const uint32_t h_ctx = in.le<uint32_t>(), h_vocab = in.le<uint32_t>();
-    base_chunks = in.le<uint32_t>();
-    const uint32_t h_first = in.le<uint32_t>();
-    auto differs = [&](const char* field, uint64_t saved, uint64_t now) {
-      if (saved != now)
-        throw make_error(std::string(field) + " differs: the base was saved with " +
-                             std::to_string(saved) + ", this run has " + std::to_string(now),
-                         path);
-    };
-    differs("n_ctx (-c)", h_ctx, uint64_t(n_ctx));
-    differs("n_vocab (the model's vocabulary)", h_vocab, uint64_t(n_vocab));
-    differs("first scored position", h_first, uint64_t(first));
-    if (base_chunks < uint32_t(n_chunks))
-      throw make_error("the base has " + std::to_string(base_chunks) + " chunks, this run needs " +
-                           std::to_string(n_chunks) + " (use --chunks)",
-                       path);
-    const uint64_t want = base_file_bytes(h_ctx, h_vocab, base_chunks, h_first);
-    if (in.size() != want)
-      throw make_error("the header's sizes (" + std::to_string(base_chunks) + " chunks of " +
-                           std::to_string(h_ctx) + " tokens, " + std::to_string(h_vocab) +
-                           " log-probs each) need " + std::to_string(want) +
-                           " bytes, the file has " + std::to_string(in.size()),
-                       path);
-    std::vector<int32_t> saved(size_t(base_chunks) * n_ctx);  // the size matches the file's
-    in.bytes(saved.data(), saved.size() * sizeof(int32_t));
-    for (size_t i = 0; i < size_t(n_chunks) * n_ctx; ++i) {
-      const int32_t t = saved[i];
-      if (t != tokens[i])
-        throw make_error("token " + std::to_string(i) + " differs: the base has " + std::to_string(t) +
-                             ", this run " + std::to_string(tokens[i]) +
-                             " (another text or tokenizer)",
-                         path);
-    }
-  }
+  // KL divergence files (kld_base.hpp).
+  const kld_shape shape{uint32_t(n_ctx), uint32_t(n_vocab), uint32_t(first)};
+  std::unique_ptr<kld_base_writer> base_out;
+  std::unique_ptr<kld_base_reader> base_in;
+  if (!opt.kld_base_out.empty())
+    base_out = std::make_unique<kld_base_writer>(opt.kld_base_out, shape, uint32_t(n_chunks), tokens);
+  if (!opt.kld_base_in.empty())
+    base_in = std::make_unique<kld_base_reader>(opt.kld_base_in, shape, uint32_t(n_chunks), tokens);
 
   perplexity_result r;
   r.n_chunks = n_chunks;
@@ -144,7 +66,6 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   std::vector<int32_t> window(static_cast<size_t>(n_ctx));
   std::vector<float> logits(size_t(n_ctx) * n_vocab);
   std::vector<float> lp(static_cast<size_t>(n_vocab)), base_lp(static_cast<size_t>(n_vocab));
-  std::vector<uint16_t> half(static_cast<size_t>(n_vocab));
   double nll = 0, nll2 = 0;
   double kld = 0, kld2 = 0, agree = 0, base_nll = 0;
   int64_t count = 0;
@@ -166,24 +87,12 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
       nll += v;
       nll2 += v * v;
       ++count;
-      if (base_out) {
-        // Clamped to f16's finite range: a log-prob below -65504 is stored as -65504.
-        for (int i = 0; i < n_vocab; ++i)
-          half[size_t(i)] = float_to_half(std::clamp(lp[size_t(i)], -65504.0f, 0.0f));
-        base_out->bytes(half.data(), half.size() * 2);
-      }
+      if (base_out) base_out->row(lp.data());
       if (base_in) {
-        base_in->bytes(half.data(), half.size() * 2);
+        base_in->row(base_lp.data(), c + 1, first + j);
         double k = 0.0;
         int32_t a0 = 0, a1 = 0;
         for (int i = 0; i < n_vocab; ++i) {
-          base_lp[size_t(i)] = half_to_float(half[size_t(i)]);
-          if (!std::isfinite(base_lp[size_t(i)]) || base_lp[size_t(i)] > 1e-3f)
-            throw make_error("log-prob " + std::to_string(base_lp[size_t(i)]) + " of token " +
-                                 std::to_string(i) + " at chunk " + std::to_string(c + 1) +
-                                 ", position " + std::to_string(first + j) +
-                                 " is not a finite value <= 0 (a damaged base file)",
-                             opt.kld_base_in);
           const double pb = std::exp(double(base_lp[size_t(i)]));
           k += pb * (double(base_lp[size_t(i)]) - double(lp[size_t(i)]));
           if (base_lp[size_t(i)] > base_lp[size_t(a0)]) a0 = i;
@@ -208,11 +117,7 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   }
   if (show) std::fprintf(stderr, "\r%*s\r", 80, "");
   if (base_out) base_out->finish();
-  if (base_in) {  // the chunks this run did not use still count for the checksum
-    for (int64_t i = int64_t(n_chunks) * n_scored_per_chunk; i < int64_t(base_chunks) * n_scored_per_chunk; ++i)
-      base_in->bytes(half.data(), half.size() * 2);
-    base_in->finish();
-  }
+  if (base_in) base_in->finish();
   r.seconds = cli::now_s() - t0;
   r.n_scored = count;
   const double mean = nll / double(count);

@@ -137,7 +137,8 @@ struct policy_spec {
   }
 
   // The canonical policy string (parse_policy(to_string()) == *this):
-  // rules first, in order, then the fallbacks, e.g. "v:first2,last2=q8_0;k=q8_0;v=turbo2".
+  // rules first, in order, then the fallbacks, then recent= and k-balance when set, e.g.
+  // "v:first2,last2=q8_0;k=q8_0;v=turbo2;recent=64".
   std::string to_string() const {
     std::string s;
     for (const auto& r : rules) {
@@ -154,6 +155,8 @@ struct policy_spec {
       }
     }
     s += "k=" + std::string(codec_name(k)) + ";v=" + std::string(codec_name(v));
+    if (recent) s += ";recent=" + std::to_string(recent);
+    if (k_balance) s += ";k-balance";
     return s;
   }
 
