@@ -20,7 +20,7 @@ if(STRATA_FUZZ)
   strata_project_target(strata_gguf_fuzz)
   set(fuzz_sources_state_file)
   set(fuzz_sources_policy)
-  set(fuzz_sources_kld_base ${engine_src}/kld_base.cpp ${engine_src}/quant.cpp)
+  set(fuzz_sources_kld_base ${engine_src}/kld_base.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
   set(fuzz_sources_tokenizer ${engine_src}/tokenizer.cpp ${engine_src}/pretokenize.cpp
       ${engine_src}/unicode.cpp ${engine_src}/unicode_data.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
   set(fuzz_sources_chat_template ${engine_src}/chat_template.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)

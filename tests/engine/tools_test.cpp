@@ -332,6 +332,14 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
   CHECK(fit.out.find("are available (STRATA_MEMORY_AVAILABLE)") != std::string::npos);
   CHECK(fit.out.find("logits (4096 x 512 f32): 8.00 MiB") != std::string::npos);
   CHECK(fit.out.find("hint: ") != std::string::npos);
+  if (have("strata-needle")) {
+    setenv("STRATA_MEMORY_AVAILABLE", "1000", 1);
+    const result nd = run("strata-needle", "-m " + kStories + " -c 256 --depth 0.5 -ctk q8_0 -ctv q8_0");
+    unsetenv("STRATA_MEMORY_AVAILABLE");
+    CHECK(nd.rc == 1);
+    CHECK(nd.out.find("KV cache (") != std::string::npos);
+    CHECK(nd.out.find("are available (STRATA_MEMORY_AVAILABLE)") != std::string::npos);
+  }
   if (have("strata-chat")) {
     const result n = run("strata-chat", "-m " + kStories + " -p hi -n -1");
     CHECK(n.rc == 1);

@@ -242,12 +242,14 @@ TEST_CASE("policy strings") {
     CHECK(h.resolve(7, 10).k == codec_id::turbo4);
     CHECK(h.resolve(7, 10, attention_kind::sliding).k == codec_id::bf16);
     CHECK(h.resolve(9, 10).k == codec_id::q4_0);
-    // to_string round trip
+    // to_string round trip, recent window and K balance included
     for (const char* s : {"la1", "la5", "la7", "kv:0,5-6=f32;k:every4+1=q4_0;k=turbo4",
-                          "k:all=q8_0;v:global,last3=turbo3;v=turbo2"}) {
+                          "k:all=q8_0;v:global,last3=turbo3;v=turbo2", "la7 recent=64 k-balance"}) {
       const policy_spec p = parse_policy(s);
       const policy_spec q = parse_policy(p.to_string());
       CHECK(p.resolve(m) == q.resolve(m));
+      CHECK(q.recent == p.recent);
+      CHECK(q.k_balance == p.k_balance);
       CHECK(p.resolve(layer_map::hybrid(64, 4, 3, 2, 256)) ==
             q.resolve(layer_map::hybrid(64, 4, 3, 2, 256)));
     }
@@ -271,6 +273,15 @@ TEST_CASE("policy strings") {
     CHECK_THROWS_AS(parse_policy("v:first2,=q8_0"), std::invalid_argument);
     CHECK_THROWS_AS(parse_policy("v:every0=q8_0"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_policy("v:first2=q7"), doctest::Contains("(policy \"v:first2=q7\")"),
+                         std::invalid_argument);
+    // Control bytes are refused by offset, and every byte of the string shows in the message
+    // (a NUL would otherwise end it early).
+    using namespace std::string_literals;
+    CHECK_THROWS_WITH_AS(parse_policy("q8_0\0x\r"s),
+                         "error: control byte \\x00 at offset 4; a policy is printable text "
+                         "(policy \"q8_0\\x00x\\x0d\")",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_policy("q8_0 \"x\\"), doctest::Contains("(policy \"q8_0 \\\"x\\\\\")"),
                          std::invalid_argument);
   }
 }

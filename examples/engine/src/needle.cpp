@@ -8,6 +8,7 @@
 #include "cli.hpp"
 #include "error.hpp"
 #include "generate.hpp"
+#include "memory_plan.hpp"
 #include "thread_pool.hpp"
 
 namespace engine {
@@ -85,7 +86,14 @@ std::vector<needle_row> run_needle(model& m, const tokenizer& tok, thread_pool& 
     // One session per cache: a prompt reuses the cached K/V of the tokens it shares with the
     // previous one (the haystack before the key; causal attention makes them identical to a
     // fresh prefill) and prefills only the rest, as a server's prompt cache does.
-    auto kv = make_kv(m, int(longest) + opt.n_predict + 1, opt.caches[ci]);
+    const int n_cache = int(longest) + opt.n_predict + 1;
+    {  // Refuse a cache that cannot fit before allocating it.
+      memory_plan plan;
+      plan.add("KV cache (" + opt.cache_names[ci] + ", " + std::to_string(n_cache) + " tokens)",
+               kv_bytes(m, n_cache, opt.caches[ci]));
+      plan.require_fits("strata-needle");
+    }
+    auto kv = make_kv(m, n_cache, opt.caches[ci]);
     session s(m, tok, *kv, pool, opt.fwd);
     for (const prompt& p : prompts) {
       generation_stats st;

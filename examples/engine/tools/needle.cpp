@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     base.max_batch = opt.fwd.n_batch;
     engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
     auto lm = engine::cli::load(model_path, true);
+    engine::cli::warn_sizes(threads, opt.n_ctx, lm.net->config());
     engine::thread_pool pool(threads);
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);  // validate first
     const auto rows = engine::run_needle(*lm.net, *lm.tok, pool, opt);

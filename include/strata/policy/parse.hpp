@@ -63,7 +63,25 @@ struct policy_parser {
   std::optional<codec_id> k_explicit, v_explicit, k_preset, v_preset;
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw std::invalid_argument("error: " + what + " (policy \"" + std::string(text) + "\")");
+    throw std::invalid_argument("error: " + what + " (policy \"" + escaped(text) + "\")");
+  }
+
+  // The text with control bytes, '"' and '\\' escaped, so that a message shows every byte.
+  static std::string escaped(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (const char ch : s) {
+      const auto b = static_cast<unsigned char>(ch);
+      if (b == '"' || b == '\\') out += '\\';
+      if (b < 0x20 || b == 0x7f) {
+        out += "\\x";
+        out += hex[b >> 4];
+        out += hex[b & 15];
+      } else {
+        out += ch;
+      }
+    }
+    return out;
   }
 
   codec_id codec(std::string_view name) const {
@@ -175,6 +193,12 @@ struct policy_parser {
   }
 
   policy_spec run() {
+    for (std::size_t b = 0; b < text.size(); ++b) {
+      const auto ch = static_cast<unsigned char>(text[b]);
+      if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f)
+        fail("control byte " + escaped(text.substr(b, 1)) + " at offset " + std::to_string(b) +
+             "; a policy is printable text");
+    }
     std::vector<std::string_view> tokens;
     std::size_t i = 0;
     auto sep = [](char ch) { return ch == ';' || ch == ' ' || ch == '\t' || ch == '\n'; };

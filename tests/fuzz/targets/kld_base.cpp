@@ -64,7 +64,7 @@ void kld_base(input in) {
     r.finish();
     check(r.chunks() >= n_chunks, "a base with fewer chunks than the run needs was accepted");
   } catch (const std::runtime_error& e) {  // engine::error is one
-    check(well_formed(e.what()), "KLD base error message is not 'error: ... (...)'");
+    check(well_formed(e.what()), "KLD base error message is not 'error: ... (...)'", e.what());
     check(std::string_view(e.what()).find(path) != std::string_view::npos, "KLD base error does not name the file");
   }
 }

@@ -39,7 +39,7 @@ void policy(input in) {
   try {
     spec = strata::parse_policy(text);
   } catch (const std::invalid_argument& e) {
-    check(well_formed(e.what()), "parse error message is not 'error: ... (...)'");
+    check(well_formed(e.what()), "parse error message is not 'error: ... (...)'", e.what());
     check(std::string_view(e.what()).find("(policy \"") != std::string_view::npos,
           "parse error does not quote the policy");
     return;
@@ -59,7 +59,7 @@ void policy(input in) {
     try {
       spec.check_every_rule_matches(m);
     } catch (const std::invalid_argument& e) {
-      check(well_formed(e.what()), "unmatched-rule message is not 'error: ... (...)'");
+      check(well_formed(e.what()), "unmatched-rule message is not 'error: ... (...)'", e.what());
       continue;
     }
     const strata::policy_report r = strata::report(spec, m);

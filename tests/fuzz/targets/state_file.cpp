@@ -137,7 +137,7 @@ void state_file(input in) {
   try {
     cache->load(path);
   } catch (const std::runtime_error& e) {
-    check(well_formed(e.what()), "load error message is not 'error: ... (...)'");
+    check(well_formed(e.what()), "load error message is not 'error: ... (...)'", e.what());
     check(std::string_view(e.what()).find("(load " + path + ")") != std::string_view::npos,
           "load error does not name the file");
     for (std::size_t l = 0; l < c.map.n_layers(); ++l)
