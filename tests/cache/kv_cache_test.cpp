@@ -270,6 +270,13 @@ TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are e
   runtime_kv_cache other(m, parse_policy("q8_0"), opt);
   CHECK_THROWS_WITH_AS(other.load(file), doctest::Contains("saved with K q8_0 / V turbo3"),
                        std::runtime_error);
+  // A codec id this build does not know is named by its number (byte 94: the first KV layer's
+  // K codec, after the 28-byte header and three 22-byte layer entries).
+  std::string unknown = bytes;
+  REQUIRE(std::uint8_t(unknown[94]) == std::uint8_t(codec_id::q8_0));
+  unknown[94] = char(200);
+  CHECK_THROWS_WITH_AS(c.load(write(unknown)), doctest::Contains("saved with K codec id 200 / V turbo3"),
+                       std::runtime_error);
   runtime_kv_cache small(m, parse_policy("-ctk q8_0 -ctv turbo3"), {.n_ctx = 32, .max_batch = 8});
   CHECK_THROWS_WITH_AS(small.load(file), doctest::Contains("capacity"), std::runtime_error);
   runtime_kv_cache other_map(layer_map::dense(3, nkv, d, nh), parse_policy("-ctk q8_0 -ctv turbo3"), opt);

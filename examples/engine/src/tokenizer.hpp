@@ -63,7 +63,8 @@ class tokenizer {
   std::string token_to_piece(int32_t id, bool render_special) const;
   // The pieces concatenated; for SentencePiece with the space prefix, the space that encode
   // put before the text at the start and after each special token is taken out again, so
-  // decode(encode(x, false, p)) == x.
+  // decode(encode(x, false, p)) == x for any bytes x (SentencePiece: any x without U+2581,
+  // the character it stores spaces as, which decodes to a space).
   std::string decode(const std::vector<int32_t>& ids) const { return decode(ids, true); }
   std::string decode(const std::vector<int32_t>& ids, bool render_special) const;
 

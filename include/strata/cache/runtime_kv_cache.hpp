@@ -645,7 +645,7 @@ class runtime_kv_cache {
       const auto k = r.le<std::uint8_t>(), v = r.le<std::uint8_t>();
       if (k != std::uint8_t(L.k.layout.id) || v != std::uint8_t(L.v.layout.id))
         r.fail("layer " + std::to_string(lc.layer) + " was saved with K " +
-               std::string(codec_name(codec_id(k))) + " / V " + std::string(codec_name(codec_id(v))) +
+               codec_label(codec_id(k)) + " / V " + codec_label(codec_id(v)) +
                ", the cache has " + std::string(codec_name(L.k.layout.id)) + " / " +
                std::string(codec_name(L.v.layout.id)));
       const auto count = r.le<std::uint64_t>();

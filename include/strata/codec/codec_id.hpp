@@ -5,11 +5,26 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace strata {
 
-enum class codec_id : std::uint8_t { f32, f16, bf16, q8_0, q4_0, turbo2, turbo3, turbo4, vq2 };
+// Append-only: the values are stored in state files (one byte per layer and side), so a value
+// is never reused or renumbered. 0-127 are strata's; 128-255 are left to codecs a program
+// defines itself.
+enum class codec_id : std::uint8_t {
+  f32 = 0,
+  f16 = 1,
+  bf16 = 2,
+  q8_0 = 3,
+  q4_0 = 4,
+  turbo2 = 5,
+  turbo3 = 6,
+  turbo4 = 7,
+  vq2 = 8,
+};
+inline constexpr std::uint8_t first_user_codec_id = 128;
 
 inline constexpr std::array<codec_id, 9> all_codec_ids{
     codec_id::f32,    codec_id::f16,    codec_id::bf16,   codec_id::q8_0, codec_id::q4_0,
@@ -30,6 +45,12 @@ constexpr std::string_view codec_name(codec_id id) {
     case codec_id::vq2: return "vq2";
   }
   return "";
+}
+
+// codec_name, or "codec id N" for a value this build does not know (for messages).
+inline std::string codec_label(codec_id id) {
+  const std::string_view n = codec_name(id);
+  return n.empty() ? "codec id " + std::to_string(unsigned(id)) : std::string(n);
 }
 
 // f32, f16 and bf16 store every value on its own; the others are block codecs (a scale per

@@ -45,7 +45,9 @@ inline constexpr target all_targets[] = {
 // A property that must hold for every input.
 inline void check(bool ok, const char* what, std::string_view detail = {}) {
   if (ok) return;
-  std::fprintf(stderr, "fuzz property violated: %s\n%.*s\n", what, int(detail.size()), detail.data());
+  std::fprintf(stderr, "fuzz property violated: %s\n", what);
+  std::fwrite(detail.data(), 1, detail.size(), stderr);
+  std::fputc('\n', stderr);
   std::abort();
 }
 

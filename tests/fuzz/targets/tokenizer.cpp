@@ -5,7 +5,7 @@
 // Input: byte 0 picks the vocabulary (bits 0-2: SPM, or BPE with one of the five
 // pre-tokenizers), add_special (bit 3) and parse_special (bit 4); the rest is the text.
 // Properties: every id is in the vocabulary; decode(encode(text, false, p)) == text for any
-// bytes; add_special adds exactly the BOS/EOS the tokenizer reports; special tokens' texts are
+// bytes (SentencePiece: any text without U+2581); add_special adds exactly the BOS/EOS the tokenizer reports; special tokens' texts are
 // cut out (user-defined ones always, control ones only with parse_special).
 #include <memory>
 #include <string>
@@ -112,7 +112,10 @@ void tokenizer(input in) {
   const std::string_view text(reinterpret_cast<const char*>(in.data() + 1), in.size() - 1);
   const std::vector<int32_t> ids = tok.encode(text, false, parse_special);
   for (int32_t id : ids) check(id >= 0 && id < tok.n_vocab(), "an id outside the vocabulary");
-  check(tok.decode(ids) == text, "decode(encode(text)) is not the text");
+  // SentencePiece stores spaces as U+2581 and prints U+2581 as a space, so a text holding
+  // that character comes back with spaces in its place.
+  if (!tok.is_spm() || text.find("\xE2\x96\x81") == std::string_view::npos)
+    check(tok.decode(ids) == text, "decode(encode(text)) is not the text");
   for (int32_t id : ids) {
     const engine::token_type type = tok.type(id);
     if (type == engine::token_type::control)
