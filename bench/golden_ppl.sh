@@ -21,7 +21,7 @@ out=$tmp/ppl.txt
 # The numbers depend on the Highway targets the CPU runs (sums in a target's own order): compare
 # on a machine of the kind that wrote the file (its first line).
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-isa=$(for f in avx512vnni avx512bw avx512f avx2; do case " $flags " in *" $f "*) echo -n "$f ";; esac; done)
+isa=$(for f in avx512_vnni avx512bw avx512f avx2; do case " $flags " in *" $f "*) echo -n "$f ";; esac; done)
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); ${isa% }" > "$out"
 for c in f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2; do
   "$bin/strata-perplexity" "${common[@]}" -ctk "$c" -ctv "$c" --kl-divergence-base "$tmp/base.kld" \
