@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <strata/cache/state_file.hpp>
 #include <strata/io/atomic_file.hpp>
@@ -156,5 +158,39 @@ TEST_CASE("remove_pending_temp_files (what the tools' SIGINT/SIGTERM handler cal
   CHECK(entries(dir) == 1);
   strata::remove_pending_temp_files();
   CHECK(entries(dir) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a process killed in the middle of writing leaves the old file intact") {
+  // SIGKILL cannot be caught: the temporary stays behind (named .out.bin.XXXXXX, beside the
+  // target), but the target itself still holds its old bytes, whole.
+  const fs::path dir = fresh_dir("strata_atomic_file_test_kill");
+  const std::string path = (dir / "out.bin").string();
+  {
+    strata::atomic_file f(path);
+    f.write("old", 3);
+    f.commit();
+  }
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    strata::detail::state_writer w(path);
+    const std::vector<char> chunk(1 << 20, 'x');
+    for (int i = 0; i < 8; ++i) w.bytes(chunk.data(), chunk.size());  // 8 MiB, half of it flushed
+    raise(SIGKILL);
+    _exit(0);  // not reached
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+  CHECK(slurp(path) == "old");
+  std::size_t temporaries = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(".out.bin.", 0) == 0) {
+      ++temporaries;
+      CHECK(fs::file_size(e.path()) >= (std::size_t(7) << 20));  // the writes had happened
+    }
+  CHECK(temporaries == 1);
   fs::remove_all(dir);
 }
