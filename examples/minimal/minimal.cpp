@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include <strata/codec/codec_id.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/kernels/kernel_table.hpp>
 #include <strata/rotation/hadamard.hpp>
 #include <strata/version.hpp>
@@ -19,21 +19,21 @@
 namespace {
 
 constexpr std::size_t head_dim = 128;
-using rotation = strata::hadamard<>;  // turbo codecs store rotated rows (k.rotated)
+using rotation = strata::hadamard<>;  // turbo codecs store rotated rows (k.layout.rotated)
 
 // [readme]
 // Compress `rows` head vectors with one codec and decode them again.
 std::vector<float> round_trip(strata::codec_id id, const std::vector<float>& rows) {
-  const strata::kernel_table k = strata::make_kernel_table(id, head_dim);
-  const std::size_t row_bytes = head_dim / k.block_values * k.block_bytes;
+  const strata::codec_kernels k = strata::make_kernel_table(id, head_dim);
+  const std::size_t row_bytes = k.layout.row_bytes;
   std::vector<unsigned char> blocks(row_bytes);
   std::vector<float> out(rows.size()), row(head_dim);
   for (std::size_t r = 0; r < rows.size() / head_dim; ++r) {
     std::copy_n(&rows[r * head_dim], head_dim, row.begin());
-    if (k.rotated) rotation::forward(row.data(), head_dim);
+    if (k.layout.rotated) rotation::forward(row.data(), head_dim);
     k.encode(row.data(), head_dim, blocks.data());
     k.decode(blocks.data(), head_dim, &out[r * head_dim]);
-    if (k.rotated) rotation::inverse(&out[r * head_dim], head_dim);
+    if (k.layout.rotated) rotation::inverse(&out[r * head_dim], head_dim);
   }
   return out;
 }
@@ -61,7 +61,7 @@ int main() {
   std::printf("|--------|------------|--------------|---------------------|-----------------------|\n");
   for (strata::codec_id id : strata::all_codec_ids) {
     const auto k = strata::make_kernel_table(id, head_dim);
-    const std::size_t row_bytes = head_dim / k.block_values * k.block_bytes;
+    const std::size_t row_bytes = k.layout.row_bytes;
 
     const auto y = round_trip(id, x);
     double err = 0, energy = 0;
@@ -79,7 +79,7 @@ int main() {
       for (std::size_t r = 0; r < n; ++r) {
         float* row = &rotated[r * head_dim];
         std::copy_n(&x[r * head_dim], head_dim, row);
-        if (k.rotated) rotation::forward(row, head_dim);
+        if (k.layout.rotated) rotation::forward(row, head_dim);
         k.encode(row, head_dim, &cache[r * row_bytes]);
       }
       encode_s = std::min(encode_s, seconds_since(t0));
@@ -87,7 +87,7 @@ int main() {
 
     // One query against every key, straight from the compressed rows, best of 5.
     std::vector<float> qr = q, scores(n);
-    if (k.rotated) rotation::forward(qr.data(), head_dim);  // <R q, R k> = <q, k>
+    if (k.layout.rotated) rotation::forward(qr.data(), head_dim);  // <R q, R k> = <q, k>
     double dot_s = 1e30;
     for (int rep = 0; rep < 5; ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -95,8 +95,8 @@ int main() {
       dot_s = std::min(dot_s, seconds_since(t0));
     }
 
-    std::printf("| %-6s | %10.3f | %12.3e | %19.1f | %21.1f |\n", k.name,
-                8.0 * double(k.block_bytes) / double(k.block_values), err / energy,
+    std::printf("| %-6s | %10.3f | %12.3e | %19.1f | %21.1f |\n", strata::codec_name(id).data(),
+                k.layout.bits_per_value(), err / energy,
                 double(n * head_dim) / encode_s * 1e-6, double(n) / dot_s * 1e-6);
   }
   return 0;

@@ -25,16 +25,10 @@
 
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/codec/codecs.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/policy/policy.hpp>
 
 namespace strata {
-
-// A set of codec types a kv_cache accepts.
-template <class... Codecs>
-struct codec_set {};
-
-using standard_codecs =
-    codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>, vq2<>>;
 
 namespace detail {
 template <class P, class Set>
@@ -56,7 +50,7 @@ constexpr bool policy_ids_unique() {
 template <class P>
 constexpr kernel_resolver policy_kernel_resolver() {
   return hana::unpack(policy_codecs<P>(), [](auto... t) {
-    kernel_resolver r = &strata::kernels_from<typename decltype(t)::type...>;
+    kernel_resolver r = &strata::kernels_from<codec_set<typename decltype(t)::type...>>;
     return r;
   });
 }

@@ -26,7 +26,11 @@
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/policy/parse.hpp>
 
+#include "../support/test_layer.hpp"
+
 namespace {
+
+using strata_test::test_layer;
 
 namespace fs = std::filesystem;
 using strata::layer_info;
@@ -56,15 +60,6 @@ struct golden_case {
   bool k_mean = false;
 };
 
-layer_info layer(std::uint32_t kv, std::uint32_t d, bool sliding = false, int source = -1) {
-  layer_info l;
-  l.n_kv_heads = kv;
-  l.n_heads = 2 * kv;
-  l.head_dim = d;
-  if (sliding) l.kind = strata::attention_kind::sliding, l.window = 4;
-  if (source >= 0) l.has_kv = false, l.kv_source = source;
-  return l;
-}
 
 std::vector<golden_case> cases() {
   std::vector<golden_case> c;
@@ -76,10 +71,10 @@ std::vector<golden_case> cases() {
                "v:first1,last1=q8_0;k:every2+1=turbo4;kv:2-3=bf16;k=turbo3;v=turbo2"});
   c.push_back({"preset-la7", layer_map::dense(8, 1, 128, 2), "la7"});
   c.push_back({"sliding-recent",
-               layer_map({layer(1, 128, true), layer(2, 128), layer(1, 128, true)}),
+               layer_map({test_layer(1, 128, true), test_layer(2, 128), test_layer(1, 128, true)}),
                "kv:sliding=q4_0;k=turbo4;v=turbo2;recent=3"});
   c.push_back({"k-balance-mean", layer_map::dense(2, 2, 128, 4), "k=turbo3;v=q8_0;k-balance", true});
-  c.push_back({"shared-kv", layer_map({layer(1, 64), layer(1, 64, false, 0), layer(2, 64)}),
+  c.push_back({"shared-kv", layer_map({test_layer(1, 64), test_layer(1, 64, false, 0), test_layer(2, 64)}),
                "kv:0=vq2;k=q8_0;v=f16"});
   return c;
 }

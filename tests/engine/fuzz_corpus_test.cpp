@@ -10,22 +10,11 @@
 #include <iterator>
 
 #include "../fuzz/targets/targets.hpp"
+#include "../support/corpus_files.hpp"
 
 namespace {
 
-std::vector<std::filesystem::path> files_in(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> out;
-  if (!std::filesystem::is_directory(dir)) return out;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().filename().string()[0] != '.') out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
-strata_fuzz::bytes read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Runs the target on an exactly-sized copy (so that ASan sees a read past the end).
 void run(const strata_fuzz::target& t, const strata_fuzz::bytes& b) {
@@ -54,10 +43,10 @@ TEST_CASE("every fuzz target's seeds, corpus and seed mutations") {
         run(t, m), ++runs;
       }
     }
-    const auto corpus = files_in(std::filesystem::path(STRATA_FUZZ_DIR) / t.name);
+    const auto corpus = strata_test::files_in(std::filesystem::path(STRATA_FUZZ_DIR) / t.name);
     for (const auto& p : corpus) {
       CAPTURE(p.string());
-      run(t, read_file(p)), ++runs;
+      run(t, strata_test::read_bytes(p)), ++runs;
     }
     MESSAGE(t.name << ": " << seeds.size() << " seeds, " << corpus.size() << " corpus inputs, "
                    << runs << " runs");

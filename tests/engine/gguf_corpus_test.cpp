@@ -13,24 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "../support/corpus_files.hpp"
 #include "gguf.hpp"
 #include "quant.hpp"
 
 namespace {
 
-std::vector<uint8_t> read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using strata_test::files_in;
+const auto read_file = strata_test::read_bytes;
 
-std::vector<std::filesystem::path> files_in(const std::string& dir) {
-  std::vector<std::filesystem::path> out;
-  if (!std::filesystem::is_directory(dir)) return out;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().filename().string()[0] != '.') out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
+
 
 enum class outcome { parsed, error };
 

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include <strata/codec/standard_codecs.hpp>
+
 #ifndef STRATA_TEST_TMP
 #define STRATA_TEST_TMP "/tmp"
 #endif
@@ -98,6 +100,9 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
     CAPTURE(tool);
     const result help = run(tool, "--help");
     REQUIRE(help.rc == 0);
+    // The cache types come from strata::standard_codecs, never a hand-written list.
+    CHECK(help.out.find(strata::standard_codecs::names()) != std::string::npos);
+    CHECK(help.out.find("{codecs}") == std::string::npos);
     int numeric = 0;
     std::istringstream lines(help.out);
     std::string line;
@@ -334,7 +339,7 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
   CHECK(fit.out.find("hint: ") != std::string::npos);
   if (have("strata-needle")) {
     setenv("STRATA_MEMORY_AVAILABLE", "1000", 1);
-    const result nd = run("strata-needle", "-m " + kStories + " -c 256 --depth 0.5 -ctk q8_0 -ctv q8_0");
+    const result nd = run("strata-needle", "-m " + kStories + " -c 256 --depth 0.5");
     unsetenv("STRATA_MEMORY_AVAILABLE");
     CHECK(nd.rc == 1);
     CHECK(nd.out.find("KV cache (") != std::string::npos);

@@ -285,7 +285,7 @@ TEST_CASE("kernels: every target was exercised") {
   CHECK_MESSAGE(!selected.empty(), "STRATA_TEST_TARGETS selects none of this CPU's targets");
 }
 
-TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
+TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
   struct expect {
     codec_id id;
     std::size_t dim, values, bytes;
@@ -303,15 +303,16 @@ TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
                         expect{codec_id::vq2, 128, 128, 34, "vq2"},
                         expect{codec_id::vq2, 64, 64, 18, "vq2"},
                         expect{codec_id::vq2, 80, 16, 6, "vq2"}}) {
-    const kernel_table t = make_kernel_table(e.id, e.dim);
-    CHECK(t.block_values == e.values);
-    CHECK(t.block_bytes == e.bytes);
-    CHECK(std::string(t.name) == e.name);
-    CHECK(t.id == e.id);
-    CHECK(t.rotated == (e.id >= codec_id::turbo2));
+    const codec_kernels t = make_kernel_table(e.id, std::uint32_t(e.dim));
+    CHECK(t.layout.block_values == e.values);
+    CHECK(t.layout.block_bytes == e.bytes);
+    CHECK(codec_name(t.layout.id) == e.name);
+    CHECK(t.layout.id == e.id);
+    CHECK(t.layout.rotated == (e.id >= codec_id::turbo2));
     // The table's kernels are the codec's: encode -> decode -> dot through the table.
     const auto x = make_rows(3, e.dim, 9);
-    const std::size_t row = e.dim / t.block_values * t.block_bytes;
+    const std::size_t row = t.layout.row_bytes;
+    CHECK(row == e.dim / e.values * e.bytes);
     std::vector<unsigned char> enc(3 * row);
     t.encode(x.data(), 3 * e.dim, enc.data());
     std::vector<float> dec(3 * e.dim), s(3), s2(3);
@@ -330,12 +331,12 @@ TEST_CASE("kernel_table: codec id and head dim give the codec's kernels") {
   }
 }
 
-TEST_CASE("kernel_table: a head dim that is not whole blocks is refused, naming both") {
+TEST_CASE("make_kernel_table: a head dim that is not whole blocks is refused, naming both") {
   for (auto [id, dim] : {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
                          std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)},
                          std::pair{codec_id::vq2, std::size_t(8)}}) {
     try {
-      (void)make_kernel_table(id, dim);
+      (void)make_kernel_table(id, std::uint32_t(dim));
       FAIL("no exception for ", codec_name(id), " head dim ", dim);
     } catch (const std::invalid_argument& e) {
       const std::string msg = e.what();
@@ -343,7 +344,8 @@ TEST_CASE("kernel_table: a head dim that is not whole blocks is refused, naming 
       CHECK(msg.find("head dim " + std::to_string(dim)) != std::string::npos);
     }
   }
-  CHECK_THROWS_AS(make_kernel_table(codec_id(200), 128), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_kernel_table(codec_id(200), 128), doctest::Contains("codec id 200"),
+                       std::invalid_argument);
   CHECK_THROWS_AS(strata::dot<q8_0>(nullptr, 1, 40, nullptr, 0, 0, nullptr, 0), std::invalid_argument);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/io/atomic_file.hpp>
 
 #include "error.hpp"
@@ -40,6 +41,14 @@ const char* file_kind(mode_t m) {
   return "not a regular file";
 }
 }  // namespace
+
+void print_usage(std::string_view usage) {
+  constexpr std::string_view key = "{codecs}";
+  std::string text(usage);
+  for (std::size_t at; (at = text.find(key)) != std::string::npos;)
+    text.replace(at, key.size(), strata::standard_codecs::names());
+  std::fputs(text.c_str(), stdout);
+}
 
 void warn_sizes(int threads, int n_ctx, const model_config& c) {
   cpu_set_t set;

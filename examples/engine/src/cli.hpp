@@ -69,6 +69,10 @@ void refuse_output_over_inputs(const std::string& output, const std::string& out
 // above the model's trained context (n_ctx_train). threads 0 means "all cores" (no warning).
 void warn_sizes(int threads, int n_ctx, const model_config& c);
 
+// Prints a tool's --help text to stdout with "{codecs}" replaced by the names of the standard
+// codecs (strata::standard_codecs), so that no help text lists them by hand.
+void print_usage(std::string_view usage);
+
 // SIGINT and SIGTERM remove the temporary files of unfinished outputs (strata::atomic_file)
 // and end the process with the conventional status (128 + signal). args' constructor installs it.
 void install_signal_cleanup();

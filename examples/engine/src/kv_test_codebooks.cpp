@@ -15,9 +15,9 @@ namespace {
 // The standard codec set with every turbo codebook swapped for the fork's table (test-only).
 strata::codec_kernels fork_codebook_kernels(strata::codec_id id, std::uint32_t head_dim) {
   using namespace strata;
-  return kernels_from<f32, f16, bf16, q8_0, q4_0, turbo<2, 128, fork_codebook<2>>,
-                      turbo<3, 128, fork_codebook<3>>, turbo<4, 128, fork_codebook<4>>>(id,
-                                                                                        head_dim);
+  return kernels_from<codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2, 128, fork_codebook<2>>,
+                                turbo<3, 128, fork_codebook<3>>, turbo<4, 128, fork_codebook<4>>>>(
+      id, head_dim);
 }
 
 std::string_view env_value() {

@@ -21,7 +21,8 @@ const char* kUsage = R"(usage: strata-bench [options]
   -r, --repetitions N     timed repetitions after one warm-up, in [1, 1000]; the median is shown (default 3)
   -t, --threads N         threads, in [1, 1024] (default: all cores)
   -b, --batch-size N      tokens per forward batch, in [1, 65536] (default 512)
-  -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
+  -ctk, -ctv T            K / V cache type of the default cache: {codecs}
+                          (default f16 / f16)
   --kv-policy STRING      a cache to compare (a strata policy string); give the flag once per
                           cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"
   --fill MODE             how the cache gets its depth tokens: shared (default) runs them once
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
       } else if (a.is("--exact")) opt.fwd.exact = true;
       else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
-        std::fputs(kUsage, stdout);
+        engine::cli::print_usage(kUsage);
         return 0;
       } else a.unknown();
     }

@@ -28,7 +28,7 @@ const char* kUsage = R"(usage: strata-chat [options]
   --top-k N               top-k, in [0, 4194304] (default 40; 0 = off)
   --top-p P               top-p, in [1e-06, 1] (default 0.95; 1 = off)
   --seed N                sampling seed, in [0, 9223372036854775807] (default: from the clock)
-  -ctk, -ctv T            K / V cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2
+  -ctk, -ctv T            K / V cache type: {codecs}
   --kv-policy STRING      a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
                           "v:first2,last2=q8_0;v=turbo2;k=q8_0"); default: q8_0 K, turbo3 V
   --ctx-shift             when the context is full, drop the oldest half of the conversation
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       else if (a.is("--q8-act")) fwd.act_q8 = true;
       else if (a.is("--raw")) raw = true;
       else if (a.is("-h", "--help")) {
-        std::fputs(kUsage, stdout);
+        engine::cli::print_usage(kUsage);
         return 0;
       } else a.unknown();
     }

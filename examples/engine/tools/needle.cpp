@@ -16,7 +16,8 @@ const char* kUsage = R"(usage: strata-needle [options]
   --depth LIST            where the key sits, fractions of the filler (default 0.1,0.5,0.9)
   --trials N              keys per depth, in [1, 1000] (default 1)
   -t, --threads N         threads, in [1, 1024] (default: all cores)
-  -ctk, -ctv T            K / V cache type of the default cache (default f16 / f16)
+  -ctk, -ctv T            K / V cache type of the default cache: {codecs}
+                          (default f16 / f16)
   --kv-policy STRING      a cache to compare; give the flag once per cache
   --no-template           plain text prompt even when the model has a chat template
   --seed N                picks the pass keys, in [0, 9223372036854775807] (default 42)
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
       else if (a.is("--exact")) opt.fwd.exact = true;
       else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
-        std::fputs(kUsage, stdout);
+        engine::cli::print_usage(kUsage);
         return 0;
       } else a.unknown();
     }

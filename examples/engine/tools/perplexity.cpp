@@ -20,7 +20,7 @@ const char* kUsage = R"(usage: strata-perplexity [options]
   --chunks N                score at most N windows, in [1, 1073741824] (default: all)
   -t, --threads N           threads, in [1, 1024] (default: all cores)
   -b, --batch-size N        tokens per forward batch, in [1, 65536] (default 512)
-  -ctk, --cache-type-k T    K cache type: f32 f16 bf16 q8_0 q4_0 turbo2 turbo3 turbo4 vq2 (default f16)
+  -ctk, --cache-type-k T    K cache type: {codecs} (default f16)
   -ctv, --cache-type-v T    V cache type (default f16)
   --kv-policy STRING        a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
                             "v:first2,last2=q8_0;v=turbo2;k=q8_0"); wins over -ctk/-ctv
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
       else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
       else if (a.is("--no-progress")) progress = false;
       else if (a.is("-h", "--help")) {
-        std::fputs(kUsage, stdout);
+        engine::cli::print_usage(kUsage);
         return 0;
       } else a.unknown();
     }

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       else if (a.is("--vocab-test")) vocab_test = true;
       else if (a.is("--stats")) stats = true;
       else if (a.is("-h", "--help")) {
-        std::fputs(kUsage, stdout);
+        engine::cli::print_usage(kUsage);
         return 0;
       } else a.unknown();
     }

@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include <strata/codec/bf16.hpp>
-#include <strata/codec/codec_id.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/codec/f16.hpp>
 #include <strata/codec/f32.hpp>
 #include <strata/codec/q4_0.hpp>

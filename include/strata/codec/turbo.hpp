@@ -42,6 +42,9 @@ struct turbo {
   static constexpr const char* name = Bits == 2 ? "turbo2" : Bits == 3 ? "turbo3" : "turbo4";
   static constexpr codec_id id =
       Bits == 2 ? codec_id::turbo2 : Bits == 3 ? codec_id::turbo3 : codec_id::turbo4;
+  // The same codec with groups of G values (strata/codec/group.hpp picks G per head dim).
+  template <int G>
+  using with_group = turbo<Bits, G, Codebook>;
 };
 
 static_assert(sizeof(turbo<2>::block) == 34);  // 2.125 bits per value

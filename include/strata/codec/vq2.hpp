@@ -35,6 +35,9 @@ struct vq2 {
   static constexpr bool rotated = true;
   static constexpr const char* name = "vq2";
   static constexpr codec_id id = codec_id::vq2;
+  // The same codec with groups of G values (strata/codec/group.hpp picks G per head dim).
+  template <int G>
+  using with_group = vq2<G>;
 };
 
 static_assert(sizeof(vq2<128>::block) == 34);  // 2.125 bits per value

@@ -1,76 +1,104 @@
 #pragma once
-// strata::kernel_table: the kernels of one codec for one head dim, chosen at run time from a
-// codec_id, once per layer (hot loops call through it and never switch on the codec).
+// strata::codec_kernels: one codec's encode/decode/dot/axpy for rows of one head dim, with its
+// layout, chosen once (per layer, per run) from a codec_id; hot loops call through the pointers
+// and never switch on the codec. The one function-table type of strata: the cache holds one per
+// layer and side, tools and examples get one from make_kernel_table.
+//
+// Signatures follow docs/formats.md:
+//   encode(x, n, out)  decode(in, n, x)
+//   dot(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride)
+//   axpy(w, n_q, w_stride, values, value_stride, n_values, dim, out)
 
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
-#include <strata/codec/codec_id.hpp>
+#include <strata/cache/codec_layout.hpp>
+#include <strata/codec/group.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/kernels/kernels.hpp>
+#include <strata/reference/reference.hpp>
 
 namespace strata {
 
-struct kernel_table {
-  kernels::detail::encode_fn encode = nullptr;  // strata::encode<Codec>
-  kernels::detail::decode_fn decode = nullptr;  // strata::decode<Codec>
-  kernels::detail::dot_fn dot = nullptr;        // strata::dot<Codec>
-  kernels::detail::axpy_fn axpy = nullptr;      // strata::axpy<Codec>
-  std::size_t block_values = 0;
-  std::size_t block_bytes = 0;
-  bool rotated = false;
-  const char* name = "";
-  codec_id id{};
+struct codec_kernels {
+  codec_layout layout;  // id, block and row sizes, rotated
+  void (*encode)(const float* x, std::size_t n, void* out) = nullptr;
+  void (*decode)(const void* in, std::size_t n, float* x) = nullptr;
+  void (*dot)(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
+              std::size_t key_stride, std::size_t n_keys, float* scores,
+              std::size_t score_stride) = nullptr;
+  void (*axpy)(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
+               std::size_t value_stride, std::size_t n_values, std::size_t dim,
+               float* out) = nullptr;
+};
 
-  template <kernels::kernel_codec Codec>
-  static constexpr kernel_table of() {
-    return {&strata::encode<Codec>, &strata::decode<Codec>, &strata::dot<Codec>,
-            &strata::axpy<Codec>,   Codec::block_values,    Codec::block_bytes,
-            Codec::rotated,         Codec::name,            Codec::id};
+namespace detail {
+
+// The Highway kernels (dispatched per call) or the scalar reference of one exact codec type.
+struct simd_kernels {
+  template <class C>
+  static codec_kernels of(std::uint32_t head_dim) {
+    return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>, &strata::dot<C>,
+            &strata::axpy<C>};
+  }
+};
+struct reference_kernels {
+  template <class C>
+  static codec_kernels of(std::uint32_t head_dim) {
+    return {layout_of_type<C>(head_dim), &reference::encode<C>, &reference::decode<C>,
+            &reference::dot<C>, &reference::axpy<C>};
   }
 };
 
-namespace kernels::detail {
-template <int B>
-kernel_table turbo_table(std::size_t head_dim) {
-  if (head_dim % 128 == 0) return kernel_table::of<turbo<B, 128>>();
-  if (head_dim % 64 == 0) return kernel_table::of<turbo<B, 64>>();
-  if (head_dim % 32 == 0) return kernel_table::of<turbo<B, 32>>();
-  return kernel_table::of<turbo<B, 16>>();
+template <class C, class Source>
+codec_kernels kernels_for(std::uint32_t head_dim) {
+  codec_kernels k;
+  if (!with_group_for<C>(head_dim, [&](auto e) { k = Source::template of<typename decltype(e)::type>(head_dim); }))
+    throw std::invalid_argument("error: head dim " + std::to_string(head_dim) +
+                                " is not a multiple of " + C::name + "'s block of " +
+                                std::to_string(smallest_block<C>()) + " values (codec kernels)");
+  return k;
 }
-inline kernel_table vq2_table(std::size_t head_dim) {
-  if (head_dim % 128 == 0) return kernel_table::of<vq2<128>>();
-  if (head_dim % 64 == 0) return kernel_table::of<vq2<64>>();
-  if (head_dim % 32 == 0) return kernel_table::of<vq2<32>>();
-  return kernel_table::of<vq2<16>>();
-}
-}  // namespace kernels::detail
 
-// The kernels for `id` on rows of `head_dim` values. Throws std::invalid_argument naming the
-// codec and the head dim when the head dim is not a whole number of the codec's blocks.
-inline kernel_table make_kernel_table(codec_id id, std::size_t head_dim) {
-  kernel_table t;
-  switch (id) {
-    case codec_id::f32: t = kernel_table::of<f32>(); break;
-    case codec_id::f16: t = kernel_table::of<f16>(); break;
-    case codec_id::bf16: t = kernel_table::of<bf16>(); break;
-    case codec_id::q8_0: t = kernel_table::of<q8_0>(); break;
-    case codec_id::q4_0: t = kernel_table::of<q4_0>(); break;
-    case codec_id::turbo2: t = kernels::detail::turbo_table<2>(head_dim); break;
-    case codec_id::turbo3: t = kernels::detail::turbo_table<3>(head_dim); break;
-    case codec_id::turbo4: t = kernels::detail::turbo_table<4>(head_dim); break;
-    case codec_id::vq2: t = kernels::detail::vq2_table(head_dim); break;
-    default:
-      throw std::invalid_argument("error: unknown codec id " + std::to_string(int(id)) +
-                                  " (strata::make_kernel_table, head dim " +
-                                  std::to_string(head_dim) + ")");
-  }
-  if (head_dim == 0 || head_dim % t.block_values != 0)
-    throw std::invalid_argument(std::string("error: codec ") + t.name + " cannot store head dim " +
-                                std::to_string(head_dim) + " (blocks of " +
-                                std::to_string(t.block_values) +
-                                " values; strata::make_kernel_table)");
-  return t;
+template <class Set, class Source>
+codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
+  codec_kernels k;
+  if (!Set::visit(id, [&](auto c) { k = kernels_for<typename decltype(c)::type, Source>(head_dim); }))
+    throw std::invalid_argument("error: " + codec_label(id) +
+                                " is not in this cache's codec set (codec kernels)");
+  return k;
+}
+
+}  // namespace detail
+
+// The Highway kernels of codec type C for rows of head_dim values (grouped codecs with the
+// group the head dim needs). Throws std::invalid_argument when head_dim does not fit.
+template <class C>
+codec_kernels kernels_of(std::uint32_t head_dim) {
+  return detail::kernels_for<C, detail::simd_kernels>(head_dim);
+}
+// The scalar reference kernels of codec type C.
+template <class C>
+codec_kernels reference_kernels_of(std::uint32_t head_dim) {
+  return detail::kernels_for<C, detail::reference_kernels>(head_dim);
+}
+
+// The kernels of the codec of Set whose id is `id` (a kernel_resolver for Set); throws
+// std::invalid_argument for an id outside Set or a head dim that does not fit.
+template <class Set>
+codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
+  return detail::kernels_from<Set, detail::simd_kernels>(id, head_dim);
+}
+template <class Set>
+codec_kernels reference_kernels_from(codec_id id, std::uint32_t head_dim) {
+  return detail::kernels_from<Set, detail::reference_kernels>(id, head_dim);
+}
+
+// The kernels of a standard codec for rows of head_dim values: what tools and examples use.
+inline codec_kernels make_kernel_table(codec_id id, std::uint32_t head_dim) {
+  return kernels_from<standard_codecs>(id, head_dim);
 }
 
 }  // namespace strata

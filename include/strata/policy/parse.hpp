@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include <strata/codec/codec_id.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/policy/presets.hpp>
 #include <strata/policy/spec.hpp>
 
@@ -39,14 +39,7 @@ namespace strata {
 
 namespace detail {
 
-inline std::string valid_codec_names() {
-  std::string s;
-  for (codec_id c : all_codec_ids) {
-    if (!s.empty()) s += ' ';
-    s += codec_name(c);
-  }
-  return s;
-}
+inline std::string valid_codec_names() { return standard_codecs::names(); }
 
 inline std::string valid_preset_names() {
   std::string s;

@@ -31,7 +31,7 @@
 #include <boost/hana/all_of.hpp>
 #include <boost/hana/is_empty.hpp>
 
-#include <strata/codec/codec_id.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/policy/selectors.hpp>
 #include <strata/policy/spec.hpp>
 

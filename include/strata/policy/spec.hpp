@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <strata/codec/codec_id.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/layer_map.hpp>
 #include <strata/policy/selectors.hpp>
 

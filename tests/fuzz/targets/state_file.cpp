@@ -18,11 +18,14 @@
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/policy/parse.hpp>
 
+#include "../../support/test_layer.hpp"
 #include "targets.hpp"
 
 namespace strata_fuzz {
 
 namespace {
+
+using strata_test::test_layer;
 
 struct config {
   strata::layer_map map;
@@ -30,25 +33,16 @@ struct config {
   strata::cache_options opt;
 };
 
-strata::layer_info layer(std::uint32_t kv, std::uint32_t d, bool sliding = false, int source = -1) {
-  strata::layer_info l;
-  l.n_kv_heads = kv;
-  l.n_heads = 2 * kv;
-  l.head_dim = d;
-  if (sliding) l.kind = strata::attention_kind::sliding, l.window = 4;
-  if (source >= 0) l.has_kv = false, l.kv_source = source;
-  return l;
-}
 
 std::vector<config> configs() {
   std::vector<config> c(4);
   c[0].map = strata::layer_map::dense(2, 2, 64, 4);
   c[0].policy = "k=q8_0;v=turbo3";
   c[0].opt.subtract_k_mean = true;
-  c[1].map = strata::layer_map({layer(1, 128, true), layer(2, 128), layer(1, 128, true)});
+  c[1].map = strata::layer_map({test_layer(1, 128, true), test_layer(2, 128), test_layer(1, 128, true)});
   c[1].policy = "kv:sliding=q4_0;k=turbo4;v=turbo2;recent=2";
   c[1].opt.max_batch = 2;
-  c[2].map = strata::layer_map({layer(1, 64), layer(1, 64, false, 0), layer(2, 32)});
+  c[2].map = strata::layer_map({test_layer(1, 64), test_layer(1, 64, false, 0), test_layer(2, 32)});
   c[2].policy = "kv:0=f32;k=bf16;v=f16";
   c[3].map = strata::layer_map::dense(2, 1, 128, 2);
   c[3].policy = "kv:first1=vq2;k=turbo2;v=q8_0;k-balance";

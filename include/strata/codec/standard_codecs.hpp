@@ -1,0 +1,50 @@
+#pragma once
+// strata's codecs as one type list, the single source of what a policy string, a tool's
+// -ctk/-ctv, a state file and a kernel table can name; codec_name, parse_codec and
+// all_codec_ids are derived from it. Turbo and vq2 appear with their default group: a cache
+// regroups them per head dim (strata/codec/group.hpp).
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <strata/codec/bf16.hpp>
+#include <strata/codec/codec_id.hpp>
+#include <strata/codec/codec_set.hpp>
+#include <strata/codec/f16.hpp>
+#include <strata/codec/f32.hpp>
+#include <strata/codec/q4_0.hpp>
+#include <strata/codec/q8_0.hpp>
+#include <strata/codec/turbo.hpp>
+#include <strata/codec/vq2.hpp>
+
+namespace strata {
+
+using standard_codecs = codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>, vq2<>>;
+
+inline constexpr std::array<codec_id, standard_codecs::size> all_codec_ids = standard_codecs::ids;
+
+// llama.cpp's --cache-type-k/-v spelling; "" for an id outside standard_codecs.
+constexpr std::string_view codec_name(codec_id id) { return standard_codecs::name(id); }
+
+// codec_name, or "codec id N" for an id this build does not know (for messages).
+inline std::string codec_label(codec_id id) {
+  const std::string_view n = codec_name(id);
+  return n.empty() ? "codec id " + std::to_string(unsigned(id)) : std::string(n);
+}
+
+// Exact, case-sensitive match against codec_name; std::nullopt for anything else.
+constexpr std::optional<codec_id> parse_codec(std::string_view name) {
+  return standard_codecs::parse(name);
+}
+
+// Codecs that store every value on its own (f32, f16, bf16: blocks of one value); the others
+// keep a scale per block or codebook indices.
+constexpr bool is_element_codec(codec_id id) {
+  bool element = false;
+  standard_codecs::visit(id, [&](auto t) { element = decltype(t)::type::block_values == 1; });
+  return element;
+}
+
+}  // namespace strata
