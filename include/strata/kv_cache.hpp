@@ -88,6 +88,7 @@ class kv_cache : public runtime_kv_cache {
   static cache_options with_types(cache_options opt) {
     opt.rotation = rotation_ops::of<Rotation>();
     opt.kernels = detail::policy_kernel_resolver<Policy>();
+    opt.layouts = &layout_of<Codecs>;
     return opt;
   }
 };

@@ -56,4 +56,7 @@ codec_layout layout_of(codec_id id, std::uint32_t head_dim) {
   return l;
 }
 
+// Where a policy report and a cache get each layer's layout: layout_of<Set> for their set.
+using layout_resolver = codec_layout (*)(codec_id id, std::uint32_t head_dim);
+
 }  // namespace strata

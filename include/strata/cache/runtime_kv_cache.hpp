@@ -110,6 +110,9 @@ struct cache_options {
   // Where each layer's kernels come from: the fastest kernels of the standard codecs by
   // default; kv_cache<Policy> passes the kernels of its policy's codec types.
   kernel_resolver kernels = &layer_kernels;
+  // The layouts of the same codec set (layout_of<Set>), for the policy report and the byte
+  // counts; the cache checks that every layer's kernels agree with it.
+  layout_resolver layouts = &layout_of<standard_codecs>;
   // Subtract a per-channel K mean (per layer and KV head, fixed from the first batch appended
   // to an empty layer) from every key before it is encoded. Exact for attention (softmax is
   // invariant to adding q.m to every score of a query) and lowers the error of compressed K
@@ -124,7 +127,7 @@ class runtime_kv_cache {
   // Throws std::invalid_argument ("error: ... (runtime_kv_cache)") when a layer's head dim does
   // not fit its codec, or when a rule of the policy matches no KV layer of `map`.
   runtime_kv_cache(const layer_map& map, const policy_spec& policy, const cache_options& opt)
-      : report_((policy.check_every_rule_matches(map), report(policy, map))), opt_(opt) {
+      : report_((policy.check_every_rule_matches(map), report(policy, map, opt.layouts))), opt_(opt) {
     if (opt_.n_ctx == 0) fail("n_ctx must be > 0", "runtime_kv_cache");
     layers_.resize(map.n_layers());
     std::size_t total = 0;
@@ -134,6 +137,12 @@ class runtime_kv_cache {
       L.owns = true;
       L.k = opt_.kernels(lc.k, li.head_dim);
       L.v = opt_.kernels(lc.v, li.head_dim);
+      for (const codec_kernels* s : {&L.k, &L.v})
+        if (s->layout.row_bytes != opt_.layouts(s->layout.id, li.head_dim).row_bytes)
+          fail("the kernels of " + codec_label(s->layout.id) + " disagree with its layout (layer " +
+                   std::to_string(lc.layer) + "): cache_options::kernels and ::layouts must come "
+                   "from one codec set",
+               "runtime_kv_cache");
       L.cap = report_.layer_tokens(std::size_t(lc.ordinal), opt_.n_ctx, opt_.max_batch);
       L.n_kv_heads = li.n_kv_heads;
       L.n_heads = li.n_heads;

@@ -9,6 +9,7 @@
 //   dot(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride)
 //   axpy(w, n_q, w_stride, values, value_stride, n_values, dim, out)
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -34,21 +35,44 @@ struct codec_kernels {
                float* out) = nullptr;
 };
 
+// A codec that brings its own kernels (static encode/decode/dot/axpy with the signatures
+// above, e.g. a program's scalar codec) is used through them; strata's codecs get Highway's.
+template <class C>
+concept provides_kernels = requires {
+  { &C::encode } -> std::convertible_to<void (*)(const float*, std::size_t, void*)>;
+  { &C::decode } -> std::convertible_to<void (*)(const void*, std::size_t, float*)>;
+  { &C::dot } -> std::convertible_to<decltype(codec_kernels::dot)>;
+  { &C::axpy } -> std::convertible_to<decltype(codec_kernels::axpy)>;
+};
+
 namespace detail {
+
+template <provides_kernels C>
+codec_kernels own_kernels(std::uint32_t head_dim) {
+  return {layout_of_type<C>(head_dim), &C::encode, &C::decode, &C::dot, &C::axpy};
+}
 
 // The Highway kernels (dispatched per call) or the scalar reference of one exact codec type.
 struct simd_kernels {
   template <class C>
   static codec_kernels of(std::uint32_t head_dim) {
-    return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>, &strata::dot<C>,
-            &strata::axpy<C>};
+    if constexpr (provides_kernels<C>) {
+      return own_kernels<C>(head_dim);
+    } else {
+      return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>,
+              &strata::dot<C>, &strata::axpy<C>};
+    }
   }
 };
 struct reference_kernels {
   template <class C>
   static codec_kernels of(std::uint32_t head_dim) {
-    return {layout_of_type<C>(head_dim), &reference::encode<C>, &reference::decode<C>,
-            &reference::dot<C>, &reference::axpy<C>};
+    if constexpr (provides_kernels<C>) {
+      return own_kernels<C>(head_dim);  // its own kernels are its reference
+    } else {
+      return {layout_of_type<C>(head_dim), &reference::encode<C>, &reference::decode<C>,
+              &reference::dot<C>, &reference::axpy<C>};
+    }
   }
 };
 

@@ -39,8 +39,6 @@ namespace strata {
 
 namespace detail {
 
-inline std::string valid_codec_names() { return standard_codecs::names(); }
-
 inline std::string valid_preset_names() {
   std::string s;
   for (const auto& p : policy_presets) {
@@ -50,6 +48,7 @@ inline std::string valid_preset_names() {
   return s;
 }
 
+template <class Set>
 struct policy_parser {
   std::string_view text;
   policy_spec spec;
@@ -78,8 +77,8 @@ struct policy_parser {
   }
 
   codec_id codec(std::string_view name) const {
-    if (auto c = parse_codec(name)) return *c;
-    fail("unknown KV cache type '" + std::string(name) + "'; valid types: " + valid_codec_names());
+    if (auto c = Set::parse(name)) return *c;
+    fail("unknown KV cache type '" + std::string(name) + "'; valid types: " + Set::names());
   }
 
   static bool number(std::string_view s, std::uint32_t& out) {
@@ -143,12 +142,12 @@ struct policy_parser {
     }
     const auto eq = c.find('=');
     if (eq == std::string_view::npos) {
-      if (auto id = parse_codec(c)) {
+      if (auto id = Set::parse(c)) {
         k_explicit = v_explicit = *id;
         return;
       }
       fail("cannot parse '" + std::string(c) + "'; expected a KV cache type (" +
-           valid_codec_names() + "), a preset (" + valid_preset_names() +
+           Set::names() + "), a preset (" + valid_preset_names() +
            "), -ctk/-ctv TYPE, k|v|kv[:selectors]=TYPE, recent=N or k-balance");
     }
     std::string_view lhs = c.substr(0, eq), rhs = c.substr(eq + 1);
@@ -202,7 +201,7 @@ struct policy_parser {
       if (j > i) tokens.push_back(text.substr(i, j - i));
       i = j;
     }
-    if (tokens.empty()) fail("empty policy; give a KV cache type (" + valid_codec_names() +
+    if (tokens.empty()) fail("empty policy; give a KV cache type (" + Set::names() +
                              ") or a preset (" + valid_preset_names() + ")");
     for (std::size_t t = 0; t < tokens.size(); ++t) {
       bool used_next = false;
@@ -217,9 +216,11 @@ struct policy_parser {
 
 }  // namespace detail
 
-// Parses a policy string (grammar above). Throws std::invalid_argument on bad input.
-inline policy_spec parse_policy(std::string_view text) {
-  detail::policy_parser p{text, {}, {}, {}, {}, {}};
+// Parses a policy string (grammar above) naming codecs of Set. Throws std::invalid_argument on
+// bad input.
+template <class Set = standard_codecs>
+policy_spec parse_policy(std::string_view text) {
+  detail::policy_parser<Set> p{text, {}, {}, {}, {}, {}};
   return p.run();
 }
 

@@ -27,24 +27,33 @@ inline double strata_bits(codec_id id, std::uint32_t head_dim) {
   return layout_of(id, head_dim).bits_per_value();
 }
 
+// The bit rate of codecs through a layout resolver (the report's own codecs).
+struct layout_bits {
+  layout_resolver layout;
+  double operator()(codec_id id, std::uint32_t head_dim) const {
+    return layout(id, head_dim).bits_per_value();
+  }
+};
+
 struct policy_report {
   layer_map map;
   std::vector<kv_layer_codecs> layers;  // one per KV layer, by ordinal
   std::size_t recent = 0;               // policy_spec::recent
   bool k_balance = false;               // policy_spec::k_balance
+  layout_resolver layout = &layout_of<standard_codecs>;  // layout_of<Set> of the codecs' set
 
   // Tokens of the recent window (f16 rows) the ordinal-th KV layer keeps for K (V): 0 when the
   // side's codec is an element codec (f32, f16, bf16) or the policy has no recent window.
   std::size_t recent_tokens(std::size_t ordinal, std::size_t n_ctx, std::size_t max_batch,
                             bool k) const {
     const codec_id c = k ? layers.at(ordinal).k : layers.at(ordinal).v;
-    if (recent == 0 || is_element_codec(c)) return 0;
+    if (recent == 0 || layout(c, map[layers.at(ordinal).layer].head_dim).block_values == 1) return 0;
     return std::min(recent, layer_tokens(ordinal, n_ctx, max_batch));
   }
   // Bytes of one token's f16 row on the ordinal-th KV layer, all KV heads.
   std::size_t recent_token_bytes(std::size_t ordinal) const {
     const layer_info& li = map[layers.at(ordinal).layer];
-    return li.n_kv_heads * layout_of(codec_id::f16, li.head_dim).row_bytes;
+    return li.n_kv_heads * layout_of(codec_id::f16, li.head_dim).row_bytes;  // always f16
   }
 
   // Bytes of one token's K (V) on the ordinal-th KV layer, all KV heads.
@@ -82,9 +91,9 @@ struct policy_report {
   double bits_v(Bits&& bits) const { return side_bits(bits, false); }
   template <class Bits>
   double bits(Bits&& bits) const { return (side_bits(bits, true) + side_bits(bits, false)) / 2; }
-  double bits_k() const { return bits_k(strata_bits); }
-  double bits_v() const { return bits_v(strata_bits); }
-  double bits() const { return bits(strata_bits); }
+  double bits_k() const { return bits_k(layout_bits{layout}); }
+  double bits_v() const { return bits_v(layout_bits{layout}); }
+  double bits() const { return bits(layout_bits{layout}); }
 
   // Markdown table: one row per run of consecutive KV layers (by ordinal) with the same
   // attention kind and K/V codecs, naming their raw layer indices; then a line counting the
@@ -96,9 +105,9 @@ struct policy_report {
       std::string c = li.kind == attention_kind::sliding ? "sliding " : "global";
       if (li.kind == attention_kind::sliding) c += std::to_string(li.window);
       c += " | ";
-      c += codec_name(layers[o].k);
+      c += codec_label(layers[o].k);
       c += " | ";
-      c += codec_name(layers[o].v);
+      c += codec_label(layers[o].v);
       return c;
     };
     for (std::size_t i = 0, j; i < layers.size(); i = j) {
@@ -150,7 +159,7 @@ struct policy_report {
  private:
   std::size_t token_bytes(std::size_t o, bool k) const {
     const layer_info& li = map[layers.at(o).layer];
-    return li.n_kv_heads * layout_of(k ? layers[o].k : layers[o].v, li.head_dim).row_bytes;
+    return li.n_kv_heads * layout(k ? layers[o].k : layers[o].v, li.head_dim).row_bytes;
   }
   std::size_t side_bytes(std::size_t n_ctx, std::size_t max_batch, bool k) const {
     std::size_t t = 0;
@@ -172,9 +181,11 @@ struct policy_report {
   }
 };
 
-// The report of runtime policy `spec` on `map`; throws when a head dim does not fit a codec.
-inline policy_report report(const policy_spec& spec, const layer_map& map) {
-  policy_report r{map, spec.resolve(map), spec.recent, spec.k_balance};
+// The report of runtime policy `spec` on `map` (codecs of the set whose layout_of is `layouts`);
+// throws when a head dim does not fit a codec or a codec is not in the set.
+inline policy_report report(const policy_spec& spec, const layer_map& map,
+                            layout_resolver layouts = &layout_of<standard_codecs>) {
+  policy_report r{map, spec.resolve(map), spec.recent, spec.k_balance, layouts};
   for (std::size_t o = 0; o < r.layers.size(); ++o) {
     (void)r.k_token_bytes(o);  // validates the head dim against both codecs
     (void)r.v_token_bytes(o);

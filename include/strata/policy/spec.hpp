@@ -139,7 +139,12 @@ struct policy_spec {
   // The canonical policy string (parse_policy(to_string()) == *this):
   // rules first, in order, then the fallbacks, then recent= and k-balance when set, e.g.
   // "v:first2,last2=q8_0;k=q8_0;v=turbo2;recent=64".
+  template <class Set = standard_codecs>
   std::string to_string() const {
+    auto name = [](codec_id c) {
+      const std::string_view n = Set::name(c);
+      return n.empty() ? codec_label(c) : std::string(n);
+    };
     std::string s;
     for (const auto& r : rules) {
       std::string sel;
@@ -148,13 +153,13 @@ struct policy_spec {
         sel += x.to_string();
       }
       if (r.k && r.v && *r.k == *r.v) {
-        s += "kv:" + sel + "=" + std::string(codec_name(*r.k)) + ";";
+        s += "kv:" + sel + "=" + name(*r.k) + ";";
       } else {
-        if (r.k) s += "k:" + sel + "=" + std::string(codec_name(*r.k)) + ";";
-        if (r.v) s += "v:" + sel + "=" + std::string(codec_name(*r.v)) + ";";
+        if (r.k) s += "k:" + sel + "=" + name(*r.k) + ";";
+        if (r.v) s += "v:" + sel + "=" + name(*r.v) + ";";
       }
     }
-    s += "k=" + std::string(codec_name(k)) + ";v=" + std::string(codec_name(v));
+    s += "k=" + name(k) + ";v=" + name(v);
     if (recent) s += ";recent=" + std::to_string(recent);
     if (k_balance) s += ";k-balance";
     return s;
