@@ -26,7 +26,7 @@
 #include <strata/policy/selectors.hpp>
 #include <strata/policy/spec.hpp>
 
-#include <strata/cache/codec_layout.hpp>
+#include <strata/codec/layout.hpp>
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/cache/softmax.hpp>

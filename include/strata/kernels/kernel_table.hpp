@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <strata/cache/codec_layout.hpp>
+#include <strata/codec/layout.hpp>
 #include <strata/codec/group.hpp>
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/kernels/kernels.hpp>

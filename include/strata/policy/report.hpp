@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include <strata/cache/codec_layout.hpp>
+#include <strata/codec/layout.hpp>
 #include <strata/layer_map.hpp>
 #include <strata/policy/spec.hpp>
 
