@@ -29,6 +29,11 @@ venv_py=${STRATA_CACHE_DIR:-$HOME/.cache/strata}/venv/bin/python3
 kernels=$(find "$build" -name strata_kernels_test -type f | head -n 1)
 run_kernels() {  # $1 = QEMU_CPU, $2 = targets
   echo "== QEMU_CPU=$1 STRATA_TEST_TARGETS='$2' strata_kernels_test"
+  # Each name goes to --test-case, which splits at commas: a name with one would run nothing.
+  if QEMU_CPU=$1 qemu-aarch64 "$kernels" --list-test-cases --no-version | grep -q ','; then
+    echo "error: a strata_kernels_test case name holds a comma (doctest would split it)" >&2
+    exit 1
+  fi
   QEMU_CPU=$1 qemu-aarch64 "$kernels" --list-test-cases --no-version | sed -n '/^=*$/d; /^\[doctest\]/d; p' \
     | QEMU_CPU=$1 STRATA_TEST_TARGETS=$2 xargs -d '\n' -P 2 -I{} \
         sh -c 'qemu-aarch64 "$0" --no-version --test-case="$1" > /dev/null 2>&1 ||
