@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/ladder.sh -- the quality and speed ladder of strata's KV cache policies on real models
-# (issue 6): for every configuration, perplexity, KL divergence and top-1 agreement against the
+# bench/ladder.sh -- the quality and speed ladder of strata's KV cache policies on real models:
+# for every configuration, perplexity, KL divergence and top-1 agreement against the
 # f16-KV run (strata-perplexity), KV bytes and bits/value, pp/tg tokens/s at a context depth
 # (strata-bench), tg tokens/s against depth for a few policies, and a needle-in-a-haystack check
 # at three depths (strata-needle). Results go to OUT as TSV files and raw logs;

@@ -36,7 +36,7 @@ strata_project_target(strata_policy_tables)
 find_package(Threads REQUIRED)
 target_link_libraries(strata_kv_cache_test PRIVATE Threads::Threads)
 
-# Golden fixtures (tests/golden/, issue 19) are read from the source tree.
+# Golden fixtures (tests/golden/) are read from the source tree.
 if(TARGET strata_golden_test)
   target_compile_definitions(strata_golden_test PRIVATE STRATA_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()

@@ -30,7 +30,7 @@ if(STRATA_SANITIZE STREQUAL "address" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU" A
 endif()
 
 # strata-bench -o json / -o csv parse with Python's json and csv modules for a model whose
-# metadata holds quotes, commas, line breaks and control characters (issue 18).
+# metadata holds quotes, commas, line breaks and control characters.
 if(STRATA_ENGINE_PYTHON AND TARGET strata-bench)
   add_test(NAME bench_output_test
            COMMAND ${STRATA_ENGINE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/engine/bench_output_test.py

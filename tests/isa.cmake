@@ -1,4 +1,4 @@
-# The instruction gate (issue 18): every built binary of this build -- library tests, engine,
+# The instruction gate: every built binary of this build -- library tests, engine,
 # tools, benchmarks -- is decoded and each Highway target's code is checked against what that
 # target's run-time check proves (tests/isa/isa_gate.py; allow-list tests/isa/guarded.txt).
 # isa_gate_selftest proves the gate can fail: a VEX vpdpbusd in AVX3_DL code (the Zen 4

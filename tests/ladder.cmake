@@ -1,4 +1,4 @@
-# The smoke version of the quality ladder (bench/ladder.sh --smoke, issue 6): stories260K
+# The smoke version of the quality ladder (bench/ladder.sh --smoke): stories260K
 # (head dim 8: f32/f16/bf16 KV, the block codecs must be refused) and SmolLM2 at context 256
 # when the model is present, with loose bounds (q8_0 PPL within 1% of f16; KLD q8_0 < turbo4 <
 # q4_0; Lloyd-Max turbo4 below the fork's table; Boundary V between q8_0/turbo3 and

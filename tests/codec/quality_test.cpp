@@ -1,4 +1,4 @@
-// Codec quality (issue 2): turbo<b> MSE against Lloyd-Max on 20,000 Gaussian vectors, q8_0/q4_0
+// Codec quality: turbo<b> MSE against Lloyd-Max on 20,000 Gaussian vectors, q8_0/q4_0
 // within their error bounds, f16/bf16 exact where they must be, the rotation keeps outlier
 // vectors as easy as Gaussian ones, the norm-correction rule, and NaN/inf/huge inputs.
 #include <doctest/doctest.h>

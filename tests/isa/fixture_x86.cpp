@@ -2,7 +2,8 @@
 // that executes vpdpbusd. ISA_FIXTURE_NS names the namespace (N_AVX3_DL, N_AVX3) and
 // ISA_FIXTURE_VEX picks the VEX encoding (AVX-VNNI, proven by no run-time check) instead of
 // EVEX (AVX-512 VNNI, proven by AVX3_DL's). gate_selftest.py states what the gate must say
-// about each; the known-bad one is the VEX form in AVX3_DL code, the SIGILL of issue 18.
+// about each; the known-bad one is the VEX form in AVX3_DL code, the encoding that raised SIGILL
+// on AVX-512 CPUs without AVX-VNNI.
 #include <immintrin.h>
 
 namespace strata_isa_fixture::ISA_FIXTURE_NS {

@@ -27,7 +27,6 @@ struct chat_message {
 std::string apply_chat_template(const gguf& file, const std::vector<chat_message>& msgs,
                                 bool add_assistant);
 
-// Additions beyond the agreed interface.
 enum class chat_format { chatml, llama3, gemma, plain };
 std::string_view format_name(chat_format f);  // "chatml", "llama3", "gemma", "plain"
 

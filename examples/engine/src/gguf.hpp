@@ -90,7 +90,6 @@ class gguf {
   const tensor& get_tensor(std::string_view name) const;   // throws naming it
   std::string architecture() const;                        // general.architecture
 
-  // Additions beyond the agreed interface.
   const gguf_value* find(std::string_view key) const;  // nullptr if absent
   const std::vector<std::pair<std::string, gguf_value>>& metadata() const;  // file order
   uint64_t alignment() const;    // general.alignment or 32

@@ -1,5 +1,5 @@
 // engine::memory_plan -- what a run will allocate, compared with what the machine has, before
-// anything big is allocated (issue 18). The planner and the server build on it.
+// anything big is allocated. The planner and the server build on it.
 //
 //   memory_plan p;
 //   p.add("KV cache (q8_0/turbo3, 4096 tokens)", kv_bytes(model, 4096, kv));

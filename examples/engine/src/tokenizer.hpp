@@ -73,7 +73,6 @@ class tokenizer {
   int32_t eos() const { return eos_; }
   bool is_eog(int32_t id) const;        // eos, eot, eom, <|im_end|>, <end_of_turn>, ...
 
-  // Additions beyond the agreed interface.
   int32_t eot() const { return eot_; }
   int32_t unk() const { return unk_; }
   bool add_bos() const { return add_bos_; }
