@@ -27,6 +27,7 @@
 #include <strata/codec/codecs.hpp>
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/policy/policy.hpp>
+#include <strata/policy/presets.hpp>  // boundary_v<>, la1<>, ...: what the example above names
 
 namespace strata {
 
