@@ -32,8 +32,8 @@ struct shape {
   std::size_t heads, kv, dim;
 };
 constexpr shape llama8b{n_heads, n_kv, head_dim};  // the default: Llama 3 8B's layer shape
-constexpr shape smollm2{9, 3, 64};                  // SmolLM2-135M: GQA 3, head dim 64
-constexpr shape gemma3{4, 1, 256};                  // Gemma 3 270M: GQA 4, head dim 256
+constexpr shape smollm2{9, 3, 64};                 // SmolLM2-135M: GQA 3, head dim 64
+constexpr shape gemma3{4, 1, 256};                 // Gemma 3 270M: GQA 4, head dim 256
 
 const std::vector<float>& random_rows(std::size_t n) {
   static std::vector<float> data;
@@ -50,7 +50,8 @@ const std::vector<float>& random_rows(std::size_t n) {
 // STRATA_KEY_TILE (keys per dot/axpy call, at least) and STRATA_SCORE_FLOATS (score budget).
 void tile_knobs(strata::runtime_kv_cache& c) {
   if (const char* e = std::getenv("STRATA_KEY_TILE")) c.key_tile = std::size_t(std::atoll(e));
-  if (const char* e = std::getenv("STRATA_SCORE_FLOATS")) c.score_floats = std::size_t(std::atoll(e));
+  if (const char* e = std::getenv("STRATA_SCORE_FLOATS"))
+    c.score_floats = std::size_t(std::atoll(e));
 }
 
 // A cache of n_layers layers holding n tokens of random K/V.
@@ -101,9 +102,13 @@ void prefill(benchmark::State& st, const char* policy) {
   st.counters["KV_MB"] = double(c.bytes()) / 1e6;
 }
 
-#define STRATA_DECODE(name, policy)                                                        \
-  BENCHMARK_CAPTURE(decode, name, policy, 1)                                               \
-      ->Arg(1024)->Arg(4096)->Arg(16384)->Arg(32768)->Unit(benchmark::kMillisecond)
+#define STRATA_DECODE(name, policy)          \
+  BENCHMARK_CAPTURE(decode, name, policy, 1) \
+      ->Arg(1024)                            \
+      ->Arg(4096)                            \
+      ->Arg(16384)                           \
+      ->Arg(32768)                           \
+      ->Unit(benchmark::kMillisecond)
 #define STRATA_PREFILL(name, policy) \
   BENCHMARK_CAPTURE(prefill, name, policy)->Arg(0)->Unit(benchmark::kMillisecond)
 
@@ -133,18 +138,30 @@ STRATA_PREFILL(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_PREFILL(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 STRATA_PREFILL(q8_0_vq2, "-ctk q8_0 -ctv vq2");
 
-BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)
+    ->Arg(4096)
+    ->Arg(16384)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode, model8_f16, "f16", 8)
+    ->Arg(4096)
+    ->Arg(16384)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, model8_boundary_v, "la7", 8)
-    ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+    ->Arg(4096)
+    ->Arg(16384)
+    ->Unit(benchmark::kMillisecond);
 
 // The layer shapes of the two real models of docs/results.md (one layer, decode): SmolLM2-135M
 // (9 query heads / 3 KV heads, head dim 64) and Gemma 3 270M (4 / 1, head dim 256).
-#define STRATA_DECODE_SHAPE(name, policy)                                                   \
-  BENCHMARK_CAPTURE(decode, smollm2_##name, policy, 1, smollm2)                             \
-      ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);                               \
-  BENCHMARK_CAPTURE(decode, gemma3_##name, policy, 1, gemma3)                               \
-      ->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond)
+#define STRATA_DECODE_SHAPE(name, policy)                       \
+  BENCHMARK_CAPTURE(decode, smollm2_##name, policy, 1, smollm2) \
+      ->Arg(4096)                                               \
+      ->Arg(16384)                                              \
+      ->Unit(benchmark::kMillisecond);                          \
+  BENCHMARK_CAPTURE(decode, gemma3_##name, policy, 1, gemma3)   \
+      ->Arg(4096)                                               \
+      ->Arg(16384)                                              \
+      ->Unit(benchmark::kMillisecond)
 STRATA_DECODE_SHAPE(f16, "f16");
 STRATA_DECODE_SHAPE(q8_0, "q8_0");
 STRATA_DECODE_SHAPE(q4_0, "q4_0");
@@ -158,9 +175,17 @@ STRATA_DECODE_SHAPE(q8_0_vq2, "-ctk q8_0 -ctv vq2");
 
 // Query rows per K/V pass (the cache's default is 32): 8 / 32 / 128 / 2048 (= all 512 x 4).
 BENCHMARK_CAPTURE(prefill, rows_f16, "f16")
-    ->Arg(8)->Arg(32)->Arg(128)->Arg(2048)->Unit(benchmark::kMillisecond);
+    ->Arg(8)
+    ->Arg(32)
+    ->Arg(128)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(prefill, rows_turbo4, "turbo4")
-    ->Arg(8)->Arg(32)->Arg(128)->Arg(2048)->Unit(benchmark::kMillisecond);
+    ->Arg(8)
+    ->Arg(32)
+    ->Arg(128)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond);
 
 // Sparse V on peaked attention: outlier-heavy keys (the fork's generator, times 2), 16K tokens,
 // threshold 0 (off) or 1e-6.
@@ -191,6 +216,8 @@ void decode_sparse_v(benchmark::State& st, const char* policy) {
 BENCHMARK_CAPTURE(decode_sparse_v, f16, "f16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode_sparse_v, turbo4, "turbo4")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode_sparse_v, q8_0_turbo2, "-ctk q8_0 -ctv turbo2")
-    ->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

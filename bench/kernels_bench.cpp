@@ -38,13 +38,13 @@ std::vector<float> gaussian(std::size_t n, std::uint32_t seed) {
   return x;
 }
 
-template <class Codec>
-struct rows {
+template <class Codec> struct rows {
   static constexpr std::size_t row_bytes = kDim / Codec::block_values * Codec::block_bytes;
   std::size_t n;
   std::vector<float> x;
   std::vector<unsigned char> enc;
-  explicit rows(std::size_t n_rows) : n(n_rows), x(gaussian(n_rows * kDim, 1)), enc(n_rows * row_bytes) {
+  explicit rows(std::size_t n_rows)
+      : n(n_rows), x(gaussian(n_rows * kDim, 1)), enc(n_rows * row_bytes) {
     strata::encode<Codec>(x.data(), x.size(), enc.data());
   }
 };
@@ -54,8 +54,7 @@ void counters(benchmark::State& state, std::size_t n_rows, std::size_t bytes_per
   state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(n_rows * kDim));
 }
 
-template <class Codec>
-void BM_encode(benchmark::State& state) {
+template <class Codec> void BM_encode(benchmark::State& state) {
   rows<Codec> r(std::size_t(state.range(0)));
   for (auto _ : state) {
     strata::encode<Codec>(r.x.data(), r.x.size(), r.enc.data());
@@ -65,8 +64,7 @@ void BM_encode(benchmark::State& state) {
   counters(state, r.n, rows<Codec>::row_bytes);
 }
 
-template <class Codec>
-void BM_decode(benchmark::State& state) {
+template <class Codec> void BM_decode(benchmark::State& state) {
   rows<Codec> r(std::size_t(state.range(0)));
   std::vector<float> out(r.x.size());
   for (auto _ : state) {
@@ -77,8 +75,7 @@ void BM_decode(benchmark::State& state) {
   counters(state, r.n, rows<Codec>::row_bytes);
 }
 
-template <class Codec>
-void BM_dot(benchmark::State& state) {
+template <class Codec> void BM_dot(benchmark::State& state) {
   rows<Codec> r(std::size_t(state.range(0)));
   const std::size_t n_q = std::size_t(state.range(1));
   const auto q = gaussian(n_q * kDim, 2);
@@ -92,8 +89,7 @@ void BM_dot(benchmark::State& state) {
   counters(state, r.n, rows<Codec>::row_bytes);
 }
 
-template <class Codec>
-void BM_axpy(benchmark::State& state) {
+template <class Codec> void BM_axpy(benchmark::State& state) {
   rows<Codec> r(std::size_t(state.range(0)));
   const std::size_t n_q = std::size_t(state.range(1));
   auto w = gaussian(n_q * r.n, 3);
@@ -125,10 +121,10 @@ using strata::q8_0;
 using strata::turbo;
 using strata::vq2;
 
-#define STRATA_BENCH_CODEC(...)                                        \
-  BENCHMARK_TEMPLATE(BM_dot, __VA_ARGS__)->Apply(query_args);          \
-  BENCHMARK_TEMPLATE(BM_axpy, __VA_ARGS__)->Apply(query_args);         \
-  BENCHMARK_TEMPLATE(BM_decode, __VA_ARGS__)->Apply(key_args);         \
+#define STRATA_BENCH_CODEC(...)                                \
+  BENCHMARK_TEMPLATE(BM_dot, __VA_ARGS__)->Apply(query_args);  \
+  BENCHMARK_TEMPLATE(BM_axpy, __VA_ARGS__)->Apply(query_args); \
+  BENCHMARK_TEMPLATE(BM_decode, __VA_ARGS__)->Apply(key_args); \
   BENCHMARK_TEMPLATE(BM_encode, __VA_ARGS__)->Apply(key_args);
 
 STRATA_BENCH_CODEC(f32)

@@ -48,8 +48,13 @@ std::vector<uint8_t> random_matrix(const shape& s, std::mt19937& rng) {
   for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
   std::vector<int64_t> halves;
   switch (s.type) {
-    case ggml_type::Q4_1: case ggml_type::Q5_1: case ggml_type::Q4_K: case ggml_type::Q5_K: halves = {0, 2}; break;
-    case ggml_type::Q4_0: case ggml_type::Q5_0: case ggml_type::Q8_0: halves = {0}; break;
+    case ggml_type::Q4_1:
+    case ggml_type::Q5_1:
+    case ggml_type::Q4_K:
+    case ggml_type::Q5_K: halves = {0, 2}; break;
+    case ggml_type::Q4_0:
+    case ggml_type::Q5_0:
+    case ggml_type::Q8_0: halves = {0}; break;
     case ggml_type::Q6_K: halves = {208}; break;
     default: break;
   }
@@ -83,12 +88,15 @@ void BM_matmul(benchmark::State& state) {
   const std::vector<uint8_t> one = random_matrix(s, rng);
   const size_t copies = cold ? std::max<size_t>(2, (size_t{256} << 20) / one.size() + 1) : 1;
   std::vector<uint8_t> ring(one.size() * copies);
-  for (size_t c = 0; c < copies; ++c) std::memcpy(ring.data() + c * one.size(), one.data(), one.size());
+  for (size_t c = 0; c < copies; ++c)
+    std::memcpy(ring.data() + c * one.size(), one.data(), one.size());
   std::vector<engine::tensor> tensors;
   for (size_t c = 0; c < copies; ++c)
-    tensors.push_back(engine::tensor{s.name, s.type, 2, {s.n_in, s.n_out, 1, 1}, ring.data() + c * one.size(), one.size()});
+    tensors.push_back(engine::tensor{
+        s.name, s.type, 2, {s.n_in, s.n_out, 1, 1}, ring.data() + c * one.size(), one.size()});
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(s.n_in * n_tokens)), y(static_cast<size_t>(s.n_out * n_tokens));
+  std::vector<float> x(static_cast<size_t>(s.n_in * n_tokens)),
+      y(static_cast<size_t>(s.n_out * n_tokens));
   for (auto& v : x) v = normal(rng);
   engine::thread_pool pool(threads);
   size_t c = 0;
@@ -100,7 +108,8 @@ void BM_matmul(benchmark::State& state) {
   const double bytes = static_cast<double>(one.size()) * static_cast<double>(state.iterations());
   state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
   state.counters["tok/s"] =
-      benchmark::Counter(static_cast<double>(n_tokens) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+      benchmark::Counter(static_cast<double>(n_tokens) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
   state.SetLabel(std::string(s.name) + (cold ? " cold" : " hot"));
 }
 

@@ -57,8 +57,10 @@ int main() {
 
   std::printf("strata %s: %zu random head vectors, head_dim %zu, 4 outlier channels\n\n",
               strata::version_string, n, head_dim);
-  std::printf("| codec  | bits/value | relative MSE | encode (M values/s) | q.K scores (M keys/s) |\n");
-  std::printf("|--------|------------|--------------|---------------------|-----------------------|\n");
+  std::printf(
+      "| codec  | bits/value | relative MSE | encode (M values/s) | q.K scores (M keys/s) |\n");
+  std::printf(
+      "|--------|------------|--------------|---------------------|-----------------------|\n");
   for (strata::codec_id id : strata::all_codec_ids) {
     const auto k = strata::make_kernel_table(id, head_dim);
     const std::size_t row_bytes = k.layout.row_bytes;
@@ -96,8 +98,8 @@ int main() {
     }
 
     std::printf("| %-6s | %10.3f | %12.3e | %19.1f | %21.1f |\n", strata::codec_name(id).data(),
-                k.layout.bits_per_value(), err / energy,
-                double(n * head_dim) / encode_s * 1e-6, double(n) / dot_s * 1e-6);
+                k.layout.bits_per_value(), err / energy, double(n * head_dim) / encode_s * 1e-6,
+                double(n) / dot_s * 1e-6);
   }
   return 0;
 }

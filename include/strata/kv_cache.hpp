@@ -32,13 +32,11 @@
 namespace strata {
 
 namespace detail {
-template <class P, class Set>
-struct policy_in_set;
+template <class P, class Set> struct policy_in_set;
 template <class P, class... C>
 struct policy_in_set<P, codec_set<C...>> : std::bool_constant<policy_uses_only<P, C...>()> {};
 
-template <class P>
-constexpr bool policy_ids_unique() {
+template <class P> constexpr bool policy_ids_unique() {
   constexpr auto ids = hana::unpack(policy_codecs<P>(), [](auto... t) {
     return std::array<codec_id, sizeof...(t)>{decltype(t)::type::id...};
   });
@@ -48,8 +46,7 @@ constexpr bool policy_ids_unique() {
   return true;
 }
 
-template <class P>
-constexpr kernel_resolver policy_kernel_resolver() {
+template <class P> constexpr kernel_resolver policy_kernel_resolver() {
   return hana::unpack(policy_codecs<P>(), [](auto... t) {
     kernel_resolver r = &strata::kernels_from<codec_set<typename decltype(t)::type...>>;
     return r;

@@ -28,12 +28,12 @@ enum class attention_kind : std::uint8_t {
 // recurrent layer of a hybrid model) or reads the cache of the earlier layer `kv_source`.
 struct layer_info {
   bool has_kv = true;
-  int kv_source = -1;                 // layer whose cache this layer reads (shared KV), or -1
+  int kv_source = -1;  // layer whose cache this layer reads (shared KV), or -1
   attention_kind kind = attention_kind::global;
-  std::uint32_t window = 0;           // tokens, when kind == sliding
-  std::uint32_t n_heads = 0;          // query heads (a multiple of n_kv_heads)
+  std::uint32_t window = 0;   // tokens, when kind == sliding
+  std::uint32_t n_heads = 0;  // query heads (a multiple of n_kv_heads)
   std::uint32_t n_kv_heads = 0;
-  std::uint32_t head_dim = 0;         // values per head vector, K and V alike
+  std::uint32_t head_dim = 0;  // values per head vector, K and V alike
 
   friend bool operator==(const layer_info&, const layer_info&) = default;
 };

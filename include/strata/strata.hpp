@@ -12,11 +12,11 @@
 #include <strata/codec/half.hpp>
 #include <strata/codec/lloyd_max.hpp>
 #include <strata/codec/turbo_pack.hpp>
-#include <strata/rotation/hadamard.hpp>
-#include <strata/rotation/identity.hpp>
-#include <strata/reference/reference.hpp>
 #include <strata/kernels/kernel_table.hpp>
 #include <strata/kernels/kernels.hpp>
+#include <strata/reference/reference.hpp>
+#include <strata/rotation/hadamard.hpp>
+#include <strata/rotation/identity.hpp>
 
 #include <strata/layer_map.hpp>
 #include <strata/policy/parse.hpp>
@@ -26,9 +26,9 @@
 #include <strata/policy/selectors.hpp>
 #include <strata/policy/spec.hpp>
 
-#include <strata/codec/layout.hpp>
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/cache/softmax.hpp>
 #include <strata/cache/state_file.hpp>
+#include <strata/codec/layout.hpp>
 #include <strata/kv_cache.hpp>

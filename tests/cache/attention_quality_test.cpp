@@ -25,8 +25,8 @@ struct setup {
 };
 
 std::vector<float> attend_with(const setup& s, const std::string& policy, bool k_mean = false) {
-  const layer_map m = layer_map::dense(1, std::uint32_t(s.n_kv), std::uint32_t(s.d),
-                                       std::uint32_t(s.n_heads));
+  const layer_map m =
+      layer_map::dense(1, std::uint32_t(s.n_kv), std::uint32_t(s.d), std::uint32_t(s.n_heads));
   cache_options opt{.n_ctx = s.n_keys};
   opt.subtract_k_mean = k_mean;
   runtime_kv_cache c(m, parse_policy(policy), opt);
@@ -39,8 +39,8 @@ std::vector<float> attend_with(const setup& s, const std::string& policy, bool k
 }
 
 std::vector<double> f64_attention(const setup& s) {
-  return reference_attention(s.q, s.n_q, std::int64_t(s.n_keys), s.k, s.v, s.n_keys, 0,
-                             s.n_heads, s.n_kv, s.d, 1 / std::sqrt(double(s.d)));
+  return reference_attention(s.q, s.n_q, std::int64_t(s.n_keys), s.k, s.v, s.n_keys, 0, s.n_heads,
+                             s.n_kv, s.d, 1 / std::sqrt(double(s.d)));
 }
 
 }  // namespace
@@ -51,12 +51,15 @@ TEST_CASE("Gaussian Q/K/V, head dim 128: cosine against f64") {
   s.k = gaussian(s.n_keys * s.n_kv * s.d, 22);
   s.v = gaussian(s.n_keys * s.n_kv * s.d, 23);
   const auto ref = f64_attention(s);
-  struct row { const char* policy; double min_cos; };
-  for (const row r : {row{"f32", 0.999999}, row{"f16", 0.99999}, row{"bf16", 0.9999},
-                      row{"q8_0", 0.999}, row{"q4_0", 0.99}, row{"turbo4", 0.99},
-                      row{"turbo3", 0.95}, row{"turbo2", 0.85},
-                      row{"-ctk q8_0 -ctv turbo4", 0.99}, row{"-ctk q8_0 -ctv turbo2", 0.85},
-                      row{"vq2", 0.85}, row{"-ctk q8_0 -ctv vq2", 0.945}}) {
+  struct row {
+    const char* policy;
+    double min_cos;
+  };
+  for (const row r :
+       {row{"f32", 0.999999}, row{"f16", 0.99999}, row{"bf16", 0.9999}, row{"q8_0", 0.999},
+        row{"q4_0", 0.99}, row{"turbo4", 0.99}, row{"turbo3", 0.95}, row{"turbo2", 0.85},
+        row{"-ctk q8_0 -ctv turbo4", 0.99}, row{"-ctk q8_0 -ctv turbo2", 0.85}, row{"vq2", 0.85},
+        row{"-ctk q8_0 -ctv vq2", 0.945}}) {
     const double c = cosine(attend_with(s, r.policy), ref);
     MESSAGE("gaussian " << std::string(r.policy) << ": cosine vs f64 " << c);
     CHECK(c >= r.min_cos);
@@ -75,19 +78,21 @@ TEST_CASE("outlier-heavy K (the fork's generator): beat the fork's cosines again
   // (docs/policies.md: the fork's single draws sit at the top of strata's spread over seeds),
   // so they are reported (WARN) and held to their measured value; with per-channel K balancing
   // (policy clause k-balance) turbo3/turbo3 beats it.
-  struct row { const char* policy; double fork, floor; };
-  for (const row r : {row{"turbo4", 0.973, 0.973}, row{"turbo3", 0.947, 0.935},
-                      row{"turbo2", 0.782, 0.782}, row{"-ctk q8_0 -ctv turbo4", 0.991, 0.991},
-                      row{"-ctk q8_0 -ctv turbo3", 0.983, 0.983},
-                      row{"-ctk q8_0 -ctv turbo2", 0.946, 0.938}, row{"q8_0", 0, 0.999},
-                      row{"q4_0", 0, 0.94}, row{"turbo4 k-balance", 0.973, 0.973},
-                      row{"turbo3 k-balance", 0.947, 0.947}, row{"turbo2 k-balance", 0.782, 0.782},
-                      row{"q4_0 k-balance", 0, 0.9},
-                      // vq2 (2.125 bits, lattice VQ) against the fork's turbo2 (2.5 bits).
-                      // As K, vq2 without k-balance does not beat turbo2 on this generator
-                      // (docs/policies.md): held to its measured value.
-                      row{"-ctk q8_0 -ctv vq2", 0.946, 0.946}, row{"vq2", 0.782, 0.77},
-                      row{"vq2 k-balance", 0.782, 0.782}}) {
+  struct row {
+    const char* policy;
+    double fork, floor;
+  };
+  for (const row r :
+       {row{"turbo4", 0.973, 0.973}, row{"turbo3", 0.947, 0.935}, row{"turbo2", 0.782, 0.782},
+        row{"-ctk q8_0 -ctv turbo4", 0.991, 0.991}, row{"-ctk q8_0 -ctv turbo3", 0.983, 0.983},
+        row{"-ctk q8_0 -ctv turbo2", 0.946, 0.938}, row{"q8_0", 0, 0.999}, row{"q4_0", 0, 0.94},
+        row{"turbo4 k-balance", 0.973, 0.973}, row{"turbo3 k-balance", 0.947, 0.947},
+        row{"turbo2 k-balance", 0.782, 0.782}, row{"q4_0 k-balance", 0, 0.9},
+        // vq2 (2.125 bits, lattice VQ) against the fork's turbo2 (2.5 bits).
+        // As K, vq2 without k-balance does not beat turbo2 on this generator
+        // (docs/policies.md): held to its measured value.
+        row{"-ctk q8_0 -ctv vq2", 0.946, 0.946}, row{"vq2", 0.782, 0.77},
+        row{"vq2 k-balance", 0.782, 0.782}}) {
     const auto out = attend_with(s, r.policy);
     const double c16 = cosine(out, f16), c64 = cosine(out, ref);
     MESSAGE("outlier K " << std::string(r.policy) << ": cosine vs f16 " << c16 << ", vs f64 " << c64
@@ -101,10 +106,18 @@ TEST_CASE("outlier-heavy K over 20 seeds, with and without per-channel K mean su
   // The spread of one draw is wide for turbo K (peaked softmax amplifies K error), so the
   // means over seeds are what docs/policies.md compares. "K mean": the cache option
   // subtract_k_mean (exact for attention, lowers compressed-K error when channels are biased).
-  const char* policies[] = {"turbo4", "turbo3", "turbo2", "-ctk q8_0 -ctv turbo4",
-                            "-ctk q8_0 -ctv turbo3", "-ctk q8_0 -ctv turbo2",
-                            "turbo4 k-balance", "turbo3 k-balance", "turbo2 k-balance",
-                            "-ctk q8_0 -ctv vq2", "vq2 k-balance", "vq2"};
+  const char* policies[] = {"turbo4",
+                            "turbo3",
+                            "turbo2",
+                            "-ctk q8_0 -ctv turbo4",
+                            "-ctk q8_0 -ctv turbo3",
+                            "-ctk q8_0 -ctv turbo2",
+                            "turbo4 k-balance",
+                            "turbo3 k-balance",
+                            "turbo2 k-balance",
+                            "-ctk q8_0 -ctv vq2",
+                            "vq2 k-balance",
+                            "vq2"};
   // vq2 rows: against the fork's turbo2 numbers (its turbo2 spends 2.5 bits, vq2 2.125).
   const double fork[] = {0.973, 0.947, 0.782, 0.991, 0.983, 0.946,
                          0.973, 0.947, 0.782, 0.946, 0.782, 0.782};
@@ -125,9 +138,8 @@ TEST_CASE("outlier-heavy K over 20 seeds, with and without per-channel K mean su
       const double mean = sum / n_seeds;
       const std::string label =
           std::string(k_mean ? "outlier K minus K mean " : "outlier K ") + policies[p];
-      MESSAGE(label
-                          << ": mean cosine vs f16 " << mean << " (min " << lo << ", max " << hi
-                          << "; fork " << fork[p] << ")");
+      MESSAGE(label << ": mean cosine vs f16 " << mean << " (min " << lo << ", max " << hi
+                    << "; fork " << fork[p] << ")");
       CHECK(hi > fork[p] - 0.01);  // the fork's draw lies within strata's spread or below
       CHECK(mean > fork[p] - 0.025);
       // k-balance: the fork's number beaten on the mean over seeds, not only on one draw.

@@ -17,9 +17,8 @@ inline std::vector<double> reference_attention(const std::vector<float>& q, std:
                                                std::int64_t q_pos0, const std::vector<float>& k,
                                                const std::vector<float>& v, std::size_t n_keys,
                                                std::int64_t key_pos0, std::size_t n_heads,
-                                               std::size_t n_kv_heads, std::size_t d,
-                                               double scale, std::size_t window = 0,
-                                               double softcap = 0) {
+                                               std::size_t n_kv_heads, std::size_t d, double scale,
+                                               std::size_t window = 0, double softcap = 0) {
   std::vector<double> out(n_q * n_heads * d, 0.0);
   const std::size_t g = n_heads / n_kv_heads;
   std::vector<double> s(n_keys);
@@ -52,7 +51,8 @@ inline std::vector<double> reference_attention(const std::vector<float>& q, std:
       double* o = out.data() + (t * n_heads + hq) * d;
       for (std::size_t j = 0; j < n_keys; ++j) {
         if (s[j] == 0.0) continue;
-        for (std::size_t c = 0; c < d; ++c) o[c] += s[j] / l * double(v[(j * n_kv_heads + h) * d + c]);
+        for (std::size_t c = 0; c < d; ++c)
+          o[c] += s[j] / l * double(v[(j * n_kv_heads + h) * d + c]);
       }
     }
   }
@@ -80,8 +80,7 @@ inline std::vector<float> outlier_keys(std::size_t n_rows, std::size_t d, std::u
   return k;
 }
 
-template <class A, class B>
-double cosine(const A& a, const B& b) {
+template <class A, class B> double cosine(const A& a, const B& b) {
   double ab = 0, aa = 0, bb = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     ab += double(a[i]) * double(b[i]);
@@ -91,8 +90,7 @@ double cosine(const A& a, const B& b) {
   return ab / std::sqrt(aa * bb);
 }
 
-template <class A, class B>
-double max_abs_diff(const A& a, const B& b) {
+template <class A, class B> double max_abs_diff(const A& a, const B& b) {
   double m = 0;
   for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
   return m;

@@ -10,6 +10,7 @@
 // layer that shares another's cache).
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -20,7 +21,6 @@
 #include <map>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 #include <hwy/targets.h>
 #include <strata/cache/runtime_kv_cache.hpp>
@@ -60,7 +60,6 @@ struct golden_case {
   bool k_mean = false;
 };
 
-
 std::vector<golden_case> cases() {
   std::vector<golden_case> c;
   for (strata::codec_id id : strata::all_codec_ids) {
@@ -73,8 +72,10 @@ std::vector<golden_case> cases() {
   c.push_back({"sliding-recent",
                layer_map({test_layer(1, 128, true), test_layer(2, 128), test_layer(1, 128, true)}),
                "kv:sliding=q4_0;k=turbo4;v=turbo2;recent=3"});
-  c.push_back({"k-balance-mean", layer_map::dense(2, 2, 128, 4), "k=turbo3;v=q8_0;k-balance", true});
-  c.push_back({"shared-kv", layer_map({test_layer(1, 64), test_layer(1, 64, false, 0), test_layer(2, 64)}),
+  c.push_back(
+      {"k-balance-mean", layer_map::dense(2, 2, 128, 4), "k=turbo3;v=q8_0;k-balance", true});
+  c.push_back({"shared-kv",
+               layer_map({test_layer(1, 64), test_layer(1, 64, false, 0), test_layer(2, 64)}),
                "kv:0=vq2;k=q8_0;v=f16"});
   return c;
 }
@@ -140,7 +141,8 @@ std::vector<char> as_bytes(const std::vector<float>& v) {
 
 // First differing byte, for the message.
 std::string first_difference(const std::vector<char>& a, const std::vector<char>& b) {
-  if (a.size() != b.size()) return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size());
+  if (a.size() != b.size())
+    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size());
   for (std::size_t i = 0; i < a.size(); ++i)
     if (a[i] != b[i]) return "first difference at byte " + std::to_string(i);
   return "equal";
@@ -166,13 +168,15 @@ std::map<std::string, std::uint64_t> read_attention_hashes() {
 // The state files are the same on every target; attention sums floats in a target's own
 // order, so its outputs are pinned per target (tests/golden/attention.txt).
 TEST_CASE("golden fixtures: state files and attention outputs, bit for bit, on every target") {
-  const fs::path tmp = fs::temp_directory_path() / ("strata_golden_test_" + std::to_string(::getpid()));
+  const fs::path tmp =
+      fs::temp_directory_path() / ("strata_golden_test_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   const char* write_dir = std::getenv("STRATA_GOLDEN_WRITE");
   const auto hashes = read_attention_hashes();
   std::string hash_lines;
   std::vector<std::int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  std::stable_partition(targets.begin(), targets.end(), [](std::int64_t t) { return t == HWY_STATIC_TARGET; });
+  std::stable_partition(targets.begin(), targets.end(),
+                        [](std::int64_t t) { return t == HWY_STATIC_TARGET; });
   for (const std::int64_t target : targets) {  // the baseline first: it writes the state files
     hwy::SetSupportedTargetsForTest(target);
     const std::string tname = hwy::TargetName(target);
@@ -193,7 +197,8 @@ TEST_CASE("golden fixtures: state files and attention outputs, bit for bit, on e
       }
       const auto want_state = read_file(golden_state);
       const auto got_state = read_file(saved);
-      CHECK_MESSAGE(got_state == want_state, "encoding fixed inputs: " << first_difference(got_state, want_state));
+      CHECK_MESSAGE(got_state == want_state,
+                    "encoding fixed inputs: " << first_difference(got_state, want_state));
       strata::runtime_kv_cache loaded(g.map, spec, options(g));
       loaded.load(golden_state.string());
       const std::uint64_t got_attn = fnv1a(as_bytes(attention(loaded)));
@@ -203,8 +208,9 @@ TEST_CASE("golden fixtures: state files and attention outputs, bit for bit, on e
         hash_lines += g.name + " " + tname + " " + hex + "\n";
       } else {
         const auto it = hashes.find(g.name + " " + tname);
-        REQUIRE_MESSAGE(it != hashes.end(), "tests/golden/attention.txt has no line for this case and "
-                                            "target: write the goldens on a machine that runs it");
+        REQUIRE_MESSAGE(it != hashes.end(),
+                        "tests/golden/attention.txt has no line for this case and "
+                        "target: write the goldens on a machine that runs it");
         CHECK_MESSAGE(got_attn == it->second, "attention over the golden state differs");
       }
       loaded.save(saved.string());

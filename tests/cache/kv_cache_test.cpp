@@ -48,9 +48,10 @@ TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
     c.clear();
     c.key_tile = tile == 0 ? 256 : tile;
     c.score_floats = tile == 0 ? 8192 : 0;  // 0: the default tile (384 keys for 20 rows)
-    c.query_rows = 20;  // 5 query tokens of 4 heads
+    c.query_rows = 20;                      // 5 query tokens of 4 heads
     const auto out = run(c, 0, k, v, n, q, nq, 64);
-    const auto ref = reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
+    const auto ref =
+        reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
     CHECK(max_abs_diff(out, ref) < 2e-5);
   }
 }
@@ -142,8 +143,10 @@ TEST_CASE("KV-head subsets write only their query heads") {
   c.attend(0, q.data(), 1, n - 1, parts.data(), p);
   for (std::size_t i = 0; i < nh * d; ++i) {
     const std::size_t h = i / d / 2;
-    if (h >= 1 && h < 3) CHECK(parts[i] == all[i]);
-    else CHECK(parts[i] == 123.0f);
+    if (h >= 1 && h < 3)
+      CHECK(parts[i] == all[i]);
+    else
+      CHECK(parts[i] == 123.0f);
   }
 }
 
@@ -166,7 +169,8 @@ TEST_CASE("positions: truncate, drop_front, shift") {
   c.drop_front(10);  // positions 10..39 remain
   CHECK(c.pos_begin(0) == 10);
   CHECK(c.size(0) == 30);
-  std::vector<float> k2(k.begin() + 10 * d, k.begin() + 40 * d), v2(v.begin() + 10 * d, v.begin() + 40 * d);
+  std::vector<float> k2(k.begin() + 10 * d, k.begin() + 40 * d),
+      v2(v.begin() + 10 * d, v.begin() + 40 * d);
   c.attend(0, q.data(), 1, 39, out.data());
   CHECK(max_abs_diff(out, reference_attention(q, 1, 39, k2, v2, 30, 10, 1, 1, d, scale)) < 2e-5);
 
@@ -213,7 +217,8 @@ TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are e
   const layer_map m(li);
   const cache_options opt{.n_ctx = 128, .max_batch = 8};
   runtime_kv_cache a(m, parse_policy("-ctk q8_0 -ctv turbo3"), opt);
-  const auto k = gaussian(n * nkv * d, 40), v = gaussian(n * nkv * d, 41), q = gaussian(3 * nh * d, 42);
+  const auto k = gaussian(n * nkv * d, 40), v = gaussian(n * nkv * d, 41),
+             q = gaussian(3 * nh * d, 42);
   for (std::size_t t = 0; t < n; t += 8) {
     const std::size_t nb = std::min<std::size_t>(8, n - t);
     for (std::size_t l : {0, 2})
@@ -275,12 +280,15 @@ TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are e
   std::string unknown = bytes;
   REQUIRE(std::uint8_t(unknown[94]) == std::uint8_t(codec_id::q8_0));
   unknown[94] = char(200);
-  CHECK_THROWS_WITH_AS(c.load(write(unknown)), doctest::Contains("saved with K codec id 200 / V turbo3"),
+  CHECK_THROWS_WITH_AS(c.load(write(unknown)),
+                       doctest::Contains("saved with K codec id 200 / V turbo3"),
                        std::runtime_error);
   runtime_kv_cache small(m, parse_policy("-ctk q8_0 -ctv turbo3"), {.n_ctx = 32, .max_batch = 8});
   CHECK_THROWS_WITH_AS(small.load(file), doctest::Contains("capacity"), std::runtime_error);
-  runtime_kv_cache other_map(layer_map::dense(3, nkv, d, nh), parse_policy("-ctk q8_0 -ctv turbo3"), opt);
-  CHECK_THROWS_WITH_AS(other_map.load(file), doctest::Contains("layer 0 differs"), std::runtime_error);
+  runtime_kv_cache other_map(layer_map::dense(3, nkv, d, nh), parse_policy("-ctk q8_0 -ctv turbo3"),
+                             opt);
+  CHECK_THROWS_WITH_AS(other_map.load(file), doctest::Contains("layer 0 differs"),
+                       std::runtime_error);
   fs::remove_all(dir);
 }
 
@@ -288,7 +296,8 @@ TEST_CASE("threads: KV-head ranges of one layer, and different layers, in parall
   const std::size_t d = 64, nkv = 4, nh = 16, n = 500, nq = 3;
   const layer_map m = layer_map::dense(2, nkv, d, nh);
   runtime_kv_cache c(m, parse_policy("-ctk q8_0 -ctv turbo4"), {.n_ctx = 512});
-  const auto k = gaussian(n * nkv * d, 50), v = gaussian(n * nkv * d, 51), q = gaussian(nq * nh * d, 52);
+  const auto k = gaussian(n * nkv * d, 50), v = gaussian(n * nkv * d, 51),
+             q = gaussian(nq * nh * d, 52);
   {  // append on two layers from two threads
     std::thread t0([&] { c.append(0, 0, k.data(), v.data(), n); });
     std::thread t1([&] { c.append(1, 0, v.data(), k.data(), n); });
@@ -367,7 +376,8 @@ TEST_CASE("K balance: exact with f32, keys read back, a balanced sample, saved a
   SUBCASE("parse and report") {
     CHECK(parse_policy("-ctk turbo3 -ctv turbo3 k-balance").k_balance);
     CHECK_FALSE(parse_policy("turbo3").k_balance);
-    CHECK(report(parse_policy("turbo3;k-balance"), m).table().find("k-balance") != std::string::npos);
+    CHECK(report(parse_policy("turbo3;k-balance"), m).table().find("k-balance") !=
+          std::string::npos);
     CHECK_THROWS_WITH_AS(parse_policy("turbo3 k-balanced"), doctest::Contains("k-balance"),
                          std::invalid_argument);
   }
@@ -440,7 +450,8 @@ TEST_CASE("K balance: exact with f32, keys read back, a balanced sample, saved a
   SUBCASE("with the K mean, through shift's rerope") {
     cache_options opt{.n_ctx = 128};
     opt.subtract_k_mean = true;
-    runtime_kv_cache a(m, parse_policy("f32 k-balance"), opt), b(m, parse_policy("f32"), {.n_ctx = 128});
+    runtime_kv_cache a(m, parse_policy("f32 k-balance"), opt),
+        b(m, parse_policy("f32"), {.n_ctx = 128});
     a.balance_k(0, q.data(), nq, k.data(), n);
     run(a, 0, k, v, n, q, nq, n);
     run(b, 0, k, v, n, q, nq, n);
@@ -490,8 +501,8 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
   SUBCASE("parse, report and allocation") {
     CHECK(parse_policy("-ctk q8_0 -ctv turbo3 recent=24").recent == 24);
     CHECK(parse_policy("k=turbo3;v=turbo2;recent=0").recent == 0);
-    CHECK_THROWS_WITH_AS(parse_policy("turbo3 recent=x"), doctest::Contains("bad recent window 'x'"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_policy("turbo3 recent=x"),
+                         doctest::Contains("bad recent window 'x'"), std::invalid_argument);
     const auto plain = report(parse_policy("-ctk f16 -ctv turbo3"), m);
     const auto with = report(parse_policy("-ctk f16 -ctv turbo3 recent=24"), m);
     // Only the V side (a block codec) keeps f16 rows: 24 tokens x 2 heads x 64 values x 2 bytes.
@@ -544,7 +555,8 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
         CHECK(max_abs_diff(orc, ref) <= max_abs_diff(op, ref_plain) + 1e-3);
         auto sq_err = [&](const std::vector<float>& a) {
           double e = 0;
-          for (std::size_t i = 0; i < a.size(); ++i) e += (double(a[i]) - exact[i]) * (double(a[i]) - exact[i]);
+          for (std::size_t i = 0; i < a.size(); ++i)
+            e += (double(a[i]) - exact[i]) * (double(a[i]) - exact[i]);
           return e;
         };
         CHECK(sq_err(orc) < 0.9 * sq_err(op));
@@ -565,7 +577,8 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
   }
   SUBCASE("truncate and re-append, save / load, shift") {
     const std::string spec = "-ctk turbo3 -ctv turbo2 recent=16";
-    runtime_kv_cache a(m, parse_policy(spec), {.n_ctx = 128}), b(m, parse_policy(spec), {.n_ctx = 128});
+    runtime_kv_cache a(m, parse_policy(spec), {.n_ctx = 128}),
+        b(m, parse_policy(spec), {.n_ctx = 128});
     const std::size_t row = nkv * d;
     a.append(0, 0, k.data(), v.data(), 40);
     a.truncate(30);
@@ -577,7 +590,8 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
     b.attend(0, q.data(), 1, 39, ob.data());
     CHECK(max_abs_diff(oa, ob) == 0.0);
     // A loaded cache has no recent rows: it reads what a cache without the window reads.
-    const std::string file = (std::filesystem::temp_directory_path() / "strata_recent.bin").string();
+    const std::string file =
+        (std::filesystem::temp_directory_path() / "strata_recent.bin").string();
     b.save(file);
     runtime_kv_cache c(m, parse_policy(spec), {.n_ctx = 128}),
         none(m, parse_policy("-ctk turbo3 -ctv turbo2"), {.n_ctx = 128});
@@ -596,11 +610,13 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
     CHECK(b.recent_begin(0) == b.pos_end(0));
   }
   SUBCASE("sliding window ring") {
-    const layer_map sm(std::vector<layer_info>{{true, -1, attention_kind::sliding, 32, nh, nkv, d}});
+    const layer_map sm(
+        std::vector<layer_info>{{true, -1, attention_kind::sliding, 32, nh, nkv, d}});
     runtime_kv_cache c(sm, parse_policy("turbo3 recent=20"), {.n_ctx = 128, .max_batch = 8});
     const std::size_t row = nkv * d;
     for (std::size_t t = 0; t < n; t += 8)
-      c.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row, std::min<std::size_t>(8, n - t));
+      c.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row,
+               std::min<std::size_t>(8, n - t));
     CHECK(c.recent_begin(0) == std::int64_t(n - 20));
     std::vector<float> out(nh * d), kk(n * row, 0.0f), vv(n * row, 0.0f);
     c.attend(0, q.data(), 1, std::int64_t(n - 1), out.data());
@@ -615,14 +631,17 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
           std::copy_n(v.begin() + long(o), d, vv.begin() + long(o));
         }
       }
-    const auto ref = reference_attention(q, 1, std::int64_t(n - 1), kk, vv, n, 0, nh, nkv, d, scale, 32);
-    const auto exact = reference_attention(q, 1, std::int64_t(n - 1), k, v, n, 0, nh, nkv, d, scale, 32);
+    const auto ref =
+        reference_attention(q, 1, std::int64_t(n - 1), kk, vv, n, 0, nh, nkv, d, scale, 32);
+    const auto exact =
+        reference_attention(q, 1, std::int64_t(n - 1), k, v, n, 0, nh, nkv, d, scale, 32);
     // 20 of the 32 visible keys come from f16 rows: close to the reference on the rows each
     // part holds (the compressed keys' int8 query rounding aside), and closer to the exact
     // attention than the plain cache.
     runtime_kv_cache plain(sm, parse_policy("turbo3"), {.n_ctx = 128, .max_batch = 8});
     for (std::size_t t = 0; t < n; t += 8)
-      plain.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row, std::min<std::size_t>(8, n - t));
+      plain.append(0, std::int64_t(t), k.data() + t * row, v.data() + t * row,
+                   std::min<std::size_t>(8, n - t));
     std::vector<float> op(nh * d);
     plain.attend(0, q.data(), 1, std::int64_t(n - 1), op.data());
     CHECK(max_abs_diff(out, ref) < 0.5 * max_abs_diff(op, exact));

@@ -4,6 +4,7 @@
 // standard set still refuses it by id.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -11,7 +12,6 @@
 #include <random>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/cache/runtime_kv_cache.hpp>
@@ -52,7 +52,8 @@ struct i8t {
     for (std::size_t i = 0; i < n; ++i) x[i] = b[i / 32].d * float(b[i / 32].q[i % 32]);
   }
   static void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
-                  std::size_t key_stride, std::size_t n_keys, float* scores, std::size_t score_stride) {
+                  std::size_t key_stride, std::size_t n_keys, float* scores,
+                  std::size_t score_stride) {
     std::vector<float> k(dim);
     for (std::size_t j = 0; j < n_keys; ++j) {
       decode(static_cast<const unsigned char*>(keys) + j * key_stride, dim, k.data());
@@ -108,7 +109,8 @@ TEST_CASE("a codec defined in a test gets parse, layout, kernels, the cache and 
   const codec_layout l = layout_of<my_codecs>(i8t::id, 64);
   CHECK(l.row_bytes == 72);
   CHECK(l.bits_per_value() == 9.0);
-  CHECK_THROWS_WITH_AS(layout_of(i8t::id, 64), doctest::Contains("codec id 200"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(layout_of(i8t::id, 64), doctest::Contains("codec id 200"),
+                       std::invalid_argument);
   const codec_kernels k = kernels_from<my_codecs>(i8t::id, 64);
   const auto x = gaussian(64, 1);
   std::vector<unsigned char> enc(72);
@@ -125,7 +127,8 @@ TEST_CASE("a codec defined in a test gets parse, layout, kernels, the cache and 
   CHECK(c.bytes() == r.bytes(64));
   runtime_kv_cache exact(m, parse_policy("f32"), {.n_ctx = 64});
   const std::size_t n = 20;
-  const auto keys = gaussian(n * 2 * 64, 2), values = gaussian(n * 2 * 64, 3), q = gaussian(4 * 64, 4);
+  const auto keys = gaussian(n * 2 * 64, 2), values = gaussian(n * 2 * 64, 3),
+             q = gaussian(4 * 64, 4);
   for (std::size_t layer = 0; layer < 3; ++layer) {
     c.append(layer, 0, keys.data(), values.data(), n);
     exact.append(layer, 0, keys.data(), values.data(), n);
@@ -134,7 +137,8 @@ TEST_CASE("a codec defined in a test gets parse, layout, kernels, the cache and 
   for (std::size_t layer = 0; layer < 3; ++layer) {
     c.attend(layer, q.data(), 1, std::int64_t(n - 1), got.data());
     exact.attend(layer, q.data(), 1, std::int64_t(n - 1), want.data());
-    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(0.05).scale(1.0));
+    for (std::size_t i = 0; i < got.size(); ++i)
+      CHECK(got[i] == doctest::Approx(want[i]).epsilon(0.05).scale(1.0));
   }
 
   // State file round trip; the standard set cannot read the user codec's layers.

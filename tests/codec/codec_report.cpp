@@ -39,9 +39,8 @@ void scale_rule_rows(const std::vector<float>& x, const attention_problem& p,
     const auto kv = compare_attention(exact, attention(p, k, v), 128);
     const auto ko = compare_attention(exact, attention(p, k, p.v), 128);
     const auto vo = compare_attention(exact, attention(p, p.k, v), 128);
-    std::printf("| %s | %-14s | %.5f | %+.4f | %.4f | %.5f | %.4f | %.4f |\n", C::name,
-                rule_name, relative_mse(x, y), ip.bias, kv.rel_l2, kv.cosine, ko.rel_l2,
-                vo.rel_l2);
+    std::printf("| %s | %-14s | %.5f | %+.4f | %.4f | %.5f | %.4f | %.4f |\n", C::name, rule_name,
+                relative_mse(x, y), ip.bias, kv.rel_l2, kv.cosine, ko.rel_l2, vo.rel_l2);
   };
   row("plain", encode_with_rule<C, turbo_scale_rule::plain>);
   row("norm_corrected", encode_with_rule<C, turbo_scale_rule::norm_corrected>);
@@ -49,8 +48,7 @@ void scale_rule_rows(const std::vector<float>& x, const attention_problem& p,
   row("unbiased", encode_with_rule<C, turbo_scale_rule::unbiased>);
 }
 
-template <int B>
-void rotation_rows(std::size_t d, std::size_t n, std::size_t n_out, float factor) {
+template <int B> void rotation_rows(std::size_t d, std::size_t n, std::size_t n_out, float factor) {
   const auto g = gaussian_rows(n, d, 5);
   const auto o = outlier_rows(n, d, n_out, factor, 6);
   with_turbo_group<B>(d, [&](auto codec) {
@@ -60,8 +58,9 @@ void rotation_rows(std::size_t d, std::size_t n, std::size_t n_out, float factor
     const double ob =
         mean_row_relative_mse(o, round_trip_rows<C, block_diagonal_hadamard<>>(o, d), d);
     const double oi = mean_row_relative_mse(o, round_trip_rows<C, identity_rotation>(o, d), d);
-    std::printf("| %3zu | %zu at %gx | %s | %3d | %.5f | %.5f (%.2fx) | %.5f (%.2fx) | %.5f (%.2fx) |\n", d,
-                n_out, double(factor), C::name, C::group, gh, oh, oh / gh, ob, ob / gh, oi, oi / gh);
+    std::printf(
+        "| %3zu | %zu at %gx | %s | %3d | %.5f | %.5f (%.2fx) | %.5f (%.2fx) | %.5f (%.2fx) |\n", d,
+        n_out, double(factor), C::name, C::group, gh, oh, oh / gh, ob, ob / gh, oi, oi / gh);
   });
 }
 
@@ -72,11 +71,11 @@ int main(int argc, char** argv) {
   const std::size_t d = 128;
   const auto x = gaussian_rows(n, d, 2024);
 
-  std::printf("## Codecs on %zu Gaussian vectors, d = %zu (turbo: hadamard<> rotation)\n\n", n,
-              d);
-  std::printf("| codec | bytes/block | values/block | bits/value | MSE (relative) | / Lloyd-Max "
-              "| / Shannon 4^-bpv | / 4^-b (b = index bits) | inner product rel. RMS | inner product bias "
-              "|\n");
+  std::printf("## Codecs on %zu Gaussian vectors, d = %zu (turbo: hadamard<> rotation)\n\n", n, d);
+  std::printf(
+      "| codec | bytes/block | values/block | bits/value | MSE (relative) | / Lloyd-Max "
+      "| / Shannon 4^-bpv | / 4^-b (b = index bits) | inner product rel. RMS | inner product bias "
+      "|\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   codec_row<f32>(x, d, 0);
   codec_row<f16>(x, d, 0);
@@ -94,11 +93,13 @@ int main(int argc, char** argv) {
 
   const auto p = make_attention(d, 1024, 64, 31);
   const auto exact = attention(p, p.k, p.v);
-  std::printf("\n## Turbo scale rule: 1024 keys with outlier channels, 64 peaked queries "
-              "(attention entropy %.2f nats of ln(1024) = %.2f)\n\n",
-              attention_entropy(p), std::log(1024.0));
-  std::printf("| codec | scale rule | MSE (relative) | inner product bias | attention rel. L2 "
-              "(K+V) | attention cosine (K+V) | rel. L2 (K only) | rel. L2 (V only) |\n");
+  std::printf(
+      "\n## Turbo scale rule: 1024 keys with outlier channels, 64 peaked queries "
+      "(attention entropy %.2f nats of ln(1024) = %.2f)\n\n",
+      attention_entropy(p), std::log(1024.0));
+  std::printf(
+      "| codec | scale rule | MSE (relative) | inner product bias | attention rel. L2 "
+      "(K+V) | attention cosine (K+V) | rel. L2 (K only) | rel. L2 (V only) |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   const auto xs = gaussian_rows(4000, d, 77);
   scale_rule_rows<2>(xs, p, exact);
@@ -106,8 +107,10 @@ int main(int argc, char** argv) {
   scale_rule_rows<4>(xs, p, exact);
 
   std::printf("\n## Rotations for head dims: outlier channels, %zu vectors each\n\n", n / 4);
-  std::printf("| d | outlier channels | codec | group | Gaussian, hadamard | outliers, hadamard (overlapping) | "
-              "outliers, block-diagonal | outliers, no rotation |\n");
+  std::printf(
+      "| d | outlier channels | codec | group | Gaussian, hadamard | outliers, hadamard "
+      "(overlapping) | "
+      "outliers, block-diagonal | outliers, no rotation |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (std::size_t dd : {64, 128, 80, 96, 192, 576}) {
     rotation_rows<3>(dd, n / 4, 4, 20.0f);

@@ -50,8 +50,7 @@ TEST_CASE("codec ids: names round trip and match the codec types") {
   CHECK_FALSE(parse_codec(""));
 }
 
-template <int B, int G>
-void check_pack() {
+template <int B, int G> void check_pack() {
   std::mt19937 rng(B * 1000 + G);
   std::uint8_t q[G], back[G], idx[G * B / 8];
   for (int rep = 0; rep < 50; ++rep) {
@@ -75,9 +74,18 @@ void check_pack() {
 }
 
 TEST_CASE("turbo index packing: round trip and planar layout") {
-  check_pack<2, 16>(); check_pack<2, 32>(); check_pack<2, 64>(); check_pack<2, 128>();
-  check_pack<3, 16>(); check_pack<3, 32>(); check_pack<3, 64>(); check_pack<3, 128>();
-  check_pack<4, 16>(); check_pack<4, 32>(); check_pack<4, 64>(); check_pack<4, 128>();
+  check_pack<2, 16>();
+  check_pack<2, 32>();
+  check_pack<2, 64>();
+  check_pack<2, 128>();
+  check_pack<3, 16>();
+  check_pack<3, 32>();
+  check_pack<3, 64>();
+  check_pack<3, 128>();
+  check_pack<4, 16>();
+  check_pack<4, 32>();
+  check_pack<4, 64>();
+  check_pack<4, 128>();
 }
 
 namespace {
@@ -90,8 +98,7 @@ std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma = 1.0f) {
   return v;
 }
 
-template <class C>
-std::vector<float> round_trip(const std::vector<float>& x) {
+template <class C> std::vector<float> round_trip(const std::vector<float>& x) {
   std::vector<unsigned char> blocks(x.size() / C::block_values * C::block_bytes);
   reference::encode<C>(x.data(), x.size(), blocks.data());
   std::vector<float> y(x.size());
@@ -100,8 +107,7 @@ std::vector<float> round_trip(const std::vector<float>& x) {
 }
 
 // dot and axpy of the reference against decode + f64 math over several shapes.
-template <class C>
-void check_dot_axpy(std::size_t dim) {
+template <class C> void check_dot_axpy(std::size_t dim) {
   const std::size_t n_keys = 7, n_q = 3;
   const std::size_t row = dim / C::block_values * C::block_bytes, stride = row + 6;
   const auto x = gaussian(n_keys * dim, 11);
@@ -198,7 +204,8 @@ TEST_CASE("every standard codec and group: concept, names, zero rows, whole bloc
       if (V::block_values > 1) {
         std::vector<float> x(V::block_values + 1);
         std::vector<unsigned char> out(4 * V::block_bytes);
-        CHECK_THROWS_AS(reference::encode<V>(x.data(), x.size(), out.data()), std::invalid_argument);
+        CHECK_THROWS_AS(reference::encode<V>(x.data(), x.size(), out.data()),
+                        std::invalid_argument);
       }
       check_dot_axpy<V>(dim);
       ++n;

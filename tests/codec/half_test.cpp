@@ -45,7 +45,7 @@ TEST_CASE("f16: round to nearest even at every midpoint, overflow and underflow"
   CHECK(f32_to_f16(1e30f) == 0x7c00);
   CHECK(f32_to_f16(-1e30f) == 0xfc00);
   CHECK(f32_to_f16(std::numeric_limits<float>::infinity()) == 0x7c00);
-  CHECK(f32_to_f16(0x1p-25f) == 0x0000);                     // tie to even (zero)
+  CHECK(f32_to_f16(0x1p-25f) == 0x0000);  // tie to even (zero)
   CHECK(f32_to_f16(std::nextafter(0x1p-25f, 1.0f)) == 0x0001);
   CHECK(f32_to_f16(1e-30f) == 0x0000);
   CHECK(f32_to_f16(-0.0f) == 0x8000);

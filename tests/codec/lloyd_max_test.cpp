@@ -30,8 +30,7 @@ double pdf(double x) {
 // Exact MSE of a quantizer with centroids c and midpoint thresholds, for N(0, 1):
 // sum over cells of E[(X - c)^2; cell] = m2 - 2 c m1 + c^2 m0 with the partial moments
 // m0 = P, m1 = phi(a) - phi(b), m2 = P + a phi(a) - b phi(b).
-template <std::size_t N>
-double quantizer_mse(const std::array<double, N>& c) {
+template <std::size_t N> double quantizer_mse(const std::array<double, N>& c) {
   const double inf = std::numeric_limits<double>::infinity();
   double mse = 0.0;
   for (std::size_t i = 0; i < N; ++i) {
@@ -44,8 +43,7 @@ double quantizer_mse(const std::array<double, N>& c) {
   return mse;
 }
 
-template <int B>
-void check_lloyd_max(double published_mse) {
+template <int B> void check_lloyd_max(double published_mse) {
   using cb = lloyd_max_codebook<B>;
   const auto& c = cb::exact;
   const double inf = std::numeric_limits<double>::infinity();
@@ -97,8 +95,7 @@ TEST_CASE("fork codebook: rescaled to N(0,1); its 4-bit table is worse than Lloy
   const double f4 = quantizer_mse(fork_codebook<4>::exact);
   CHECK(f2 < 1.03 * lloyd_max_codebook<2>::mse);  // within a few % at 2 bits
   CHECK(f2 > lloyd_max_codebook<2>::mse);
-  CHECK(f4 > 1.5 * lloyd_max_codebook<4>::mse);   // the fork's compressed 4-bit table
-  MESSAGE("fork codebook MSE: 2 bits " << f2 << ", 3 bits "
-                                       << quantizer_mse(fork_codebook<3>::exact) << ", 4 bits "
-                                       << f4);
+  CHECK(f4 > 1.5 * lloyd_max_codebook<4>::mse);  // the fork's compressed 4-bit table
+  MESSAGE("fork codebook MSE: 2 bits "
+          << f2 << ", 3 bits " << quantizer_mse(fork_codebook<3>::exact) << ", 4 bits " << f4);
 }

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -124,7 +124,11 @@ struct attention_problem {
 
 inline attention_problem make_attention(std::size_t d, std::size_t n_keys, std::size_t n_queries,
                                         std::uint64_t seed) {
-  attention_problem p{d, n_keys, n_queries, {}, outlier_rows(n_keys, d, 4, 6.0f, seed),
+  attention_problem p{d,
+                      n_keys,
+                      n_queries,
+                      {},
+                      outlier_rows(n_keys, d, 4, 6.0f, seed),
                       gaussian_rows(n_keys, d, seed + 1)};
   std::mt19937_64 rng(seed + 2);
   auto noise = gaussian_rows(n_queries, d, seed + 3);
@@ -202,12 +206,10 @@ inline double attention_entropy(const attention_problem& p) {
   return h / double(p.n_queries);
 }
 
-
 // Test-only alternative for head dims that are not a power of two: a block-diagonal randomized
 // Hadamard on the binary decomposition of d (80 = 64 + 16, 576 = 512 + 64), the scheme
 // strata::hadamard was measured against (docs/codecs.md).
-template <std::uint64_t Seed = 0x7374726174611ull>
-struct block_diagonal_hadamard {
+template <std::uint64_t Seed = 0x7374726174611ull> struct block_diagonal_hadamard {
   static void apply(float* x, std::size_t d, bool forward) {
     std::size_t start = 0;
     while (start < d) {
@@ -233,8 +235,7 @@ void encode_with_rule(const float* x, std::size_t n, void* out) {
 }
 
 // Calls f(turbo<B, G>{}) with G = turbo_group_for(d).
-template <int B, class F>
-decltype(auto) with_turbo_group(std::size_t d, F&& f) {
+template <int B, class F> decltype(auto) with_turbo_group(std::size_t d, F&& f) {
   switch (turbo_group_for(d)) {
     case 128: return f(turbo<B, 128>{});
     case 64: return f(turbo<B, 64>{});

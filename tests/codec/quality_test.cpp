@@ -21,8 +21,7 @@ namespace {
 // Expected per-coordinate MSE of the codebook's quantizer applied to one coordinate of a random
 // unit vector in G dimensions scaled by sqrt(G) (density ~ (1 - t^2/G)^((G-3)/2), |t| < sqrt(G)):
 // what turbo<B, G> with the plain scale n / sqrt(G) must give, since it knows the group norm.
-template <class Codebook>
-double sphere_marginal_mse(int g) {
+template <class Codebook> double sphere_marginal_mse(int g) {
   const double r = std::sqrt(double(g));
   const int steps = 200000;
   const double h = 2 * r / steps;
@@ -40,8 +39,7 @@ double sphere_marginal_mse(int g) {
   return e / z;
 }
 
-template <int B>
-void check_turbo_vs_lloyd_max(const std::vector<float>& x) {
+template <int B> void check_turbo_vs_lloyd_max(const std::vector<float>& x) {
   using C = turbo<B>;
   const double lm = lloyd_max_codebook<B>::mse;
   const double codec = relative_mse(x, round_trip_rows<C>(x, 128));
@@ -152,8 +150,7 @@ TEST_CASE("turbo scale rule: norm correction lowers the attention error of compr
 }
 
 namespace {
-template <class C>
-void check_non_finite() {
+template <class C> void check_non_finite() {
   constexpr std::size_t n = C::block_values < 32 ? 32 : C::block_values;
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();

@@ -27,7 +27,8 @@ std::array<std::int8_t, 8> point(std::uint16_t code) {
 
 double dist2(const float* v, const std::array<std::int8_t, 8>& k) {
   double s = 0;
-  for (int i = 0; i < 8; ++i) s += (double(v[i]) - k[std::size_t(i)] / 2.0) * (double(v[i]) - k[std::size_t(i)] / 2.0);
+  for (int i = 0; i < 8; ++i)
+    s += (double(v[i]) - k[std::size_t(i)] / 2.0) * (double(v[i]) - k[std::size_t(i)] / 2.0);
   return s;
 }
 
@@ -58,7 +59,8 @@ TEST_CASE("d8 codebook: 512 patterns by norm, then lexicographic; sorted index c
     if (n2 > 56) CHECK(seen.count(t) == 0);
   }
   CHECK(small == 451);
-  for (int k = 1; k < d8::patterns; ++k) CHECK(b.sorted_tuple[std::size_t(k - 1)] < b.sorted_tuple[std::size_t(k)]);
+  for (int k = 1; k < d8::patterns; ++k)
+    CHECK(b.sorted_tuple[std::size_t(k - 1)] < b.sorted_tuple[std::size_t(k)]);
   for (int k = 0; k < d8::patterns; ++k)
     CHECK(b.tuple[b.sorted_pattern[std::size_t(k)]] == b.sorted_tuple[std::size_t(k)]);
 }

@@ -52,8 +52,7 @@ struct gguf_builder {
   std::vector<uint8_t> bytes;
   uint64_t n_kv = 0;
   std::vector<uint8_t> kv;
-  template <typename T>
-  static void put(std::vector<uint8_t>& b, T v) {
+  template <typename T> static void put(std::vector<uint8_t>& b, T v) {
     const auto* p = reinterpret_cast<const uint8_t*>(&v);
     b.insert(b.end(), p, p + sizeof(T));
   }
@@ -149,7 +148,8 @@ TEST_CASE("Gemma rendering: system prompt goes into the first user turn") {
         "<start_of_turn>model\nHello.<end_of_turn>\n"
         "<start_of_turn>user\n2+2?<end_of_turn>\n"
         "<start_of_turn>model\n");
-  CHECK(engine::render_chat(t, {{"user", "Hi"}}, false) == "<start_of_turn>user\nHi<end_of_turn>\n");
+  CHECK(engine::render_chat(t, {{"user", "Hi"}}, false) ==
+        "<start_of_turn>user\nHi<end_of_turn>\n");
 }
 
 TEST_CASE("plain fallback") {

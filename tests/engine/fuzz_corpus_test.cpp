@@ -14,8 +14,6 @@
 
 namespace {
 
-
-
 // Runs the target on an exactly-sized copy (so that ASan sees a read past the end).
 void run(const strata_fuzz::target& t, const strata_fuzz::bytes& b) {
   const strata_fuzz::bytes exact(b);

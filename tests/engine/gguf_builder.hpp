@@ -12,8 +12,7 @@ namespace engine_test {
 struct gguf_builder {
   std::vector<uint8_t> bytes;
 
-  template <class T>
-  gguf_builder& pod(T v) {
+  template <class T> gguf_builder& pod(T v) {
     const size_t at = bytes.size();
     bytes.resize(at + sizeof(T));
     std::memcpy(bytes.data() + at, &v, sizeof(T));
@@ -41,7 +40,8 @@ struct gguf_builder {
   gguf_builder& kv_u32(std::string_view k, uint32_t v) { return key(k, 4).u32(v); }
   gguf_builder& kv_str(std::string_view k, std::string_view v) { return key(k, 8).str(v); }
   // name, dims, type, offset
-  gguf_builder& tensor_info(std::string_view name, std::vector<uint64_t> ne, uint32_t type, uint64_t offset) {
+  gguf_builder& tensor_info(std::string_view name, std::vector<uint64_t> ne, uint32_t type,
+                            uint64_t offset) {
     str(name).u32(static_cast<uint32_t>(ne.size()));
     for (uint64_t d : ne) u64(d);
     return u32(type).u64(offset);

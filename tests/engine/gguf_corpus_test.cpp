@@ -22,8 +22,6 @@ namespace {
 using strata_test::files_in;
 const auto read_file = strata_test::read_bytes;
 
-
-
 enum class outcome { parsed, error };
 
 // Parses `bytes` (copied into a buffer of exactly their size) and walks the result.
@@ -48,8 +46,8 @@ outcome parse(const std::vector<uint8_t>& bytes, std::string& message) {
 }
 
 bool well_formed(const std::string& message) {
-  return message.rfind("error: ", 0) == 0 && message.find(" (input: offset ") != std::string::npos &&
-         message.back() == ')';
+  return message.rfind("error: ", 0) == 0 &&
+         message.find(" (input: offset ") != std::string::npos && message.back() == ')';
 }
 
 const std::string kFuzzDir = STRATA_FUZZ_DIR;

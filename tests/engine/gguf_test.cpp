@@ -64,7 +64,8 @@ TEST_CASE("stories260K.gguf: metadata and tensors") {
   CHECK(emb.rows() == 512);
   CHECK(emb.nbytes == 64 * 512 * 4);
   CHECK(g.find_tensor("no.such.tensor") == nullptr);
-  CHECK_THROWS_WITH_AS(g.get_tensor("no.such.tensor"), doctest::Contains("no.such.tensor"), engine::error);
+  CHECK_THROWS_WITH_AS(g.get_tensor("no.such.tensor"), doctest::Contains("no.such.tensor"),
+                       engine::error);
   // Every tensor lies inside the file, aligned, and the data section is packed in order.
   size_t total = 0;
   for (const engine::tensor& t : g.tensors()) {
@@ -131,8 +132,8 @@ TEST_CASE("every metadata value type, nested arrays, tensors, alignment") {
   // [[1, 2], []] as arrays of uint8
   b.key("arr_arr", 9).u32(9).u64(2).u32(0).u64(2).u8(1).u8(2).u32(0).u64(0);
   b.key("general.alignment", 4).u32(64);
-  b.tensor_info("a", {4, 2}, 0, 0);      // 32 bytes of f32
-  b.tensor_info("b", {32}, 8, 64);       // one Q8_0 block
+  b.tensor_info("a", {4, 2}, 0, 0);  // 32 bytes of f32
+  b.tensor_info("b", {32}, 8, 64);   // one Q8_0 block
   b.pad(64);
   const size_t data_start = b.bytes.size();
   for (int k = 0; k < 8; ++k) b.pod<float>(static_cast<float>(k));
@@ -164,8 +165,10 @@ TEST_CASE("every metadata value type, nested arrays, tensors, alignment") {
   CHECK(nested->items[0].count == 2);
   CHECK(nested->items[0].raw[1] == 2);
   CHECK(nested->items[1].count == 0);
-  CHECK_THROWS_WITH_AS(g.get_float_array("arr_str"), doctest::Contains("array of string"), engine::error);
-  CHECK_THROWS_WITH_AS(g.get_string("u32"), doctest::Contains("'u32' is uint32, expected string"), engine::error);
+  CHECK_THROWS_WITH_AS(g.get_float_array("arr_str"), doctest::Contains("array of string"),
+                       engine::error);
+  CHECK_THROWS_WITH_AS(g.get_string("u32"), doctest::Contains("'u32' is uint32, expected string"),
+                       engine::error);
   CHECK(g.alignment() == 64);
   CHECK(g.data_offset() == data_start);
   REQUIRE(g.tensors().size() == 2);
@@ -207,7 +210,8 @@ TEST_CASE("malformed files: each error names what and where") {
   {
     gguf_builder b;
     b.header(0, 1ull << 60);
-    CHECK(parse_error(b).find("metadata count 1152921504606846976 cannot fit") != std::string::npos);
+    CHECK(parse_error(b).find("metadata count 1152921504606846976 cannot fit") !=
+          std::string::npos);
   }
   {
     gguf_builder b;
@@ -224,7 +228,8 @@ TEST_CASE("malformed files: each error names what and where") {
   {
     gguf_builder b;
     b.header(0, 1).key("k", 9).u32(4).u64(1ull << 62);
-    CHECK(parse_error(b).find("array of 4611686018427387904 uint32 elements cannot fit") != std::string::npos);
+    CHECK(parse_error(b).find("array of 4611686018427387904 uint32 elements cannot fit") !=
+          std::string::npos);
   }
   {
     gguf_builder b;
@@ -257,7 +262,8 @@ TEST_CASE("malformed files: each error names what and where") {
     gguf_builder b;
     b.header(1, 0).tensor_info("t", {30}, 2, 0).pad(32);
     b.bytes.resize(b.bytes.size() + 64);
-    CHECK(parse_error(b).find("row length 30 is not a multiple of the Q4_0 block of 32") != std::string::npos);
+    CHECK(parse_error(b).find("row length 30 is not a multiple of the Q4_0 block of 32") !=
+          std::string::npos);
   }
   {
     gguf_builder b;
@@ -273,7 +279,8 @@ TEST_CASE("malformed files: each error names what and where") {
     gguf_builder b;
     b.header(1, 0).tensor_info("t", {8}, 0, 16).pad(32);
     b.bytes.resize(b.bytes.size() + 64);
-    CHECK(parse_error(b).find("data offset 16 is not a multiple of the alignment 32") != std::string::npos);
+    CHECK(parse_error(b).find("data offset 16 is not a multiple of the alignment 32") !=
+          std::string::npos);
   }
   {
     gguf_builder b;
@@ -287,7 +294,8 @@ TEST_CASE("malformed files: each error names what and where") {
     gguf_builder b;  // alignment 1 lets a tensor start at an odd offset: rejected as misaligned
     b.header(1, 1).kv_u32("general.alignment", 1).tensor_info("t", {32}, 8, 1);
     b.bytes.resize(b.bytes.size() + 40);
-    CHECK(parse_error(b).find("is not 4-byte aligned (general.alignment is 1)") != std::string::npos);
+    CHECK(parse_error(b).find("is not 4-byte aligned (general.alignment is 1)") !=
+          std::string::npos);
   }
   {
     gguf_builder b;
@@ -298,6 +306,7 @@ TEST_CASE("malformed files: each error names what and where") {
 }
 
 TEST_CASE("file errors") {
-  CHECK_THROWS_WITH_AS(gguf("/nonexistent/x.gguf"), doctest::Contains("cannot open file"), engine::error);
+  CHECK_THROWS_WITH_AS(gguf("/nonexistent/x.gguf"), doctest::Contains("cannot open file"),
+                       engine::error);
   CHECK_THROWS_WITH_AS(gguf("/"), doctest::Contains("not a regular file"), engine::error);
 }

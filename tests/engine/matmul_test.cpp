@@ -62,7 +62,8 @@ weights random_weights(ggml_type type, int64_t n_in, int64_t n_out, std::mt19937
       const float v = normal(rng);
       uint32_t bits;
       std::memcpy(&bits, &v, 4);
-      const uint16_t h = type == ggml_type::F16 ? engine::float_to_half(v) : static_cast<uint16_t>(bits >> 16);
+      const uint16_t h =
+          type == ggml_type::F16 ? engine::float_to_half(v) : static_cast<uint16_t>(bits >> 16);
       std::memcpy(w.bytes.data() + 2 * i, &h, 2);
     }
   } else {
@@ -90,8 +91,8 @@ std::vector<float> random_x(int64_t n, std::mt19937& rng) {
 // Per output: sum |w| |x| (scale of float rounding) and the bound on the error that quantized
 // activations can cause: sum_c |w_c| * d_block(c) / 2 where d = max|x| / steps per 32-block
 // (steps = 127 for one int8 plane, 127 kActFine for two).
-void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_tokens, std::vector<double>& abs_sum,
-            std::vector<double>& act_bound, double steps) {
+void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_tokens,
+            std::vector<double>& abs_sum, std::vector<double>& act_bound, double steps) {
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   abs_sum.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
   act_bound.assign(static_cast<size_t>(n_out * n_tokens), 0.0);
@@ -116,8 +117,8 @@ void bounds(const engine::tensor& W, const std::vector<float>& x, int64_t n_toke
 }
 
 // matmul on the current target vs the scalar reference of the same math, and vs exact mode.
-void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool& pool, std::mt19937& rng,
-                  bool all_targets) {
+void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool& pool,
+                  std::mt19937& rng, bool all_targets) {
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   const std::vector<float> x = random_x(n_in * n_tokens, rng);
   const size_t ny = static_cast<size_t>(n_out * n_tokens);
@@ -130,11 +131,13 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
     std::vector<float> ref(ny), fast(ny);
     engine::matmul_reference_q8(W, x.data(), n_tokens, ref.data(), act);
     const bool quantized = engine::matmul_quantizes_activations(W.type);
-    std::vector<int64_t> targets = all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
+    std::vector<int64_t> targets =
+        all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
     for (int64_t target : targets) {
       if (target != 0) hwy::SetSupportedTargetsForTest(target);
-      INFO("type " << engine::type_name(W.type) << ", target " << std::string(target ? hwy::TargetName(target) : "best")
-                   << ", " << n_in << "x" << n_out << ", tokens " << n_tokens << (fine ? ", fine" : ", q8")
+      INFO("type " << engine::type_name(W.type) << ", target "
+                   << std::string(target ? hwy::TargetName(target) : "best") << ", " << n_in << "x"
+                   << n_out << ", tokens " << n_tokens << (fine ? ", fine" : ", q8")
                    << " activations");
       std::fill(fast.begin(), fast.end(), std::nanf(""));
       engine::matmul(W, x.data(), n_tokens, fast.data(), pool, act);
@@ -145,7 +148,8 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
           MESSAGE("y[" << i << "] fast " << fast[i] << " reference " << ref[i] << " tol " << tol);
         const double tol_exact = (quantized ? act_bound[i] * 1.001 : 0.0) + tol;
         if (!(std::fabs(fast[i] - exact[i]) <= tol_exact) && bad_exact++ < 3)
-          MESSAGE("y[" << i << "] fast " << fast[i] << " exact " << exact[i] << " tol " << tol_exact);
+          MESSAGE("y[" << i << "] fast " << fast[i] << " exact " << exact[i] << " tol "
+                       << tol_exact);
       }
       CHECK(bad_ref == 0);
       CHECK(bad_exact == 0);
@@ -154,14 +158,15 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
     // Exact mode is the f64 dot of the dequantized row with x: also check it against the
     // quantized-activation reference within the activation bound (independent of the kernels).
     if (quantized)
-      for (size_t i = 0; i < ny; ++i) CHECK(std::fabs(exact[i] - ref[i]) <= act_bound[i] * 1.001 + 1e-5 * abs_sum[i]);
+      for (size_t i = 0; i < ny; ++i)
+        CHECK(std::fabs(exact[i] - ref[i]) <= act_bound[i] * 1.001 + 1e-5 * abs_sum[i]);
   }
 }
 
-constexpr ggml_type kAllTypes[] = {ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0,
-                                   ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0,
-                                   ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K,
-                                   ggml_type::Q6_K};
+constexpr ggml_type kAllTypes[] = {
+    ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0, ggml_type::Q4_1,
+    ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0, ggml_type::Q2_K, ggml_type::Q3_K,
+    ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K};
 
 }  // namespace
 
@@ -179,16 +184,18 @@ TEST_CASE("quantized activations: two planes (stored as int16), error at most ha
   std::mt19937 rng(11);
   const int64_t n_in = 256, n_tokens = 3;
   std::vector<float> x = random_x(n_in * n_tokens, rng);
-  for (int k = 0; k < 32; ++k) x[static_cast<size_t>(64 + k)] = 0.0f;    // an all-zero block
-  x[200] = 1e30f;                                                          // a huge value
-  for (int k = 0; k < 32; ++k) x[static_cast<size_t>(288 + k)] = 1e-30f * static_cast<float>(k - 16);  // tiny ones
+  for (int k = 0; k < 32; ++k) x[static_cast<size_t>(64 + k)] = 0.0f;  // an all-zero block
+  x[200] = 1e30f;                                                      // a huge value
+  for (int k = 0; k < 32; ++k)
+    x[static_cast<size_t>(288 + k)] = 1e-30f * static_cast<float>(k - 16);  // tiny ones
   engine::q8_activations a;
   engine::quantize_activations(x.data(), n_in, n_tokens, a);
   REQUIRE(a.q.size() == static_cast<size_t>(2 * n_in * n_tokens));
   int bad = 0;
   for (int64_t b = 0; b < n_in * n_tokens / 32; ++b) {
     float amax = 0;
-    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[static_cast<size_t>(32 * b + k)]));
+    for (int k = 0; k < 32; ++k)
+      amax = std::max(amax, std::fabs(x[static_cast<size_t>(32 * b + k)]));
     const double step = static_cast<double>(amax) / (127.0 * engine::kActFine);
     CHECK(a.d[static_cast<size_t>(b)] == doctest::Approx(step).epsilon(1e-6));
     double sum[2] = {0, 0};
@@ -201,7 +208,8 @@ TEST_CASE("quantized activations: two planes (stored as int16), error at most ha
       if ((q < -127 * (engine::kActFine + 1) || q > 127 * (engine::kActFine + 1) ||
            std::fabs(v - static_cast<double>(x[static_cast<size_t>(i)])) > 0.51 * step + 1e-37) &&
           bad++ < 3)
-        MESSAGE("x[" << i << "] = " << x[static_cast<size_t>(i)] << " -> " << v << " step " << step << " d " << a.d[static_cast<size_t>(b)] << " (integer " << q << ")");
+        MESSAGE("x[" << i << "] = " << x[static_cast<size_t>(i)] << " -> " << v << " step " << step
+                     << " d " << a.d[static_cast<size_t>(b)] << " (integer " << q << ")");
     }
     for (int h = 0; h < 2; ++h)
       CHECK(std::fabs(a.sum16[static_cast<size_t>(2 * b + h)] - sum[h]) <= 1e-5 * amax);
@@ -236,12 +244,13 @@ TEST_CASE("get_row and errors") {
   engine::dequantize(ggml_type::Q8_0, w.bytes.data(), all.data(), 64 * 3);
   engine::get_row(w.t, 2, row.data());
   CHECK(std::equal(row.begin(), row.end(), all.begin() + 128));
-  CHECK_THROWS_WITH_AS(engine::get_row(w.t, 3, row.data()), doctest::Contains("row 3 is out of range"), engine::error);
+  CHECK_THROWS_WITH_AS(engine::get_row(w.t, 3, row.data()),
+                       doctest::Contains("row 3 is out of range"), engine::error);
   engine::tensor t3 = w.t;
   t3.ne = {64, 1, 3, 1};
   engine::thread_pool pool(1);
-  CHECK_THROWS_WITH_AS(engine::matmul(t3, row.data(), 1, all.data(), pool), doctest::Contains("not a 2-D tensor"),
-                       engine::error);
+  CHECK_THROWS_WITH_AS(engine::matmul(t3, row.data(), 1, all.data(), pool),
+                       doctest::Contains("not a 2-D tensor"), engine::error);
 }
 
 TEST_CASE("real weights: SmolLM2 Q4_1 / Q8_0 and gemma3 Q4_K / Q6_K / Q5_0 / Q8_0 tensors") {
@@ -260,8 +269,8 @@ TEST_CASE("real weights: SmolLM2 Q4_1 / Q8_0 and gemma3 Q4_K / Q6_K / Q5_0 / Q8_
   const std::string gemma = models + "gemma-3-270m-q4_k_m.gguf";
   if (std::filesystem::exists(gemma)) {
     engine::gguf g(gemma);
-    for (const char* name : {"blk.0.attn_output.weight", "blk.0.ffn_down.weight", "blk.0.attn_q.weight",
-                             "blk.0.attn_v.weight"})
+    for (const char* name : {"blk.0.attn_output.weight", "blk.0.ffn_down.weight",
+                             "blk.0.attn_q.weight", "blk.0.attn_v.weight"})
       check_matmul(g.get_tensor(name), 2, pool, rng, false);
   } else {
     MESSAGE("skipping: " << gemma << " not found");

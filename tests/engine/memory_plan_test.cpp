@@ -45,8 +45,9 @@ TEST_CASE("kv_bytes is the cache's own bytes(), without allocating it") {
   // SmolLM2 (head dim 64, 30 layers): every codec, presets, a recent window.
   const char* cache = std::getenv("STRATA_CACHE_DIR");
   const std::string dir = cache && *cache ? cache : std::string(STRATA_CACHE_DIR);
-  check_kv_bytes(dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                 {"-ctk q8_0 -ctv turbo3", "la7", "-ctk turbo4 -ctv vq2", "-ctk q4_0 -ctv turbo2 recent=64"});
+  check_kv_bytes(
+      dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+      {"-ctk q8_0 -ctv turbo3", "la7", "-ctk turbo4 -ctv vq2", "-ctk q4_0 -ctv turbo2 recent=64"});
 }
 
 TEST_CASE("available memory: measured, or set by STRATA_MEMORY_AVAILABLE") {
@@ -58,7 +59,8 @@ TEST_CASE("available memory: measured, or set by STRATA_MEMORY_AVAILABLE") {
   CHECK(e.bytes == 12345);
   CHECK(e.source == "STRATA_MEMORY_AVAILABLE");
   setenv("STRATA_MEMORY_AVAILABLE", "lots", 1);
-  CHECK(strata_test::error_text([] { engine::available_memory(); }).find("not a byte count") != std::string::npos);
+  CHECK(strata_test::error_text([] { engine::available_memory(); }).find("not a byte count") !=
+        std::string::npos);
   unsetenv("STRATA_MEMORY_AVAILABLE");
 }
 
@@ -68,7 +70,8 @@ TEST_CASE("a plan that does not fit names every item, the total, what is availab
   p.add("logits (1048576 x 262144 f32)", uint64_t(1) << 40);
   CHECK(p.total() == (uint64_t(5) << 30) + (uint64_t(1) << 40));
   const engine::memory_available small{uint64_t(8) << 30, "test"};
-  const std::string msg = strata_test::error_text([&] { p.require_fits("strata-perplexity", small); });
+  const std::string msg =
+      strata_test::error_text([&] { p.require_fits("strata-perplexity", small); });
   CHECK(msg.rfind("error: this run needs 1.00 TiB", 0) == 0);
   CHECK(msg.find("but 8.00 GiB are available (test)") != std::string::npos);
   CHECK(msg.find("KV cache (q8_0/turbo3, 1048576 tokens): 5.00 GiB") != std::string::npos);

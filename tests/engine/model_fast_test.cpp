@@ -23,8 +23,8 @@
 namespace {
 
 struct comparison {
-  double ppl_exact, ppl_fast, top1, kld;     // default activations (two planes)
-  double ppl_q8, top1_q8, kld_q8;            // one int8 plane (llama.cpp's Q8)
+  double ppl_exact, ppl_fast, top1, kld;  // default activations (two planes)
+  double ppl_q8, top1_q8, kld_q8;         // one int8 plane (llama.cpp's Q8)
 };
 
 comparison compare(const std::string& model_path, int n_ctx, int n_chunks, size_t text_bytes) {
@@ -86,8 +86,8 @@ TEST_CASE("SmolLM2-135M Q4_1: fast mode agrees with exact mode (top-1 >= 99%, PP
   // One window of 256 tokens (127 scored): the exact mode is slow (f32 math on every weight).
   const comparison c = compare(path, 256, 1, 20000);
   MESSAGE("SmolLM2: PPL exact " << c.ppl_exact << ", fast " << c.ppl_fast << ", top-1 " << c.top1
-                                << ", KLD " << c.kld << "; one int8 plane: PPL " << c.ppl_q8 << ", top-1 "
-                                << c.top1_q8 << ", KLD " << c.kld_q8);
+                                << ", KLD " << c.kld << "; one int8 plane: PPL " << c.ppl_q8
+                                << ", top-1 " << c.top1_q8 << ", KLD " << c.kld_q8);
   CHECK(c.top1 >= 0.99);
   CHECK(std::fabs(c.ppl_fast / c.ppl_exact - 1.0) <= 0.005);
   // One int8 plane (llama.cpp's Q8 activations) costs this model visibly more (96.9 % top-1

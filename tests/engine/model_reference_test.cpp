@@ -60,7 +60,8 @@ TEST_CASE("batched prefill equals token-by-token decoding") {
     std::vector<float> la(size_t(n) * V), lb(size_t(n) * V);
     opt.n_batch = 4;  // several internal batches
     m.forward(prompt, 0, a, pool, la.data(), n, opt);
-    for (int i = 0; i < n; ++i) m.forward({&prompt[size_t(i)], 1}, i, b, pool, lb.data() + size_t(i) * V, 1, opt);
+    for (int i = 0; i < n; ++i)
+      m.forward({&prompt[size_t(i)], 1}, i, b, pool, lb.data() + size_t(i) * V, 1, opt);
     const auto [err, mx] = reftest::max_err(la.data(), lb.data(), la.size());
     CHECK(err <= 1e-5 * mx + 1e-6);
   }

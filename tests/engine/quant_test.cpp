@@ -65,7 +65,8 @@ bool run_reference(const std::string& args, const std::string& out) {
 }
 
 std::string temp_path(const char* stem) {
-  return (std::filesystem::temp_directory_path() / (std::string(stem) + "-" + std::to_string(::getpid()) + ".bin"))
+  return (std::filesystem::temp_directory_path() /
+          (std::string(stem) + "-" + std::to_string(::getpid()) + ".bin"))
       .string();
 }
 
@@ -75,7 +76,8 @@ void check_record(const record& r, const uint8_t* raw) {
   INFO(r.name << " (" << engine::type_name(r.type) << ")");
   const int64_t n = static_cast<int64_t>(r.values.size());
   REQUIRE(n % engine::block_values(r.type) == 0);
-  REQUIRE(static_cast<int64_t>(r.raw.size()) == n / engine::block_values(r.type) * engine::block_bytes(r.type));
+  REQUIRE(static_cast<int64_t>(r.raw.size()) ==
+          n / engine::block_values(r.type) * engine::block_bytes(r.type));
   std::vector<float> got(static_cast<size_t>(n));
   engine::dequantize(r.type, raw, got.data(), n);
   const int64_t bv = std::max<int64_t>(engine::block_values(r.type), 32);
@@ -83,10 +85,13 @@ void check_record(const record& r, const uint8_t* raw) {
   for (int64_t b = 0; b < n; b += bv) {
     float scale = 0;
     for (int64_t i = b; i < b + bv && i < n; ++i)
-      if (std::isfinite(r.values[static_cast<size_t>(i)])) scale = std::max(scale, std::fabs(r.values[static_cast<size_t>(i)]));
+      if (std::isfinite(r.values[static_cast<size_t>(i)]))
+        scale = std::max(scale, std::fabs(r.values[static_cast<size_t>(i)]));
     for (int64_t i = b; i < b + bv && i < n; ++i) {
       const float want = r.values[static_cast<size_t>(i)], have = got[static_cast<size_t>(i)];
-      const bool ok = std::isfinite(want) ? std::fabs(have - want) <= 2e-6f * scale : (have == want || (std::isnan(have) && std::isnan(want)));
+      const bool ok = std::isfinite(want)
+                          ? std::fabs(have - want) <= 2e-6f * scale
+                          : (have == want || (std::isnan(have) && std::isnan(want)));
       if (!ok && bad++ < 5) MESSAGE("value " << i << ": got " << have << ", reference " << want);
     }
   }
@@ -124,12 +129,12 @@ TEST_CASE("block sizes") {
   CHECK(engine::block_bytes(ggml_type::Q5_1) == 24);
   CHECK(engine::block_values(ggml_type::Q6_K) == 256);
   CHECK(engine::block_bytes(ggml_type::Q6_K) == 210);
-  CHECK_THROWS_WITH_AS(engine::block_values(static_cast<ggml_type>(16)), doctest::Contains("unsupported tensor type 16"),
-                       engine::error);
+  CHECK_THROWS_WITH_AS(engine::block_values(static_cast<ggml_type>(16)),
+                       doctest::Contains("unsupported tensor type 16"), engine::error);
   float out[32];
   const uint8_t zeros[34] = {};
-  CHECK_THROWS_WITH_AS(engine::dequantize(ggml_type::Q8_0, zeros, out, 31), doctest::Contains("not a multiple"),
-                       engine::error);
+  CHECK_THROWS_WITH_AS(engine::dequantize(ggml_type::Q8_0, zeros, out, 31),
+                       doctest::Contains("not a multiple"), engine::error);
 }
 
 TEST_CASE("half conversions: all 65536 values round-trip; midpoints round to even") {

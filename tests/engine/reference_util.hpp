@@ -127,12 +127,11 @@ inline void check_against_reference(const std::string& path, const std::vector<i
   double worst = 0.0;
   for (int s = 0; s < steps; ++s) {
     const int32_t tok = engine::argmax(last.data(), c.n_vocab);
-    const auto [e, m2] = max_err(last.data(), ref->step_logits.data() + size_t(s) * c.n_vocab,
-                                 size_t(c.n_vocab));
+    const auto [e, m2] =
+        max_err(last.data(), ref->step_logits.data() + size_t(s) * c.n_vocab, size_t(c.n_vocab));
     worst = std::max(worst, e / m2);
-    REQUIRE_MESSAGE(tok == ref->greedy[size_t(s)],
-                    tag << ": greedy token " << s << " is " << tok << ", reference "
-                        << ref->greedy[size_t(s)]);
+    REQUIRE_MESSAGE(tok == ref->greedy[size_t(s)], tag << ": greedy token " << s << " is " << tok
+                                                       << ", reference " << ref->greedy[size_t(s)]);
     CHECK(e <= 1e-3 * m2);
     const int32_t one[1] = {tok};
     m.forward(one, pos++, kv, pool, last.data(), 1, opt);

@@ -34,9 +34,10 @@ TEST_CASE("many small back-to-back jobs (the decode pattern)") {
 
 TEST_CASE("exceptions propagate; the pool stays usable") {
   engine::thread_pool pool(3);
-  CHECK_THROWS_AS(pool.parallel_for(100, [](int64_t b, int64_t) {
-                    if (b == 0) throw std::runtime_error("boom");
-                  }),
+  CHECK_THROWS_AS(pool.parallel_for(100,
+                                    [](int64_t b, int64_t) {
+                                      if (b == 0) throw std::runtime_error("boom");
+                                    }),
                   std::runtime_error);
   std::atomic<int> count{0};
   pool.parallel_for(10, [&](int64_t b, int64_t e) { count.fetch_add(static_cast<int>(e - b)); });
@@ -48,7 +49,8 @@ TEST_CASE("nested parallel_for runs inline") {
   std::atomic<int> count{0};
   pool.parallel_for(4, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      pool.parallel_for(3, [&](int64_t b2, int64_t e2) { count.fetch_add(static_cast<int>(e2 - b2)); });
+      pool.parallel_for(
+          3, [&](int64_t b2, int64_t e2) { count.fetch_add(static_cast<int>(e2 - b2)); });
   });
   CHECK(count.load() == 12);
 }

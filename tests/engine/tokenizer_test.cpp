@@ -109,12 +109,12 @@ TEST_CASE("unicode: categories, UTF-8, GPT-2 byte mapping") {
   CHECK(flags_of('\n') == (control | whitespace));
   CHECK(flags_of('!') == punctuation);
   CHECK(flags_of('$') == symbol);
-  CHECK(flags_of(0x00BD) == number);              // ½
-  CHECK(flags_of(0x0416) == letter);              // Ж
-  CHECK(flags_of(0x0301) == mark);                // combining acute
+  CHECK(flags_of(0x00BD) == number);  // ½
+  CHECK(flags_of(0x0416) == letter);  // Ж
+  CHECK(flags_of(0x0301) == mark);    // combining acute
   CHECK(flags_of(0x3000) == (separator | whitespace));
-  CHECK(flags_of(0x001C) == control);             // isspace() in Python, not White_Space
-  CHECK(flags_of(0x1F600) == symbol);             // 😀
+  CHECK(flags_of(0x001C) == control);  // isspace() in Python, not White_Space
+  CHECK(flags_of(0x1F600) == symbol);  // 😀
   CHECK(flags_of(0x10FFFF) == undefined);
   CHECK(flags_of(invalid_byte_base + 0xFF) == undefined);
   CHECK(ranges[0].first == 0);
@@ -127,10 +127,17 @@ TEST_CASE("unicode: categories, UTF-8, GPT-2 byte mapping") {
     cpts.push_back(next_cpt(s, pos));
     append_utf8(back, cpts.back());
   }
-  const std::vector<uint32_t> want = {'a', 0xE9, 0x20AC, 0x1F600, invalid_byte_base + 0xFF,
-                                      invalid_byte_base + 0xC0, invalid_byte_base + 0xAF,
-                                      invalid_byte_base + 0xED, invalid_byte_base + 0xA0,
-                                      invalid_byte_base + 0x80, 'z'};
+  const std::vector<uint32_t> want = {'a',
+                                      0xE9,
+                                      0x20AC,
+                                      0x1F600,
+                                      invalid_byte_base + 0xFF,
+                                      invalid_byte_base + 0xC0,
+                                      invalid_byte_base + 0xAF,
+                                      invalid_byte_base + 0xED,
+                                      invalid_byte_base + 0xA0,
+                                      invalid_byte_base + 0x80,
+                                      'z'};
   CHECK(cpts == want);
   CHECK(back == s);
 
@@ -144,12 +151,15 @@ TEST_CASE("unicode: categories, UTF-8, GPT-2 byte mapping") {
 
 TEST_CASE("pretokenize: GPT-2 pattern") {
   CHECK(split(pre_type::gpt2, "Hello world") == strings{"Hello", " world"});
-  CHECK(split(pre_type::gpt2, "I've 'RE  x\n\n") == strings{"I", "'ve", " '", "RE", " ", " x", "\n\n"});
+  CHECK(split(pre_type::gpt2, "I've 'RE  x\n\n") ==
+        strings{"I", "'ve", " '", "RE", " ", " x", "\n\n"});
   CHECK(split(pre_type::gpt2, "a   b") == strings{"a", "  ", " b"});
   CHECK(split(pre_type::gpt2, " 123 4567,89!?") == strings{" 123", " 4567", ",", "89", "!?"});
   CHECK(split(pre_type::gpt2, "\tx") == strings{"\t", "x"});
   CHECK(split(pre_type::gpt2, "x \n y") == strings{"x", " \n", " y"});
-  CHECK(split(pre_type::gpt2, "caf\xC3\xA9 \xE2\x82\xAC" "5") == strings{"caf\xC3\xA9", " \xE2\x82\xAC", "5"});
+  CHECK(split(pre_type::gpt2,
+              "caf\xC3\xA9 \xE2\x82\xAC"
+              "5") == strings{"caf\xC3\xA9", " \xE2\x82\xAC", "5"});
   CHECK(split(pre_type::gpt2, "").empty());
 }
 
@@ -196,8 +206,8 @@ TEST_CASE("pretokenize: names and errors") {
   // Every piece boundary is kept: the pieces cover the text, for any bytes.
   std::string junk;
   for (int i = 0; i < 2000; ++i) junk += static_cast<char>((i * 7919 + i / 13) & 0xFF);
-  for (const pre_type t : {pre_type::gpt2, pre_type::smollm, pre_type::llama3, pre_type::qwen2,
-                           pre_type::default_}) {
+  for (const pre_type t :
+       {pre_type::gpt2, pre_type::smollm, pre_type::llama3, pre_type::qwen2, pre_type::default_}) {
     std::string joined;
     for (const std::string& p : split(t, junk)) {
       CHECK(!p.empty());
@@ -255,8 +265,20 @@ TEST_CASE("pretokenize: the Python regex module's splits (tests/reference/pretok
 TEST_CASE("SentencePiece core on a hand-made vocabulary") {
   engine::vocab_data v;
   v.model = "llama";
-  v.tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "ab",
-              "c", "<0x7A>", "<0xC3>", "<0xA9>", "<ctl>"};
+  v.tokens = {"<unk>",
+              "<s>",
+              "</s>",
+              "\xE2\x96\x81",
+              "a",
+              "b",
+              "ab",
+              "\xE2\x96\x81"
+              "ab",
+              "c",
+              "<0x7A>",
+              "<0xC3>",
+              "<0xA9>",
+              "<ctl>"};
   v.scores = {0, 0, 0, -1, -2, -2, -1.5f, -0.5f, -3, 0, 0, 0, 0};
   v.types = {2, 3, 3, 1, 1, 1, 1, 1, 1, 6, 6, 6, 3};
   const tokenizer tok(v);
@@ -324,9 +346,7 @@ TEST_CASE("llama.cpp vectors: SentencePiece (llama-spm)") {
   check_vocab_file("ggml-vocab-llama-spm.gguf", 46);
 }
 
-TEST_CASE("llama.cpp vectors: GPT-2 BPE (gpt-2)") {
-  check_vocab_file("ggml-vocab-gpt-2.gguf", 46);
-}
+TEST_CASE("llama.cpp vectors: GPT-2 BPE (gpt-2)") { check_vocab_file("ggml-vocab-gpt-2.gguf", 46); }
 
 TEST_CASE("random bytes: no crash, exact round trips") {
   const std::string vocab = data_dir + "/vocab/";
@@ -346,7 +366,9 @@ TEST_CASE("random bytes: no crash, exact round trips") {
       for (char& c : s) {
         const uint32_t r = next();
         // Mostly ASCII and UTF-8 lead/continuation bytes, some of any value.
-        c = static_cast<char>(r % 4 == 0 ? r >> 8 : r % 4 == 1 ? 0x80 + (r >> 8) % 0x50 : 0x20 + (r >> 8) % 0x60);
+        c = static_cast<char>(r % 4 == 0   ? r >> 8
+                              : r % 4 == 1 ? 0x80 + (r >> 8) % 0x50
+                                           : 0x20 + (r >> 8) % 0x60);
       }
       CAPTURE(s);
       const std::vector<int32_t> ids = tok.encode(s, i % 2 == 0, i % 3 == 0);
@@ -398,9 +420,11 @@ TEST_CASE("SmolLM2 vocabulary (gpt2, pre smollm) with ChatML markers") {
   const std::string G = "\xC4\xA0";  // Ġ
   // Expected ids come from the vocabulary's own texts: whole words are single tokens,
   // digits are split one by one (the smollm pre-tokenizer).
-  CHECK(tok.encode("Hello world", false, false) == std::vector<int32_t>{id("Hello"), id(G + "world")});
+  CHECK(tok.encode("Hello world", false, false) ==
+        std::vector<int32_t>{id("Hello"), id(G + "world")});
   CHECK(tok.encode("Hello world", true, false) == tok.encode("Hello world", false, false));
-  CHECK(tok.encode(" 2024", false, false) == std::vector<int32_t>{id(G), id("2"), id("0"), id("2"), id("4")});
+  CHECK(tok.encode(" 2024", false, false) ==
+        std::vector<int32_t>{id(G), id("2"), id("0"), id("2"), id("4")});
   const std::string chat = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n";
   const std::vector<int32_t> ids = tok.encode(chat, false, true);
   REQUIRE(ids.size() > 6);
@@ -443,12 +467,12 @@ TEST_CASE("SmolLM2 vocabulary: llama.cpp's ids") {
   using v = std::vector<int32_t>;
   CHECK(tok.encode("Hello world", true, true) == v{19556, 905});
   CHECK(tok.encode(chat_text, true, true) ==
-        v{1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
-          407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 216, 34, 27, 34, 47, 2, 198, 1, 520,
-          9531, 198});
-  CHECK(tok.encode(mixed_text, true, true) ==
-        v{57, 5248, 2090, 502, 3060, 3543, 422, 19832, 357, 216, 33, 28, 34, 35, 36, 28, 37, 38,
-          39, 1711, 10095});
+        v{1,   9690, 198, 2683, 359,   253,  5356, 5646, 11173, 3365, 3511, 308,  34519,
+          28,  7018, 411, 407,  19712, 8182, 2,    198,  1,     4093, 198,  1780, 314,
+          216, 34,   27,  34,   47,    2,    198,  1,    520,   9531, 198});
+  CHECK(tok.encode(mixed_text, true, true) == v{57,    5248, 2090, 502, 3060, 3543, 422,
+                                                19832, 357,  216,  33,  28,   34,   35,
+                                                36,    28,   37,   38,  39,   1711, 10095});
   CHECK(tok.encode(space_text, true, true) ==
         v{216, 641, 6574, 198, 197, 100, 7366, 284, 333, 5600, 9617, 99, 21198, 6413, 46});
 }
@@ -470,13 +494,15 @@ TEST_CASE("Gemma 3 vocabulary (llama/SentencePiece, 262K tokens): llama.cpp's id
   CHECK(tok.is_eog(106));  // <end_of_turn>
   CHECK(tok.eot() == 106);
   CHECK(tok.encode("Hello world", true, true) == v{2, 9259, 1902});  // no space prefix
-  CHECK(tok.encode(mixed_text, true, true) ==
-        v{2, 236777, 236789, 236757, 2889, 901, 236789, 859, 236789, 560, 130215, 625, 236743,
-          236770, 236764, 236778, 236800, 236812, 236764, 236810, 236825, 236832, 2782, 4329});
+  CHECK(tok.encode(mixed_text, true, true) == v{2,      236777, 236789, 236757, 2889,   901,
+                                                236789, 859,    236789, 560,    130215, 625,
+                                                236743, 236770, 236764, 236778, 236800, 236812,
+                                                236764, 236810, 236825, 236832, 2782,   4329});
   // User-defined tokens (runs of spaces, tabs, newlines, HTML tags) are cut out first.
-  CHECK(tok.encode(space_text, true, true) == v{2, 138, 724, 16764, 107, 255968, 39218, 532, 140,
-                                                35220, 212, 168});
-  CHECK(tok.encode(gemma_chat, true, true) == v{2, 105, 2364, 107, 10979, 106, 107, 105, 4368, 107});
+  CHECK(tok.encode(space_text, true, true) ==
+        v{2, 138, 724, 16764, 107, 255968, 39218, 532, 140, 35220, 212, 168});
+  CHECK(tok.encode(gemma_chat, true, true) ==
+        v{2, 105, 2364, 107, 10979, 106, 107, 105, 4368, 107});
   const std::vector<int32_t> ids = tok.encode(gemma_chat, true, true);
   CHECK(tok.decode(ids) == std::string("<bos>") + gemma_chat);
   CHECK(tok.decode(ids, false) == "user\nHi\nmodel\n");

@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -119,7 +119,8 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
         CAPTURE(flag);
         CHECK(r.rc == 1);
         std::smatch m;
-        if (r.out.find("bad value 'x'") == std::string::npos || !std::regex_search(r.out, m, range_re))
+        if (r.out.find("bad value 'x'") == std::string::npos ||
+            !std::regex_search(r.out, m, range_re))
           continue;
         if (g == 1) ++numeric;
         CHECK_MESSAGE(line.find(m[1].str()) != std::string::npos,
@@ -132,8 +133,8 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
 
 TEST_CASE("strata-perplexity prints chunks and llama-perplexity's final line") {
   if (!have("strata-perplexity") || !have_data()) return;
-  const result r = run("strata-perplexity", "-m " + kStories + " -f " + kWiki +
-                                                " -c 128 --chunks 3 -ctk f32 -ctv f32");
+  const result r = run("strata-perplexity",
+                       "-m " + kStories + " -f " + kWiki + " -c 128 --chunks 3 -ctk f32 -ctv f32");
   INFO(r.out);
   REQUIRE(r.rc == 0);
   CHECK(r.out.find("[1]") != std::string::npos);
@@ -145,16 +146,16 @@ TEST_CASE("strata-perplexity prints chunks and llama-perplexity's final line") {
   CHECK(ppl > 1.0);
   CHECK(ppl < 1000.0);
   // Too few tokens for the window: an error, not a crash.
-  const std::string small = (std::filesystem::path(STRATA_TEST_TMP) / "tools_test_small.txt").string();
-  {
-    std::ofstream(small) << "Once upon a time there was a tiny text.\n";
-  }
+  const std::string small =
+      (std::filesystem::path(STRATA_TEST_TMP) / "tools_test_small.txt").string();
+  { std::ofstream(small) << "Once upon a time there was a tiny text.\n"; }
   const result big = run("strata-perplexity", "-m " + kStories + " -f " + small + " -c 4096");
   CHECK(big.rc == 1);
   CHECK(big.out.find("error: the text has") != std::string::npos);
 }
 
-TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten, the file is checked") {
+TEST_CASE(
+    "strata-perplexity's KL-divergence base: inputs are never overwritten, the file is checked") {
   if (!have("strata-perplexity") || !have_data()) return;
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(STRATA_TEST_TMP) / "tools_test_kld";
@@ -173,7 +174,8 @@ TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten,
     CHECK(r.out.find("is the same file as the input") != std::string::npos);
   }
   fs::create_symlink(model, dir / "link.gguf");
-  const result via_link = run("strata-perplexity", base_args + " --kl-divergence-base " + (dir / "link.gguf").string());
+  const result via_link =
+      run("strata-perplexity", base_args + " --kl-divergence-base " + (dir / "link.gguf").string());
   CHECK(via_link.rc == 1);
   CHECK(fs::file_size(model) == model_size);
   CHECK(fs::file_size(text) == text_size);
@@ -192,7 +194,8 @@ TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten,
   CHECK(fs::directory_iterator(dir) != fs::directory_iterator());
   for (const auto& e : fs::directory_iterator(dir))  // no temporary left beside it
     CHECK(e.path().filename().string().rfind(".base.kld.", 0) != 0);
-  const result same = run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + base);
+  const result same =
+      run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + base);
   INFO(same.out);
   REQUIRE(same.rc == 0);
   std::smatch kld;  // the same run: only the base's f16 rounding remains
@@ -214,7 +217,8 @@ TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten,
     std::string head(24, '\0');
     in.read(head.data(), 24);
     std::ofstream(p, std::ios::binary) << head;
-    const result r = run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + p);
+    const result r =
+        run("strata-perplexity", base_args + " --kl-divergence --kl-divergence-base " + p);
     CHECK(r.rc == 1);
     CHECK(r.out.find("shorter than its header") != std::string::npos);
   }
@@ -228,10 +232,12 @@ TEST_CASE("strata-perplexity's KL-divergence base: inputs are never overwritten,
   CHECK(huge.out.find("need") != std::string::npos);
   CHECK(huge.out.find("bytes, the file has") != std::string::npos);
   // Another context: the message names the field and both values.
-  const result other = run("strata-perplexity", "-m " + model + " -f " + text +
-                                                    " -c 32 --chunks 2 --kl-divergence --kl-divergence-base " + base);
+  const result other = run("strata-perplexity",
+                           "-m " + model + " -f " + text +
+                               " -c 32 --chunks 2 --kl-divergence --kl-divergence-base " + base);
   CHECK(other.rc == 1);
-  CHECK(other.out.find("n_ctx (-c) differs: the base was saved with 64, this run has 32") != std::string::npos);
+  CHECK(other.out.find("n_ctx (-c) differs: the base was saved with 64, this run has 32") !=
+        std::string::npos);
   // A NaN log-prob: refused by value, named by token and position.
   const result nan = damaged("nan.kld", [&](std::fstream& f) {
     f.seekp(std::streamoff(24 + 2 * 64 * 4 + 2 * 10));
@@ -266,8 +272,18 @@ TEST_CASE("SIGINT and SIGTERM: the conventional status, no partial output left b
     fs::create_directories(dir);
     const std::string tool = std::string(STRATA_BIN_DIR) + "/strata-perplexity";
     const std::string base = (dir / "base.kld").string();
-    std::vector<std::string> args = {tool, "-m", kStories, "-f", kWiki, "-c", "256", "-t", "1",
-                                     "--no-progress", "--kl-divergence-base", base};
+    std::vector<std::string> args = {tool,
+                                     "-m",
+                                     kStories,
+                                     "-f",
+                                     kWiki,
+                                     "-c",
+                                     "256",
+                                     "-t",
+                                     "1",
+                                     "--no-progress",
+                                     "--kl-divergence-base",
+                                     base};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -292,7 +308,7 @@ TEST_CASE("SIGINT and SIGTERM: the conventional status, no partial output left b
     int st = 0;
     REQUIRE(waitpid(pid, &st, 0) == pid);
     CHECK(WIFSIGNALED(st));
-    if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);  // a shell reports 128 + sig
+    if (WIFSIGNALED(st)) CHECK(WTERMSIG(st) == sig);                 // a shell reports 128 + sig
     CHECK(fs::directory_iterator(dir) == fs::directory_iterator());  // no base, no temporary
   }
   fs::remove_all(dir);
@@ -325,13 +341,15 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
   CPU_ZERO(&cpus);
   REQUIRE(sched_getaffinity(0, sizeof cpus, &cpus) == 0);
   const std::string over = std::to_string(CPU_COUNT(&cpus) + 1);  // one thread more than cores
-  const result warn = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1 -t " + over);
+  const result warn = run("strata-perplexity",
+                          "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1 -t " + over);
   CHECK(warn.rc == 0);
   CHECK(warn.out.find("warning: -t " + over + " exceeds the") != std::string::npos);
   CHECK(warn.out.find("exceeds the model's trained context") != std::string::npos);
   // A run that cannot fit is refused before it allocates, with the numbers and a hint.
   setenv("STRATA_MEMORY_AVAILABLE", "100000", 1);
-  const result fit = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1");
+  const result fit =
+      run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c 4096 --chunks 1");
   unsetenv("STRATA_MEMORY_AVAILABLE");
   CHECK(fit.rc == 1);
   CHECK(fit.out.find("are available (STRATA_MEMORY_AVAILABLE)") != std::string::npos);
@@ -355,7 +373,8 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
 
 TEST_CASE("strata-bench writes JSON rows") {
   if (!have("strata-bench") || !have_data()) return;
-  const result r = run("strata-bench", "-m " + kStories + " -p 32 -n 8 -r 1 -d 0,16 -o json -ctk f32 -ctv f32");
+  const result r =
+      run("strata-bench", "-m " + kStories + " -p 32 -n 8 -r 1 -d 0,16 -o json -ctk f32 -ctv f32");
   INFO(r.out);
   REQUIRE(r.rc == 0);
   CHECK(r.out.rfind("[", 0) == 0);
@@ -367,15 +386,22 @@ TEST_CASE("strata-bench writes JSON rows") {
 
 TEST_CASE("strata-chat: a one-shot answer, context overflow as an error or a shift") {
   if (!have("strata-chat") || !have_data()) return;
-  const result ok = run("strata-chat", "-m " + kStories + " --raw -p 'Once upon a time' -n 16 --temp 0 -ctk f32 -ctv f32");
+  const result ok =
+      run("strata-chat",
+          "-m " + kStories + " --raw -p 'Once upon a time' -n 16 --temp 0 -ctk f32 -ctv f32");
   INFO(ok.out);
   REQUIRE(ok.rc == 0);
   CHECK(ok.out.find("t/s") != std::string::npos);
   CHECK(ok.out.find("KV") != std::string::npos);
-  const result full = run("strata-chat", "-m " + kStories + " --raw -p 'Once upon a time' -n 64 -c 32 --temp 0 -ctk f32 -ctv f32");
+  const result full =
+      run("strata-chat",
+          "-m " + kStories + " --raw -p 'Once upon a time' -n 64 -c 32 --temp 0 -ctk f32 -ctv f32");
   CHECK(full.rc == 1);
   CHECK(full.out.find("error: context full") != std::string::npos);
-  const result shifted = run("strata-chat", "-m " + kStories + " --raw -p 'Once upon a time' -n 64 -c 32 --ctx-shift --temp 0 -ctk f32 -ctv f32");
+  const result shifted =
+      run("strata-chat",
+          "-m " + kStories +
+              " --raw -p 'Once upon a time' -n 64 -c 32 --ctx-shift --temp 0 -ctk f32 -ctv f32");
   CHECK(shifted.rc == 0);
   CHECK(shifted.out.find("context shifted") != std::string::npos);
 }

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::filesystem::create_directories(dir);
     int i = 0;
     for (const auto& s : strata_fuzz::STRATA_FUZZ_CAT(STRATA_FUZZ_TARGET, _seeds)()) {
-      std::ofstream f(std::filesystem::path(dir) / ("seed-" + std::to_string(i++)), std::ios::binary);
+      std::ofstream f(std::filesystem::path(dir) / ("seed-" + std::to_string(i++)),
+                      std::ios::binary);
       f.write(reinterpret_cast<const char*>(s.data()), std::streamsize(s.size()));
     }
     std::exit(0);

@@ -45,7 +45,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       h += static_cast<uint64_t>(block[0] != 0);
     }
     g_sink = h;
-  } catch (const engine::error&) {
-  }
+  } catch (const engine::error&) {}
   return 0;
 }

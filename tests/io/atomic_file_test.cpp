@@ -42,8 +42,7 @@ std::size_t entries(const fs::path& dir) {
 
 // The message of f() run under a file size limit of `bytes` (SIGXFSZ ignored), which stands in
 // for a full disk: write() fails with EFBIG past it.
-template <class F>
-std::string under_file_size_limit(rlim_t bytes, F&& f) {
+template <class F> std::string under_file_size_limit(rlim_t bytes, F&& f) {
   struct rlimit old {};
   REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
   const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
@@ -119,13 +118,16 @@ TEST_CASE("a write the system refuses is an error naming the file, and the old f
 }
 
 TEST_CASE("targets that are not regular files or have no directory are refused up front") {
-  CHECK(strata_test::error_text([] { strata::atomic_file f("/dev/full"); }).find("not a regular file") !=
-        std::string::npos);
+  CHECK(strata_test::error_text([] {
+          strata::atomic_file f("/dev/full");
+        }).find("not a regular file") != std::string::npos);
   const fs::path dir = fresh_dir("strata_atomic_file_test_dir");
-  CHECK(strata_test::error_text([&] { strata::atomic_file f(dir.string()); }).find("not a regular file") !=
-        std::string::npos);
-  CHECK(strata_test::error_text([&] { strata::atomic_file f((dir / "missing" / "x").string()); })
-            .find("cannot create a temporary file") != std::string::npos);
+  CHECK(strata_test::error_text([&] {
+          strata::atomic_file f(dir.string());
+        }).find("not a regular file") != std::string::npos);
+  CHECK(strata_test::error_text([&] {
+          strata::atomic_file f((dir / "missing" / "x").string());
+        }).find("cannot create a temporary file") != std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -11,7 +11,8 @@ __attribute__((noinline, target("arch=armv8.2-a+dotprod")))
 #else
 __attribute__((noinline))
 #endif
-int32x4_t dot_i8(int32x4_t acc, int8x16_t a, int8x16_t b) {
+int32x4_t
+dot_i8(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #if ISA_FIXTURE_DOTPROD
   asm("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
 #else

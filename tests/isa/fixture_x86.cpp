@@ -8,7 +8,8 @@
 
 namespace strata_isa_fixture::ISA_FIXTURE_NS {
 
-__attribute__((noinline, target("avx2,avx512f,avx512vl"))) __m256i dot_u8_i8(__m256i acc, __m256i u, __m256i c) {
+__attribute__((noinline, target("avx2,avx512f,avx512vl"))) __m256i dot_u8_i8(__m256i acc, __m256i u,
+                                                                             __m256i c) {
 #if ISA_FIXTURE_VEX
   asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(c));
 #else

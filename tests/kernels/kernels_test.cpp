@@ -21,8 +21,8 @@
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/kernel_table.hpp>
 
-#include "../support/codec_variants.hpp"
 #include <strata/reference/reference.hpp>
+#include "../support/codec_variants.hpp"
 
 namespace {
 
@@ -34,10 +34,10 @@ std::vector<float> make_rows(std::size_t n_rows, std::size_t dim, std::uint32_t 
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> x(n_rows * dim);
   for (std::size_t r = 0; r < n_rows; ++r)
-    for (std::size_t c = 0; c < dim; ++c)
-      x[r * dim + c] = nd(rng) * (c % 37 == 5 ? 20.0f : 1.0f);
+    for (std::size_t c = 0; c < dim; ++c) x[r * dim + c] = nd(rng) * (c % 37 == 5 ? 20.0f : 1.0f);
   if (!x.empty()) x[0] = 0.0f;
-  if (n_rows > 2) std::fill(x.begin() + std::ptrdiff_t(dim), x.begin() + std::ptrdiff_t(2 * dim), 0.0f);
+  if (n_rows > 2)
+    std::fill(x.begin() + std::ptrdiff_t(dim), x.begin() + std::ptrdiff_t(2 * dim), 0.0f);
   return x;
 }
 
@@ -47,35 +47,36 @@ std::vector<unsigned char> encode_rows(const std::vector<float>& x, std::size_t 
                                        std::size_t stride) {
   const std::size_t n_rows = x.size() / dim;
   std::vector<unsigned char> out(n_rows * stride + 1, 0xAB);
-  for (std::size_t r = 0; r < n_rows; ++r) reference::encode<Codec>(&x[r * dim], dim, &out[r * stride]);
+  for (std::size_t r = 0; r < n_rows; ++r)
+    reference::encode<Codec>(&x[r * dim], dim, &out[r * stride]);
   return out;
 }
 
-template <class Codec>
-std::vector<float> decode_row(const unsigned char* row, std::size_t dim) {
+template <class Codec> std::vector<float> decode_row(const unsigned char* row, std::size_t dim) {
   std::vector<float> v(dim);
   reference::decode<Codec>(row, dim, v.data());
   return v;
 }
 
-template <class Codec>
-void check_encode_decode(std::size_t dim) {
+template <class Codec> void check_encode_decode(std::size_t dim) {
   constexpr std::size_t rows = 300;
   const std::size_t n = dim * rows;
   auto x = make_rows(rows, dim, 11);
   for (std::size_t r = 3; r < rows; ++r)  // magnitudes from 1e-3 to 1e3
     for (std::size_t c = 0; c < dim; ++c) x[r * dim + c] *= std::pow(10.0f, float(int(r % 7) - 3));
-  x[3] = 1e-30f;  // subnormal after scaling
+  x[3] = 1e-30f;   // subnormal after scaling
   x[4] = -7.5e4f;  // beyond f16's range
   x[5] = std::numeric_limits<float>::quiet_NaN();
   x[6] = std::numeric_limits<float>::infinity();
   x[dim + 1] = -std::numeric_limits<float>::infinity();
-  for (std::size_t i = 0; i < dim && 2 * dim + i < n; ++i) x[2 * dim + i] = (i % 3 == 0) ? -2.5f : 2.5f;  // ties
+  for (std::size_t i = 0; i < dim && 2 * dim + i < n; ++i)
+    x[2 * dim + i] = (i % 3 == 0) ? -2.5f : 2.5f;  // ties
   const std::size_t bytes = n / Codec::block_values * Codec::block_bytes;
   std::vector<unsigned char> a(bytes + 8, 0x5A), b(bytes + 8, 0x5A);
   strata::encode<Codec>(x.data(), n, a.data());
   reference::encode<Codec>(x.data(), n, b.data());
-  CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size()) == 0, "encode ", std::string(Codec::name), " dim ", dim);
+  CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size()) == 0, "encode ", std::string(Codec::name),
+                " dim ", dim);
   std::vector<float> da(n + 1, -3.0f), db(n + 1, -3.0f);
   strata::decode<Codec>(b.data(), n, da.data());
   reference::decode<Codec>(b.data(), n, db.data());
@@ -83,8 +84,7 @@ void check_encode_decode(std::size_t dim) {
                 std::string(Codec::name), " dim ", dim);
 }
 
-template <class Codec>
-void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
+template <class Codec> void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
   constexpr bool is_float = std::is_same_v<kernels::family_t<Codec>, kernels::float_family>;
   const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 8;  // padded, aligned
   const auto keys_f = make_rows(n_keys, dim, std::uint32_t(n_keys * 31 + dim));
@@ -95,8 +95,8 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
   strata::dot<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, got.data(), ss);
   reference::dot<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, exact.data(), ss);
   if constexpr (!is_float)
-    kernels::int8_dot_reference<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys,
-                                       same.data(), ss);
+    kernels::int8_dot_reference<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, same.data(),
+                                       ss);
   // Per score: sum |q||k| (scale of float rounding) and the int8 bound.
   bool ok = true;
   for (std::size_t j = 0; j < n_keys && ok; ++j) {
@@ -124,9 +124,12 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
             typename Codec::block blk;
             std::memcpy(&blk, &keys[j * stride + b * Codec::block_bytes], sizeof blk);
             double dk = 0;
-            if constexpr (std::is_same_v<Codec, q4_0>) dk = f16_to_f32(blk.d);
-            else if constexpr (is_vq) dk = 0.5 * f16_to_f32(blk.scale);
-            else dk = f16_to_f32(blk.scale) * kernels::turbo_traits<Codec>::unit;
+            if constexpr (std::is_same_v<Codec, q4_0>)
+              dk = f16_to_f32(blk.d);
+            else if constexpr (is_vq)
+              dk = 0.5 * f16_to_f32(blk.scale);
+            else
+              dk = f16_to_f32(blk.scale) * kernels::turbo_traits<Codec>::unit;
             double qabs = 0;
             for (std::size_t c = b * V; c < (b + 1) * V; ++c) qabs += std::fabs(q[i * dim + c]);
             offset_mag += std::fabs(dk) * offset * qabs;
@@ -157,9 +160,9 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
         ok = ok && std::fabs(double(g) - e) <= bound * (1 + 1e-5) + 1e-6 * mag + 1e-30;
       }
       if (!ok) {
-        FAIL_CHECK("dot ", std::string(Codec::name), " dim ", dim, " keys ", n_keys, " n_q ", n_q, " key ", j,
-                   " query ", i, ": got ", g, " exact ", e, " same-arith ", same[i * ss + j],
-                   " diff ", double(g) - same[i * ss + j], " mag ", mag);
+        FAIL_CHECK("dot ", std::string(Codec::name), " dim ", dim, " keys ", n_keys, " n_q ", n_q,
+                   " key ", j, " query ", i, ": got ", g, " exact ", e, " same-arith ",
+                   same[i * ss + j], " diff ", double(g) - same[i * ss + j], " mag ", mag);
         break;
       }
     }
@@ -169,8 +172,7 @@ void check_dot(std::size_t dim, std::size_t n_keys, std::size_t n_q) {
     for (std::size_t j = n_keys; j < ss; ++j) CHECK(got[i * ss + j] == -1.0f);
 }
 
-template <class Codec>
-void check_axpy(std::size_t dim, std::size_t n_values, std::size_t n_q) {
+template <class Codec> void check_axpy(std::size_t dim, std::size_t n_values, std::size_t n_q) {
   const std::size_t stride = dim / Codec::block_values * Codec::block_bytes + 4;  // padded, aligned
   const auto vf = make_rows(n_values, dim, std::uint32_t(n_values + dim));
   const auto values = encode_rows<Codec>(vf, dim, stride);
@@ -191,15 +193,14 @@ void check_axpy(std::size_t dim, std::size_t n_values, std::size_t n_q) {
   }
   for (std::size_t e = 0; e < got.size(); ++e) {
     if (!(std::fabs(double(got[e]) - want[e]) <= 1e-6 * (mag[e] + 3.0))) {
-      FAIL_CHECK("axpy ", std::string(Codec::name), " dim ", dim, " values ", n_values, " n_q ", n_q,
-                 " element ", e, ": got ", got[e], " want ", want[e]);
+      FAIL_CHECK("axpy ", std::string(Codec::name), " dim ", dim, " values ", n_values, " n_q ",
+                 n_q, " element ", e, ": got ", got[e], " want ", want[e]);
       break;
     }
   }
 }
 
-template <class Codec>
-void check_codec(const std::vector<std::size_t>& dims) {
+template <class Codec> void check_codec(const std::vector<std::size_t>& dims) {
   for (std::size_t dim : dims) {
     check_encode_decode<Codec>(dim);
     for (std::size_t n_keys : {1, 7, 33, 1000})
@@ -221,8 +222,7 @@ bool target_selected(std::int64_t target) {
   return list.find(" " + std::string(hwy::TargetName(target)) + " ") != std::string::npos;
 }
 
-template <class F>
-void for_each_target(F&& f) {
+template <class F> void for_each_target(F&& f) {
   for (const std::int64_t target : hwy::SupportedAndGeneratedTargets()) {
     if (!target_selected(target)) continue;
     hwy::SetSupportedTargetsForTest(target);
@@ -235,22 +235,26 @@ void for_each_target(F&& f) {
 }  // namespace
 
 // Head dims per variant: whole rows of 1, 2 or more blocks and odd lengths for element codecs.
-template <class C>
-std::vector<std::size_t> test_dims() {
-  if constexpr (C::block_values == 1) return {128, 8, 13};
-  else if constexpr (!strata::grouped_codec<C>) return {128, C::block_values, 3 * C::block_values};
-  else if constexpr (C::block_values == 128) return {128, 256};
-  else if constexpr (C::block_values == 64) return {64, 192};
-  else if constexpr (C::block_values == 32) return {96};
-  else return {5 * C::block_values};
+template <class C> std::vector<std::size_t> test_dims() {
+  if constexpr (C::block_values == 1)
+    return {128, 8, 13};
+  else if constexpr (!strata::grouped_codec<C>)
+    return {128, C::block_values, 3 * C::block_values};
+  else if constexpr (C::block_values == 128)
+    return {128, 256};
+  else if constexpr (C::block_values == 64)
+    return {64, 192};
+  else if constexpr (C::block_values == 32)
+    return {96};
+  else
+    return {5 * C::block_values};
 }
 
 // Every codec of standard_codecs, with every group the ladder gives it, against the reference
 // on every target: a codec added to the set is tested here with no edit. Four test cases (the
 // codec's index mod 4) so that .ci/aarch64.sh runs them in parallel under qemu (test case names
 // hold no comma: doctest's --test-case splits its filter at commas).
-template <std::size_t Part>
-void check_standard_codecs() {
+template <std::size_t Part> void check_standard_codecs() {
   std::size_t i = 0;
   standard_codecs::for_each([&](auto c) {
     if (i++ % 4 != Part) return;
@@ -293,18 +297,16 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
     std::size_t dim, values, bytes;
     const char* name;
   };
-  for (const auto& e : {expect{codec_id::f32, 8, 1, 4, "f32"}, expect{codec_id::f16, 64, 1, 2, "f16"},
-                        expect{codec_id::bf16, 80, 1, 2, "bf16"},
-                        expect{codec_id::q8_0, 128, 32, 34, "q8_0"},
-                        expect{codec_id::q4_0, 96, 32, 18, "q4_0"},
-                        expect{codec_id::turbo2, 128, 128, 34, "turbo2"},
-                        expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
-                        expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
-                        expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
-                        expect{codec_id::turbo3, 80, 16, 8, "turbo3"},
-                        expect{codec_id::vq2, 128, 128, 34, "vq2"},
-                        expect{codec_id::vq2, 64, 64, 18, "vq2"},
-                        expect{codec_id::vq2, 80, 16, 6, "vq2"}}) {
+  for (const auto& e :
+       {expect{codec_id::f32, 8, 1, 4, "f32"}, expect{codec_id::f16, 64, 1, 2, "f16"},
+        expect{codec_id::bf16, 80, 1, 2, "bf16"}, expect{codec_id::q8_0, 128, 32, 34, "q8_0"},
+        expect{codec_id::q4_0, 96, 32, 18, "q4_0"},
+        expect{codec_id::turbo2, 128, 128, 34, "turbo2"},
+        expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
+        expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
+        expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
+        expect{codec_id::turbo3, 80, 16, 8, "turbo3"}, expect{codec_id::vq2, 128, 128, 34, "vq2"},
+        expect{codec_id::vq2, 64, 64, 18, "vq2"}, expect{codec_id::vq2, 80, 16, 6, "vq2"}}) {
     const codec_kernels t = make_kernel_table(e.id, std::uint32_t(e.dim));
     CHECK(t.layout.block_values == e.values);
     CHECK(t.layout.block_bytes == e.bytes);
@@ -334,9 +336,10 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
 }
 
 TEST_CASE("make_kernel_table: a head dim that is not whole blocks is refused naming both") {
-  for (auto [id, dim] : {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
-                         std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)},
-                         std::pair{codec_id::vq2, std::size_t(8)}}) {
+  for (auto [id, dim] :
+       {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
+        std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)},
+        std::pair{codec_id::vq2, std::size_t(8)}}) {
     try {
       (void)make_kernel_table(id, std::uint32_t(dim));
       FAIL("no exception for ", codec_name(id), " head dim ", dim);
@@ -348,15 +351,15 @@ TEST_CASE("make_kernel_table: a head dim that is not whole blocks is refused nam
   }
   CHECK_THROWS_WITH_AS(make_kernel_table(codec_id(200), 128), doctest::Contains("codec id 200"),
                        std::invalid_argument);
-  CHECK_THROWS_AS(strata::dot<q8_0>(nullptr, 1, 40, nullptr, 0, 0, nullptr, 0), std::invalid_argument);
+  CHECK_THROWS_AS(strata::dot<q8_0>(nullptr, 1, 40, nullptr, 0, 0, nullptr, 0),
+                  std::invalid_argument);
 }
 
 namespace {
 // Relative RMS errors of scores over Gaussian keys/queries (d = 128): the codec's own error
 // (exact product with the decoded keys vs the f32 keys) and the extra error of the kernel's
 // integer arithmetic (kernel vs exact product with the decoded keys).
-template <class Codec>
-std::pair<double, double> dot_errors() {
+template <class Codec> std::pair<double, double> dot_errors() {
   constexpr std::size_t dim = 128, n_keys = 2000, n_q = 4;
   const auto kf = make_rows(n_keys, dim, 21);
   std::vector<float> keys_f(kf);
@@ -381,11 +384,10 @@ std::pair<double, double> dot_errors() {
   return {std::sqrt(e_codec / t2), std::sqrt(e_kernel / t2)};
 }
 
-template <class Codec>
-void report_dot_error(double max_ratio) {
+template <class Codec> void report_dot_error(double max_ratio) {
   const auto [codec, kernel] = dot_errors<Codec>();
-  MESSAGE(std::string(Codec::name), ": relative RMS score error, codec ", codec, ", int8 kernel extra ", kernel,
-          " (ratio ", kernel / codec, ")");
+  MESSAGE(std::string(Codec::name), ": relative RMS score error, codec ", codec,
+          ", int8 kernel extra ", kernel, " (ratio ", kernel / codec, ")");
   CHECK(kernel <= max_ratio * codec);
 }
 }  // namespace

@@ -15,7 +15,9 @@ const void* turbo4_dot_table() {
 #endif
 }
 
-void encode_turbo4(const float* x, std::size_t n, void* out) { strata::encode<strata::turbo<4>>(x, n, out); }
+void encode_turbo4(const float* x, std::size_t n, void* out) {
+  strata::encode<strata::turbo<4>>(x, n, out);
+}
 
 void dot_turbo4(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
                 std::size_t key_stride, std::size_t n_keys, float* scores) {

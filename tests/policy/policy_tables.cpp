@@ -33,13 +33,15 @@ struct model {
 
 int main() {
   const std::vector<model> models = {
-      {"40-layer dense (8 KV heads x 128, e.g. Qwen3-14B)", strata::layer_map::dense(40, 8, 128, 40)},
-      {"28-layer dense (4 KV heads x 128, e.g. Qwen2.5-7B)", strata::layer_map::dense(28, 4, 128, 28)},
+      {"40-layer dense (8 KV heads x 128, e.g. Qwen3-14B)",
+       strata::layer_map::dense(40, 8, 128, 40)},
+      {"28-layer dense (4 KV heads x 128, e.g. Qwen2.5-7B)",
+       strata::layer_map::dense(28, 4, 128, 28)},
       {"64-layer hybrid (KV on layers 3, 7, ..., 63; 2 KV heads x 256, Qwen3-Next style)",
        strata::layer_map::hybrid(64, 4, 3, 2, 256, 16)},
   };
-  const char* policies[] = {"f16", "q8_0", "-ctk q8_0 -ctv turbo2", "la7", "boundary-v-4-4",
-                            "la1", "la2", "la5", "la6"};
+  const char* policies[] = {
+      "f16", "q8_0", "-ctk q8_0 -ctv turbo2", "la7", "boundary-v-4-4", "la1", "la2", "la5", "la6"};
   const std::size_t n_ctx = 32768;
   for (const auto& m : models) {
     std::printf("### %s\n\n", m.name);

@@ -91,7 +91,8 @@ TEST_CASE("selectors are empty types matching by KV ordinal") {
   static_assert(selector_matches<boundary<2, 2>>(14, 16));
   static_assert(selector_matches<last_n<8>>(8, 16) && !selector_matches<last_n<8>>(7, 16));
   static_assert(selector_matches<every<4, 1>>(5, 16) && !selector_matches<every<4, 1>>(4, 16));
-  static_assert(selector_matches<ordinals<3, 5>>(5, 16) && !selector_matches<ordinals<3, 5>>(6, 16));
+  static_assert(selector_matches<ordinals<3, 5>>(5, 16) &&
+                !selector_matches<ordinals<3, 5>>(6, 16));
   static_assert(selector_matches<sliding_window_layers>(0, 1, attention_kind::sliding));
   static_assert(!selector_matches<sliding_window_layers>(0, 1, attention_kind::global));
   static_assert(selector_matches<global_layers>(0, 1, attention_kind::global));
@@ -233,7 +234,8 @@ TEST_CASE("policy strings") {
   SUBCASE("the general form") {
     const policy_spec g = parse_policy("v:first2,last2=q8_0;v=turbo2;k=q8_0");
     CHECK(g.resolve(m) == to_spec<boundary_v<>>().resolve(m));
-    const policy_spec h = parse_policy("kv:0,5-6=f32; k:every4+1=q4_0; kv:sliding=bf16 ;k=turbo4;v=f16");
+    const policy_spec h =
+        parse_policy("kv:0,5-6=f32; k:every4+1=q4_0; kv:sliding=bf16 ;k=turbo4;v=f16");
     CHECK(h.resolve(0, 10).k == codec_id::f32);
     CHECK(h.resolve(1, 10).k == codec_id::q4_0);
     CHECK(h.resolve(1, 10).v == codec_id::f16);
@@ -283,8 +285,8 @@ TEST_CASE("policy strings") {
                          "error: control byte \\x00 at offset 4; a policy is printable text "
                          "(policy \"q8_0\\x00x\\x0d\")",
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(parse_policy("q8_0 \"x\\"), doctest::Contains("(policy \"q8_0 \\\"x\\\\\")"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_policy("q8_0 \"x\\"),
+                         doctest::Contains("(policy \"q8_0 \\\"x\\\\\")"), std::invalid_argument);
   }
 }
 

@@ -82,7 +82,8 @@ void append_all(strata::runtime_kv_cache& kv, const inputs& in, bool threaded) {
 
 }  // namespace
 
-TEST_CASE("runtime_kv_cache: concurrent appends per layer and attends per head match a sequential run") {
+TEST_CASE(
+    "runtime_kv_cache: concurrent appends per layer and attends per head match a sequential run") {
   const inputs in = make_inputs();
   for (const char* policy : {"f16", "-ctk q8_0 -ctv turbo3", "la7", "turbo4"}) {
     CAPTURE(policy);

@@ -19,7 +19,8 @@ using namespace strata;
 
 static_assert(std::is_empty_v<hadamard<>> && std::is_empty_v<identity_rotation>);
 static_assert(turbo_group_for(128) == 128 && turbo_group_for(256) == 128);
-static_assert(turbo_group_for(64) == 64 && turbo_group_for(192) == 64 && turbo_group_for(576) == 64);
+static_assert(turbo_group_for(64) == 64 && turbo_group_for(192) == 64 &&
+              turbo_group_for(576) == 64);
 static_assert(turbo_group_for(96) == 32 && turbo_group_for(80) == 16 && turbo_group_for(48) == 16);
 static_assert(turbo_group_for(8) == 0 && turbo_group_for(40) == 0 && turbo_group_for(0) == 0);
 static_assert(hadamard<1>::sign_bits[0] != hadamard<2>::sign_bits[0]);  // constexpr, seeded
@@ -35,8 +36,7 @@ TEST_CASE("hadamard signs: seeded splitmix64, balanced") {
 
 namespace {
 
-template <class R>
-void check_orthonormal(std::size_t d) {
+template <class R> void check_orthonormal(std::size_t d) {
   // Columns of R (the images of the unit vectors) are orthonormal: R^T R = I.
   std::vector<float> m(d * d, 0.0f);
   for (std::size_t k = 0; k < d; ++k) {

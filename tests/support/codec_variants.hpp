@@ -10,12 +10,12 @@
 
 namespace strata_test {
 
-template <class C, class F>
-void for_each_group(F&& f) {
+template <class C, class F> void for_each_group(F&& f) {
   if constexpr (strata::grouped_codec<C>) {
     [&]<int... G>(std::integer_sequence<int, G...>) {
       (f(std::type_identity<typename C::template with_group<G>>{}), ...);
-    }(strata::group_ladder{});
+    }
+    (strata::group_ladder{});
   } else {
     f(std::type_identity<C>{});
   }

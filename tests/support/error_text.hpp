@@ -6,8 +6,7 @@
 
 namespace strata_test {
 
-template <class F>
-std::string error_text(F&& f) {
+template <class F> std::string error_text(F&& f) {
   try {
     f();
   } catch (const std::exception& e) {

@@ -44,9 +44,12 @@ std::string csv_field(const std::string& s) {
 std::string md_cell(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '|') o += "\\|";
-    else if (c == '\n' || c == '\r') o.push_back(' ');
-    else o.push_back(c);
+    if (c == '|')
+      o += "\\|";
+    else if (c == '\n' || c == '\r')
+      o.push_back(' ');
+    else
+      o.push_back(c);
   }
   return o;
 }
@@ -61,7 +64,8 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
   std::mt19937_64 rng(opt.seed);
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   // The same depth tokens and prompts for every cache; depth d uses the first d fill tokens.
-  const int max_depth = opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+  const int max_depth =
+      opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
   const std::vector<int32_t> fill_all = random_tokens(max_depth, n_vocab, rng);
   std::vector<std::vector<int32_t>> prompts;
   for (size_t di = 0; di < opt.depths.size(); ++di)
@@ -83,8 +87,10 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
       const std::span<const int32_t> fill(fill_all.data(), size_t(depth));
       auto refill = [&] {
         if (depth == 0) return;
-        if (shared) shared->copy_into(*kv, depth, batch);
-        else m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+        if (shared)
+          shared->copy_into(*kv, depth, batch);
+        else
+          m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
       };
       if (depth > 0) {
         if (opt.progress)
@@ -174,25 +180,32 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
       j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
       rows_json.push_back(std::move(j));
     }
-    const std::string text = rows_json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    const std::string text =
+        rows_json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     std::fprintf(out, "%s\n", text.c_str());
     return;
   }
   if (format == "csv") {
-    std::fprintf(out, "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_bytes,kv_f16_bytes,kv_bits_per_value\r\n");
+    std::fprintf(out,
+                 "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_"
+                 "bytes,kv_f16_bytes,kv_bits_per_value\r\n");
     for (const bench_row& r : rows)
-      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\r\n", csv_field(name).c_str(), n_threads,
-                   csv_field(r.cache).c_str(), r.depth, csv_field(r.test).c_str(), r.tps, r.tps_min, r.tps_max,
-                   r.kv_bytes, r.kv_f16_bytes, r.bits_per_value);
+      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\r\n", csv_field(name).c_str(),
+                   n_threads, csv_field(r.cache).c_str(), r.depth, csv_field(r.test).c_str(), r.tps,
+                   r.tps_min, r.tps_max, r.kv_bytes, r.kv_f16_bytes, r.bits_per_value);
     return;
   }
-  std::fprintf(out, "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | KV bytes | bits/value |\n");
-  std::fprintf(out, "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  std::fprintf(out,
+               "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | "
+               "KV bytes | bits/value |\n");
+  std::fprintf(out,
+               "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (const bench_row& r : rows)
     std::fprintf(out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f |\n",
                  md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
-                 double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth, r.test.c_str(), r.tps,
-                 r.tps_min, r.tps_max, cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
+                 double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth,
+                 r.test.c_str(), r.tps, r.tps_min, r.tps_max,
+                 cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
 }
 
 }  // namespace engine

@@ -15,10 +15,10 @@ namespace engine {
 class thread_pool;
 
 struct bench_options {
-  std::vector<int> depths = {0};      // tokens already in the cache before each test
-  int n_prompt = 512;                 // pp test size (0: skip)
-  int n_gen = 128;                    // tg test size (0: skip)
-  int reps = 3;                       // repetitions; the median is reported
+  std::vector<int> depths = {0};  // tokens already in the cache before each test
+  int n_prompt = 512;             // pp test size (0: skip)
+  int n_gen = 128;                // tg test size (0: skip)
+  int reps = 3;                   // repetitions; the median is reported
   std::vector<kv_options> caches = {kv_options{}};
   std::vector<std::string> cache_names = {"f16/f16"};
   forward_options fwd;
@@ -30,13 +30,13 @@ struct bench_options {
 };
 
 struct bench_row {
-  std::string cache;     // policy name as given
+  std::string cache;  // policy name as given
   int depth = 0;
-  std::string test;      // "pp512", "tg128"
+  std::string test;  // "pp512", "tg128"
   int n_tokens = 0;
-  double tps = 0;        // median tokens/s
+  double tps = 0;  // median tokens/s
   double tps_min = 0, tps_max = 0;
-  size_t kv_bytes = 0;   // allocated for depth + test tokens
+  size_t kv_bytes = 0;  // allocated for depth + test tokens
   size_t kv_f16_bytes = 0;
   double bits_per_value = 0;
 };

@@ -37,7 +37,9 @@ bool unescape_literal(std::string_view body, std::string& out) {
       case 'n': out += '\n'; break;
       case 't': out += '\t'; break;
       case 'r': out += '\r'; break;
-      case '\\': case '\'': case '"': out += body[i]; break;
+      case '\\':
+      case '\'':
+      case '"': out += body[i]; break;
       default: return false;
     }
   }
@@ -48,7 +50,8 @@ void render_chatml(const chat_template& t, const std::vector<chat_message>& msgs
   if (!msgs.empty() && msgs[0].role != "system" && !t.default_system.empty()) {
     s += "<|im_start|>system\n" + t.default_system + "<|im_end|>\n";
   }
-  for (const chat_message& m : msgs) s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+  for (const chat_message& m : msgs)
+    s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
 }
 
 void render_llama3(const std::vector<chat_message>& msgs, std::string& s) {
@@ -77,7 +80,8 @@ void render_gemma(const std::vector<chat_message>& msgs, std::string& s) {
 void render_plain(const std::vector<chat_message>& msgs, std::string& s) {
   for (const chat_message& m : msgs) {
     std::string role = m.role;
-    if (!role.empty() && role[0] >= 'a' && role[0] <= 'z') role[0] = static_cast<char>(role[0] - 32);
+    if (!role.empty() && role[0] >= 'a' && role[0] <= 'z')
+      role[0] = static_cast<char>(role[0] - 32);
     s += role + ": " + m.content + "\n";
   }
 }

@@ -55,11 +55,15 @@ void warn_sizes(int threads, int n_ctx, const model_config& c) {
   CPU_ZERO(&set);
   const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
   if (threads > 0 && cores > 0 && threads > cores)
-    std::fprintf(stderr, "warning: -t %d exceeds the %d cores available to this process; threads will share cores\n",
-                 threads, cores);
+    std::fprintf(
+        stderr,
+        "warning: -t %d exceeds the %d cores available to this process; threads will share cores\n",
+        threads, cores);
   if (c.n_ctx_train > 0 && n_ctx > c.n_ctx_train)
-    std::fprintf(stderr, "warning: context %d exceeds the model's trained context (%d); quality may drop past it\n",
-                 n_ctx, c.n_ctx_train);
+    std::fprintf(
+        stderr,
+        "warning: context %d exceeds the model's trained context (%d); quality may drop past it\n",
+        n_ctx, c.n_ctx_train);
 }
 
 void install_signal_cleanup() {
@@ -104,9 +108,7 @@ bool args::is(std::string_view a, std::string_view b) const {
 
 void args::fail(const std::string& what) const { throw make_error(what, tool_); }
 
-void args::unknown() const {
-  fail("unknown argument '" + flag_ + "' (try --help)");
-}
+void args::unknown() const { fail("unknown argument '" + flag_ + "' (try --help)"); }
 
 std::string args::str() {
   if (i_ >= argv_.size()) fail("missing value for " + flag_);

@@ -16,19 +16,19 @@
 
 namespace engine::cli {
 
-// Walks argv: `while (a.next()) { if (a.is("-m", "--model")) path = a.str(); ... else a.unknown(); }`
-// Every problem throws engine::error "error: <what> (<tool>)".
+// Walks argv: `while (a.next()) { if (a.is("-m", "--model")) path = a.str(); ... else a.unknown();
+// }` Every problem throws engine::error "error: <what> (<tool>)".
 class args {
  public:
   args(int argc, char** argv, std::string tool);
-  bool next();                                      // advances to the next flag
+  bool next();  // advances to the next flag
   bool is(std::string_view a, std::string_view b = {}) const;
   const std::string& flag() const { return flag_; }
-  std::string str();                                // the flag's value
-  int64_t integer(int64_t lo, int64_t hi);          // an integer value within [lo, hi]
-  double real(double lo, double hi);                // a number within [lo, hi]
+  std::string str();                                      // the flag's value
+  int64_t integer(int64_t lo, int64_t hi);                // an integer value within [lo, hi]
+  double real(double lo, double hi);                      // a number within [lo, hi]
   std::vector<int64_t> int_list(int64_t lo, int64_t hi);  // "0,512,4096"
-  std::vector<std::string> str_list();              // "f16,turbo3"
+  std::vector<std::string> str_list();                    // "f16,turbo3"
   [[noreturn]] void unknown() const;
   [[noreturn]] void fail(const std::string& what) const;
   const std::string& tool() const { return tool_; }

@@ -37,15 +37,21 @@ model_config model_config::from_gguf(const gguf& f) {
   model_config c;
   c.arch_name = f.architecture();
   const std::string& a = c.arch_name;
-  if (a == "llama") c.architecture = arch::llama;
-  else if (a == "qwen2") c.architecture = arch::qwen2;
-  else if (a == "qwen3") c.architecture = arch::qwen3;
-  else if (a == "gemma3") c.architecture = arch::gemma3;
+  if (a == "llama")
+    c.architecture = arch::llama;
+  else if (a == "qwen2")
+    c.architecture = arch::qwen2;
+  else if (a == "qwen3")
+    c.architecture = arch::qwen3;
+  else if (a == "gemma3")
+    c.architecture = arch::gemma3;
   else
-    throw make_error("unsupported architecture '" + a +
-                         "' (supported: llama, qwen2, qwen3, gemma3)", f.path());
+    throw make_error(
+        "unsupported architecture '" + a + "' (supported: llama, qwen2, qwen3, gemma3)", f.path());
 
-  auto req = [&](const std::string& key) { return positive(f, a + "." + key, f.get_int(a + "." + key)); };
+  auto req = [&](const std::string& key) {
+    return positive(f, a + "." + key, f.get_int(a + "." + key));
+  };
   auto opt = [&](const std::string& key, int64_t fallback) {
     return positive(f, a + "." + key, f.get_int(a + "." + key, fallback));
   };
@@ -55,14 +61,16 @@ model_config model_config::from_gguf(const gguf& f) {
   c.n_head = req("attention.head_count");
   c.n_head_kv = opt("attention.head_count_kv", c.n_head);
   if (c.n_head % c.n_head_kv != 0)
-    throw make_error("head_count " + std::to_string(c.n_head) + " is not a multiple of head_count_kv " +
-                         std::to_string(c.n_head_kv), f.path());
+    throw make_error("head_count " + std::to_string(c.n_head) +
+                         " is not a multiple of head_count_kv " + std::to_string(c.n_head_kv),
+                     f.path());
   c.head_k = opt("attention.key_length", c.n_embd / c.n_head);
   c.head_v = opt("attention.value_length", c.head_k);
   c.n_rot = opt("rope.dimension_count", c.head_k);
   if (c.n_rot > c.head_k || c.n_rot % 2 != 0)
-    throw make_error("rope.dimension_count " + std::to_string(c.n_rot) + " does not fit head size " +
-                         std::to_string(c.head_k), f.path());
+    throw make_error("rope.dimension_count " + std::to_string(c.n_rot) +
+                         " does not fit head size " + std::to_string(c.head_k),
+                     f.path());
   c.n_ctx_train = opt("context_length", 2048);
   c.rms_eps = static_cast<float>(f.get_float(a + ".attention.layer_norm_rms_epsilon", 1e-5));
   if (!(c.rms_eps > 0)) throw make_error("bad layer_norm_rms_epsilon", f.path());
@@ -70,7 +78,8 @@ model_config model_config::from_gguf(const gguf& f) {
   const tensor& embd = f.get_tensor("token_embd.weight");
   if (embd.ne[0] != c.n_embd)
     throw make_error("token_embd.weight has " + std::to_string(embd.ne[0]) +
-                         " columns, embedding_length is " + std::to_string(c.n_embd), f.path());
+                         " columns, embedding_length is " + std::to_string(c.n_embd),
+                     f.path());
   c.n_vocab = static_cast<int>(embd.ne[1]);
 
   const float base = static_cast<float>(f.get_float(a + ".rope.freq_base", 10000.0));
@@ -97,7 +106,8 @@ model_config model_config::from_gguf(const gguf& f) {
     const float swa_base = static_cast<float>(f.get_float(a + ".rope.freq_base_swa", 10000.0));
     if (c.sliding_window > 0) {
       for (int il = 0; il < c.n_layer; ++il) {
-        if (il % pattern < pattern - 1) c.layers[il] = layer_config{c.sliding_window, swa_base, 1.0f};
+        if (il % pattern < pattern - 1)
+          c.layers[il] = layer_config{c.sliding_window, swa_base, 1.0f};
       }
     }
   }

@@ -10,7 +10,11 @@ namespace engine {
 
 session::session(model& m, const tokenizer& tok, kv_store& kv, thread_pool& pool,
                  forward_options fwd)
-    : m_(m), tok_(tok), kv_(kv), pool_(pool), fwd_(fwd),
+    : m_(m),
+      tok_(tok),
+      kv_(kv),
+      pool_(pool),
+      fwd_(fwd),
       logits_(static_cast<size_t>(m.config().n_vocab)) {}
 
 void session::ensure_room(int n, generation_stats& st) {
@@ -51,8 +55,8 @@ const std::vector<float>& session::prefill(const std::vector<int32_t>& tokens,
   std::vector<int32_t> rest(tokens.begin() + long(common), tokens.end());
   if (int(tokens.size()) > kv_.capacity()) {
     if (!shift_)
-      throw make_error("prompt of " + std::to_string(tokens.size()) + " tokens does not fit in -c " +
-                           std::to_string(kv_.capacity()),
+      throw make_error("prompt of " + std::to_string(tokens.size()) +
+                           " tokens does not fit in -c " + std::to_string(kv_.capacity()),
                        "session");
     // Keep the newest tokens that fit in half the context.
     const size_t keep = size_t(kv_.capacity() / 2);

@@ -18,13 +18,13 @@ namespace engine {
 class thread_pool;
 
 struct generation_stats {
-  int n_prompt = 0;        // tokens prefilled (after the reused prefix)
-  int n_reused = 0;        // prefix tokens already in the cache
-  int n_gen = 0;           // tokens generated
-  double prompt_s = 0;     // prefill seconds
-  double gen_s = 0;        // generation seconds
+  int n_prompt = 0;     // tokens prefilled (after the reused prefix)
+  int n_reused = 0;     // prefix tokens already in the cache
+  int n_gen = 0;        // tokens generated
+  double prompt_s = 0;  // prefill seconds
+  double gen_s = 0;     // generation seconds
   bool stopped_eog = false;
-  int n_shifted = 0;       // tokens dropped by context shifts
+  int n_shifted = 0;  // tokens dropped by context shifts
 };
 
 class session {
@@ -33,7 +33,10 @@ class session {
 
   // When the cache is full: shift = drop the oldest half of the history (keeping the first
   // n_keep tokens) and re-prefill the rest; otherwise generation stops with an error.
-  void set_context_shift(bool on, int n_keep) { shift_ = on; n_keep_ = n_keep; }
+  void set_context_shift(bool on, int n_keep) {
+    shift_ = on;
+    n_keep_ = n_keep;
+  }
 
   // Makes the cache hold `tokens` (reusing the longest common prefix with what it holds) and
   // returns the logits after the last one (n_vocab floats).

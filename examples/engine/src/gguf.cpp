@@ -69,9 +69,10 @@ namespace {
 std::string ggml_type_label(uint32_t t) {
   constexpr std::pair<uint32_t, const char*> kOther[] = {
       {4, "Q4_2 (removed)"}, {5, "Q4_3 (removed)"}, {16, "IQ2_XXS"}, {17, "IQ2_XS"},
-      {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"}, {22, "IQ2_S"},
-      {23, "IQ4_XS"}, {24, "I8"}, {25, "I16"}, {26, "I32"}, {27, "I64"}, {28, "F64"},
-      {29, "IQ1_M"}, {34, "TQ1_0"}, {35, "TQ2_0"}, {39, "MXFP4"}};
+      {18, "IQ3_XXS"},       {19, "IQ1_S"},         {20, "IQ4_NL"},  {21, "IQ3_S"},
+      {22, "IQ2_S"},         {23, "IQ4_XS"},        {24, "I8"},      {25, "I16"},
+      {26, "I32"},           {27, "I64"},           {28, "F64"},     {29, "IQ1_M"},
+      {34, "TQ1_0"},         {35, "TQ2_0"},         {39, "MXFP4"}};
   for (const auto& [v, name] : kOther)
     if (v == t) return std::to_string(t) + " (" + name + ")";
   return std::to_string(t);
@@ -79,11 +80,21 @@ std::string ggml_type_label(uint32_t t) {
 
 bool known_ggml_type(uint32_t t) {
   switch (static_cast<ggml_type>(t)) {
-    case ggml_type::F32: case ggml_type::F16: case ggml_type::Q4_0: case ggml_type::Q4_1:
-    case ggml_type::Q5_0: case ggml_type::Q5_1: case ggml_type::Q8_0: case ggml_type::Q8_1:
-    case ggml_type::Q2_K: case ggml_type::Q3_K: case ggml_type::Q4_K: case ggml_type::Q5_K:
-    case ggml_type::Q6_K: case ggml_type::Q8_K: case ggml_type::BF16:
-      return true;
+    case ggml_type::F32:
+    case ggml_type::F16:
+    case ggml_type::Q4_0:
+    case ggml_type::Q4_1:
+    case ggml_type::Q5_0:
+    case ggml_type::Q5_1:
+    case ggml_type::Q8_0:
+    case ggml_type::Q8_1:
+    case ggml_type::Q2_K:
+    case ggml_type::Q3_K:
+    case ggml_type::Q4_K:
+    case ggml_type::Q5_K:
+    case ggml_type::Q6_K:
+    case ggml_type::Q8_K:
+    case ggml_type::BF16: return true;
   }
   return false;
 }
@@ -91,19 +102,26 @@ bool known_ggml_type(uint32_t t) {
 // Size in the file of one scalar element; 0 for STRING / ARRAY / unknown.
 size_t scalar_size(gguf_type t) {
   switch (t) {
-    case gguf_type::UINT8: case gguf_type::INT8: case gguf_type::BOOL: return 1;
-    case gguf_type::UINT16: case gguf_type::INT16: return 2;
-    case gguf_type::UINT32: case gguf_type::INT32: case gguf_type::FLOAT32: return 4;
-    case gguf_type::UINT64: case gguf_type::INT64: case gguf_type::FLOAT64: return 8;
-    case gguf_type::STRING: case gguf_type::ARRAY: return 0;
+    case gguf_type::UINT8:
+    case gguf_type::INT8:
+    case gguf_type::BOOL: return 1;
+    case gguf_type::UINT16:
+    case gguf_type::INT16: return 2;
+    case gguf_type::UINT32:
+    case gguf_type::INT32:
+    case gguf_type::FLOAT32: return 4;
+    case gguf_type::UINT64:
+    case gguf_type::INT64:
+    case gguf_type::FLOAT64: return 8;
+    case gguf_type::STRING:
+    case gguf_type::ARRAY: return 0;
   }
   return 0;
 }
 
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(gguf_type::FLOAT64); }
 
-template <class T>
-T load(const uint8_t* p) {
+template <class T> T load(const uint8_t* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
@@ -123,7 +141,8 @@ void decode_scalar(gguf_type t, const uint8_t* p, int64_t& i, double& f) {
     case gguf_type::INT64: i = load<int64_t>(p); break;
     case gguf_type::FLOAT32: f = load<float>(p); break;
     case gguf_type::FLOAT64: f = load<double>(p); break;
-    case gguf_type::STRING: case gguf_type::ARRAY: break;
+    case gguf_type::STRING:
+    case gguf_type::ARRAY: break;
   }
 }
 
@@ -148,8 +167,7 @@ struct cursor {
       fail(std::string(what) + " needs " + std::to_string(n) + " bytes but only " +
            std::to_string(remaining()) + " remain in the file (truncated or corrupt)");
   }
-  template <class T>
-  T read(std::string_view what) {
+  template <class T> T read(std::string_view what) {
     need(sizeof(T), what);
     T v = load<T>(base + pos);
     pos += sizeof(T);
@@ -159,8 +177,8 @@ struct cursor {
     const uint64_t len = read<uint64_t>(what);
     if (len > remaining()) {
       pos -= 8;
-      fail(std::string(what) + " length " + std::to_string(len) + " runs past the end of the file (" +
-           std::to_string(remaining() - 8) + " bytes remain)");
+      fail(std::string(what) + " length " + std::to_string(len) +
+           " runs past the end of the file (" + std::to_string(remaining() - 8) + " bytes remain)");
     }
     std::string_view s(reinterpret_cast<const char*>(base + pos), static_cast<size_t>(len));
     pos += static_cast<size_t>(len);
@@ -189,7 +207,8 @@ struct cursor {
       pos += n;
       return;
     }
-    if (depth >= kMaxArrayNesting) fail("arrays nested deeper than " + std::to_string(kMaxArrayNesting));
+    if (depth >= kMaxArrayNesting)
+      fail("arrays nested deeper than " + std::to_string(kMaxArrayNesting));
     v.elem = read_type("array element type");
     const size_t count_pos = pos;
     v.count = read<uint64_t>("array length");
@@ -204,7 +223,8 @@ struct cursor {
     }
     if (v.elem == gguf_type::STRING) {
       v.strings.reserve(static_cast<size_t>(v.count));
-      for (uint64_t k = 0; k < v.count; ++k) v.strings.push_back(read_string("string array element"));
+      for (uint64_t k = 0; k < v.count; ++k)
+        v.strings.push_back(read_string("string array element"));
     } else if (v.elem == gguf_type::ARRAY) {
       v.items.resize(static_cast<size_t>(v.count));
       for (auto& item : v.items) read_value(gguf_type::ARRAY, item, depth + 1);
@@ -244,9 +264,11 @@ gguf::gguf(const std::string& path) : where_(path) {
   void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   const int mmap_errno = errno;
   ::close(fd);
-  if (p == MAP_FAILED) throw make_error(std::string("cannot map file: ") + std::strerror(mmap_errno), path);
+  if (p == MAP_FAILED)
+    throw make_error(std::string("cannot map file: ") + std::strerror(mmap_errno), path);
   const size_t len = size_;
-  mapping_ = std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
+  mapping_ =
+      std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
   base_ = static_cast<const uint8_t*>(p);
   parse();
 }
@@ -268,25 +290,31 @@ void gguf::parse() {
   }
   c.pos = 4;
   version_ = c.read<uint32_t>("version");
-  if (version_ == 1) { c.pos = 4; c.fail("GGUF version 1 is not supported (versions 2 and 3 are)"); }
+  if (version_ == 1) {
+    c.pos = 4;
+    c.fail("GGUF version 1 is not supported (versions 2 and 3 are)");
+  }
   if (version_ == 0x02000000u || version_ == 0x03000000u) {
     c.pos = 4;
     c.fail("big-endian GGUF files are not supported");
   }
   if (version_ != 2 && version_ != 3) {
     c.pos = 4;
-    c.fail("unsupported GGUF version " + std::to_string(version_) + " (versions 2 and 3 are supported)");
+    c.fail("unsupported GGUF version " + std::to_string(version_) +
+           " (versions 2 and 3 are supported)");
   }
   const uint64_t n_tensors = c.read<uint64_t>("tensor count");
   const uint64_t n_kv = c.read<uint64_t>("metadata count");
   // Smallest encodings: key (8 + 1) + type (4) + 1-byte value; tensor info 8+1 + 4 + 8 + 4 + 8.
   if (n_kv > c.remaining() / 13) {
     c.pos = 16;
-    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in a file of " + std::to_string(size_) + " bytes");
+    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in a file of " +
+           std::to_string(size_) + " bytes");
   }
   if (n_tensors > c.remaining() / 33) {
     c.pos = 8;
-    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in a file of " + std::to_string(size_) + " bytes");
+    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in a file of " +
+           std::to_string(size_) + " bytes");
   }
 
   kv_.reserve(static_cast<size_t>(n_kv));
@@ -306,14 +334,18 @@ void gguf::parse() {
 
   if (const gguf_value* a = find("general.alignment")) {
     c.context = "key 'general.alignment'";
-    if (!a->is_int() || a->type == gguf_type::BOOL) c.fail("alignment must be an integer, not " + std::string(type_name(a->type)));
+    if (!a->is_int() || a->type == gguf_type::BOOL)
+      c.fail("alignment must be an integer, not " + std::string(type_name(a->type)));
     if (a->i <= 0 || (a->i & (a->i - 1)) != 0 || a->i > (int64_t{1} << 30))
       c.fail("alignment " + std::to_string(a->i) + " is not a power of two in [1, 2^30]");
     alignment_ = static_cast<uint64_t>(a->i);
     c.context.clear();
   }
 
-  struct pending_info { uint64_t offset; size_t info_pos; };
+  struct pending_info {
+    uint64_t offset;
+    size_t info_pos;
+  };
   std::vector<pending_info> offsets;
   tensors_.reserve(static_cast<size_t>(n_tensors));
   offsets.reserve(static_cast<size_t>(n_tensors));
@@ -325,7 +357,10 @@ void gguf::parse() {
     c.context += " " + quoted(name);
     if (!seen_names.insert(name).second) c.fail("duplicate tensor name");
     const uint32_t n_dims = c.read<uint32_t>("dimension count");
-    if (n_dims < 1 || n_dims > 4) { c.pos -= 4; c.fail("dimension count " + std::to_string(n_dims) + " is not in [1, 4]"); }
+    if (n_dims < 1 || n_dims > 4) {
+      c.pos -= 4;
+      c.fail("dimension count " + std::to_string(n_dims) + " is not in [1, 4]");
+    }
     tensor t{};
     t.name = std::string(name);
     t.n_dims = static_cast<int>(n_dims);
@@ -336,18 +371,22 @@ void gguf::parse() {
       if (ne == 0 || ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           n_values > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / ne) {
         c.pos -= 8;
-        c.fail("dimension " + std::to_string(d) + " = " + std::to_string(ne) + " is zero or too large");
+        c.fail("dimension " + std::to_string(d) + " = " + std::to_string(ne) +
+               " is zero or too large");
       }
       n_values *= ne;
       t.ne[d] = static_cast<int64_t>(ne);
     }
     const uint32_t type = c.read<uint32_t>("tensor type");
-    if (!known_ggml_type(type)) { c.pos -= 4; c.fail("unsupported tensor type " + ggml_type_label(type)); }
+    if (!known_ggml_type(type)) {
+      c.pos -= 4;
+      c.fail("unsupported tensor type " + ggml_type_label(type));
+    }
     t.type = static_cast<ggml_type>(type);
     const int64_t bv = block_values(t.type), bb = block_bytes(t.type);
     if (t.ne[0] % bv != 0)
-      c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " + std::string(type_name(t.type)) +
-             " block of " + std::to_string(bv) + " values");
+      c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
+             std::string(type_name(t.type)) + " block of " + std::to_string(bv) + " values");
     const uint64_t n_blocks = n_values / static_cast<uint64_t>(bv);
     if (n_blocks > static_cast<uint64_t>(size_) / static_cast<uint64_t>(bb))
       c.fail("tensor of " + std::to_string(n_values) + " values is larger than the file");
@@ -355,7 +394,8 @@ void gguf::parse() {
     const uint64_t offset = c.read<uint64_t>("tensor data offset");
     if (offset % alignment_ != 0) {
       c.pos -= 8;
-      c.fail("data offset " + std::to_string(offset) + " is not a multiple of the alignment " + std::to_string(alignment_));
+      c.fail("data offset " + std::to_string(offset) + " is not a multiple of the alignment " +
+             std::to_string(alignment_));
     }
     tensors_.push_back(std::move(t));
     offsets.push_back({offset, info_pos});
@@ -364,11 +404,13 @@ void gguf::parse() {
 
   // The data section starts at the next multiple of the alignment.
   const size_t end_of_infos = c.pos;
-  data_offset_ = end_of_infos + static_cast<size_t>((alignment_ - end_of_infos % alignment_) % alignment_);
+  data_offset_ =
+      end_of_infos + static_cast<size_t>((alignment_ - end_of_infos % alignment_) % alignment_);
   if (n_tensors == 0) return;
   if (data_offset_ > size_) {
     c.pos = end_of_infos;
-    c.fail("tensor data section (at " + std::to_string(data_offset_) + " after alignment) starts past the end of the file");
+    c.fail("tensor data section (at " + std::to_string(data_offset_) +
+           " after alignment) starts past the end of the file");
   }
   const uint64_t data_size = size_ - data_offset_;
   for (size_t k = 0; k < tensors_.size(); ++k) {
@@ -377,8 +419,9 @@ void gguf::parse() {
     if (off > data_size || t.nbytes > data_size - off) {
       c.pos = offsets[k].info_pos;
       c.context = "tensor #" + std::to_string(k) + " " + quoted(t.name);
-      c.fail("data [" + std::to_string(off) + ", +" + std::to_string(t.nbytes) + ") runs past the end of the " +
-             std::to_string(data_size) + "-byte data section (truncated file?)");
+      c.fail("data [" + std::to_string(off) + ", +" + std::to_string(t.nbytes) +
+             ") runs past the end of the " + std::to_string(data_size) +
+             "-byte data section (truncated file?)");
     }
     t.data = base_ + data_offset_ + off;
     // Block structs hold 16- and 32-bit fields: a file with general.alignment 1 or 2 can place
@@ -416,7 +459,8 @@ namespace {
                              std::string_view expected) {
   std::string got(type_name(v.type));
   if (v.type == gguf_type::ARRAY) got += " of " + std::string(type_name(v.elem));
-  throw make_error("metadata key " + quoted(key) + " is " + got + ", expected " + std::string(expected), where);
+  throw make_error(
+      "metadata key " + quoted(key) + " is " + got + ", expected " + std::string(expected), where);
 }
 
 }  // namespace
@@ -461,7 +505,8 @@ bool gguf::get_bool(std::string_view key, bool fallback) const {
 std::vector<std::string> gguf::get_string_array(std::string_view key) const {
   const gguf_value* v = find(key);
   if (!v) missing(where_, key);
-  if (v->type != gguf_type::ARRAY || v->elem != gguf_type::STRING) wrong_type(where_, key, *v, "array of string");
+  if (v->type != gguf_type::ARRAY || v->elem != gguf_type::STRING)
+    wrong_type(where_, key, *v, "array of string");
   return {v->strings.begin(), v->strings.end()};
 }
 
@@ -475,8 +520,9 @@ std::vector<float> gguf::get_float_array(std::string_view key) const {
     int64_t i = 0;
     double f = 0;
     decode_scalar(v->elem, v->raw + k * es, i, f);
-    out[k] = (v->elem == gguf_type::FLOAT32 || v->elem == gguf_type::FLOAT64) ? static_cast<float>(f)
-                                                                              : static_cast<float>(i);
+    out[k] = (v->elem == gguf_type::FLOAT32 || v->elem == gguf_type::FLOAT64)
+                 ? static_cast<float>(f)
+                 : static_cast<float>(i);
   }
   return out;
 }

@@ -25,15 +25,39 @@
 namespace engine {
 
 enum class ggml_type : uint32_t {
-  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15, BF16 = 30
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  BF16 = 30
 };
 std::string_view type_name(ggml_type);  // "Q4_K"; "unknown" for a value outside the enum
 
 // The value types of GGUF metadata.
 enum class gguf_type : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12
 };
 std::string_view type_name(gguf_type);  // "uint32", "array", ...
 
@@ -83,17 +107,17 @@ class gguf {
   bool get_bool(std::string_view key, bool fallback) const;
   // Arrays throw when the key is missing or holds another element type.
   std::vector<std::string> get_string_array(std::string_view key) const;
-  std::vector<float> get_float_array(std::string_view key) const;   // f32 (f64, int) arrays
-  std::vector<int64_t> get_int_array(std::string_view key) const;   // any int arrays
+  std::vector<float> get_float_array(std::string_view key) const;  // f32 (f64, int) arrays
+  std::vector<int64_t> get_int_array(std::string_view key) const;  // any int arrays
   const std::vector<tensor>& tensors() const;
   const tensor* find_tensor(std::string_view name) const;  // nullptr if absent
   const tensor& get_tensor(std::string_view name) const;   // throws naming it
   std::string architecture() const;                        // general.architecture
 
-  const gguf_value* find(std::string_view key) const;  // nullptr if absent
+  const gguf_value* find(std::string_view key) const;                       // nullptr if absent
   const std::vector<std::pair<std::string, gguf_value>>& metadata() const;  // file order
-  uint64_t alignment() const;    // general.alignment or 32
-  size_t data_offset() const;    // where the tensor data section starts in the file
+  uint64_t alignment() const;  // general.alignment or 32
+  size_t data_offset() const;  // where the tensor data section starts in the file
   size_t file_size() const;
   const std::string& path() const;  // the file name or the buffer's `where`
 

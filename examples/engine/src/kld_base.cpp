@@ -15,7 +15,8 @@ namespace engine {
 namespace {
 
 constexpr char kMagic[4] = {'S', 'K', 'L', 'D'};
-static_assert(std::endian::native == std::endian::little, "the base file's rows are written as in memory");
+static_assert(std::endian::native == std::endian::little,
+              "the base file's rows are written as in memory");
 constexpr uint32_t kVersion = 2;
 constexpr uint64_t kHeaderBytes = 24;
 
@@ -49,8 +50,8 @@ void kld_base_writer::row(const float* log_probs) {
 
 void kld_base_writer::finish() { w_->finish(); }
 
-kld_base_reader::kld_base_reader(const std::string& path, const kld_shape& shape,
-                                 uint32_t n_chunks, std::span<const int32_t> tokens)
+kld_base_reader::kld_base_reader(const std::string& path, const kld_shape& shape, uint32_t n_chunks,
+                                 std::span<const int32_t> tokens)
     : path_(path), r_(std::make_unique<strata::detail::state_reader>(path)), shape_(shape) {
   auto& in = *r_;
   if (in.size() < kHeaderBytes + 8)
@@ -80,8 +81,8 @@ kld_base_reader::kld_base_reader(const std::string& path, const kld_shape& shape
   differs("n_vocab (the model's vocabulary)", h_vocab, shape.n_vocab);
   differs("first scored position", h_first, shape.first);
   if (shape.first >= shape.n_ctx)
-    throw make_error("first scored position " + std::to_string(shape.first) + " is not below n_ctx " +
-                         std::to_string(shape.n_ctx),
+    throw make_error("first scored position " + std::to_string(shape.first) +
+                         " is not below n_ctx " + std::to_string(shape.n_ctx),
                      path);
   if (chunks_ < n_chunks)
     throw make_error("the base has " + std::to_string(chunks_) + " chunks, this run needs " +
@@ -121,7 +122,8 @@ void kld_base_reader::row(float* log_probs, int chunk, int position) {
     if (!std::isfinite(x) || x > 1e-3f)
       throw make_error("log-prob " + std::to_string(x) + " of token " + std::to_string(i) +
                            " at chunk " + std::to_string(chunk) + ", position " +
-                           std::to_string(position) + " is not a finite value <= 0 (a damaged base file)",
+                           std::to_string(position) +
+                           " is not a finite value <= 0 (a damaged base file)",
                        path_);
     log_probs[i] = x;
   }

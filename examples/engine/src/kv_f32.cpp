@@ -60,7 +60,8 @@ void kv_f32::append(int layer, int pos0, int n, const float* k, const float* v) 
 
 void kv_f32::attend(int layer, int pos0, int n, const float* q, float* out, float scale,
                     thread_pool& pool) {
-  if (pos0 < 0 || n < 0 || pos0 + n > capacity_) throw make_error("bad positions", "kv_f32::attend");
+  if (pos0 < 0 || n < 0 || pos0 + n > capacity_)
+    throw make_error("bad positions", "kv_f32::attend");
   const int group = n_head_ / n_head_kv_;
   const int window = window_[layer];
   const float* K = k_[layer].data();

@@ -21,8 +21,10 @@ kv_recorder::kv_recorder(const model_config& c, std::unique_ptr<kv_store> inner)
 
 void kv_recorder::append(int layer, int pos0, int n, const float* k, const float* v) {
   inner_->append(layer, pos0, n, k, v);  // checks layer and positions
-  std::memcpy(k_[size_t(layer)].data() + size_t(pos0) * k_row_, k, sizeof(float) * k_row_ * size_t(n));
-  std::memcpy(v_[size_t(layer)].data() + size_t(pos0) * v_row_, v, sizeof(float) * v_row_ * size_t(n));
+  std::memcpy(k_[size_t(layer)].data() + size_t(pos0) * k_row_, k,
+              sizeof(float) * k_row_ * size_t(n));
+  std::memcpy(v_[size_t(layer)].data() + size_t(pos0) * v_row_, v,
+              sizeof(float) * v_row_ * size_t(n));
   if (layer == n_layer_ - 1) recorded_ = pos0 + n;
 }
 
@@ -41,9 +43,9 @@ void kv_recorder::attend(int layer, int pos0, int n, const float* q, float* out,
 
 void kv_recorder::copy_into(kv_store& kv, int n, int batch) const {
   if (n > recorded_)
-    throw make_error("asked for " + std::to_string(n) + " positions, " + std::to_string(recorded_) +
-                         " recorded",
-                     "kv_recorder::copy_into");
+    throw make_error(
+        "asked for " + std::to_string(n) + " positions, " + std::to_string(recorded_) + " recorded",
+        "kv_recorder::copy_into");
   batch = std::max(1, batch);
   for (int b = 0; b < n; b += batch) {
     const int m = std::min(batch, n - b);

@@ -35,8 +35,8 @@ class kv_recorder final : public kv_store {
  private:
   std::unique_ptr<kv_store> inner_;
   size_t k_row_ = 0, v_row_ = 0;
-  int recorded_ = 0;                       // positions recorded on the last layer
-  std::vector<std::vector<float>> k_, v_;  // per layer: [capacity][n_head_kv][head]
+  int recorded_ = 0;                         // positions recorded on the last layer
+  std::vector<std::vector<float>> k_, v_;    // per layer: [capacity][n_head_kv][head]
   std::vector<std::vector<float>> q_first_;  // per layer: the first batch's queries
 };
 

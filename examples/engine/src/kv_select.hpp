@@ -16,9 +16,9 @@ class model;
 struct kv_options {
   std::string ctk = "f16";
   std::string ctv = "f16";
-  std::string policy;       // when set, wins over ctk/ctv
-  bool reference = false;   // f32/f32 rows in the engine's own plain cache (kv_f32)
-  int max_batch = 512;      // largest batch appended at once (sizes sliding-window rings)
+  std::string policy;      // when set, wins over ctk/ctv
+  bool reference = false;  // f32/f32 rows in the engine's own plain cache (kv_f32)
+  int max_batch = 512;     // largest batch appended at once (sizes sliding-window rings)
 
   // The policy string given to strata ("-ctk f16 -ctv f16" or the --kv-policy text).
   std::string policy_string() const;

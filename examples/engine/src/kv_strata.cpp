@@ -16,8 +16,7 @@ namespace engine {
 namespace {
 
 // strata reports errors as std::exception with "error: ..." messages: rethrow as engine::error.
-template <class F>
-auto rethrow(F&& f) -> decltype(f()) {
+template <class F> auto rethrow(F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const error&) {
@@ -44,8 +43,8 @@ kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int m
     opt.n_ctx = size_t(n_ctx);
     opt.max_batch = size_t(std::max(0, max_batch));
     if (auto r = test_codebook_resolver()) opt.kernels = r;  // test-only (kv_test_codebooks.hpp)
-    cache_ = std::make_unique<strata::runtime_kv_cache>(m.layers(), strata::parse_policy(policy),
-                                                        opt);
+    cache_ =
+        std::make_unique<strata::runtime_kv_cache>(m.layers(), strata::parse_policy(policy), opt);
     return 0;
   });
 }
@@ -72,8 +71,8 @@ void kv_strata::prepare(int layer, int pos0, int n, const float* q, const float*
   rethrow([&] {
     strata::rotary_pairs pairs;
     if (n_rot_ > 0)
-      pairs.kind = rope_ == rope_style::neox ? strata::rotary_pairs::halves
-                                           : strata::rotary_pairs::adjacent;
+      pairs.kind =
+          rope_ == rope_style::neox ? strata::rotary_pairs::halves : strata::rotary_pairs::adjacent;
     pairs.n_rot = size_t(n_rot_);
     cache_->balance_k(size_t(layer), q, size_t(n), k, size_t(n), pairs);
     return 0;

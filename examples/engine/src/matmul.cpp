@@ -32,21 +32,21 @@ namespace {
 
 // One matmul call, as the kernels see it.
 struct job {
-  const uint8_t* w;       // row r starts at w + r * row_bytes
+  const uint8_t* w;  // row r starts at w + r * row_bytes
   size_t row_bytes;
   int64_t n_in, n_out, n_tokens;
-  const int8_t* xq;       // quantized activations (fast path: 64 bytes per 32-block) ...
+  const int8_t* xq;  // quantized activations (fast path: 64 bytes per 32-block) ...
   const float* xd;
   const float* xs;
-  const float* xdT;       // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
-  const float* xsT;       // xs transposed: [n_in / 16][n_tokens]
-  bool fine;              // two activation planes (activations::fine) or the coarse one (q8)
-  const float* xf;        // ... or float activations (float weights)
-  float* y;               // [n_tokens][n_out]
+  const float* xdT;  // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
+  const float* xsT;  // xs transposed: [n_in / 16][n_tokens]
+  bool fine;         // two activation planes (activations::fine) or the coarse one (q8)
+  const float* xf;   // ... or float activations (float weights)
+  float* y;          // [n_tokens][n_out]
 };
 
 // Bit l of a 16-bit word, for lane l.
-alignas(64) constexpr uint16_t kBit16[16] = {1, 2, 4, 8, 16, 32, 64, 128,
+alignas(64) constexpr uint16_t kBit16[16] = {1,   2,   4,    8,    16,   32,   64,    128,
                                              256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
 
 }  // namespace
@@ -87,8 +87,9 @@ HWY_INLINE V16 bits_at(VU16 v, int shift, uint16_t mask) {
 HWY_INLINE V16 bit16_of_word(uint32_t word, size_t k) {
   const DU16 du;
   const auto bit = hn::LoadU(du, kBit16 + k);
-  return hn::BitCast(D16(), hn::IfThenElseZero(hn::TestBit(hn::Set(du, static_cast<uint16_t>(word)), bit),
-                                               hn::Set(du, 16)));
+  return hn::BitCast(D16(),
+                     hn::IfThenElseZero(hn::TestBit(hn::Set(du, static_cast<uint16_t>(word)), bit),
+                                        hn::Set(du, 16)));
 }
 
 // ---- formats: decode(j, k, lo, hi) gives values [k, k+N) and [16+k, 16+k+N) of 32-block j ----
@@ -99,7 +100,8 @@ struct fmt_q4_0 {
   static constexpr bool kSplit = false, kMin = false;
   const block_q4_0* b;
   float d;
-  explicit fmt_q4_0(const uint8_t* p) : b(reinterpret_cast<const block_q4_0*>(p)), d(half_to_float(b->d)) {}
+  explicit fmt_q4_0(const uint8_t* p)
+      : b(reinterpret_cast<const block_q4_0*>(p)), d(half_to_float(b->d)) {}
   HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
     const VU16 v = load_u8(b->qs + k);
     lo = hn::Sub(low_nibble(v), hn::Set(D16(), 8));
@@ -129,14 +131,14 @@ struct fmt_q4_1 {
   float m_hi(int) const { return m; }
 };
 
-template <class Block, int kOffset, bool kHasMin>
-struct fmt_q5 {
+template <class Block, int kOffset, bool kHasMin> struct fmt_q5 {
   static constexpr int kSub = 1;
   static constexpr bool kSplit = false, kMin = kHasMin;
   const Block* b;
   float d, m;
   uint32_t qh;
-  explicit fmt_q5(const uint8_t* p) : b(reinterpret_cast<const Block*>(p)), d(half_to_float(b->d)), m(0) {
+  explicit fmt_q5(const uint8_t* p)
+      : b(reinterpret_cast<const Block*>(p)), d(half_to_float(b->d)), m(0) {
     if constexpr (kHasMin) m = half_to_float(b->m);
     std::memcpy(&qh, b->qh, 4);
   }
@@ -162,7 +164,8 @@ struct fmt_q8_0 {
   static constexpr bool kSplit = false, kMin = false;
   const block_q8_0* b;
   float d;
-  explicit fmt_q8_0(const uint8_t* p) : b(reinterpret_cast<const block_q8_0*>(p)), d(half_to_float(b->d)) {}
+  explicit fmt_q8_0(const uint8_t* p)
+      : b(reinterpret_cast<const block_q8_0*>(p)), d(half_to_float(b->d)) {}
   HWY_INLINE void decode(int, size_t k, V16& lo, V16& hi) const {
     lo = hn::PromoteTo(D16(), hn::LoadU(DI8(), b->qs + k));
     hi = hn::PromoteTo(D16(), hn::LoadU(DI8(), b->qs + 16 + k));
@@ -217,10 +220,12 @@ struct fmt_q3_k {
     const DU16 du;
     const auto bit = hn::Set(du, static_cast<uint16_t>(1u << j));
     const auto four = hn::Set(du, 4);
-    lo = hn::Sub(bits_at(load_u8(q + k), shift, 3),
-                 hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + k), bit), four)));
-    hi = hn::Sub(bits_at(load_u8(q + 16 + k), shift, 3),
-                 hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + 16 + k), bit), four)));
+    lo = hn::Sub(
+        bits_at(load_u8(q + k), shift, 3),
+        hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + k), bit), four)));
+    hi = hn::Sub(
+        bits_at(load_u8(q + 16 + k), shift, 3),
+        hn::BitCast(D16(), hn::IfThenZeroElse(hn::TestBit(load_u8(b->hmask + 16 + k), bit), four)));
   }
   float d_lo(int j) const { return dl[2 * j]; }
   float d_hi(int j) const { return dl[2 * j + 1]; }
@@ -229,8 +234,7 @@ struct fmt_q3_k {
 };
 
 // Q4_K / Q5_K: 64-value groups g = j / 2 use bytes qs[32 g ..], low nibbles for even j.
-template <class Block, bool kHigh>
-struct fmt_q45_k {
+template <class Block, bool kHigh> struct fmt_q45_k {
   static constexpr int kSub = 8;
   static constexpr bool kSplit = false, kMin = true;
   const Block* b;
@@ -284,7 +288,9 @@ struct fmt_q6_k {
     const uint8_t* qh = b->qh + 32 * n;
     const int nib = 4 * (jj >> 1);
     const V16 off = hn::Set(D16(), 32);
-    lo = hn::Sub(hn::Or(bits_at(load_u8(ql + k), nib, 0xF), hn::ShiftLeft<4>(bits_at(load_u8(qh + k), 2 * jj, 3))), off);
+    lo = hn::Sub(hn::Or(bits_at(load_u8(ql + k), nib, 0xF),
+                        hn::ShiftLeft<4>(bits_at(load_u8(qh + k), 2 * jj, 3))),
+                 off);
     hi = hn::Sub(hn::Or(bits_at(load_u8(ql + 16 + k), nib, 0xF),
                         hn::ShiftLeft<4>(bits_at(load_u8(qh + 16 + k), 2 * jj, 3))),
                  off);
@@ -297,8 +303,7 @@ struct fmt_q6_k {
 
 // Activations [k, k + N) of block `blk` as int16: the stored kActFine * coarse + fine (at most
 // 32385 in magnitude), or the coarse int8 value widened.
-template <bool kFine>
-HWY_INLINE V16 act16(const int8_t* blk, size_t k) {
+template <bool kFine> HWY_INLINE V16 act16(const int8_t* blk, size_t k) {
   const D16 d16;
   if constexpr (!kFine) return hn::PromoteTo(d16, hn::LoadU(DI8(), blk + k));
   return hn::LoadU(d16, reinterpret_cast<const int16_t*>(blk) + k);
@@ -360,7 +365,8 @@ HWY_NOINLINE void rows_q(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
             const auto hi_sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s_hi[t], s_hi1[t]));
             acc[t] = hn::MulAdd(hi_sum, hn::Set(df, f.d_hi(j) * dx), acc[t]);
           }
-          if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+          if constexpr (Fmt::kMin)
+            macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
         }
       }
     }
@@ -392,7 +398,9 @@ HWY_INLINE __m256i dpbusd_evex(__m256i acc, __m256i u, __m256i c) {
 #endif
 
 HWY_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
-HWY_INLINE __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+HWY_INLINE __m256i load32(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
 HWY_INLINE __m256i mask_bytes(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
 // (v >> shift) & mask on every byte (shift by a run-time count).
 HWY_INLINE __m256i bits32(__m256i v, int shift, int mask) {
@@ -406,11 +414,13 @@ HWY_INLINE __m256i nibbles16(const uint8_t* p) {
 }
 // Byte i = 0x10 where bit i of `bits` is set, else 0.
 HWY_INLINE __m256i bit4_of_word(uint32_t bits) {
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(bits)),
-      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                          _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                            0x0101010101010101, 0x0000000000000000));
   const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
-  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), mask_bytes(0x10));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select),
+                          mask_bytes(0x10));
 }
 // Eight int32 lanes whose total is the dot product of the 32 values u (unsigned, or signed when
 // kSigned) with the block's 32 coarse int8 activations x. Split formats (one scale per 16
@@ -433,8 +443,7 @@ HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16) {
 // One 32-value block of a weight row (sub-block j of f) ready to multiply many tokens' blocks:
 // set up once, applied to every token of a tile. One activation plane (kFine false): the values
 // as bytes and, for split formats, their scales; u8 x i8 multiply-adds.
-template <bool kFine, class Fmt>
-struct block_mul {
+template <bool kFine, class Fmt> struct block_mul {
   __m256i u, sc16;
   HWY_INLINE block_mul(const Fmt& f, int j, __m256i values) : u(values) {
     if constexpr (Fmt::kSplit)
@@ -450,8 +459,7 @@ struct block_mul {
 // are widened to int16 once per block (times their 16-value scale for split formats: at most
 // 63 * 128 in magnitude) and each token costs two vpmaddwd, exact like the u8 x i8 pair per
 // plane they replace. A pmaddwd lane (two products) stays below 2^30.
-template <class Fmt>
-struct block_mul<true, Fmt> {
+template <class Fmt> struct block_mul<true, Fmt> {
   __m256i lo, hi;  // values 0..15 and 16..31
   HWY_INLINE block_mul(const Fmt& f, int j, __m256i values) {
     const __m128i v0 = _mm256_castsi256_si128(values), v1 = _mm256_extracti128_si256(values, 1);
@@ -495,14 +503,14 @@ struct x86_q4_1 {
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
   const block_q4_1* b;
   float d, m;
-  explicit x86_q4_1(const uint8_t* p) : b(reinterpret_cast<const block_q4_1*>(p)), d(f16(b->d)), m(f16(b->m)) {}
+  explicit x86_q4_1(const uint8_t* p)
+      : b(reinterpret_cast<const block_q4_1*>(p)), d(f16(b->d)), m(f16(b->m)) {}
   HWY_INLINE __m256i values(int) const { return nibbles16(b->qs); }
   float scale(int) const { return d; }
   float m_lo(int) const { return m; }
   float m_hi(int) const { return m; }
 };
-template <class Block, int kOffset, bool kHasMin>
-struct x86_q5 {
+template <class Block, int kOffset, bool kHasMin> struct x86_q5 {
   static constexpr int kSub = 1, kMField = kHasMin ? 2 : -1;
   static constexpr float kMFromD = -static_cast<float>(kOffset);
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
@@ -547,9 +555,12 @@ struct x86_q2_k {
     const float dmin = f16(b->dmin);
     for (int i = 0; i < 16; ++i) ml[i] = -dmin * static_cast<float>(b->scales[i] >> 4);
   }
-  HWY_INLINE __m256i values(int j) const { return bits32(load32(b->qs + 32 * (j / 4)), 2 * (j % 4), 3); }
+  HWY_INLINE __m256i values(int j) const {
+    return bits32(load32(b->qs + 32 * (j / 4)), 2 * (j % 4), 3);
+  }
   HWY_INLINE __m256i scales16(int j) const {
-    return _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1] & 0xF), _mm_set1_epi16(b->scales[2 * j] & 0xF));
+    return _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1] & 0xF),
+                            _mm_set1_epi16(b->scales[2 * j] & 0xF));
   }
   float scale(int) const { return d; }
   float m_lo(int j) const { return ml[2 * j]; }
@@ -577,8 +588,7 @@ struct x86_q3_k {  // q + 4 = low 2 bits | hmask bit << 2, unsigned in [0, 8)
   float m_lo(int j) const { return ml[2 * j]; }
   float m_hi(int j) const { return ml[2 * j + 1]; }
 };
-template <class Block, bool kHigh>
-struct x86_q45_k {
+template <class Block, bool kHigh> struct x86_q45_k {
   static constexpr int kSub = 8;
   static constexpr bool kSplit = false, kSigned = false, kMin = true;
   const Block* b;
@@ -665,7 +675,8 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         for (int t = 0; t < NT; ++t) {
           const __m256 sum = _mm256_cvtepi32_ps(mul(xq[t] + blk * 64));
           acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
-          if constexpr (Fmt::kMin) macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+          if constexpr (Fmt::kMin)
+            macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
         }
       }
     }
@@ -703,10 +714,13 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
         __m256i d[8];
         for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
         const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
+                              _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
         if constexpr (Fmt::kMin) {
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0), _mm256_set1_ps(f.m_lo(j)), macc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0), _mm256_set1_ps(f.m_hi(j)), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0),
+                                 _mm256_set1_ps(f.m_lo(j)), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0),
+                                 _mm256_set1_ps(f.m_hi(j)), macc);
         }
       }
     }
@@ -725,12 +739,14 @@ HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 bl
 }
 // The 16-bit halves at byte offsets 0 and 2 of eight blocks `stride` bytes apart, as floats.
 HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256& hi) {
-  const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
   const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
   const __m256i split = _mm256_shuffle_epi8(
-      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6,
-                          7, 10, 11, 14, 15));
-  const __m256i ordered = _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
+      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9,
+                          12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  const __m256i ordered =
+      _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
   lo = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
   hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
 }
@@ -761,7 +777,8 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
         if constexpr (Fmt::kSplit) {
           acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc);
           macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs + 2 * blk), macc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
+          macc =
+              _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
         } else {
           acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc);
           macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs + 2 * blk), macc);
@@ -772,10 +789,12 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (; blk + 8 <= nb32; blk += 8) {
         const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
         __m256i d[8];
-        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine>(Fmt(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
+        for (int j = 0; j < 8; ++j)
+          d[j] = block_dot<kFine>(Fmt(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
         __m256 dw, mw;
         gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)), _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
+                              _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
         if constexpr (Fmt::kMin) {
           if constexpr (Fmt::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(Fmt::kMFromD));
           macc = _mm256_fmadd_ps(mw, sum32x8(xs + 2 * blk), macc);
@@ -784,7 +803,8 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
       for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
         const Fmt f(row + static_cast<size_t>(blk) * sizeof(Block));
         // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine>(f, 0, xq + blk * 64)), _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine>(f, 0, xq + blk * 64)),
+                              _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
         if constexpr (Fmt::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
       }
     }
@@ -794,8 +814,7 @@ HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
 #endif  // AVX2 / AVX3 / AVX3_DL
 
 // Float weights: f32 FMA over full vectors, a scalar tail.
-template <class W>
-HWY_INLINE float load_scalar(const W* p) {
+template <class W> HWY_INLINE float load_scalar(const W* p) {
   if constexpr (std::is_same_v<W, float>) {
     return *p;
   } else if constexpr (std::is_same_v<W, hwy::float16_t>) {
@@ -825,7 +844,8 @@ HWY_NOINLINE void rows_f(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         w = hn::LoadU(df, row + c);
       else
         w = hn::PromoteTo(df, hn::LoadU(dw, row + c));
-      for (int t = 0; t < NT; ++t) acc[t] = hn::MulAdd(w, hn::LoadU(df, jb.xf + (t0 + t) * n + c), acc[t]);
+      for (int t = 0; t < NT; ++t)
+        acc[t] = hn::MulAdd(w, hn::LoadU(df, jb.xf + (t0 + t) * n + c), acc[t]);
     }
     for (int t = 0; t < NT; ++t) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[t]));
@@ -853,20 +873,19 @@ HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kern
 template <class Fmt, class X86Fmt, bool kFine>
 void run_q_act(const job& jb, int64_t r0, int64_t r1) {
 #ifdef ENGINE_MATMUL_X86
-  tiles(jb, r0, r1, rows_x86<X86Fmt, 4, kFine>, rows_x86_b8<X86Fmt, kFine>, rows_x86_t8<X86Fmt, kFine>);
+  tiles(jb, r0, r1, rows_x86<X86Fmt, 4, kFine>, rows_x86_b8<X86Fmt, kFine>,
+        rows_x86_t8<X86Fmt, kFine>);
 #else
   tiles(jb, r0, r1, rows_q<Fmt, 4, kFine>, rows_q<Fmt, 1, kFine>);
 #endif
 }
-template <class Fmt, class X86Fmt>
-void run_q(const job& jb, int64_t r0, int64_t r1) {
+template <class Fmt, class X86Fmt> void run_q(const job& jb, int64_t r0, int64_t r1) {
   if (jb.fine)
     run_q_act<Fmt, X86Fmt, true>(jb, r0, r1);
   else
     run_q_act<Fmt, X86Fmt, false>(jb, r0, r1);
 }
-template <class W>
-void run_f(const job& jb, int64_t r0, int64_t r1) {
+template <class W> void run_f(const job& jb, int64_t r0, int64_t r1) {
   tiles(jb, r0, r1, rows_f<W, 4>, rows_f<W, 1>);
 }
 
@@ -877,7 +896,6 @@ void run_f(const job& jb, int64_t r0, int64_t r1) {
 #else
 #define X86_FMT(name) void
 #endif
-
 
 // Activations: n_blocks blocks of 32 floats -> per block (64 bytes) either 32 int8 values c
 // (one plane: step d = max|x| / 127), or (two planes) the coarse value c in steps of kActFine d
@@ -928,7 +946,8 @@ void quantize_blocks_act(const float* x, int64_t n_blocks, int8_t* q, float* d, 
   }
 }
 
-void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16, bool fine) {
+void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, float* sum16,
+                     bool fine) {
   if (fine)
     quantize_blocks_act<true>(x, n_blocks, q, d, sum16);
   else
@@ -951,7 +970,8 @@ void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
     case ggml_type::Q4_K: return run_q<fmt_q4_k, X86_FMT(q4_k)>(jb, r0, r1);
     case ggml_type::Q5_K: return run_q<fmt_q5_k, X86_FMT(q5_k)>(jb, r0, r1);
     case ggml_type::Q6_K: return run_q<fmt_q6_k, X86_FMT(q6_k)>(jb, r0, r1);
-    case ggml_type::Q8_1: case ggml_type::Q8_K: break;
+    case ggml_type::Q8_1:
+    case ggml_type::Q8_K: break;
   }
 }
 #undef X86_FMT
@@ -969,12 +989,17 @@ HWY_EXPORT(matmul_rows);
 
 bool matmul_quantizes_activations(ggml_type type) {
   switch (type) {
-    case ggml_type::Q4_0: case ggml_type::Q4_1: case ggml_type::Q5_0: case ggml_type::Q5_1:
-    case ggml_type::Q8_0: case ggml_type::Q2_K: case ggml_type::Q3_K: case ggml_type::Q4_K:
-    case ggml_type::Q5_K: case ggml_type::Q6_K:
-      return true;
-    default:
-      return false;
+    case ggml_type::Q4_0:
+    case ggml_type::Q4_1:
+    case ggml_type::Q5_0:
+    case ggml_type::Q5_1:
+    case ggml_type::Q8_0:
+    case ggml_type::Q2_K:
+    case ggml_type::Q3_K:
+    case ggml_type::Q4_K:
+    case ggml_type::Q5_K:
+    case ggml_type::Q6_K: return true;
+    default: return false;
   }
 }
 
@@ -983,7 +1008,8 @@ HWY_EXPORT(quantize_blocks);
 namespace {
 void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out, bool fine) {
   if (n_in % 32 != 0)
-    throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32", "quantize_activations");
+    throw make_error("row length " + std::to_string(n_in) + " is not a multiple of 32",
+                     "quantize_activations");
   const int64_t nb = n_in / 32;
   out.n_in = n_in;
   out.n_tokens = n_tokens;
@@ -994,13 +1020,16 @@ void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out, bool 
 }
 // Blocks [b0, b1) of all tokens' blocks.
 void quantize_range(const float* x, q8_activations& out, int64_t b0, int64_t b1) {
-  HWY_DYNAMIC_DISPATCH(quantize_blocks)(x + b0 * 32, b1 - b0, out.q.data() + b0 * 64, out.d.data() + b0,
-                                        out.sum16.data() + 2 * b0, out.fine);
+  HWY_DYNAMIC_DISPATCH(quantize_blocks)
+  (x + b0 * 32, b1 - b0, out.q.data() + b0 * 64, out.d.data() + b0, out.sum16.data() + 2 * b0,
+   out.fine);
 }
 }  // namespace
 
-void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out, activations act) {
-  if (act == activations::exact) throw make_error("exact activations are not quantized", "quantize_activations");
+void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out,
+                          activations act) {
+  if (act == activations::exact)
+    throw make_error("exact activations are not quantized", "quantize_activations");
   size_activations(n_in, n_tokens, out, act == activations::fine);
   quantize_range(x, out, 0, n_in / 32 * n_tokens);
 }
@@ -1011,8 +1040,8 @@ void check_shapes(const tensor& W, const char* where) {
   if (W.ne[2] != 1 || W.ne[3] != 1)
     throw make_error("weight '" + W.name + "' is not a 2-D tensor", where);
   if (W.data == nullptr) throw make_error("weight '" + W.name + "' has no data", where);
-  if (!matmul_quantizes_activations(W.type) && W.type != ggml_type::F32 && W.type != ggml_type::F16 &&
-      W.type != ggml_type::BF16)
+  if (!matmul_quantizes_activations(W.type) && W.type != ggml_type::F32 &&
+      W.type != ggml_type::F16 && W.type != ggml_type::BF16)
     throw make_error("weight '" + W.name + "' has type " + std::string(type_name(W.type)) +
                          ", which matmul does not support",
                      where);
@@ -1040,7 +1069,8 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
         double s[4] = {0, 0, 0, 0};  // four f64 partial sums (vectorizable)
         int64_t c = 0;
         for (; c + 4 <= n_in; c += 4)
-          for (int k = 0; k < 4; ++k) s[k] += static_cast<double>(w[c + k]) * static_cast<double>(xt[c + k]);
+          for (int k = 0; k < 4; ++k)
+            s[k] += static_cast<double>(w[c + k]) * static_cast<double>(xt[c + k]);
         for (; c < n_in; ++c) s[0] += static_cast<double>(w[c]) * static_cast<double>(xt[c]);
         y[t * n_out + r] = static_cast<float>((s[0] + s[1]) + (s[2] + s[3]));
       }
@@ -1050,7 +1080,8 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
 
 }  // namespace
 
-void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool, activations act) {
+void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
+            activations act) {
   check_shapes(W, "matmul");
   if (n_tokens <= 0) return;
   if (act == activations::exact) return matmul_exact(W, x, n_tokens, y, pool);
@@ -1082,7 +1113,8 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
         for (int64_t b = 0; b < nb; ++b) {
           t_xdT[static_cast<size_t>(b * n_tokens + t)] = t_act.d[static_cast<size_t>(t * nb + b)];
           for (int h = 0; h < 2; ++h)
-            t_xsT[static_cast<size_t>((2 * b + h) * n_tokens + t)] = t_act.sum16[static_cast<size_t>(t * 2 * nb + 2 * b + h)];
+            t_xsT[static_cast<size_t>((2 * b + h) * n_tokens + t)] =
+                t_act.sum16[static_cast<size_t>(t * 2 * nb + 2 * b + h)];
         }
       jb.xdT = t_xdT.data();
       jb.xsT = t_xsT.data();
@@ -1095,18 +1127,21 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
   constexpr int64_t kRowsPerItem = 8;
   const int64_t items = (jb.n_out + kRowsPerItem - 1) / kRowsPerItem;
   pool.parallel_for(items, [&](int64_t i0, int64_t i1) {
-    HWY_DYNAMIC_DISPATCH(matmul_rows)(type, jb, i0 * kRowsPerItem, std::min(jb.n_out, i1 * kRowsPerItem));
+    HWY_DYNAMIC_DISPATCH(matmul_rows)
+    (type, jb, i0 * kRowsPerItem, std::min(jb.n_out, i1 * kRowsPerItem));
   });
 }
 
-void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, float* y, activations act) {
+void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, float* y,
+                         activations act) {
   check_shapes(W, "matmul_reference_q8");
   const int64_t n_in = W.ne[0], n_out = W.ne[1];
   std::vector<float> xr(static_cast<size_t>(n_in * n_tokens));
   if (matmul_quantizes_activations(W.type)) {
     q8_activations a;
     quantize_activations(x, n_in, n_tokens, a, act == activations::exact ? activations::fine : act);
-    for (int64_t i = 0; i < n_in * n_tokens; ++i) xr[static_cast<size_t>(i)] = dequantized_activation(a, i);
+    for (int64_t i = 0; i < n_in * n_tokens; ++i)
+      xr[static_cast<size_t>(i)] = dequantized_activation(a, i);
   } else {
     std::copy(x, x + n_in * n_tokens, xr.begin());
   }
@@ -1117,7 +1152,8 @@ void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, floa
     for (int64_t t = 0; t < n_tokens; ++t) {
       double s = 0;
       for (int64_t c = 0; c < n_in; ++c)
-        s += static_cast<double>(row[static_cast<size_t>(c)]) * xr[static_cast<size_t>(t * n_in + c)];
+        s += static_cast<double>(row[static_cast<size_t>(c)]) *
+             xr[static_cast<size_t>(t * n_in + c)];
       y[t * n_out + r] = static_cast<float>(s);
     }
   }
@@ -1125,8 +1161,9 @@ void matmul_reference_q8(const tensor& W, const float* x, int64_t n_tokens, floa
 
 void get_row(const tensor& W, int64_t r, float* out) {
   if (r < 0 || r >= W.rows())
-    throw make_error("row " + std::to_string(r) + " is out of range [0, " + std::to_string(W.rows()) + ")",
-                     "get_row of '" + W.name + "'");
+    throw make_error(
+        "row " + std::to_string(r) + " is out of range [0, " + std::to_string(W.rows()) + ")",
+        "get_row of '" + W.name + "'");
   const size_t rb = static_cast<size_t>(W.ne[0] / block_values(W.type) * block_bytes(W.type));
   dequantize(W.type, W.data + static_cast<size_t>(r) * rb, out, W.ne[0]);
 }

@@ -50,9 +50,9 @@ inline constexpr int kActFine = 254;
 struct q8_activations {
   int64_t n_in = 0, n_tokens = 0;
   bool fine = true;
-  std::vector<int8_t> q;      // [n_tokens][n_in / 32][64 bytes]
-  std::vector<float> d;       // [n_tokens][n_in / 32]
-  std::vector<float> sum16;   // [n_tokens][n_in / 16]
+  std::vector<int8_t> q;     // [n_tokens][n_in / 32][64 bytes]
+  std::vector<float> d;      // [n_tokens][n_in / 32]
+  std::vector<float> sum16;  // [n_tokens][n_in / 16]
 };
 // n_in must be a multiple of 32; `act` is fine or q8.
 void quantize_activations(const float* x, int64_t n_in, int64_t n_tokens, q8_activations& out,

@@ -95,12 +95,15 @@ uint64_t memory_plan::total() const {
 
 std::string memory_plan::describe() const {
   std::ostringstream os;
-  for (const auto& i : items_) os << "  " << i.what << ": " << cli::human_bytes(double(i.bytes)) << "\n";
+  for (const auto& i : items_)
+    os << "  " << i.what << ": " << cli::human_bytes(double(i.bytes)) << "\n";
   os << "  total: " << cli::human_bytes(double(total()));
   return os.str();
 }
 
-void memory_plan::require_fits(const std::string& where) const { require_fits(where, available_memory()); }
+void memory_plan::require_fits(const std::string& where) const {
+  require_fits(where, available_memory());
+}
 
 void memory_plan::require_fits(const std::string& where, const memory_available& available) const {
   if (total() <= available.bytes) return;

@@ -76,10 +76,11 @@ model::model(std::shared_ptr<const gguf> file) : file_(std::move(file)) {
   config_ = model_config::from_gguf(f);
   const model_config& c = config_;
   tok_embd_ = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
-  output_ = f.find_tensor("output.weight") ? matrix(f, "output.weight", c.n_embd, c.n_vocab)
-                                           : tok_embd_;
+  output_ =
+      f.find_tensor("output.weight") ? matrix(f, "output.weight", c.n_embd, c.n_vocab) : tok_embd_;
   output_norm_ = vec(f, "output_norm.weight", c.n_embd, true);
-  if (f.find_tensor("rope_freqs.weight")) rope_freqs_ = vec(f, "rope_freqs.weight", c.n_rot / 2, true);
+  if (f.find_tensor("rope_freqs.weight"))
+    rope_freqs_ = vec(f, "rope_freqs.weight", c.n_rot / 2, true);
   const bool qk_norm = c.architecture == arch::qwen3 || c.architecture == arch::gemma3;
   const bool post_norms = c.architecture == arch::gemma3;
   layers_.resize(c.n_layer);
@@ -187,7 +188,9 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
                          "layer " + std::to_string(il) + ", positions " + std::to_string(pos0) +
                              ".." + std::to_string(pos0 + n - 1));
   };
-  const activations act = opt.exact ? activations::exact : opt.act_q8 ? activations::q8 : activations::fine;
+  const activations act = opt.exact    ? activations::exact
+                          : opt.act_q8 ? activations::q8
+                                       : activations::fine;
   for (int il = 0; il < c.n_layer; ++il) {
     const layer_weights& L = layers_[size_t(il)];
     // Attention.
@@ -201,7 +204,8 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     add_bias(v_.data(), n, L.bv);
     if (!L.q_norm.empty()) {
       rms_norm(q_.data(), q_.data(), int64_t(n) * c.n_head, c.head_k, L.q_norm.data(), c.rms_eps);
-      rms_norm(k_.data(), k_.data(), int64_t(n) * c.n_head_kv, c.head_k, L.k_norm.data(), c.rms_eps);
+      rms_norm(k_.data(), k_.data(), int64_t(n) * c.n_head_kv, c.head_k, L.k_norm.data(),
+               c.rms_eps);
     }
     const rope_table rope(pos.data(), n, c.n_rot, c.layers[size_t(il)], rope_freqs_);
     rope.apply(q_.data(), c.n_head, c.head_k, c.rope);
@@ -248,7 +252,8 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
   matmul(*output_, xl, m, logits, pool, act);
   const size_t nl = size_t(m) * c.n_vocab;
   if (c.logit_softcap > 0)
-    for (size_t i = 0; i < nl; ++i) logits[i] = c.logit_softcap * std::tanh(logits[i] / c.logit_softcap);
+    for (size_t i = 0; i < nl; ++i)
+      logits[i] = c.logit_softcap * std::tanh(logits[i] / c.logit_softcap);
   check_finite(logits, int64_t(nl), "logits");
 }
 

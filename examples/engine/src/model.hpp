@@ -45,7 +45,7 @@ struct layer_weights {
 struct forward_options {
   bool exact = false;   // f32 activations in every matmul (the reference mode)
   bool act_q8 = false;  // one int8 plane per 32 activations (llama.cpp's Q8) instead of two
-  int n_batch = 512;   // tokens per internal batch
+  int n_batch = 512;    // tokens per internal batch
 };
 
 class model {
@@ -77,7 +77,7 @@ class model {
   const tensor* tok_embd_ = nullptr;  // [n_embd] x n_vocab rows
   const tensor* output_ = nullptr;    // [n_embd] -> [n_vocab] (tok_embd_ when tied)
   std::vector<float> output_norm_;
-  std::vector<float> rope_freqs_;     // Llama 3 frequency factors or empty
+  std::vector<float> rope_freqs_;  // Llama 3 frequency factors or empty
   std::vector<layer_weights> layers_;
   int64_t n_params_ = 0;
   size_t weight_bytes_ = 0;

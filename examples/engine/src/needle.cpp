@@ -35,11 +35,11 @@ std::string needle_prompt(const model& m, const tokenizer& tok, const needle_opt
   const std::string question = "\nWhat is the pass key?";
   const std::string answer_prefix = " The pass key is";
   // Token budget for the filler: everything else measured once.
-  const int fixed = int(tok.encode(std::string(kIntro) + needle_text(key) + question +
-                                       answer_prefix,
-                                   false, false)
-                            .size()) +
-                    (tmpl ? 48 : 2) + opt.n_predict;
+  const int fixed =
+      int(tok.encode(std::string(kIntro) + needle_text(key) + question + answer_prefix, false,
+                     false)
+              .size()) +
+      (tmpl ? 48 : 2) + opt.n_predict;
   const int per = int(tok.encode(kFiller, false, false).size());
   const int n_units = std::max(1, (opt.n_ctx - fixed) / std::max(1, per));
   const int at = std::clamp(int(std::lround(depth * n_units)), 0, n_units);

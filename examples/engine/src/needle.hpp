@@ -15,14 +15,14 @@ namespace engine {
 class thread_pool;
 
 struct needle_options {
-  int n_ctx = 2048;                        // prompt length to aim for (tokens), <= cache size
+  int n_ctx = 2048;                              // prompt length to aim for (tokens), <= cache size
   std::vector<double> depths = {0.1, 0.5, 0.9};  // where the key sits (0 = start, 1 = end)
   std::vector<kv_options> caches = {kv_options{}};
   std::vector<std::string> cache_names = {"f16/f16"};
-  bool use_template = true;                // wrap in the model's chat template when it has one
+  bool use_template = true;  // wrap in the model's chat template when it has one
   int n_predict = 12;
-  uint64_t seed = 42;                      // picks the pass keys
-  int trials = 1;                          // keys per depth
+  uint64_t seed = 42;  // picks the pass keys
+  int trials = 1;      // keys per depth
   forward_options fwd;
 };
 
@@ -30,7 +30,7 @@ struct needle_row {
   std::string cache;
   double depth = 0;
   int n_prompt = 0;
-  int n_reused = 0;    // prompt tokens whose K/V came from the previous prompt
+  int n_reused = 0;  // prompt tokens whose K/V came from the previous prompt
   std::string key;
   std::string answer;
   bool found = false;

@@ -1,9 +1,9 @@
 #include "perplexity.hpp"
 
-#include <algorithm>
-#include <memory>
-#include <cmath>
 #include <unistd.h>
+#include <algorithm>
+#include <cmath>
+#include <memory>
 
 #include "cli.hpp"
 #include "error.hpp"
@@ -40,11 +40,13 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
                                  thread_pool& pool, const perplexity_options& opt) {
   const int n_ctx = opt.n_ctx;
   const int n_vocab = m.config().n_vocab;
-  if (n_ctx < 8) throw make_error("context " + std::to_string(n_ctx) + " is too small (>= 8)", "perplexity");
+  if (n_ctx < 8)
+    throw make_error("context " + std::to_string(n_ctx) + " is too small (>= 8)", "perplexity");
   const int max_chunks = int(tokens.size() / size_t(n_ctx));
   if (max_chunks < 1)
-    throw make_error("the text has " + std::to_string(tokens.size()) + " tokens, fewer than 2 x n_ctx/2 = " +
-                         std::to_string(n_ctx) + "; use a smaller -c or a longer file",
+    throw make_error("the text has " + std::to_string(tokens.size()) +
+                         " tokens, fewer than 2 x n_ctx/2 = " + std::to_string(n_ctx) +
+                         "; use a smaller -c or a longer file",
                      "perplexity");
   const int n_chunks = opt.n_chunks < 0 ? max_chunks : std::min(opt.n_chunks, max_chunks);
   const int first = n_ctx / 2;
@@ -55,7 +57,8 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   std::unique_ptr<kld_base_writer> base_out;
   std::unique_ptr<kld_base_reader> base_in;
   if (!opt.kld_base_out.empty())
-    base_out = std::make_unique<kld_base_writer>(opt.kld_base_out, shape, uint32_t(n_chunks), tokens);
+    base_out =
+        std::make_unique<kld_base_writer>(opt.kld_base_out, shape, uint32_t(n_chunks), tokens);
   if (!opt.kld_base_in.empty())
     base_in = std::make_unique<kld_base_reader>(opt.kld_base_in, shape, uint32_t(n_chunks), tokens);
 
@@ -72,8 +75,8 @@ perplexity_result run_perplexity(model& m, const std::vector<int32_t>& tokens,
   const double t0 = cli::now_s();
   const bool show = opt.progress && isatty(fileno(stderr));
   for (int c = 0; c < n_chunks; ++c) {
-    std::copy(tokens.begin() + long(size_t(c) * n_ctx), tokens.begin() + long(size_t(c + 1) * n_ctx),
-              window.begin());
+    std::copy(tokens.begin() + long(size_t(c) * n_ctx),
+              tokens.begin() + long(size_t(c + 1) * n_ctx), window.begin());
     if (opt.add_bos && opt.bos >= 0) window[0] = opt.bos;
     cache->truncate(0);
     // Logits of positions first..n_ctx-2 predict tokens first+1..n_ctx-1.

@@ -24,14 +24,14 @@ class thread_pool;
 
 struct perplexity_options {
   int n_ctx = 512;
-  int n_chunks = -1;          // < 0: every full window of the text
-  bool add_bos = false;       // the model's tokenizer adds BOS
+  int n_chunks = -1;     // < 0: every full window of the text
+  bool add_bos = false;  // the model's tokenizer adds BOS
   int32_t bos = -1;
   forward_options fwd;
-  std::string kld_base_out;   // save the log-probs of every scored token here
-  std::string kld_base_in;    // compare with the log-probs saved here (KL divergence)
-  bool progress = false;      // a progress line with ETA on stderr
-  std::FILE* out = stdout;    // per-chunk lines go here
+  std::string kld_base_out;  // save the log-probs of every scored token here
+  std::string kld_base_in;   // compare with the log-probs saved here (KL divergence)
+  bool progress = false;     // a progress line with ETA on stderr
+  std::FILE* out = stdout;   // per-chunk lines go here
 };
 
 struct perplexity_result {
@@ -41,9 +41,9 @@ struct perplexity_result {
   std::vector<double> chunk_ppl;  // running PPL after each chunk (llama-perplexity's [i]x)
   // With kld_base_in:
   bool has_kld = false;
-  double kld_mean = 0, kld_err = 0;     // mean KL(base || this run) per token, its std. error
-  double top1 = 0, top1_err = 0;        // fraction of tokens whose argmax agrees with the base
-  double base_ppl = 0;                  // PPL of the base run (from its saved log-probs)
+  double kld_mean = 0, kld_err = 0;  // mean KL(base || this run) per token, its std. error
+  double top1 = 0, top1_err = 0;     // fraction of tokens whose argmax agrees with the base
+  double base_ppl = 0;               // PPL of the base run (from its saved log-probs)
   double seconds = 0;
 };
 

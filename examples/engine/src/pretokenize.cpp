@@ -99,8 +99,7 @@ void split_gpt2(const chunk& c, std::vector<size_t>& ends) {
 
 // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*|
 // \s*[\r\n]+|\s+(?!\S)|\s+      (Llama 3 with D = 3; Qwen2 with D = 1)
-template <size_t MaxDigits>
-void split_llama3(const chunk& c, std::vector<size_t>& ends) {
+template <size_t MaxDigits> void split_llama3(const chunk& c, std::vector<size_t>& ends) {
   emitter emit{ends, c.b};
   const auto is_rn = [](uint32_t x) { return x == '\r' || x == '\n'; };
   size_t pos = c.b;
@@ -189,8 +188,8 @@ void split_number_runs(const chunk& c, std::vector<size_t>& ends) {
 void split_punctuation_runs(const chunk& c, std::vector<size_t>& ends) {
   split_class<true>(c, ends, [](const chunk& k, size_t p) {
     const uint32_t x = k.cpt(p);
-    return (k.flags(p) & punctuation) || x == '$' || x == '+' || x == '<' || x == '=' ||
-           x == '>' || x == '^' || x == '~' || x == '|';
+    return (k.flags(p) & punctuation) || x == '$' || x == '+' || x == '<' || x == '=' || x == '>' ||
+           x == '^' || x == '~' || x == '|';
   });
 }
 
@@ -220,18 +219,17 @@ constexpr std::string_view gpt2_pattern =
 
 pre_def definition(pre_type type) {
   switch (type) {
-    case pre_type::gpt2:
-      return {{split_gpt2}, {gpt2_pattern}};
-    case pre_type::smollm:
-      return {{split_each_number, split_gpt2}, {R"(\p{N})", gpt2_pattern}};
+    case pre_type::gpt2: return {{split_gpt2}, {gpt2_pattern}};
+    case pre_type::smollm: return {{split_each_number, split_gpt2}, {R"(\p{N})", gpt2_pattern}};
     case pre_type::llama3:
-      return {{split_llama3<3>},
-              {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}};
+      return {
+          {split_llama3<3>},
+          {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}};
     case pre_type::qwen2:
-      return {{split_llama3<1>},
-              {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}};
-    case pre_type::default_:
-      break;
+      return {
+          {split_llama3<1>},
+          {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}};
+    case pre_type::default_: break;
   }
   return {{split_punctuation_runs, split_gpt2, split_number_runs, split_ascii_triples},
           {R"([\p{P}\$\+<=>\^~\|]+)", gpt2_pattern, R"(\p{N}+)", "[0-9][0-9][0-9]"}};
@@ -245,14 +243,14 @@ pre_type parse_pre_type(std::string_view name) {
     pre_type type;
   };
   static constexpr entry names[] = {
-      {"", pre_type::default_},         {"default", pre_type::default_},
-      {"gpt-2", pre_type::gpt2},        {"gpt2", pre_type::gpt2},
-      {"mpt", pre_type::gpt2},          {"olmo", pre_type::gpt2},
-      {"smollm", pre_type::smollm},     {"starcoder", pre_type::smollm},
-      {"refact", pre_type::smollm},     {"codeshell", pre_type::smollm},
-      {"llama3", pre_type::llama3},     {"llama-bpe", pre_type::llama3},
-      {"llama-v3", pre_type::llama3},   {"falcon3", pre_type::llama3},
-      {"qwen2", pre_type::qwen2},       {"deepseek-r1-qwen", pre_type::qwen2},
+      {"", pre_type::default_},       {"default", pre_type::default_},
+      {"gpt-2", pre_type::gpt2},      {"gpt2", pre_type::gpt2},
+      {"mpt", pre_type::gpt2},        {"olmo", pre_type::gpt2},
+      {"smollm", pre_type::smollm},   {"starcoder", pre_type::smollm},
+      {"refact", pre_type::smollm},   {"codeshell", pre_type::smollm},
+      {"llama3", pre_type::llama3},   {"llama-bpe", pre_type::llama3},
+      {"llama-v3", pre_type::llama3}, {"falcon3", pre_type::llama3},
+      {"qwen2", pre_type::qwen2},     {"deepseek-r1-qwen", pre_type::qwen2},
   };
   for (const entry& e : names) {
     if (e.name == name) return e.type;

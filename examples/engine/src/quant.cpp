@@ -20,7 +20,9 @@ void q3_k_scales(const uint8_t* packed12, int8_t out[16]) {
 namespace {
 
 // One function per format: dequantize `nb` consecutive blocks.
-void deq_f32(const void* src, float* y, int64_t nb) { std::memcpy(y, src, static_cast<size_t>(nb) * 4); }
+void deq_f32(const void* src, float* y, int64_t nb) {
+  std::memcpy(y, src, static_cast<size_t>(nb) * 4);
+}
 
 void deq_f16(const void* src, float* y, int64_t nb) {
   const auto* h = static_cast<const uint8_t*>(src);
@@ -118,8 +120,10 @@ void deq_q2_k(const void* src, float* y, int64_t nb) {
       for (int shift = 0; shift < 8; shift += 2) {
         for (int half = 0; half < 2; ++half) {
           const uint8_t sc = b[i].scales[is++];
-          const float dl = d * static_cast<float>(sc & 0xF), ml = dmin * static_cast<float>(sc >> 4);
-          for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
+          const float dl = d * static_cast<float>(sc & 0xF),
+                      ml = dmin * static_cast<float>(sc >> 4);
+          for (int l = 0; l < 16; ++l)
+            *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
         }
       }
     }
@@ -253,8 +257,8 @@ int64_t block_bytes(ggml_type t) { return format_of(t).bytes; }
 void dequantize(ggml_type type, const void* src, float* dst, int64_t n) {
   const format& f = format_of(type);
   if (n < 0 || n % f.values != 0)
-    throw make_error(std::to_string(n) + " values is not a multiple of the " + std::string(type_name(type)) +
-                         " block of " + std::to_string(f.values),
+    throw make_error(std::to_string(n) + " values is not a multiple of the " +
+                         std::string(type_name(type)) + " block of " + std::to_string(f.values),
                      "dequantize");
   f.dequantize(src, dst, n / f.values);
 }

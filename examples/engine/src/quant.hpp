@@ -46,7 +46,8 @@ inline uint16_t float_to_half(float f) {
   std::memcpy(&x, &f, 4);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7FFFFFFFu;
-  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x7F800000u)
+    return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
   if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds past 65504
   if (ax < 0x38800000u) {  // result is subnormal or zero: round ax * 2^24 to an integer
     float a;
@@ -110,14 +111,14 @@ struct block_q8_1 {  // 9 bits/value: x = d * q; s = d * sum(q)
 };
 static_assert(sizeof(block_q8_1) == 36);
 
-struct block_q2_K {  // 2.625 bits/value: 16 sub-blocks of 16, 4-bit scale and min each
+struct block_q2_K {            // 2.625 bits/value: 16 sub-blocks of 16, 4-bit scale and min each
   uint8_t scales[kQK_K / 16];  // low nibble scale, high nibble min
   uint8_t qs[kQK_K / 4];
   uint16_t d, dmin;
 };
 static_assert(sizeof(block_q2_K) == 84);
 
-struct block_q3_K {  // 3.4375 bits/value: 16 sub-blocks of 16, 6-bit signed scales
+struct block_q3_K {          // 3.4375 bits/value: 16 sub-blocks of 16, 6-bit signed scales
   uint8_t hmask[kQK_K / 8];  // high bit of each value
   uint8_t qs[kQK_K / 4];     // low 2 bits
   uint8_t scales[12];
@@ -140,7 +141,7 @@ struct block_q5_K {  // 5.5 bits/value
 };
 static_assert(sizeof(block_q5_K) == 176);
 
-struct block_q6_K {  // 6.5625 bits/value: 16 sub-blocks of 16, int8 scales
+struct block_q6_K {       // 6.5625 bits/value: 16 sub-blocks of 16, int8 scales
   uint8_t ql[kQK_K / 2];  // low 4 bits
   uint8_t qh[kQK_K / 4];  // high 2 bits
   int8_t scales[kQK_K / 16];

@@ -28,8 +28,7 @@ inline void cpu_relax() {
 constexpr auto kSpin = std::chrono::microseconds(100);
 
 // Polls `done()` with pause instructions for up to kSpin; true if it became true.
-template <class F>
-bool spin_until(F done) {
+template <class F> bool spin_until(F done) {
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0;; ++i) {
     if (done()) return true;
@@ -107,9 +106,11 @@ struct thread_pool::state {
 };
 
 thread_pool::thread_pool(int n_threads) : state_(std::make_unique<state>()) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n_threads <= 0)
+    n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   state_->workers.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i) state_->workers.emplace_back([s = state_.get()] { s->worker_loop(); });
+  for (int i = 1; i < n_threads; ++i)
+    state_->workers.emplace_back([s = state_.get()] { s->worker_loop(); });
 }
 
 thread_pool::~thread_pool() {

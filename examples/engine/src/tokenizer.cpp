@@ -42,8 +42,8 @@ uint64_t pair_key(int32_t left, int32_t right) {
 
 // Texts that end a turn when they are tokens (as llama.cpp decides end-of-generation).
 constexpr std::string_view eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>",         "<end_of_turn>",      "<|endoftext|>",
+    "<|eom_id|>", "<EOT>",      "<|end_of_text|>", "<end_of_utterance>",
 };
 
 std::optional<int64_t> opt_int(const gguf& f, std::string_view key) {
@@ -97,12 +97,14 @@ tokenizer::tokenizer(vocab_data d) {
   }
   const size_t n = d.tokens.size();
   if (!d.scores.empty() && d.scores.size() != n) {
-    throw make_error(std::to_string(d.scores.size()) + " scores for " + std::to_string(n) +
-                     " tokens", "tokenizer.ggml.scores");
+    throw make_error(
+        std::to_string(d.scores.size()) + " scores for " + std::to_string(n) + " tokens",
+        "tokenizer.ggml.scores");
   }
   if (!d.types.empty() && d.types.size() != n) {
-    throw make_error(std::to_string(d.types.size()) + " token types for " + std::to_string(n) +
-                     " tokens", "tokenizer.ggml.token_type");
+    throw make_error(
+        std::to_string(d.types.size()) + " token types for " + std::to_string(n) + " tokens",
+        "tokenizer.ggml.token_type");
   }
   text_ = std::move(d.tokens);
   score_ = d.scores.empty() ? std::vector<float>(n, 0.0f) : std::move(d.scores);
@@ -155,8 +157,8 @@ tokenizer::tokenizer(vocab_data d) {
   special_.token.push_back(-1);
   for (size_t i = 0; i < n; ++i) {
     const token_type t = type_[i];
-    if ((t == token_type::control || t == token_type::user_defined ||
-         t == token_type::unknown) && !text_[i].empty()) {
+    if ((t == token_type::control || t == token_type::user_defined || t == token_type::unknown) &&
+        !text_[i].empty()) {
       special_.add(text_[i], static_cast<int32_t>(i));
     }
   }
@@ -214,8 +216,7 @@ tokenizer::tokenizer(vocab_data d) {
       merges_.emplace(pair_key(l, r), merge{static_cast<int32_t>(rank), res});
     }
     if (merges_.empty() && n > 256) {
-      throw make_error("byte-level BPE vocabulary without usable merges",
-                       "tokenizer.ggml.merges");
+      throw make_error("byte-level BPE vocabulary without usable merges", "tokenizer.ggml.merges");
     }
   }
 }
@@ -283,8 +284,8 @@ std::pair<int32_t, size_t> tokenizer::match_special(std::string_view text, size_
     const int32_t id = special_.token[node];
     if (id >= 0 && (parse_special || type_[id] == token_type::user_defined)) best = {id, i - pos};
     if (i == text.size()) break;
-    const auto it = special_.edges.find((static_cast<uint64_t>(node) << 8) |
-                                        static_cast<uint8_t>(text[i]));
+    const auto it =
+        special_.edges.find((static_cast<uint64_t>(node) << 8) | static_cast<uint8_t>(text[i]));
     node = it == special_.edges.end() ? -1 : it->second;
   }
   return best;
@@ -466,7 +467,8 @@ void tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const
   }
   if (ignore_merges_) {
     std::string enc;
-    for (const char c : word) unicode::append_utf8(enc, unicode::byte_to_cpt[static_cast<uint8_t>(c)]);
+    for (const char c : word)
+      unicode::append_utf8(enc, unicode::byte_to_cpt[static_cast<uint8_t>(c)]);
     const int32_t id = find_token(enc);
     if (id >= 0 && mergeable(id)) {
       out.push_back(id);
@@ -528,20 +530,16 @@ std::string tokenizer::token_to_piece(int32_t id, bool render_special) const {
   const std::string& t = text_[id];
   switch (type_[id]) {
     case token_type::control:
-    case token_type::unknown:
-      return render_special ? t : std::string();
-    case token_type::user_defined:
-      return t;
-    case token_type::unused:
-      return {};
+    case token_type::unknown: return render_special ? t : std::string();
+    case token_type::user_defined: return t;
+    case token_type::unused: return {};
     case token_type::byte:
       if (spm_ && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
         return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
       }
       break;
     case token_type::normal:
-    case token_type::undefined:
-      break;
+    case token_type::undefined: break;
   }
   std::string out;
   out.reserve(t.size());
@@ -575,8 +573,8 @@ std::string tokenizer::decode(const std::vector<int32_t>& ids, bool render_speci
     std::string piece = token_to_piece(id, render_special);
     const bool valid = id >= 0 && id < n_vocab();
     const token_type t = valid ? type_[id] : token_type::undefined;
-    const bool special = t == token_type::control || t == token_type::unknown ||
-                         t == token_type::user_defined;
+    const bool special =
+        t == token_type::control || t == token_type::unknown || t == token_type::user_defined;
     if (spm_ && add_space_prefix_ && after_special && !special && !piece.empty() &&
         piece[0] == ' ') {
       piece.erase(0, 1);

@@ -28,17 +28,23 @@ namespace engine {
 
 // tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
 enum class token_type : uint8_t {
-  undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6
+  undefined = 0,
+  normal = 1,
+  unknown = 2,
+  control = 3,
+  user_defined = 4,
+  unused = 5,
+  byte = 6
 };
 
 // What a GGUF's tokenizer.* keys hold; a tokenizer can be built from it without a file.
 struct vocab_data {
-  std::string model;                 // tokenizer.ggml.model: "llama" or "gpt2"
-  std::string pre;                   // tokenizer.ggml.pre ("" = default)
-  std::vector<std::string> tokens;   // tokenizer.ggml.tokens
-  std::vector<float> scores;         // tokenizer.ggml.scores (empty: all 0)
-  std::vector<int32_t> types;        // tokenizer.ggml.token_type (empty: all normal)
-  std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right", rank = index
+  std::string model;                // tokenizer.ggml.model: "llama" or "gpt2"
+  std::string pre;                  // tokenizer.ggml.pre ("" = default)
+  std::vector<std::string> tokens;  // tokenizer.ggml.tokens
+  std::vector<float> scores;        // tokenizer.ggml.scores (empty: all 0)
+  std::vector<int32_t> types;       // tokenizer.ggml.token_type (empty: all normal)
+  std::vector<std::string> merges;  // tokenizer.ggml.merges, "left right", rank = index
   // Absent keys keep the model's defaults (llama: bos 1, eos 2, unk 0, add_bos, add space
   // prefix; gpt2: bos = eos = 11, add_bos only for llama3-style pre). Ids outside the
   // vocabulary mean "none".
@@ -50,8 +56,8 @@ struct vocab_data {
 
 class tokenizer {
  public:
-  explicit tokenizer(const gguf& file);   // tokenizer.ggml.model = llama (SPM) or gpt2 (BPE)
-  explicit tokenizer(vocab_data data);     // throws engine::error for an unusable vocabulary
+  explicit tokenizer(const gguf& file);  // tokenizer.ggml.model = llama (SPM) or gpt2 (BPE)
+  explicit tokenizer(vocab_data data);   // throws engine::error for an unusable vocabulary
 
   // add_special: add BOS/EOS as tokenizer.ggml.add_bos_token/add_eos_token (and model
   // defaults) say. parse_special: recognise special/control token texts such as <|im_start|>.
@@ -71,7 +77,7 @@ class tokenizer {
   int32_t n_vocab() const { return static_cast<int32_t>(text_.size()); }
   int32_t bos() const { return bos_; }  // -1 when the vocabulary has none
   int32_t eos() const { return eos_; }
-  bool is_eog(int32_t id) const;        // eos, eot, eom, <|im_end|>, <end_of_turn>, ...
+  bool is_eog(int32_t id) const;  // eos, eot, eom, <|im_end|>, <end_of_turn>, ...
 
   int32_t eot() const { return eot_; }
   int32_t unk() const { return unk_; }
@@ -93,7 +99,7 @@ class tokenizer {
   };
   // Byte trie of the special tokens' texts, for leftmost-longest matching.
   struct special_trie {
-    std::array<int32_t, 256> root;                 // root's child per byte, -1 none
+    std::array<int32_t, 256> root;                // root's child per byte, -1 none
     std::unordered_map<uint64_t, int32_t> edges;  // (node << 8 | byte) -> child
     std::vector<int32_t> token;                   // node -> token ending there, -1 none
     void add(std::string_view text, int32_t id);
@@ -124,10 +130,10 @@ class tokenizer {
   std::vector<token_type> type_;
   text_index index_;
   special_trie special_;
-  std::array<int32_t, 256> byte_token_;  // token of each byte (SPM <0xXX>; BPE its code point)
-  std::array<bool, 128> ascii_inside_{};           // inside_tokens for one-byte characters
+  std::array<int32_t, 256> byte_token_;   // token of each byte (SPM <0xXX>; BPE its code point)
+  std::array<bool, 128> ascii_inside_{};  // inside_tokens for one-byte characters
   std::unordered_set<uint64_t> multibyte_inside_;  // char_key of the longer ones
-  std::unordered_map<uint64_t, merge> merges_;  // (left id << 32 | right id) -> rank, result
+  std::unordered_map<uint64_t, merge> merges_;     // (left id << 32 | right id) -> rank, result
   bool ignore_merges_ = false;  // BPE: a word that is a token stays whole (llama3)
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;

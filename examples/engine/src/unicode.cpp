@@ -8,8 +8,8 @@ uint16_t flags_of(uint32_t cpt) {
   if (cpt >= invalid_byte_base) return undefined;
   // The last run whose first <= cpt.
   const range* end = ranges + n_ranges;
-  const range* it = std::upper_bound(ranges, end, cpt,
-                                     [](uint32_t c, const range& r) { return c < r.first; });
+  const range* it =
+      std::upper_bound(ranges, end, cpt, [](uint32_t c, const range& r) { return c < r.first; });
   return (it - 1)->flags;
 }
 
@@ -68,6 +68,8 @@ constexpr std::array<int16_t, 512> make_cpt_to_byte() {
 constexpr std::array<int16_t, 512> cpt_to_byte_table = make_cpt_to_byte();
 }  // namespace
 
-int cpt_to_byte(uint32_t cpt) { return cpt < cpt_to_byte_table.size() ? cpt_to_byte_table[cpt] : -1; }
+int cpt_to_byte(uint32_t cpt) {
+  return cpt < cpt_to_byte_table.size() ? cpt_to_byte_table[cpt] : -1;
+}
 
 }  // namespace engine::unicode

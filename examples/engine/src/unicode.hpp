@@ -41,7 +41,12 @@ uint16_t flags_of(uint32_t cpt);
 
 // Bytes of a UTF-8 sequence from its lead byte (1 for continuation and invalid bytes).
 constexpr int utf8_len(uint8_t lead) {
-  return lead < 0x80 ? 1 : lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF8 ? 4 : 1;
+  return lead < 0x80   ? 1
+         : lead < 0xC0 ? 1
+         : lead < 0xE0 ? 2
+         : lead < 0xF0 ? 3
+         : lead < 0xF8 ? 4
+                       : 1;
 }
 
 // Decodes the code point at s[pos] and advances pos past it. A byte that does not start a
@@ -64,7 +69,8 @@ constexpr std::array<uint16_t, 256> make_byte_to_cpt() {
   return t;
 }
 inline constexpr std::array<uint16_t, 256> byte_to_cpt = make_byte_to_cpt();
-static_assert(byte_to_cpt[' '] == 0x120 && byte_to_cpt['\n'] == 0x10A && byte_to_cpt[0xAD] == 0x143);
+static_assert(byte_to_cpt[' '] == 0x120 && byte_to_cpt['\n'] == 0x10A &&
+              byte_to_cpt[0xAD] == 0x143);
 
 // The byte a GPT-2 byte-level code point stands for; -1 when cpt is none of the 256.
 int cpt_to_byte(uint32_t cpt);

@@ -47,18 +47,27 @@ int main(int argc, char** argv) {
     std::vector<std::string> policies;
     int threads = 0;
     while (a.next()) {
-      if (a.is("-m", "--model")) model_path = a.str();
-      else if (a.is("-p", "--n-prompt")) opt.n_prompt = int(a.integer(0, 1 << 20));
-      else if (a.is("-n", "--n-gen")) opt.n_gen = int(a.integer(0, 1 << 20));
+      if (a.is("-m", "--model"))
+        model_path = a.str();
+      else if (a.is("-p", "--n-prompt"))
+        opt.n_prompt = int(a.integer(0, 1 << 20));
+      else if (a.is("-n", "--n-gen"))
+        opt.n_gen = int(a.integer(0, 1 << 20));
       else if (a.is("-d", "--depth")) {
         opt.depths.clear();
         for (int64_t d : a.int_list(0, 1 << 24)) opt.depths.push_back(int(d));
-      } else if (a.is("-r", "--repetitions")) opt.reps = int(a.integer(1, 1000));
-      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
-      else if (a.is("-b", "--batch-size")) opt.fwd.n_batch = int(a.integer(1, 1 << 16));
-      else if (a.is("-ctk", "--cache-type-k")) base.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v")) base.ctv = a.str();
-      else if (a.is("--kv-policy")) policies.push_back(a.str());
+      } else if (a.is("-r", "--repetitions"))
+        opt.reps = int(a.integer(1, 1000));
+      else if (a.is("-t", "--threads"))
+        threads = int(a.integer(1, 1024));
+      else if (a.is("-b", "--batch-size"))
+        opt.fwd.n_batch = int(a.integer(1, 1 << 16));
+      else if (a.is("-ctk", "--cache-type-k"))
+        base.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v"))
+        base.ctv = a.str();
+      else if (a.is("--kv-policy"))
+        policies.push_back(a.str());
       else if (a.is("--fill")) {
         const std::string f = a.str();
         if (f != "shared" && f != "each") a.fail("unknown --fill mode '" + f + "' (shared, each)");
@@ -67,12 +76,15 @@ int main(int argc, char** argv) {
         format = a.str();
         if (format != "table" && format != "csv" && format != "json" && format != "md")
           a.fail("unknown output format '" + format + "' (table, csv, json)");
-      } else if (a.is("--exact")) opt.fwd.exact = true;
-      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
+      } else if (a.is("--exact"))
+        opt.fwd.exact = true;
+      else if (a.is("--q8-act"))
+        opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
         engine::cli::print_usage(kUsage);
         return 0;
-      } else a.unknown();
+      } else
+        a.unknown();
     }
     if (opt.n_prompt == 0 && opt.n_gen == 0) a.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;
@@ -83,11 +95,13 @@ int main(int argc, char** argv) {
     // Check every cache spec before spending time.
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);
     {  // The largest cache a row will hold (caches are made one at a time), and the shared fill.
-      const int max_depth = opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+      const int max_depth =
+          opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
       const int n_ctx = max_depth + std::max(opt.n_prompt, opt.n_gen);
       engine::memory_plan plan;
       uint64_t largest = 0;
-      for (const auto& k : opt.caches) largest = std::max(largest, engine::kv_bytes(*lm.net, n_ctx, k));
+      for (const auto& k : opt.caches)
+        largest = std::max(largest, engine::kv_bytes(*lm.net, n_ctx, k));
       plan.add("largest KV cache (" + std::to_string(n_ctx) + " tokens)", largest);
       if (opt.shared_fill && max_depth > 0) {
         engine::kv_options f16;

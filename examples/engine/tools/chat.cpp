@@ -45,13 +45,14 @@ struct stats_printer {
     const double pp = st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0.0;
     const double tg = st.gen_s > 0 ? st.n_gen / st.gen_s : 0.0;
     const double saved = 100.0 * (1.0 - double(kv.bytes()) / double(kv.f16_bytes()));
-    std::fprintf(stderr,
-                 "\n[prompt %d tokens (%d reused) %.1f t/s | generated %d tokens %.1f t/s | KV %s: %s "
-                 "for %d tokens, %.2f bits/value, f16 would take %s: %.1f%% saved%s]\n",
-                 st.n_prompt, st.n_reused, pp, st.n_gen, tg, kv.describe().c_str(),
-                 engine::cli::human_bytes(double(kv.bytes())).c_str(), kv.capacity(),
-                 kv.bits_per_value(), engine::cli::human_bytes(double(kv.f16_bytes())).c_str(), saved,
-                 st.n_shifted ? (", context shifted by " + std::to_string(st.n_shifted)).c_str() : "");
+    std::fprintf(
+        stderr,
+        "\n[prompt %d tokens (%d reused) %.1f t/s | generated %d tokens %.1f t/s | KV %s: %s "
+        "for %d tokens, %.2f bits/value, f16 would take %s: %.1f%% saved%s]\n",
+        st.n_prompt, st.n_reused, pp, st.n_gen, tg, kv.describe().c_str(),
+        engine::cli::human_bytes(double(kv.bytes())).c_str(), kv.capacity(), kv.bits_per_value(),
+        engine::cli::human_bytes(double(kv.f16_bytes())).c_str(), saved,
+        st.n_shifted ? (", context shifted by " + std::to_string(st.n_shifted)).c_str() : "");
   }
 };
 
@@ -70,29 +71,46 @@ int main(int argc, char** argv) {
     kv.ctv = "turbo3";
     engine::forward_options fwd;
     while (a.next()) {
-      if (a.is("-m", "--model")) model_path = a.str();
+      if (a.is("-m", "--model"))
+        model_path = a.str();
       else if (a.is("-p", "--prompt")) {
         prompt = a.str();
         one_shot = true;
-      } else if (a.is("-sys", "--system")) system = a.str();
-      else if (a.is("-c", "--ctx-size")) n_ctx = int(a.integer(16, 1 << 22));
-      else if (a.is("-n", "--n-predict")) n_predict = int(a.integer(1, 1 << 22));
-      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
-      else if (a.is("--temp")) sp.temp = float(a.real(0.0, 100.0));
-      else if (a.is("--top-k")) sp.top_k = int(a.integer(0, 1 << 22));
-      else if (a.is("--top-p")) sp.top_p = float(a.real(1e-6, 1.0));
-      else if (a.is("--seed")) sp.seed = uint64_t(a.integer(0, INT64_MAX));
-      else if (a.is("-ctk", "--cache-type-k")) kv.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v")) kv.ctv = a.str();
-      else if (a.is("--kv-policy")) kv.policy = a.str();
-      else if (a.is("--ctx-shift")) shift = true;
-      else if (a.is("--exact")) fwd.exact = kv.reference = true;
-      else if (a.is("--q8-act")) fwd.act_q8 = true;
-      else if (a.is("--raw")) raw = true;
+      } else if (a.is("-sys", "--system"))
+        system = a.str();
+      else if (a.is("-c", "--ctx-size"))
+        n_ctx = int(a.integer(16, 1 << 22));
+      else if (a.is("-n", "--n-predict"))
+        n_predict = int(a.integer(1, 1 << 22));
+      else if (a.is("-t", "--threads"))
+        threads = int(a.integer(1, 1024));
+      else if (a.is("--temp"))
+        sp.temp = float(a.real(0.0, 100.0));
+      else if (a.is("--top-k"))
+        sp.top_k = int(a.integer(0, 1 << 22));
+      else if (a.is("--top-p"))
+        sp.top_p = float(a.real(1e-6, 1.0));
+      else if (a.is("--seed"))
+        sp.seed = uint64_t(a.integer(0, INT64_MAX));
+      else if (a.is("-ctk", "--cache-type-k"))
+        kv.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v"))
+        kv.ctv = a.str();
+      else if (a.is("--kv-policy"))
+        kv.policy = a.str();
+      else if (a.is("--ctx-shift"))
+        shift = true;
+      else if (a.is("--exact"))
+        fwd.exact = kv.reference = true;
+      else if (a.is("--q8-act"))
+        fwd.act_q8 = true;
+      else if (a.is("--raw"))
+        raw = true;
       else if (a.is("-h", "--help")) {
         engine::cli::print_usage(kUsage);
         return 0;
-      } else a.unknown();
+      } else
+        a.unknown();
     }
     kv.max_batch = fwd.n_batch;
 
@@ -107,13 +125,16 @@ int main(int argc, char** argv) {
     }
     auto cache = engine::make_kv(*lm.net, n_ctx, kv);
     const auto& c = lm.net->config();
-    std::fprintf(stderr, "model: %s (%s, %d layers, %.1f M params, %s), loaded in %.0f ms, %d threads\n",
-                 model_path.c_str(), c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6,
-                 engine::cli::human_bytes(double(lm.net->weight_bytes())).c_str(), lm.load_ms, pool.size());
-    std::fprintf(stderr, "KV cache: %s, %s for %d tokens (%.2f bits/value); f16 would take %s (%.1f%% saved)\n",
-                 cache->describe().c_str(), engine::cli::human_bytes(double(cache->bytes())).c_str(), n_ctx,
-                 cache->bits_per_value(), engine::cli::human_bytes(double(cache->f16_bytes())).c_str(),
-                 100.0 * (1.0 - double(cache->bytes()) / double(cache->f16_bytes())));
+    std::fprintf(
+        stderr, "model: %s (%s, %d layers, %.1f M params, %s), loaded in %.0f ms, %d threads\n",
+        model_path.c_str(), c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6,
+        engine::cli::human_bytes(double(lm.net->weight_bytes())).c_str(), lm.load_ms, pool.size());
+    std::fprintf(
+        stderr,
+        "KV cache: %s, %s for %d tokens (%.2f bits/value); f16 would take %s (%.1f%% saved)\n",
+        cache->describe().c_str(), engine::cli::human_bytes(double(cache->bytes())).c_str(), n_ctx,
+        cache->bits_per_value(), engine::cli::human_bytes(double(cache->f16_bytes())).c_str(),
+        100.0 * (1.0 - double(cache->bytes()) / double(cache->f16_bytes())));
 
     engine::session s(*lm.net, *lm.tok, *cache, pool, fwd);
     s.set_context_shift(shift, 0);

@@ -40,8 +40,10 @@ int main(int argc, char** argv) {
     std::vector<std::string> policies;
     int threads = 0;
     while (a.next()) {
-      if (a.is("-m", "--model")) model_path = a.str();
-      else if (a.is("-c", "--ctx-size")) opt.n_ctx = int(a.integer(64, 1 << 22));
+      if (a.is("-m", "--model"))
+        model_path = a.str();
+      else if (a.is("-c", "--ctx-size"))
+        opt.n_ctx = int(a.integer(64, 1 << 22));
       else if (a.is("--depth")) {
         opt.depths.clear();
         for (const std::string& s : a.str_list()) {
@@ -51,19 +53,29 @@ int main(int argc, char** argv) {
             a.fail("bad depth '" + s + "' (fractions in [0, 1])");
           opt.depths.push_back(d);
         }
-      } else if (a.is("--trials")) opt.trials = int(a.integer(1, 1000));
-      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
-      else if (a.is("-ctk", "--cache-type-k")) base.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v")) base.ctv = a.str();
-      else if (a.is("--kv-policy")) policies.push_back(a.str());
-      else if (a.is("--no-template")) opt.use_template = false;
-      else if (a.is("--seed")) opt.seed = uint64_t(a.integer(0, INT64_MAX));
-      else if (a.is("--exact")) opt.fwd.exact = true;
-      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
+      } else if (a.is("--trials"))
+        opt.trials = int(a.integer(1, 1000));
+      else if (a.is("-t", "--threads"))
+        threads = int(a.integer(1, 1024));
+      else if (a.is("-ctk", "--cache-type-k"))
+        base.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v"))
+        base.ctv = a.str();
+      else if (a.is("--kv-policy"))
+        policies.push_back(a.str());
+      else if (a.is("--no-template"))
+        opt.use_template = false;
+      else if (a.is("--seed"))
+        opt.seed = uint64_t(a.integer(0, INT64_MAX));
+      else if (a.is("--exact"))
+        opt.fwd.exact = true;
+      else if (a.is("--q8-act"))
+        opt.fwd.act_q8 = true;
       else if (a.is("-h", "--help")) {
         engine::cli::print_usage(kUsage);
         return 0;
-      } else a.unknown();
+      } else
+        a.unknown();
     }
     base.max_batch = opt.fwd.n_batch;
     engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
@@ -80,7 +92,8 @@ int main(int argc, char** argv) {
       for (char& ch : ans)
         if (ch == '\n' || ch == '|') ch = ' ';
       std::printf("| %s | %.2f | %d | %d | %s | %s | %s | %.1f |\n", r.cache.c_str(), r.depth,
-                  r.n_prompt, r.n_reused, r.key.c_str(), ans.c_str(), r.found ? "yes" : "NO", r.seconds);
+                  r.n_prompt, r.n_reused, r.key.c_str(), ans.c_str(), r.found ? "yes" : "NO",
+                  r.seconds);
       found += r.found;
     }
     std::printf("found %d of %zu\n", found, rows.size());

@@ -43,24 +43,39 @@ int main(int argc, char** argv) {
     engine::kv_options kv;
     int threads = 0;
     while (a.next()) {
-      if (a.is("-m", "--model")) model_path = a.str();
-      else if (a.is("-f", "--file")) file = a.str();
-      else if (a.is("-c", "--ctx-size")) opt.n_ctx = int(a.integer(8, 1 << 20));
-      else if (a.is("--chunks")) opt.n_chunks = int(a.integer(1, 1 << 30));
-      else if (a.is("-t", "--threads")) threads = int(a.integer(1, 1024));
-      else if (a.is("-b", "--batch-size")) opt.fwd.n_batch = int(a.integer(1, 1 << 16));
-      else if (a.is("-ctk", "--cache-type-k")) kv.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v")) kv.ctv = a.str();
-      else if (a.is("--kv-policy")) kv.policy = a.str();
-      else if (a.is("--kl-divergence-base")) kld_file = a.str();
-      else if (a.is("--kl-divergence")) kld = true;
-      else if (a.is("--exact")) opt.fwd.exact = kv.reference = true;
-      else if (a.is("--q8-act")) opt.fwd.act_q8 = true;
-      else if (a.is("--no-progress")) progress = false;
+      if (a.is("-m", "--model"))
+        model_path = a.str();
+      else if (a.is("-f", "--file"))
+        file = a.str();
+      else if (a.is("-c", "--ctx-size"))
+        opt.n_ctx = int(a.integer(8, 1 << 20));
+      else if (a.is("--chunks"))
+        opt.n_chunks = int(a.integer(1, 1 << 30));
+      else if (a.is("-t", "--threads"))
+        threads = int(a.integer(1, 1024));
+      else if (a.is("-b", "--batch-size"))
+        opt.fwd.n_batch = int(a.integer(1, 1 << 16));
+      else if (a.is("-ctk", "--cache-type-k"))
+        kv.ctk = a.str();
+      else if (a.is("-ctv", "--cache-type-v"))
+        kv.ctv = a.str();
+      else if (a.is("--kv-policy"))
+        kv.policy = a.str();
+      else if (a.is("--kl-divergence-base"))
+        kld_file = a.str();
+      else if (a.is("--kl-divergence"))
+        kld = true;
+      else if (a.is("--exact"))
+        opt.fwd.exact = kv.reference = true;
+      else if (a.is("--q8-act"))
+        opt.fwd.act_q8 = true;
+      else if (a.is("--no-progress"))
+        progress = false;
       else if (a.is("-h", "--help")) {
         engine::cli::print_usage(kUsage);
         return 0;
-      } else a.unknown();
+      } else
+        a.unknown();
     }
     if (file.empty()) a.fail("no text file (-f FILE)");
     if (kld && kld_file.empty()) a.fail("--kl-divergence needs --kl-divergence-base FILE");
@@ -81,8 +96,8 @@ int main(int argc, char** argv) {
     opt.bos = lm.tok->bos();
     const auto& c = lm.net->config();
     if (tokens.size() < size_t(opt.n_ctx))
-      a.fail("the text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of -c " +
-             std::to_string(opt.n_ctx));
+      a.fail("the text has " + std::to_string(tokens.size()) +
+             " tokens, fewer than one window of -c " + std::to_string(opt.n_ctx));
     engine::cli::warn_sizes(threads, opt.n_ctx, c);
     {  // Refuse a run that cannot fit before anything big is allocated.
       engine::memory_plan plan;
@@ -96,9 +111,11 @@ int main(int argc, char** argv) {
     auto probe = engine::make_kv(*lm.net, opt.n_ctx, kv);
     std::printf("model: %s (%s, %d layers, %.1f M params), loaded in %.0f ms\n", model_path.c_str(),
                 c.arch_name.c_str(), c.n_layer, double(lm.net->n_params()) / 1e6, lm.load_ms);
-    std::printf("text: %s, %zu tokens (tokenized in %.2f s); n_ctx %d, threads %d%s\n", file.c_str(),
-                tokens.size(), tok_s, opt.n_ctx, pool.size(),
-                opt.fwd.exact ? ", exact mode" : opt.fwd.act_q8 ? ", one int8 activation plane (--q8-act)" : "");
+    std::printf("text: %s, %zu tokens (tokenized in %.2f s); n_ctx %d, threads %d%s\n",
+                file.c_str(), tokens.size(), tok_s, opt.n_ctx, pool.size(),
+                opt.fwd.exact    ? ", exact mode"
+                : opt.fwd.act_q8 ? ", one int8 activation plane (--q8-act)"
+                                 : "");
     std::printf("KV cache: %s, %s for %d tokens (%.2f bits/value; f16 would take %s)\n",
                 probe->describe().c_str(), engine::cli::human_bytes(double(probe->bytes())).c_str(),
                 opt.n_ctx, probe->bits_per_value(),
@@ -117,7 +134,8 @@ int main(int argc, char** argv) {
       std::printf("Mean KLD:         %.6f +/- %.6f\n", r.kld_mean, r.kld_err);
       std::printf("Same top p:       %.3f +/- %.3f %%\n", 100.0 * r.top1, 100.0 * r.top1_err);
     }
-    if (!opt.kld_base_out.empty()) std::printf("saved base log-probs to %s\n", opt.kld_base_out.c_str());
+    if (!opt.kld_base_out.empty())
+      std::printf("saved base log-probs to %s\n", opt.kld_base_out.c_str());
     std::printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
     return 0;
   } catch (const std::exception& e) {

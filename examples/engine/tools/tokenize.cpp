@@ -35,18 +35,27 @@ int main(int argc, char** argv) {
     bool have_text = false, add_special = true, parse_special = true, ids_only = false;
     bool vocab_test = false, stats = false;
     while (a.next()) {
-      if (a.is("-m", "--model")) model_path = a.str();
-      else if (a.is("-p", "--prompt")) text = a.str(), have_text = true;
-      else if (a.is("-f", "--file")) text = engine::cli::read_file(a.str()), have_text = true;
-      else if (a.is("--no-bos")) add_special = false;
-      else if (a.is("--no-parse-special")) parse_special = false;
-      else if (a.is("--ids")) ids_only = true;
-      else if (a.is("--vocab-test")) vocab_test = true;
-      else if (a.is("--stats")) stats = true;
+      if (a.is("-m", "--model"))
+        model_path = a.str();
+      else if (a.is("-p", "--prompt"))
+        text = a.str(), have_text = true;
+      else if (a.is("-f", "--file"))
+        text = engine::cli::read_file(a.str()), have_text = true;
+      else if (a.is("--no-bos"))
+        add_special = false;
+      else if (a.is("--no-parse-special"))
+        parse_special = false;
+      else if (a.is("--ids"))
+        ids_only = true;
+      else if (a.is("--vocab-test"))
+        vocab_test = true;
+      else if (a.is("--stats"))
+        stats = true;
       else if (a.is("-h", "--help")) {
         engine::cli::print_usage(kUsage);
         return 0;
-      } else a.unknown();
+      } else
+        a.unknown();
     }
     if (!have_text) a.fail("no input: give -p TEXT or -f FILE");
 
@@ -91,12 +100,13 @@ int main(int argc, char** argv) {
       }
     }
     if (stats) {
-      std::fprintf(stderr,
-                   "%zu strings, %zu bytes -> %zu tokens; load %.1f ms, encode %.1f ms "
-                   "(%.2f MB/s)%s\n",
-                   texts.size(), n_bytes, n_tokens, (t1 - t0) * 1e3, encode_s * 1e3,
-                   encode_s > 0 ? n_bytes / encode_s / 1e6 : 0.0,
-                   add_special ? "" : (bad_round_trips ? "; ROUND TRIP FAILED" : "; round trips ok"));
+      std::fprintf(
+          stderr,
+          "%zu strings, %zu bytes -> %zu tokens; load %.1f ms, encode %.1f ms "
+          "(%.2f MB/s)%s\n",
+          texts.size(), n_bytes, n_tokens, (t1 - t0) * 1e3, encode_s * 1e3,
+          encode_s > 0 ? n_bytes / encode_s / 1e6 : 0.0,
+          add_special ? "" : (bad_round_trips ? "; ROUND TRIP FAILED" : "; round trips ok"));
       if (bad_round_trips) return 1;
     }
     return 0;

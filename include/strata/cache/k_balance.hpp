@@ -41,11 +41,9 @@ inline constexpr std::size_t k_balance_min_keys = 8;
 // n_kv_heads)). k_mean: [n_kv_heads][d] subtracted from the keys first (nullptr: none).
 // Returns [n_kv_heads][d] scales; empty when n_q == 0 or n_k < k_balance_min_keys.
 inline std::vector<float> k_balance_scales(const float* q, std::size_t n_q, std::size_t n_heads,
-                                           const float* k, std::size_t n_k,
-                                           std::size_t n_kv_heads, std::size_t d,
-                                           const float* k_mean = nullptr,
-                                           rotary_pairs pairs = {},
-                                           double max_ratio = 16.0) {
+                                           const float* k, std::size_t n_k, std::size_t n_kv_heads,
+                                           std::size_t d, const float* k_mean = nullptr,
+                                           rotary_pairs pairs = {}, double max_ratio = 16.0) {
   std::vector<float> s;
   if (n_q == 0 || n_k < k_balance_min_keys || n_kv_heads == 0 || d == 0 ||
       n_heads % n_kv_heads != 0)

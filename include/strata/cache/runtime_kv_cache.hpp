@@ -75,8 +75,7 @@ struct rotation_ops {
   std::uint64_t id = 0;  // identifies the rotation in state files
 
   // id: R::seed when R has one (hadamard<Seed>), else 0 (identity).
-  template <class R>
-  static rotation_ops of() {
+  template <class R> static rotation_ops of() {
     std::uint64_t id = 0;
     if constexpr (requires { R::seed; }) id = static_cast<std::uint64_t>(R::seed) + 1;
     return {&R::forward, &R::inverse, id};
@@ -127,7 +126,8 @@ class runtime_kv_cache {
   // Throws std::invalid_argument ("error: ... (runtime_kv_cache)") when a layer's head dim does
   // not fit its codec, or when a rule of the policy matches no KV layer of `map`.
   runtime_kv_cache(const layer_map& map, const policy_spec& policy, const cache_options& opt)
-      : report_((policy.check_every_rule_matches(map), report(policy, map, opt.layouts))), opt_(opt) {
+      : report_((policy.check_every_rule_matches(map), report(policy, map, opt.layouts))),
+        opt_(opt) {
     if (opt_.n_ctx == 0) fail("n_ctx must be > 0", "runtime_kv_cache");
     layers_.resize(map.n_layers());
     std::size_t total = 0;
@@ -140,7 +140,8 @@ class runtime_kv_cache {
       for (const codec_kernels* s : {&L.k, &L.v})
         if (s->layout.row_bytes != opt_.layouts(s->layout.id, li.head_dim).row_bytes)
           fail("the kernels of " + codec_label(s->layout.id) + " disagree with its layout (layer " +
-                   std::to_string(lc.layer) + "): cache_options::kernels and ::layouts must come "
+                   std::to_string(lc.layer) +
+                   "): cache_options::kernels and ::layouts must come "
                    "from one codec set",
                "runtime_kv_cache");
       L.cap = report_.layer_tokens(std::size_t(lc.ordinal), opt_.n_ctx, opt_.max_batch);
@@ -260,9 +261,8 @@ class runtime_kv_cache {
       L.start = 0;
       L.r_lo = pos;
     } else if (pos != L.pos0 + static_cast<std::int64_t>(L.count)) {
-      fail("position " + std::to_string(pos) + " does not continue layer " +
-               std::to_string(layer) + " (expected " +
-               std::to_string(L.pos0 + static_cast<std::int64_t>(L.count)) + ")",
+      fail("position " + std::to_string(pos) + " does not continue layer " + std::to_string(layer) +
+               " (expected " + std::to_string(L.pos0 + static_cast<std::int64_t>(L.count)) + ")",
            "append");
     }
     if (L.sliding && L.count + n_tokens > L.cap) {
@@ -280,8 +280,8 @@ class runtime_kv_cache {
     } else if (L.count + n_tokens > L.cap) {
       throw std::length_error("error: KV cache full: " + std::to_string(L.count) + " + " +
                               std::to_string(n_tokens) + " tokens > n_ctx " +
-                              std::to_string(L.cap) + " (append, layer " +
-                              std::to_string(layer) + ")");
+                              std::to_string(L.cap) + " (append, layer " + std::to_string(layer) +
+                              ")");
     }
     const std::size_t d = L.head_dim;
     float* tmp = scratch(d, 0);
@@ -360,8 +360,7 @@ class runtime_kv_cache {
   // carries RoPE, pass `rerope` to move them: it is called once per token and KV head with the
   // decoded, unrotated K row (head_dim floats) and may change it in place, after which the row
   // is encoded again (one more quantization round trip for compressed codecs).
-  template <class Fn>
-  void shift(std::int64_t delta, Fn&& rerope) {
+  template <class Fn> void shift(std::int64_t delta, Fn&& rerope) {
     for (std::size_t li = 0; li < layers_.size(); ++li) {
       layer_state& L = layers_[li];
       if (!L.owns) continue;
@@ -607,8 +606,7 @@ class runtime_kv_cache {
 
   // Calls fn(first physical slot, n) for the runs of the layer's tokens in logical order (the
   // ring wraps at most once).
-  template <class Fn>
-  static void for_each_run(const layer_state& L, Fn&& fn) {
+  template <class Fn> static void for_each_run(const layer_state& L, Fn&& fn) {
     if (L.count == 0) return;
     const std::size_t first = std::min(L.count, L.cap - L.start);
     fn(L.start, first);
@@ -646,7 +644,8 @@ class runtime_kv_cache {
       li.n_heads = r.le<std::uint32_t>();
       li.n_kv_heads = r.le<std::uint32_t>();
       li.head_dim = r.le<std::uint32_t>();
-      if (!(li == m[i])) r.fail("layer " + std::to_string(i) + " differs from the cache's layer map");
+      if (!(li == m[i]))
+        r.fail("layer " + std::to_string(i) + " differs from the cache's layer map");
     }
     std::vector<std::size_t> counts;
     for (const auto& lc : report_.layers) {
@@ -654,15 +653,16 @@ class runtime_kv_cache {
       const auto k = r.le<std::uint8_t>(), v = r.le<std::uint8_t>();
       if (k != std::uint8_t(L.k.layout.id) || v != std::uint8_t(L.v.layout.id))
         r.fail("layer " + std::to_string(lc.layer) + " was saved with K " +
-               codec_label(codec_id(k)) + " / V " + codec_label(codec_id(v)) +
-               ", the cache has " + std::string(codec_name(L.k.layout.id)) + " / " +
+               codec_label(codec_id(k)) + " / V " + codec_label(codec_id(v)) + ", the cache has " +
+               std::string(codec_name(L.k.layout.id)) + " / " +
                std::string(codec_name(L.v.layout.id)));
       const auto count = r.le<std::uint64_t>();
       const auto pos0 = r.le<std::int64_t>();
       if (count > L.cap)
         r.fail("layer " + std::to_string(lc.layer) + " holds " + std::to_string(count) +
                " tokens, more than the cache's capacity of " + std::to_string(L.cap));
-      const std::uint64_t need = count * L.n_kv_heads * (L.k.layout.row_bytes + L.v.layout.row_bytes);
+      const std::uint64_t need =
+          count * L.n_kv_heads * (L.k.layout.row_bytes + L.v.layout.row_bytes);
       if (need > r.remaining()) r.fail("truncated file (" + std::to_string(r.size()) + " bytes)");
       counts.push_back(std::size_t(count));
       L.pos0 = pos0;
@@ -711,8 +711,8 @@ class runtime_kv_cache {
 
   // One KV head: its g query heads, all n_q query tokens.
   void attend_head(const layer_state& L, std::size_t n_heads, std::size_t h, const float* q,
-                   std::size_t n_q, std::int64_t first_pos, float* out, float scale,
-                   float softcap, float sparse_v) const {
+                   std::size_t n_q, std::int64_t first_pos, float* out, float scale, float softcap,
+                   float sparse_v) const {
     const std::size_t d = L.head_dim;
     const std::size_t g = n_heads / L.n_kv_heads;
     const std::size_t qb = std::max<std::size_t>(1, query_rows / g);
@@ -776,7 +776,8 @@ class runtime_kv_cache {
             const std::int64_t b = std::min(hi(t0 + t) + 1, s1) - s0;
             for (std::size_t j = 0; j < g; ++j) {
               const std::size_t r = t * g + j;
-              detail::online_softmax_row(S + (r - r0) * T, n, std::size_t(std::max<std::int64_t>(a, 0)),
+              detail::online_softmax_row(S + (r - r0) * T, n,
+                                         std::size_t(std::max<std::int64_t>(a, 0)),
                                          std::size_t(std::max<std::int64_t>(b, 0)), softcap,
                                          ml[2 * r], ml[2 * r + 1], acc + r * d, d);
             }
@@ -787,11 +788,13 @@ class runtime_kv_cache {
             const std::size_t cn = std::min(part, n - c0);
             if (sparse_v > 0.0f) {
               float w = 0.0f;
-              for (std::size_t r = 0; r < nr; ++r) w = std::max(w, detail::max_of(S + r * T + c0, cn));
+              for (std::size_t r = 0; r < nr; ++r)
+                w = std::max(w, detail::max_of(S + r * T + c0, cn));
               if (w < sparse_v) continue;
             }
             if (recent && L.rv_on)
-              L.r.axpy(S + c0, nr, T, L.rv_row(h, rs + c0), L.r.layout.row_bytes, cn, d, acc + r0 * d);
+              L.r.axpy(S + c0, nr, T, L.rv_row(h, rs + c0), L.r.layout.row_bytes, cn, d,
+                       acc + r0 * d);
             else
               L.v.axpy(S + c0, nr, T, L.v_row(h, phys + c0), L.v.layout.row_bytes, cn, d,
                        acc + r0 * d);

@@ -86,7 +86,8 @@ inline float max_of(const float* x, std::size_t n) {
   std::size_t j = 0;
   if (n >= simd::lanes) {
     simd::f4 m = simd::load(x);
-    for (j = simd::lanes; j + simd::lanes <= n; j += simd::lanes) m = simd::max(m, simd::load(x + j));
+    for (j = simd::lanes; j + simd::lanes <= n; j += simd::lanes)
+      m = simd::max(m, simd::load(x + j));
     for (std::size_t i = 0; i < simd::lanes; ++i) r = m[i] > r ? m[i] : r;
   }
   for (std::size_t left = n - j; left > 0; --left, ++j) r = x[j] > r ? x[j] : r;
@@ -114,8 +115,8 @@ inline float exp_sub_sum(float* x, std::size_t n, float m) {
 // One row of one key tile. `s[0..n)` holds the row's scores; only [a, b) are visible (the
 // others are masked). On return s[j] holds the weight of key j (0 where masked), `m` and `l`
 // are the row's running max and sum, and `acc[0..dim)` has been rescaled if m grew.
-inline void online_softmax_row(float* s, std::size_t n, std::size_t a, std::size_t b,
-                               float softcap, float& m, float& l, float* acc, std::size_t dim) {
+inline void online_softmax_row(float* s, std::size_t n, std::size_t a, std::size_t b, float softcap,
+                               float& m, float& l, float* acc, std::size_t dim) {
   for (std::size_t j = 0; j < a; ++j) s[j] = 0.0f;
   for (std::size_t j = b; j < n; ++j) s[j] = 0.0f;
   if (a >= b) return;

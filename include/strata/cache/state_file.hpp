@@ -55,8 +55,7 @@ class state_writer {
     if (n >= buffer_bytes) return file_.write(b, n);
     buf_.insert(buf_.end(), b, b + n);
   }
-  template <class T>
-  void le(T v) {  // little-endian integer of sizeof(T) bytes
+  template <class T> void le(T v) {  // little-endian integer of sizeof(T) bytes
     unsigned char b[sizeof(T)];
     for (std::size_t i = 0; i < sizeof(T); ++i)
       b[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(v) >> (8 * i));
@@ -105,8 +104,7 @@ class state_reader {
     read_ += n;
     hash_ = fnv1a(hash_, p, n);
   }
-  template <class T>
-  T le() {
+  template <class T> T le() {
     unsigned char b[sizeof(T)];
     bytes(b, sizeof b);
     std::uint64_t v = 0;

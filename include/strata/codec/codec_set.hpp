@@ -15,8 +15,7 @@
 
 namespace strata {
 
-template <class... C>
-struct codec_set {
+template <class... C> struct codec_set {
   static constexpr std::size_t size = sizeof...(C);
   static constexpr std::array<codec_id, size> ids{C::id...};
 
@@ -36,15 +35,11 @@ struct codec_set {
 
   // Calls f(std::type_identity<Codec>{}) for the codec whose id is `id` (dispatch once, e.g. per
   // layer); false when the set has none.
-  template <class F>
-  static constexpr bool visit(codec_id id, F&& f) {
+  template <class F> static constexpr bool visit(codec_id id, F&& f) {
     return (... || (C::id == id ? (f(std::type_identity<C>{}), true) : false));
   }
   // f(std::type_identity<Codec>{}) for each codec, in order.
-  template <class F>
-  static constexpr void for_each(F&& f) {
-    (f(std::type_identity<C>{}), ...);
-  }
+  template <class F> static constexpr void for_each(F&& f) { (f(std::type_identity<C>{}), ...); }
 
   // The codec's name (llama.cpp's --cache-type-k/-v spelling); "" when the set has none.
   static constexpr std::string_view name(codec_id id) {
@@ -72,10 +67,8 @@ struct codec_set {
 };
 
 namespace detail {
-template <class Set, class... More>
-struct append;
-template <class... C, class... More>
-struct append<codec_set<C...>, More...> {
+template <class Set, class... More> struct append;
+template <class... C, class... More> struct append<codec_set<C...>, More...> {
   using type = codec_set<C..., More...>;
 };
 }  // namespace detail

@@ -8,31 +8,32 @@
 #include <type_traits>
 
 #include <strata/codec/bf16.hpp>
-#include <strata/codec/standard_codecs.hpp>
 #include <strata/codec/f16.hpp>
 #include <strata/codec/f32.hpp>
 #include <strata/codec/q4_0.hpp>
 #include <strata/codec/q8_0.hpp>
+#include <strata/codec/standard_codecs.hpp>
 #include <strata/codec/turbo.hpp>
 #include <strata/codec/vq2.hpp>
 
 namespace strata {
 
 template <class C>
-concept codec = std::is_empty_v<C> && std::is_trivially_copyable_v<typename C::block> &&
-                requires {
-                  { C::block_values } -> std::convertible_to<std::size_t>;
-                  { C::block_bytes } -> std::convertible_to<std::size_t>;
-                  { C::bits_per_value } -> std::convertible_to<double>;
-                  { C::rotated } -> std::convertible_to<bool>;
-                  { C::name } -> std::convertible_to<const char*>;
-                  { C::id } -> std::convertible_to<codec_id>;
-                } && C::block_bytes == sizeof(typename C::block) &&
-                C::bits_per_value == 8.0 * C::block_bytes / C::block_values;
+concept codec = std::is_empty_v<C> && std::is_trivially_copyable_v<typename C::block> && requires {
+  { C::block_values } -> std::convertible_to<std::size_t>;
+  { C::block_bytes } -> std::convertible_to<std::size_t>;
+  { C::bits_per_value } -> std::convertible_to<double>;
+  { C::rotated } -> std::convertible_to<bool>;
+  { C::name } -> std::convertible_to<const char*>;
+  { C::id } -> std::convertible_to<codec_id>;
+} && C::block_bytes == sizeof(typename C::block) && C::bits_per_value ==
+                                                        8.0 * C::block_bytes / C::block_values;
 
 namespace detail {
 template <class C>
-concept has_block = requires { typename C::block; };
+concept has_block = requires {
+  typename C::block;
+};
 template <class C>
 concept has_sizes = requires {
   { C::block_values } -> std::convertible_to<std::size_t>;
@@ -48,8 +49,7 @@ concept has_names = requires {
 }  // namespace detail
 
 // Use as `static_assert(check_codec<C>())` at an API boundary: each requirement fails alone.
-template <class C>
-consteval bool check_codec() {
+template <class C> consteval bool check_codec() {
   static_assert(std::is_empty_v<C>, "strata codec: a codec must be an empty type (a policy)");
   static_assert(detail::has_block<C>, "strata codec: C::block (the block struct) is missing");
   static_assert(detail::has_sizes<C>,

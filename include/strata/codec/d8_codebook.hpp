@@ -30,28 +30,27 @@ namespace strata::d8 {
 // Parity of the low 8 bits (the count of set bits mod 2), without std::popcount: this header is
 // also compiled inside the SSE4/AVX2/AVX3 kernel targets, whose target strings let g++ emit
 // POPCNT, a CPUID feature Highway's run-time checks do not test (tests/isa/isa_gate.py).
-constexpr unsigned parity8(unsigned x) {
-  return (0x6996u >> ((x ^ (x >> 4)) & 0xFu)) & 1u;
-}
+constexpr unsigned parity8(unsigned x) { return (0x6996u >> ((x ^ (x >> 4)) & 0xFu)) & 1u; }
 static_assert(parity8(0) == 0 && parity8(1) == 1 && parity8(0x81) == 0 && parity8(0xFE) == 1 &&
-              parity8(0xFF) == 0, "parity8");
+                  parity8(0xFF) == 0,
+              "parity8");
 
-inline constexpr int patterns = 512;      // 9 bits
-inline constexpr int sign_patterns = 128; // 7 bits
-inline constexpr int levels = 4;          // a_i in {1, 3, 5, 7}
+inline constexpr int patterns = 512;       // 9 bits
+inline constexpr int sign_patterns = 128;  // 7 bits
+inline constexpr int levels = 4;           // a_i in {1, 3, 5, 7}
 
 // Digit i (0..3) of a tuple t = sum digit_i * 4^(7 - i); a_i = 2 * digit_i + 1.
 constexpr int digit(unsigned t, int i) { return int(t >> (2 * (7 - i))) & 3; }
 
 struct codebook {
-  std::array<std::uint16_t, patterns> tuple{};          // pattern -> t
-  std::array<std::uint16_t, patterns> sorted_tuple{};   // the patterns' t, ascending
-  std::array<std::uint16_t, patterns> sorted_pattern{}; // pattern of sorted_tuple[k]
-  std::array<std::array<std::int8_t, 8>, patterns> base{};  // b (odd half-units, signed)
+  std::array<std::uint16_t, patterns> tuple{};                       // pattern -> t
+  std::array<std::uint16_t, patterns> sorted_tuple{};                // the patterns' t, ascending
+  std::array<std::uint16_t, patterns> sorted_pattern{};              // pattern of sorted_tuple[k]
+  std::array<std::array<std::int8_t, 8>, patterns> base{};           // b (odd half-units, signed)
   std::array<std::array<std::int16_t, patterns>, 8> abs_by_coord{};  // a_i of each pattern
-  std::array<std::int32_t, patterns> norm2{};           // |a|^2
-  std::array<std::uint8_t, patterns> parity{};          // (sum a / 2) mod 2: negatives needed
-  std::array<std::uint64_t, sign_patterns> flip{};      // 0xFF bytes where b is negated
+  std::array<std::int32_t, patterns> norm2{};                        // |a|^2
+  std::array<std::uint8_t, patterns> parity{};      // (sum a / 2) mod 2: negatives needed
+  std::array<std::uint64_t, sign_patterns> flip{};  // 0xFF bytes where b is negated
 };
 
 namespace detail {
@@ -108,7 +107,8 @@ constexpr codebook make_codebook() {
     }
     c.norm2[std::size_t(p)] = n2;
     c.parity[std::size_t(p)] = std::uint8_t((sum / 2) & 1);
-    if (c.parity[std::size_t(p)]) c.base[std::size_t(p)][7] = std::int8_t(-c.base[std::size_t(p)][7]);
+    if (c.parity[std::size_t(p)])
+      c.base[std::size_t(p)][7] = std::int8_t(-c.base[std::size_t(p)][7]);
   }
   for (int f = 0; f < sign_patterns; ++f) {
     const int full = f | int(parity8(unsigned(f)) << 7);
@@ -122,7 +122,7 @@ constexpr codebook make_codebook() {
 
 inline constexpr codebook book = make_codebook();
 static_assert(book.norm2[0] == 8 && book.norm2[450] == 48 && book.norm2[451] == 56 &&
-              book.norm2[patterns - 1] == 56,
+                  book.norm2[patterns - 1] == 56,
               "d8 codebook: 451 patterns up to |a|^2 = 48, then 61 at 56");
 
 // The 8 signed odd half-units of a code (value_i = k_i / 2 before the group's scale).
@@ -179,9 +179,12 @@ inline bool nearest_in_ball(const std::int32_t* u, unsigned neg, std::uint16_t& 
     int j = 0;
     for (int i = 1; i < 8; ++i)
       if (std::abs(e[i]) > std::abs(e[j])) j = i;
-    if (e[j] >= 0) a[j] += 2;
-    else if (a[j] > 1) a[j] -= 2;
-    else n ^= 1u << j;  // |v_j| < 1/2: across zero
+    if (e[j] >= 0)
+      a[j] += 2;
+    else if (a[j] > 1)
+      a[j] -= 2;
+    else
+      n ^= 1u << j;  // |v_j| < 1/2: across zero
   }
   bool inside = true;
   unsigned t = 0;
@@ -226,7 +229,8 @@ inline std::uint16_t code_with_signs(int best, const std::int32_t* u, unsigned n
     int j = 0;
     std::int32_t m = std::numeric_limits<std::int32_t>::max();
     for (int i = 0; i < 8; ++i) {
-      const std::int32_t x = u[i] * std::int32_t(book.abs_by_coord[std::size_t(i)][std::size_t(best)]);
+      const std::int32_t x =
+          u[i] * std::int32_t(book.abs_by_coord[std::size_t(i)][std::size_t(best)]);
       if (x < m) m = x, j = i;
     }
     nb ^= 1u << j;
@@ -238,8 +242,7 @@ inline std::uint16_t code_with_signs(int best, const std::int32_t* u, unsigned n
 // Nearest codeword to v[0..8) (finite; in the codebook's units: half-integers). Ties: the
 // fast path's rounding (first coordinate), then the lowest pattern. Search: best_pattern, or a
 // function returning the same pattern (the SIMD kernels').
-template <class Search>
-std::uint16_t encode_chunk_with(const float* v, Search&& search) {
+template <class Search> std::uint16_t encode_chunk_with(const float* v, Search&& search) {
   std::int32_t u[8];
   const unsigned neg = detail::quantize_abs(v, u);
   std::uint16_t code = 0;
@@ -248,7 +251,8 @@ std::uint16_t encode_chunk_with(const float* v, Search&& search) {
 }
 
 inline std::uint16_t encode_chunk(const float* v) {
-  return encode_chunk_with(v, [](const std::int32_t* u, unsigned neg) { return detail::best_pattern(u, neg); });
+  return encode_chunk_with(
+      v, [](const std::int32_t* u, unsigned neg) { return detail::best_pattern(u, neg); });
 }
 
 }  // namespace strata::d8

@@ -12,29 +12,31 @@
 namespace strata {
 
 template <class C>
-concept grouped_codec = requires { typename C::template with_group<16>; };
+concept grouped_codec = requires {
+  typename C::template with_group<16>;
+};
 
 using group_ladder = std::integer_sequence<int, 128, 64, 32, 16>;
 
 namespace detail {
 template <class C, class F, int... G>
 constexpr bool with_group_ladder(std::uint32_t head_dim, F& f, std::integer_sequence<int, G...>) {
-  return (... || (head_dim % G == 0
-                      ? (f(std::type_identity<typename C::template with_group<G>>{}), true)
-                      : false));
+  return (... ||
+          (head_dim % G == 0 ? (f(std::type_identity<typename C::template with_group<G>>{}), true)
+                             : false));
 }
 }  // namespace detail
 
 // The fewest values a row must be a multiple of: the smallest group of the ladder (grouped
 // codecs) or the block (others). For messages.
-template <class C>
-constexpr std::size_t smallest_block() {
+template <class C> constexpr std::size_t smallest_block() {
   if constexpr (grouped_codec<C>) {
     return []<int... G>(std::integer_sequence<int, G...>) {
       std::size_t m = 0;
       ((m = m == 0 || std::size_t(G) < m ? std::size_t(G) : m), ...);
       return m;
-    }(group_ladder{});
+    }
+    (group_ladder{});
   } else {
     return C::block_values;
   }
@@ -43,8 +45,7 @@ constexpr std::size_t smallest_block() {
 // Calls f(std::type_identity<E>{}) with E the codec that stores a row of head_dim values for C:
 // C with the ladder's group for head_dim (grouped codecs), or C itself. Returns false, without
 // calling f, when head_dim is 0 or not a whole number of any such block.
-template <class C, class F>
-constexpr bool with_group_for(std::uint32_t head_dim, F&& f) {
+template <class C, class F> constexpr bool with_group_for(std::uint32_t head_dim, F&& f) {
   if (head_dim == 0) return false;
   if constexpr (grouped_codec<C>) {
     return detail::with_group_ladder<C>(head_dim, f, group_ladder{});

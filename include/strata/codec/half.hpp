@@ -17,8 +17,8 @@ constexpr std::uint16_t f32_to_f16(float f) {
   if (a >= 0x7f800000u)  // inf or NaN (NaN keeps the top payload bits and is made quiet)
     return std::uint16_t(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0u));
   if (a >= 0x477ff000u) return std::uint16_t(sign | 0x7c00u);  // >= 65520: overflows to inf
-  if (a < 0x38800000u) {                                        // below 2^-14: subnormal or 0
-    if (a <= 0x33000000u) return std::uint16_t(sign);           // <= 2^-25 rounds to 0
+  if (a < 0x38800000u) {                                       // below 2^-14: subnormal or 0
+    if (a <= 0x33000000u) return std::uint16_t(sign);          // <= 2^-25 rounds to 0
     const std::uint32_t e = a >> 23;
     const std::uint32_t m = (a & 0x7fffffu) | 0x800000u;
     const std::uint32_t shift = 126u - e;  // value = m * 2^(e-150); units of 2^-24

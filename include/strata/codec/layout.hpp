@@ -28,8 +28,7 @@ struct codec_layout {
 };
 
 namespace detail {
-template <class C>
-constexpr codec_layout layout_of_type(std::uint32_t head_dim) {
+template <class C> constexpr codec_layout layout_of_type(std::uint32_t head_dim) {
   return {C::id, C::block_values, C::block_bytes, head_dim / C::block_values * C::block_bytes,
           C::rotated};
 }
@@ -38,17 +37,16 @@ constexpr codec_layout layout_of_type(std::uint32_t head_dim) {
 // The layout of codec `id` of Set for rows of head_dim values (grouped codecs with the group
 // the head dim needs). Throws std::invalid_argument for an id outside Set, or when head_dim is
 // not a whole number of the codec's blocks.
-template <class Set = standard_codecs>
-codec_layout layout_of(codec_id id, std::uint32_t head_dim) {
+template <class Set = standard_codecs> codec_layout layout_of(codec_id id, std::uint32_t head_dim) {
   codec_layout l;
   bool fits = false;
   const bool known = Set::visit(id, [&](auto c) {  // once per layer
-    fits = with_group_for<typename decltype(c)::type>(
-        head_dim, [&](auto e) { l = detail::layout_of_type<typename decltype(e)::type>(head_dim); });
+    fits = with_group_for<typename decltype(c)::type>(head_dim, [&](auto e) {
+      l = detail::layout_of_type<typename decltype(e)::type>(head_dim);
+    });
     if (!fits) l.block_values = smallest_block<typename decltype(c)::type>();
   });
-  if (!known)
-    throw std::invalid_argument("error: unknown " + codec_label(id) + " (layout_of)");
+  if (!known) throw std::invalid_argument("error: unknown " + codec_label(id) + " (layout_of)");
   if (!fits)
     throw std::invalid_argument("error: head dim " + std::to_string(head_dim) +
                                 " is not a multiple of " + codec_label(id) + "'s block of " +

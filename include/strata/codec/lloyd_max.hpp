@@ -18,43 +18,46 @@ namespace detail {
 // 1 bit(s)
 inline constexpr double lloyd_max_mse_1 = 0.36338022763241862;
 inline constexpr std::array<double, 2> lloyd_max_centroids_1{
-    -0.79788456080286541, 0.79788456080286541,
+    -0.79788456080286541,
+    0.79788456080286541,
 };
 // 2 bit(s)
 inline constexpr double lloyd_max_mse_2 = 0.11748184782932891;
 inline constexpr std::array<double, 4> lloyd_max_centroids_2{
-    -1.5104176084990959, -0.45278003463649208, 0.45278003463649208, 1.5104176084990959,
+    -1.5104176084990959,
+    -0.45278003463649208,
+    0.45278003463649208,
+    1.5104176084990959,
 };
 // 3 bit(s)
 inline constexpr double lloyd_max_mse_3 = 0.034547760788503634;
 inline constexpr std::array<double, 8> lloyd_max_centroids_3{
     -2.1519457045369874, -1.3439092785050006, -0.75600528120587807, -0.24509417894422184,
-    0.24509417894422184, 0.75600528120587807, 1.3439092785050006, 2.1519457045369874,
+    0.24509417894422184, 0.75600528120587807, 1.3439092785050006,   2.1519457045369874,
 };
 // 4 bit(s)
 inline constexpr double lloyd_max_mse_4 = 0.0095010080081919801;
 inline constexpr std::array<double, 16> lloyd_max_centroids_4{
-    -2.7325895709951609, -2.0690172265313862, -1.6180463860218823, -1.2562311973471783,
+    -2.7325895709951609,  -2.0690172265313862, -1.6180463860218823,  -1.2562311973471783,
     -0.94234045648696285, -0.6567591185324646, -0.38804829949029174, -0.12839502985114731,
-    0.12839502985114731, 0.38804829949029174, 0.6567591185324646, 0.94234045648696285,
-    1.2562311973471783, 1.6180463860218823, 2.0690172265313862, 2.7325895709951609,
+    0.12839502985114731,  0.38804829949029174, 0.6567591185324646,   0.94234045648696285,
+    1.2562311973471783,   1.6180463860218823,  2.0690172265313862,   2.7325895709951609,
 };
 // 5 bit(s)
 inline constexpr double lloyd_max_mse_5 = 0.0025046683556746441;
 inline constexpr std::array<double, 32> lloyd_max_centroids_5{
-    -3.2607324934013877, -2.6911195773766612, -2.3177394041947279, -2.028728399395491,
-    -1.7872332177032635, -1.5762280786121892, -1.3863403395866274, -1.2118043806092662,
-    -1.0487833199232, -0.89456511738837408, -0.74713570368781979, -0.60493362400943429,
+    -3.2607324934013877,  -2.6911195773766612,  -2.3177394041947279,  -2.028728399395491,
+    -1.7872332177032635,  -1.5762280786121892,  -1.3863403395866274,  -1.2118043806092662,
+    -1.0487833199232,     -0.89456511738837408, -0.74713570368781979, -0.60493362400943429,
     -0.46669952297668327, -0.33137830576011257, -0.19805182966943249, -0.065889659770822159,
-    0.065889659770822159, 0.19805182966943249, 0.33137830576011257, 0.46669952297668327,
-    0.60493362400943429, 0.74713570368781979, 0.89456511738837408, 1.0487833199232,
-    1.2118043806092662, 1.3863403395866274, 1.5762280786121892, 1.7872332177032635,
-    2.028728399395491, 2.3177394041947279, 2.6911195773766612, 3.2607324934013877,
+    0.065889659770822159, 0.19805182966943249,  0.33137830576011257,  0.46669952297668327,
+    0.60493362400943429,  0.74713570368781979,  0.89456511738837408,  1.0487833199232,
+    1.2118043806092662,   1.3863403395866274,   1.5762280786121892,   1.7872332177032635,
+    2.028728399395491,    2.3177394041947279,   2.6911195773766612,   3.2607324934013877,
 };
 // ---- end of generated tables ----
 
-template <std::size_t N>
-constexpr std::array<float, N> to_float(const std::array<double, N>& d) {
+template <std::size_t N> constexpr std::array<float, N> to_float(const std::array<double, N>& d) {
   std::array<float, N> f{};
   for (std::size_t i = 0; i < N; ++i) f[i] = float(d[i]);
   return f;
@@ -78,27 +81,27 @@ constexpr std::array<double, 2 * H> mirrored(const std::array<double, H>& pos, d
   return c;
 }
 
-template <int Bits>
-constexpr auto lloyd_max_table() {
-  if constexpr (Bits == 1) return lloyd_max_centroids_1;
-  else if constexpr (Bits == 2) return lloyd_max_centroids_2;
-  else if constexpr (Bits == 3) return lloyd_max_centroids_3;
-  else if constexpr (Bits == 4) return lloyd_max_centroids_4;
-  else return lloyd_max_centroids_5;
+template <int Bits> constexpr auto lloyd_max_table() {
+  if constexpr (Bits == 1)
+    return lloyd_max_centroids_1;
+  else if constexpr (Bits == 2)
+    return lloyd_max_centroids_2;
+  else if constexpr (Bits == 3)
+    return lloyd_max_centroids_3;
+  else if constexpr (Bits == 4)
+    return lloyd_max_centroids_4;
+  else
+    return lloyd_max_centroids_5;
 }
 
-inline constexpr double lloyd_max_mse_table[6]{0.0,
-                                               lloyd_max_mse_1,
-                                               lloyd_max_mse_2,
-                                               lloyd_max_mse_3,
-                                               lloyd_max_mse_4,
-                                               lloyd_max_mse_5};
+inline constexpr double lloyd_max_mse_table[6]{
+    0.0, lloyd_max_mse_1, lloyd_max_mse_2, lloyd_max_mse_3, lloyd_max_mse_4, lloyd_max_mse_5};
 
 inline constexpr double sqrt_128 = 11.313708498984760390;  // the fork's tables are for N(0, 1/128)
 
-template <int Bits>
-constexpr auto fork_table() {
-  if constexpr (Bits == 2) return mirrored(std::array<double, 2>{0.039994, 0.133462}, sqrt_128);
+template <int Bits> constexpr auto fork_table() {
+  if constexpr (Bits == 2)
+    return mirrored(std::array<double, 2>{0.039994, 0.133462}, sqrt_128);
   else if constexpr (Bits == 3)
     return mirrored(std::array<double, 4>{0.021460, 0.065717, 0.117832, 0.190685}, sqrt_128);
   else
@@ -110,8 +113,7 @@ constexpr auto fork_table() {
 
 // A codebook policy: bits, size, centroids (float, ascending, for N(0, 1)) and thresholds
 // (float midpoints; a value v maps to the number of thresholds below it).
-template <int Bits>
-struct lloyd_max_codebook {
+template <int Bits> struct lloyd_max_codebook {
   static_assert(Bits >= 1 && Bits <= 5, "strata::lloyd_max_codebook<Bits>: Bits must be 1..5");
   static constexpr int bits = Bits;
   static constexpr std::size_t size = std::size_t{1} << Bits;
@@ -122,8 +124,7 @@ struct lloyd_max_codebook {
 };
 
 // Test-only: the TurboQuant fork's tables (2, 3, 4 bits), rescaled to N(0, 1).
-template <int Bits>
-struct fork_codebook {
+template <int Bits> struct fork_codebook {
   static_assert(Bits >= 2 && Bits <= 4, "strata::fork_codebook<Bits>: Bits must be 2, 3 or 4");
   static constexpr int bits = Bits;
   static constexpr std::size_t size = std::size_t{1} << Bits;

@@ -11,8 +11,8 @@ namespace strata {
 
 struct q8_0 {
   struct block {
-    std::uint16_t d;      // fp16 scale
-    std::int8_t qs[32];   // quants in [-127, 127]
+    std::uint16_t d;     // fp16 scale
+    std::int8_t qs[32];  // quants in [-127, 127]
   };
   static constexpr std::size_t block_values = 32;
   static constexpr std::size_t block_bytes = sizeof(block);

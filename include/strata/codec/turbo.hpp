@@ -18,8 +18,7 @@
 
 namespace strata {
 
-template <int Bits, int Group = 128, class Codebook = lloyd_max_codebook<Bits>>
-struct turbo {
+template <int Bits, int Group = 128, class Codebook = lloyd_max_codebook<Bits>> struct turbo {
   static_assert(Bits == 2 || Bits == 3 || Bits == 4, "strata::turbo<Bits>: Bits must be 2, 3 or 4");
   static_assert(Group == 16 || Group == 32 || Group == 64 || Group == 128,
                 "strata::turbo<Bits, Group>: Group must be 16, 32, 64 or 128");
@@ -27,8 +26,8 @@ struct turbo {
                 "strata::turbo<Bits, Group, Codebook>: Codebook::bits must equal Bits");
 
   struct block {
-    std::uint16_t scale;                     // fp16
-    std::uint8_t idx[Group * Bits / 8];      // packed indices
+    std::uint16_t scale;                 // fp16
+    std::uint8_t idx[Group * Bits / 8];  // packed indices
   };
   static_assert(sizeof(block) == 2 + Group * Bits / 8);  // Bits + 16/Group bits per value
 
@@ -40,11 +39,11 @@ struct turbo {
   static constexpr double bits_per_value = 8.0 * block_bytes / block_values;
   static constexpr bool rotated = true;
   static constexpr const char* name = Bits == 2 ? "turbo2" : Bits == 3 ? "turbo3" : "turbo4";
-  static constexpr codec_id id =
-      Bits == 2 ? codec_id::turbo2 : Bits == 3 ? codec_id::turbo3 : codec_id::turbo4;
+  static constexpr codec_id id = Bits == 2   ? codec_id::turbo2
+                                 : Bits == 3 ? codec_id::turbo3
+                                             : codec_id::turbo4;
   // The same codec with groups of G values (strata/codec/group.hpp picks G per head dim).
-  template <int G>
-  using with_group = turbo<Bits, G, Codebook>;
+  template <int G> using with_group = turbo<Bits, G, Codebook>;
 };
 
 static_assert(sizeof(turbo<2>::block) == 34);  // 2.125 bits per value

@@ -7,8 +7,7 @@
 
 namespace strata {
 
-template <int Bits, int Group>
-constexpr void turbo_pack(const std::uint8_t* q, std::uint8_t* idx) {
+template <int Bits, int Group> constexpr void turbo_pack(const std::uint8_t* q, std::uint8_t* idx) {
   static_assert(Bits == 2 || Bits == 3 || Bits == 4);
   if constexpr (Bits == 4) {
     for (int j = 0; j < Group / 2; ++j)

@@ -13,8 +13,7 @@
 
 namespace strata {
 
-template <int Group = 128>
-struct vq2 {
+template <int Group = 128> struct vq2 {
   static_assert(Group == 16 || Group == 32 || Group == 64 || Group == 128,
                 "strata::vq2<Group>: Group must be 16, 32, 64 or 128");
 
@@ -36,8 +35,7 @@ struct vq2 {
   static constexpr const char* name = "vq2";
   static constexpr codec_id id = codec_id::vq2;
   // The same codec with groups of G values (strata/codec/group.hpp picks G per head dim).
-  template <int G>
-  using with_group = vq2<G>;
+  template <int G> using with_group = vq2<G>;
 };
 
 static_assert(sizeof(vq2<128>::block) == 34);  // 2.125 bits per value

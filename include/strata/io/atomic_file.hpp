@@ -70,8 +70,8 @@ class atomic_file {
       fail("exists and is not a regular file");
     std::string tmpl = dir_ + "/." + base + ".XXXXXX";
     fd_ = ::mkstemp(tmpl.data());
-    if (fd_ < 0) fail(std::string("cannot create a temporary file in ") + dir_ + ": " +
-                      std::strerror(errno));
+    if (fd_ < 0)
+      fail(std::string("cannot create a temporary file in ") + dir_ + ": " + std::strerror(errno));
     tmp_ = tmpl;
     slot_ = detail::register_temp(tmp_);
   }
@@ -119,8 +119,8 @@ class atomic_file {
     if (dfd >= 0) {
       const int rc = ::fsync(dfd);
       ::close(dfd);
-      if (rc != 0 && errno != EINVAL) fail(std::string("fsync of the directory failed: ") +
-                                           std::strerror(errno));
+      if (rc != 0 && errno != EINVAL)
+        fail(std::string("fsync of the directory failed: ") + std::strerror(errno));
     }
   }
   // Drops the temporary file (also done by the destructor when commit() was not reached).

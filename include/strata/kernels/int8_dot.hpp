@@ -49,8 +49,10 @@ struct quantized_queries {
   }
   void widen() { q16.assign(q.begin(), q.end()); }
   template <class T> const T* data() const {
-    if constexpr (sizeof(T) == 2) return q16.data();
-    else return q.data();
+    if constexpr (sizeof(T) == 2)
+      return q16.data();
+    else
+      return q.data();
   }
 };
 

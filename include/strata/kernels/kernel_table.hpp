@@ -15,8 +15,8 @@
 #include <stdexcept>
 #include <string>
 
-#include <strata/codec/layout.hpp>
 #include <strata/codec/group.hpp>
+#include <strata/codec/layout.hpp>
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/kernels/kernels.hpp>
 #include <strata/reference/reference.hpp>
@@ -47,26 +47,23 @@ concept provides_kernels = requires {
 
 namespace detail {
 
-template <provides_kernels C>
-codec_kernels own_kernels(std::uint32_t head_dim) {
+template <provides_kernels C> codec_kernels own_kernels(std::uint32_t head_dim) {
   return {layout_of_type<C>(head_dim), &C::encode, &C::decode, &C::dot, &C::axpy};
 }
 
 // The Highway kernels (dispatched per call) or the scalar reference of one exact codec type.
 struct simd_kernels {
-  template <class C>
-  static codec_kernels of(std::uint32_t head_dim) {
+  template <class C> static codec_kernels of(std::uint32_t head_dim) {
     if constexpr (provides_kernels<C>) {
       return own_kernels<C>(head_dim);
     } else {
-      return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>,
-              &strata::dot<C>, &strata::axpy<C>};
+      return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>, &strata::dot<C>,
+              &strata::axpy<C>};
     }
   }
 };
 struct reference_kernels {
-  template <class C>
-  static codec_kernels of(std::uint32_t head_dim) {
+  template <class C> static codec_kernels of(std::uint32_t head_dim) {
     if constexpr (provides_kernels<C>) {
       return own_kernels<C>(head_dim);  // its own kernels are its reference
     } else {
@@ -76,20 +73,20 @@ struct reference_kernels {
   }
 };
 
-template <class C, class Source>
-codec_kernels kernels_for(std::uint32_t head_dim) {
+template <class C, class Source> codec_kernels kernels_for(std::uint32_t head_dim) {
   codec_kernels k;
-  if (!with_group_for<C>(head_dim, [&](auto e) { k = Source::template of<typename decltype(e)::type>(head_dim); }))
+  if (!with_group_for<C>(
+          head_dim, [&](auto e) { k = Source::template of<typename decltype(e)::type>(head_dim); }))
     throw std::invalid_argument("error: head dim " + std::to_string(head_dim) +
                                 " is not a multiple of " + C::name + "'s block of " +
                                 std::to_string(smallest_block<C>()) + " values (codec kernels)");
   return k;
 }
 
-template <class Set, class Source>
-codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
+template <class Set, class Source> codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
   codec_kernels k;
-  if (!Set::visit(id, [&](auto c) { k = kernels_for<typename decltype(c)::type, Source>(head_dim); }))
+  if (!Set::visit(id,
+                  [&](auto c) { k = kernels_for<typename decltype(c)::type, Source>(head_dim); }))
     throw std::invalid_argument("error: " + codec_label(id) +
                                 " is not in this cache's codec set (codec kernels)");
   return k;
@@ -99,24 +96,20 @@ codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
 
 // The Highway kernels of codec type C for rows of head_dim values (grouped codecs with the
 // group the head dim needs). Throws std::invalid_argument when head_dim does not fit.
-template <class C>
-codec_kernels kernels_of(std::uint32_t head_dim) {
+template <class C> codec_kernels kernels_of(std::uint32_t head_dim) {
   return detail::kernels_for<C, detail::simd_kernels>(head_dim);
 }
 // The scalar reference kernels of codec type C.
-template <class C>
-codec_kernels reference_kernels_of(std::uint32_t head_dim) {
+template <class C> codec_kernels reference_kernels_of(std::uint32_t head_dim) {
   return detail::kernels_for<C, detail::reference_kernels>(head_dim);
 }
 
 // The kernels of the codec of Set whose id is `id` (a kernel_resolver for Set); throws
 // std::invalid_argument for an id outside Set or a head dim that does not fit.
-template <class Set>
-codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
+template <class Set> codec_kernels kernels_from(codec_id id, std::uint32_t head_dim) {
   return detail::kernels_from<Set, detail::simd_kernels>(id, head_dim);
 }
-template <class Set>
-codec_kernels reference_kernels_from(codec_id id, std::uint32_t head_dim) {
+template <class Set> codec_kernels reference_kernels_from(codec_id id, std::uint32_t head_dim) {
   return detail::kernels_from<Set, detail::reference_kernels>(id, head_dim);
 }
 

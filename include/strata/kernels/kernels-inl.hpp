@@ -35,15 +35,13 @@ HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-template <class D, class V>
-HWY_INLINE float reduce_sum(D d, V v) {
+template <class D, class V> HWY_INLINE float reduce_sum(D d, V v) {
   return hn::GetLane(hn::SumOfLanes(d, v));
 }
 
 // The lane sums of four f32 vectors, stored to out[0..4). x86: a horizontal-add tree (one
 // tree for all four instead of four separate reductions).
-template <class D, class V>
-HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
+template <class D, class V> HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
   constexpr std::size_t kBytes = hn::MaxLanes(D()) * sizeof(float);
   if constexpr (kBytes == 16) {
@@ -96,8 +94,12 @@ template <class Codec> struct float_io;
 
 template <> struct float_io<f32> {
   using elem = float;
-  template <class D> static HWY_INLINE hn::Vec<D> load(D d, const elem* p) { return hn::LoadU(d, p); }
-  template <class D> static HWY_INLINE void store(D d, hn::Vec<D> v, elem* p) { hn::StoreU(v, d, p); }
+  template <class D> static HWY_INLINE hn::Vec<D> load(D d, const elem* p) {
+    return hn::LoadU(d, p);
+  }
+  template <class D> static HWY_INLINE void store(D d, hn::Vec<D> v, elem* p) {
+    hn::StoreU(v, d, p);
+  }
   static float scalar(elem v) { return v; }
   static elem encode_scalar(float v) { return v; }
 };
@@ -155,8 +157,7 @@ template <> struct float_io<bf16> {
   static elem encode_scalar(float v) { return f32_to_bf16(v); }
 };
 
-template <class Codec>
-HWY_INLINE void float_encode(const float* x, std::size_t n, void* out) {
+template <class Codec> HWY_INLINE void float_encode(const float* x, std::size_t n, void* out) {
   using io = float_io<Codec>;
   auto* o = static_cast<typename io::elem*>(out);
   const hn::ScalableTag<float> d;
@@ -166,8 +167,7 @@ HWY_INLINE void float_encode(const float* x, std::size_t n, void* out) {
   for (; i < n; ++i) o[i] = io::encode_scalar(x[i]);
 }
 
-template <class Codec>
-HWY_INLINE void float_decode(const void* in, std::size_t n, float* x) {
+template <class Codec> HWY_INLINE void float_decode(const void* in, std::size_t n, float* x) {
   using io = float_io<Codec>;
   const auto* p = static_cast<const typename io::elem*>(in);
   const hn::ScalableTag<float> d;
@@ -240,8 +240,7 @@ HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys
 
 // Splits n_q queries into tiles of 4, then one of 3, 2 or 1 (GQA: n_q is the group size,
 // usually <= 8; a group of 3 is one pass over the keys, not 2 + 1).
-template <class Tile>
-HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
+template <class Tile> HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
   std::size_t i = 0;
   for (; i + 4 <= n_q; i += 4) tile(i, std::integral_constant<std::size_t, 4>{});
   if (n_q - i == 3) return tile(i, std::integral_constant<std::size_t, 3>{});
@@ -374,8 +373,9 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> widen_madd(D8, V16 alo, V1
 
 // sum of u[i] * q[i] (u unsigned <= 127, q signed): pmaddubsw + pmaddwd, no saturation.
 template <class D8>
-HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(
-    D8 d8, hn::Vec<hn::RebindToUnsigned<D8>> u, hn::Vec<D8> q) {
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(D8 d8,
+                                                               hn::Vec<hn::RebindToUnsigned<D8>> u,
+                                                               hn::Vec<D8> q) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
   (void)d8;
   return hn::Vec<hn::Repartition<std::int32_t, D8>>{madd1(maddubs(u.raw, q.raw))};
@@ -384,10 +384,9 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(
   const hn::Half<D8> dh;
   const hn::Half<decltype(du)> duh;
   const hn::Rebind<std::int16_t, decltype(dh)> d16h;
-  return widen_madd(d8, hn::PromoteTo(d16h, hn::LowerHalf(duh, u)),
-                    hn::PromoteTo(d16h, hn::UpperHalf(duh, u)),
-                    hn::PromoteTo(d16h, hn::LowerHalf(dh, q)),
-                    hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
+  return widen_madd(
+      d8, hn::PromoteTo(d16h, hn::LowerHalf(duh, u)), hn::PromoteTo(d16h, hn::UpperHalf(duh, u)),
+      hn::PromoteTo(d16h, hn::LowerHalf(dh, q)), hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
 #endif
 }
 
@@ -403,10 +402,9 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_i8i8(D8 d8, hn::Vec<D8
 #else
   const hn::Half<D8> dh;
   const hn::Rebind<std::int16_t, decltype(dh)> d16h;
-  return widen_madd(d8, hn::PromoteTo(d16h, hn::LowerHalf(dh, k)),
-                    hn::PromoteTo(d16h, hn::UpperHalf(dh, k)),
-                    hn::PromoteTo(d16h, hn::LowerHalf(dh, q)),
-                    hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
+  return widen_madd(
+      d8, hn::PromoteTo(d16h, hn::LowerHalf(dh, k)), hn::PromoteTo(d16h, hn::UpperHalf(dh, k)),
+      hn::PromoteTo(d16h, hn::LowerHalf(dh, q)), hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
 #endif
 }
 
@@ -425,11 +423,11 @@ template <> struct i8_reader<q8_0> {
   using query_t = std::int16_t;
   static constexpr int kOffset = 0;
   struct state {};
-  template <class F>
-  static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
+  template <class F> static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
     const D16 d16;
     const hn::Rebind<std::int8_t, D16> d8;
-    for (std::size_t o = 0; o < 32; o += hn::Lanes(d16)) f(hn::PromoteTo(d16, hn::LoadU(d8, b.qs + o)), o);
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(d16))
+      f(hn::PromoteTo(d16, hn::LoadU(d8, b.qs + o)), o);
     return scale_f32(b.d);
   }
   static HWY_INLINE auto product(hn::Vec<D16> k, const query_t* q) {
@@ -445,8 +443,7 @@ template <> struct i8_reader<q4_0> {
   using DU = hn::RebindToUnsigned<D>;
   static constexpr int kOffset = 8;  // the stored nibble is k + 8
   struct state {};
-  template <class F>
-  static HWY_INLINE float block(const state&, const q4_0::block& b, F&& f) {
+  template <class F> static HWY_INLINE float block(const state&, const q4_0::block& b, F&& f) {
     const hn::Full128<std::uint8_t> d16;
     const auto v = hn::LoadU(d16, b.qs);
     const auto lo = hn::And(v, hn::Set(d16, 0x0F));
@@ -488,9 +485,11 @@ template <class Codec, class DU> struct turbo_planes {
   static HWY_INLINE V bits_of_plane(V v, int mask) {  // (v >> 2K) & mask, per byte
     const DU du;
     const hn::Repartition<std::uint16_t, DU> d16;
-    if constexpr (K == 0) return hn::And(v, hn::Set(du, std::uint8_t(mask)));
-    else return hn::And(hn::BitCast(du, hn::ShiftRight<2 * K>(hn::BitCast(d16, v))),
-                        hn::Set(du, std::uint8_t(mask)));
+    if constexpr (K == 0)
+      return hn::And(v, hn::Set(du, std::uint8_t(mask)));
+    else
+      return hn::And(hn::BitCast(du, hn::ShiftRight<2 * K>(hn::BitCast(d16, v))),
+                     hn::Set(du, std::uint8_t(mask)));
   }
   template <int K, class V>
   static HWY_INLINE V high_bit(V h) {  // bit 2K of h moved to bit 2, per byte
@@ -498,9 +497,12 @@ template <class Codec, class DU> struct turbo_planes {
     const hn::Repartition<std::uint16_t, DU> d16;
     const auto w = hn::BitCast(d16, h);
     V r;
-    if constexpr (K == 0) r = hn::BitCast(du, hn::ShiftLeft<2>(w));
-    else if constexpr (K == 1) r = h;
-    else r = hn::BitCast(du, hn::ShiftRight<2 * K - 2>(w));
+    if constexpr (K == 0)
+      r = hn::BitCast(du, hn::ShiftLeft<2>(w));
+    else if constexpr (K == 1)
+      r = h;
+    else
+      r = hn::BitCast(du, hn::ShiftRight<2 * K - 2>(w));
     return hn::And(r, hn::Set(du, 4));
   }
   // Segment s's high-bit vector (see above); never reads past the G/8 high bytes.
@@ -520,8 +522,7 @@ template <class Codec, class DU> struct turbo_planes {
       return hn::BitCast(du, hn::ShiftRight<1>(hn::BitCast(d16, h)));
     }
   }
-  template <class F>
-  static HWY_INLINE void for_each(const state&, const std::uint8_t* idx, F&& f) {
+  template <class F> static HWY_INLINE void for_each(const state&, const std::uint8_t* idx, F&& f) {
     const DU du;
     for (std::size_t s = 0; s < kSegs; ++s) {
       const auto v = hn::LoadU(du, idx + s * kLanes);
@@ -560,9 +561,8 @@ template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
     using DT = std::conditional_t<(hn::MaxLanes(DU()) < 16), hn::Full128<std::uint8_t>, DU>;
     HWY_ALIGN static constexpr auto kCb = traits::codebook_u8();
     const auto table = hn::LoadDup128(DT(), kCb.data());
-    planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
-      f(hn::TableLookupBytes(table, ix), o);
-    });
+    planes::for_each(st, b.idx,
+                     [&](hn::Vec<DU> ix, std::size_t o) { f(hn::TableLookupBytes(table, ix), o); });
     return scale_f32(b.scale) * traits::unit;
   }
   using query_t = std::int8_t;
@@ -619,10 +619,9 @@ template <int G> struct i8_reader<vq2<G>> {
 // Scores of QT queries (already quantized) against n_keys keys. corr[(i * nb + b) * L32]
 // holds, in lane 0, -kOffset * sum(q) of query i's block b (the other lanes are zero).
 template <std::size_t QT, class Codec>
-HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* corr,
-                            std::size_t i0, std::size_t dim, const char* keys,
-                            std::size_t key_stride, std::size_t n_keys, float* scores,
-                            std::size_t score_stride,
+HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* corr, std::size_t i0,
+                            std::size_t dim, const char* keys, std::size_t key_stride,
+                            std::size_t n_keys, float* scores, std::size_t score_stride,
                             const typename i8_reader<Codec>::state& st) {
   using reader = i8_reader<Codec>;
   using D32 = hn::Repartition<std::int32_t, typename reader::D>;
@@ -636,8 +635,10 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
   const float* dq0 = qq.d.data() + i0 * nb;
   const std::int32_t* c0 = corr + i0 * nb * L32;
   const auto init = [&](std::size_t i, std::size_t b) {
-    if constexpr (reader::kOffset == 0) return hn::Zero(d32);
-    else return hn::Load(d32, c0 + (i * nb + b) * L32);
+    if constexpr (reader::kOffset == 0)
+      return hn::Zero(d32);
+    else
+      return hn::Load(d32, c0 + (i * nb + b) * L32);
   };
   for (std::size_t j = 0; j < n_keys; ++j) {
     const auto* row = reinterpret_cast<const typename Codec::block*>(keys + j * key_stride);
@@ -710,8 +711,8 @@ template <> struct block_decoder<q8_0> {
     const hn::Rebind<std::int8_t, decltype(df)> d8;
     const auto scale = hn::Set(df, f16_to_f32(b.d));
     for (std::size_t o = 0; o < 32; o += hn::Lanes(df))
-      hn::StoreU(hn::Mul(scale, hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, b.qs + o)))),
-                 df, x + o);
+      hn::StoreU(hn::Mul(scale, hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, b.qs + o)))), df,
+                 x + o);
   }
 };
 
@@ -819,7 +820,8 @@ inline HWY_NOINLINE int vq2_best_pattern(const std::int32_t* u, unsigned neg) {
       m = hn::Min(m, x);
     }
     const auto par = hn::PromoteTo(d, hn::LoadU(d8, d8::book.parity.data() + p));
-    const auto flip = hn::IfThenElseZero(hn::Eq(hn::And(hn::Xor(par, nv), one), one), hn::Add(m, m));
+    const auto flip =
+        hn::IfThenElseZero(hn::Eq(hn::And(hn::Xor(par, nv), one), one), hn::Add(m, m));
     const auto n2 = hn::ShiftLeft<6>(hn::LoadU(d, d8::book.norm2.data() + p));
     const auto cost = hn::Sub(hn::Add(n2, flip), s);
     const auto better = hn::Lt(cost, least);
@@ -838,8 +840,7 @@ inline HWY_NOINLINE int vq2_best_pattern(const std::int32_t* u, unsigned neg) {
   return best;
 }
 
-template <class Codec>
-HWY_INLINE void vq2_encode(const float* x, std::size_t n, void* out) {
+template <class Codec> HWY_INLINE void vq2_encode(const float* x, std::size_t n, void* out) {
   constexpr int G = Codec::group;
   auto* dst = static_cast<unsigned char*>(out);
   for (std::size_t i = 0; i < n / std::size_t(G); ++i) {
@@ -857,8 +858,7 @@ HWY_INLINE void vq2_encode(const float* x, std::size_t n, void* out) {
 // rounding (nearbyint = round-half-even = NearestInt; floor(x * id + 8.5) for q4_0).
 using DE = hn::CappedTag<float, 16>;  // lanes divide 32
 
-template <class D>
-HWY_INLINE hn::Vec<D> clean_f(D d, hn::Vec<D> x) {
+template <class D> HWY_INLINE hn::Vec<D> clean_f(D d, hn::Vec<D> x) {
   const auto big = hn::Set(d, 3.40282347e38f);
   return hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(x), x), hn::Neg(big)), big);
 }
@@ -867,7 +867,8 @@ HWY_INLINE void encode_q8_0_block(const float* x, unsigned char* out) {
   const DE d;
   const std::size_t N = hn::Lanes(d);
   auto amax = hn::Zero(d);
-  for (std::size_t i = 0; i < 32; i += N) amax = hn::Max(amax, hn::Abs(clean_f(d, hn::LoadU(d, x + i))));
+  for (std::size_t i = 0; i < 32; i += N)
+    amax = hn::Max(amax, hn::Abs(clean_f(d, hn::LoadU(d, x + i))));
   const float dm = std::min(hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f, f16_max);
   const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
   const std::uint16_t h = scale_f16(dm);
@@ -924,12 +925,13 @@ HWY_INLINE void encode_q4_0_block(const float* x, unsigned char* out) {
   hn::StoreU(packed, d16, out + 2);
 }
 
-template <class Codec>
-HWY_INLINE void block_encode(const float* x, std::size_t n, void* out) {
+template <class Codec> HWY_INLINE void block_encode(const float* x, std::size_t n, void* out) {
   auto* o = static_cast<unsigned char*>(out);
   for (std::size_t b = 0; b < n / 32; ++b) {
-    if constexpr (std::is_same_v<Codec, q8_0>) encode_q8_0_block(x + b * 32, o + b * q8_0::block_bytes);
-    else encode_q4_0_block(x + b * 32, o + b * q4_0::block_bytes);
+    if constexpr (std::is_same_v<Codec, q8_0>)
+      encode_q8_0_block(x + b * 32, o + b * q8_0::block_bytes);
+    else
+      encode_q4_0_block(x + b * 32, o + b * q4_0::block_bytes);
   }
 }
 
@@ -940,8 +942,7 @@ HWY_INLINE void block_encode(const float* x, std::size_t n, void* out) {
 // instead of element order: the same values up to f64 rounding (~1e-16 relative), which only
 // changes the f32 inverse or the fp16 scale when a value lies within that distance of a
 // rounding boundary (the tests compare bytes exactly).
-template <class Codec>
-HWY_INLINE void turbo_encode(const float* x, std::size_t n, void* out) {
+template <class Codec> HWY_INLINE void turbo_encode(const float* x, std::size_t n, void* out) {
   using traits = turbo_traits<Codec>;
   using CB = typename Codec::codebook;
   constexpr int G = traits::group;
@@ -970,7 +971,8 @@ HWY_INLINE void turbo_encode(const float* x, std::size_t n, void* out) {
     for (int i = 0; i < G; i += int(hn::Lanes(df))) {
       const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
       auto k = hn::Zero(di);
-      for (float t : CB::thresholds) k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
+      for (float t : CB::thresholds)
+        k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
       hn::Store(hn::DemoteTo(du8, k), du8, q + i);
     }
     int count[traits::levels] = {};
@@ -998,8 +1000,7 @@ template <> struct f32_reader<q8_0> {
   using DF = hn::CappedTag<float, 16>;
   struct state {};
   static constexpr bool kNatural = true;
-  template <class F>
-  static HWY_INLINE float visit(const state&, const q8_0::block& b, F&& f) {
+  template <class F> static HWY_INLINE float visit(const state&, const q8_0::block& b, F&& f) {
     const DF df;
     const hn::Rebind<std::int32_t, DF> di;
     const hn::Rebind<std::int8_t, DF> d8;
@@ -1014,8 +1015,7 @@ template <> struct f32_reader<q4_0> {
   using DF = hn::CappedTag<float, 16>;
   struct state {};
   static constexpr bool kNatural = true;
-  template <class F>
-  static HWY_INLINE float visit(const state&, const q4_0::block& b, F&& f) {
+  template <class F> static HWY_INLINE float visit(const state&, const q4_0::block& b, F&& f) {
     const DF df;
     const hn::Rebind<std::int32_t, DF> di;
     const hn::Rebind<std::int8_t, DF> d8;
@@ -1092,11 +1092,13 @@ template <int G> struct f32_reader<vq2<G>> {
   static std::size_t position(std::size_t p) { return p; }
 };
 
-template <class Codec>
-HWY_INLINE float block_scale(const typename Codec::block& blk) {
-  if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>) return scale_f32(blk.d);
-  else if constexpr (std::is_same_v<family_t<Codec>, vq_family>) return 0.5f * scale_f32(blk.scale);
-  else return scale_f32(blk.scale);
+template <class Codec> HWY_INLINE float block_scale(const typename Codec::block& blk) {
+  if constexpr (std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>)
+    return scale_f32(blk.d);
+  else if constexpr (std::is_same_v<family_t<Codec>, vq_family>)
+    return 0.5f * scale_f32(blk.scale);
+  else
+    return scale_f32(blk.scale);
 }
 
 // acc_i += sum_j w_ij * scale_j * value_j for QT (1, 2 or 4) queries: each value block is
@@ -1199,9 +1201,7 @@ HWY_INLINE void fused_axpy(const float* w, std::size_t n_q, std::size_t w_stride
 // lane_reader<Codec>: kPasses passes of 4 chunks cover a block; chunk<C>(t, block, pass)
 // returns the 8 unscaled values of elements pos(pass, C) .. + 7; scale(block) is folded into
 // the weights.
-template <class Codec> struct lane_reader {
-  static constexpr bool ok = false;
-};
+template <class Codec> struct lane_reader { static constexpr bool ok = false; };
 
 HWY_INLINE __m256i load8_u8(const std::uint8_t* p) {  // 8 bytes, zero-extended to 8 x int32
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
@@ -1213,8 +1213,7 @@ struct lane_reader_block32 {
   static constexpr std::size_t kPasses = 1;
   struct tables {};
   static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
-  template <class Block>
-  static HWY_INLINE float scale(const Block& b) { return scale_f32(b.d); }
+  template <class Block> static HWY_INLINE float scale(const Block& b) { return scale_f32(b.d); }
 };
 
 template <> struct lane_reader<q8_0> : lane_reader_block32 {
@@ -1240,8 +1239,7 @@ template <> struct lane_reader<q4_0> : lane_reader_block32 {
 // B = 2, 3: pass p covers bytes 8p .. 8p + 7 of the low planes, chunk C = plane C (elements
 // C * G/4 + 8p + l); B = 3's high bit of lane l is bit 2C + 8p / E of high byte 8p % E + l.
 template <int B, int G, class CB>
-  requires(G >= 64 && G % 32 == 0)
-struct lane_reader<turbo<B, G, CB>> {
+requires(G >= 64 && G % 32 == 0) struct lane_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
   static constexpr bool ok = true;
@@ -1258,26 +1256,33 @@ struct lane_reader<turbo<B, G, CB>> {
     }
   };
   static constexpr std::size_t pos(std::size_t p, std::size_t c) {
-    if constexpr (B == 4) return (c < 2 ? 0 : std::size_t(G / 2)) + 16 * p + 8 * (c & 1);
-    else return c * kQ + 8 * p;
+    if constexpr (B == 4)
+      return (c < 2 ? 0 : std::size_t(G / 2)) + 16 * p + 8 * (c & 1);
+    else
+      return c * kQ + 8 * p;
   }
   template <std::size_t C>
   static HWY_INLINE __m256 chunk(const tables& t, const typename codec::block& b, std::size_t p) {
     if constexpr (B == 4) {
       const __m256i x = load8_u8(b.idx + 16 * p + 8 * (C & 1));
-      const __m256i i = C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
+      const __m256i i =
+          C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
       const __m256 a = _mm256_permutevar8x32_ps(t.lo, i), c = _mm256_permutevar8x32_ps(t.hi, i);
       return _mm256_blendv_ps(a, c, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
     } else {
       const __m256i x = load8_u8(b.idx + 8 * p);
-      __m256i i = _mm256_and_si256(C == 0 ? x : _mm256_srli_epi32(x, int(2 * C)), _mm256_set1_epi32(3));
+      __m256i i =
+          _mm256_and_si256(C == 0 ? x : _mm256_srli_epi32(x, int(2 * C)), _mm256_set1_epi32(3));
       if constexpr (B == 3) {
         const __m256i h = _mm256_srl_epi32(load8_u8(b.idx + kQ + (8 * p) % kE),
                                            _mm_cvtsi32_si128(int((8 * p) / kE)));
         __m256i hb;
-        if constexpr (C == 0) hb = _mm256_slli_epi32(h, 2);
-        else if constexpr (C == 1) hb = h;
-        else hb = _mm256_srli_epi32(h, int(2 * C - 2));
+        if constexpr (C == 0)
+          hb = _mm256_slli_epi32(h, 2);
+        else if constexpr (C == 1)
+          hb = h;
+        else
+          hb = _mm256_srli_epi32(h, int(2 * C - 2));
         i = _mm256_or_si256(i, _mm256_and_si256(hb, _mm256_set1_epi32(4)));
       }
       return _mm256_permutevar8x32_ps(t.lo, i);
@@ -1289,8 +1294,7 @@ struct lane_reader<turbo<B, G, CB>> {
 // vq2 (groups of 32 or more): chunk C of pass p is code 4p + C, elements 32p + 8C .. + 7; the
 // two table reads give the base vector and the flip mask, (b ^ m) - m the signed odd values.
 template <int G>
-  requires(G >= 32)
-struct lane_reader<vq2<G>> {
+requires(G >= 32) struct lane_reader<vq2<G>> {
   static constexpr bool ok = true;
   static constexpr std::size_t kPasses = std::size_t(G / 32);
   struct tables {};
@@ -1301,10 +1305,13 @@ struct lane_reader<vq2<G>> {
     std::uint64_t w;
     std::memcpy(&w, d8::book.base[code & 511u].data(), 8);
     const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(d8::book.flip[code >> 9]));
-    const __m128i k = _mm_sub_epi8(_mm_xor_si128(_mm_cvtsi64_si128(static_cast<long long>(w)), m), m);
+    const __m128i k =
+        _mm_sub_epi8(_mm_xor_si128(_mm_cvtsi64_si128(static_cast<long long>(w)), m), m);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(k));
   }
-  static HWY_INLINE float scale(const typename vq2<G>::block& b) { return 0.5f * scale_f32(b.scale); }
+  static HWY_INLINE float scale(const typename vq2<G>::block& b) {
+    return 0.5f * scale_f32(b.scale);
+  }
 };
 
 // ws[r * kJ + j] = w[r * w_stride + j0 + j] * scale(block b of row j) for the nj rows of a
@@ -1315,7 +1322,8 @@ HWY_INLINE void tile_weights(const float* w, std::size_t w_stride, std::size_t j
                              std::size_t b, std::size_t nb, Scale&& scale, float* ws) {
   using block = typename Codec::block;
   for (std::size_t j = 0; j < nj; ++j) {
-    if (b == 0) prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
+    if (b == 0)
+      prefetch_ahead(rows, j + kJ - kPrefetchRows, n_values - j0, value_stride, nb * sizeof(block));
     const float s = scale(reinterpret_cast<const block*>(rows + j * value_stride)[b]);
     for (std::size_t r = 0; r < QT; ++r) ws[r * kJ + j] = w[r * w_stride + j0 + j] * s;
   }
@@ -1336,14 +1344,14 @@ HWY_INLINE void lane_axpy_pass(const float* ws, std::size_t nj, const char* base
   for (std::size_t j = 0; j < nj; ++j) {
     const block& blk = reinterpret_cast<const block*>(base + j * value_stride)[b];
     [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
-      ((
-           [&] {
-             const __m256 v = R::template chunk<C0 + Cs>(t, blk, p);
-             for (std::size_t r = 0; r < QT; ++r)
-               acc[r][Cs] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][Cs]);
-           }()),
+      (([&] {
+         const __m256 v = R::template chunk<C0 + Cs>(t, blk, p);
+         for (std::size_t r = 0; r < QT; ++r)
+           acc[r][Cs] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(ws + r * kJ + j), acc[r][Cs]);
+       }()),
        ...);
-    }(std::make_index_sequence<NC>{});
+    }
+    (std::make_index_sequence<NC>{});
   }
   constexpr std::size_t V = Codec::block_values;
   for (std::size_t r = 0; r < QT; ++r)
@@ -1365,9 +1373,9 @@ inline constexpr bool lane_axpy4 = [] {
 }();
 
 template <class Codec>
-HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
-                          const void* values, std::size_t value_stride, std::size_t n_values,
-                          std::size_t dim, float* out) {
+HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
+                          std::size_t value_stride, std::size_t n_values, std::size_t dim,
+                          float* out) {
   using R = lane_reader<Codec>;
   using block = typename Codec::block;
   constexpr std::size_t V = Codec::block_values, kJ = 64;
@@ -1383,8 +1391,9 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
       const std::size_t nj = std::min(kJ, n_values - j0);
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
-        tile_weights<QT, kJ, Codec>(w, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
-                                    [](const block& x) { return R::scale(x); }, ws);
+        tile_weights<QT, kJ, Codec>(
+            w, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
+            [](const block& x) { return R::scale(x); }, ws);
         for (std::size_t p = 0; p < R::kPasses; ++p) {
           if constexpr (QT == 4) {
             lane_axpy_pass<QT, kJ, Codec, 0, 2>(ws, nj, rows, value_stride, b, p, t, out, dim);
@@ -1399,9 +1408,12 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
   if constexpr (lane_axpy4<Codec>) {
     if (n_q == 4) return tile(std::integral_constant<std::size_t, 4>{});
   }
-  if (n_q == 3) tile(std::integral_constant<std::size_t, 3>{});
-  else if (n_q == 2) tile(std::integral_constant<std::size_t, 2>{});
-  else if (n_q == 1) tile(std::integral_constant<std::size_t, 1>{});
+  if (n_q == 3)
+    tile(std::integral_constant<std::size_t, 3>{});
+  else if (n_q == 2)
+    tile(std::integral_constant<std::size_t, 2>{});
+  else if (n_q == 1)
+    tile(std::integral_constant<std::size_t, 1>{});
 }
 
 // turbo2/3 with groups of 128, by planes: the block's 32 low-plane bytes are read as 8 x u32
@@ -1420,7 +1432,7 @@ template <class Codec> struct plane_reader {
   static constexpr int kBits = turbo_traits<Codec>::bits;
   using block = typename Codec::block;
   struct tables {
-    __m256 cb;  // turbo3: the 8 centroids; turbo2: the 4 centroids twice (bit 2 is ignored)
+    __m256 cb;   // turbo3: the 8 centroids; turbo2: the 4 centroids twice (bit 2 is ignored)
     __m256i sh;  // turbo3: the high-bit shift of lane l (bit 2c + l / 4 of its bytes -> bit 2)
     tables() {
       HWY_ALIGN float t[8];
@@ -1431,8 +1443,7 @@ template <class Codec> struct plane_reader {
     }
   };
   // The index word of plane C: byte k of lane l holds the index of element 32C + 4l + k.
-  template <std::size_t C>
-  static HWY_INLINE __m256i word(const tables& t, const block& blk) {
+  template <std::size_t C> static HWY_INLINE __m256i word(const tables& t, const block& blk) {
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.idx));
     const __m256i x = C == 0 ? lo : _mm256_srli_epi32(lo, int(2 * C));
     if constexpr (kBits == 2) {
@@ -1443,9 +1454,12 @@ template <class Codec> struct plane_reader {
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.idx + 32)));
       const __m256i hs = _mm256_srlv_epi32(h, t.sh);
       __m256i hb;
-      if constexpr (C == 0) hb = _mm256_slli_epi32(hs, 2);
-      else if constexpr (C == 1) hb = hs;
-      else hb = _mm256_srli_epi32(hs, int(2 * C - 2));
+      if constexpr (C == 0)
+        hb = _mm256_slli_epi32(hs, 2);
+      else if constexpr (C == 1)
+        hb = hs;
+      else
+        hb = _mm256_srli_epi32(hs, int(2 * C - 2));
       return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0x03030303)),
                              _mm256_and_si256(hb, _mm256_set1_epi32(0x04040404)));
     }
@@ -1518,24 +1532,26 @@ HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride
       const std::size_t nj = std::min(kJ, n_values - j0);
       const char* rows = base + j0 * value_stride;
       for (std::size_t b = 0; b < nb; ++b) {
-        tile_weights<QT, kJ, Codec>(wr, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
-                                    [](const block& x) { return scale_f32(x.scale); }, ws);
+        tile_weights<QT, kJ, Codec>(
+            wr, w_stride, j0, nj, n_values, rows, value_stride, b, nb,
+            [](const block& x) { return scale_f32(x.scale); }, ws);
         [&]<std::size_t... Cs>(std::index_sequence<Cs...>) {
-          ((
-               [&] {
-                 if constexpr (halves) {
-                   plane_axpy_pass<QT, kJ, Codec, Cs, 0, 2>(ws, nj, rows, value_stride, b, t, acc);
-                   // a compiler barrier: the first half's sums go to acc now instead of staying
-                   // in registers through the second half (where GCC 12 then spills in the loop)
-                   asm volatile("" : : "r"(&acc[0][0][0]) : "memory");
-                   plane_axpy_pass<QT, kJ, Codec, Cs, 2, 2>(ws, nj, rows, value_stride, b, t, acc);
-                 } else {
-                   plane_axpy_pass<QT, kJ, Codec, Cs, 0, 4>(ws, nj, rows, value_stride, b, t, acc);
-                 }
-                 for (std::size_t r = 0; r < QT; ++r) plane_store(acc[r], o + r * dim + b * V + 32 * Cs);
-               }()),
+          (([&] {
+             if constexpr (halves) {
+               plane_axpy_pass<QT, kJ, Codec, Cs, 0, 2>(ws, nj, rows, value_stride, b, t, acc);
+               // a compiler barrier: the first half's sums go to acc now instead of staying
+               // in registers through the second half (where GCC 12 then spills in the loop)
+               asm volatile("" : : "r"(&acc[0][0][0]) : "memory");
+               plane_axpy_pass<QT, kJ, Codec, Cs, 2, 2>(ws, nj, rows, value_stride, b, t, acc);
+             } else {
+               plane_axpy_pass<QT, kJ, Codec, Cs, 0, 4>(ws, nj, rows, value_stride, b, t, acc);
+             }
+             for (std::size_t r = 0; r < QT; ++r)
+               plane_store(acc[r], o + r * dim + b * V + 32 * Cs);
+           }()),
            ...);
-        }(std::make_index_sequence<4>{});
+        }
+        (std::make_index_sequence<4>{});
       }
     }
   };
@@ -1543,9 +1559,12 @@ HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride
   for (; i + 4 <= n_q; i += 4)
     tile(std::integral_constant<std::size_t, 4>{}, w + i * w_stride, out + i * dim);
   const std::size_t left = n_q - i;
-  if (left == 3) tile(std::integral_constant<std::size_t, 3>{}, w + i * w_stride, out + i * dim);
-  else if (left == 2) tile(std::integral_constant<std::size_t, 2>{}, w + i * w_stride, out + i * dim);
-  else if (left == 1) tile(std::integral_constant<std::size_t, 1>{}, w + i * w_stride, out + i * dim);
+  if (left == 3)
+    tile(std::integral_constant<std::size_t, 3>{}, w + i * w_stride, out + i * dim);
+  else if (left == 2)
+    tile(std::integral_constant<std::size_t, 2>{}, w + i * w_stride, out + i * dim);
+  else if (left == 1)
+    tile(std::integral_constant<std::size_t, 1>{}, w + i * w_stride, out + i * dim);
 }
 #endif  // x86 AVX2 / AVX3
 
@@ -1558,8 +1577,7 @@ inline constexpr bool simd_ok = [] {
     return true;
 }();
 
-template <class Codec>
-HWY_INLINE void block_decode(const void* in, std::size_t n, float* x) {
+template <class Codec> HWY_INLINE void block_decode(const void* in, std::size_t n, float* x) {
   const typename block_decoder<Codec>::state st;
   const auto* blocks = static_cast<const typename Codec::block*>(in);
   for (std::size_t b = 0; b < n / Codec::block_values; ++b)
@@ -1567,7 +1585,6 @@ HWY_INLINE void block_decode(const void* in, std::size_t n, float* x) {
 }
 
 #endif  // HWY_TARGET != HWY_SCALAR
-
 
 // ============================ entry points (one per codec and kernel) =========================
 template <class Codec> struct codec_kernels {
@@ -1634,8 +1651,8 @@ template <class Codec> struct codec_kernels {
           fused_axpy<Codec>(w, n4, w_stride, values, value_stride, n_values, dim, out);
         }
         if (n4 < n_q)
-          lane_axpy<Codec>(w + n4 * w_stride, n_q - n4, w_stride, values, value_stride,
-                           n_values, dim, out + n4 * dim);
+          lane_axpy<Codec>(w + n4 * w_stride, n_q - n4, w_stride, values, value_stride, n_values,
+                           dim, out + n4 * dim);
         return;
       }
 #endif

@@ -54,12 +54,12 @@ template <class Codec> struct dispatch {
   static dot_fn dot() { return dot_table[hwy::GetChosenTarget().GetIndex()]; }
   static axpy_fn axpy() { return axpy_table[hwy::GetChosenTarget().GetIndex()]; }
 };
-#define STRATA_KERNELS_TABLE(FN, TYPE)                                                         \
-  template <class Codec>                                                                      \
-  const TYPE dispatch<Codec>::FN##_table[table_size] = {                                      \
-      &decltype(hwy::DeduceFunctionCache(static_cast<TYPE>(nullptr)))::template ChooseAndCall< \
-          dispatch<Codec>::FN##_table>,                                                       \
-      HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                                       \
+#define STRATA_KERNELS_TABLE(FN, TYPE)                                                       \
+  template <class Codec>                                                                     \
+  const TYPE dispatch<Codec>::FN##_table[table_size] = {                                     \
+      &decltype(hwy::DeduceFunctionCache(                                                    \
+          static_cast<TYPE>(nullptr)))::template ChooseAndCall<dispatch<Codec>::FN##_table>, \
+      HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                                      \
       HWY_CHOOSE_FALLBACK(codec_kernels<Codec>::FN)};
 STRATA_KERNELS_TABLE(encode, encode_fn)
 STRATA_KERNELS_TABLE(decode, decode_fn)
@@ -82,14 +82,15 @@ namespace strata {
 // x[0..n) -> n / block_values blocks at out. No rotation (the caller rotates).
 template <kernels::kernel_codec Codec>
 inline void encode(const float* x, std::size_t n, void* out) {
-  if (n % Codec::block_values != 0) kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+  if (n % Codec::block_values != 0)
+    kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
   kernels::detail::dispatch<Codec>::encode()(x, n, out);
 }
 
 // n / block_values blocks at in -> x[0..n).
-template <kernels::kernel_codec Codec>
-inline void decode(const void* in, std::size_t n, float* x) {
-  if (n % Codec::block_values != 0) kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+template <kernels::kernel_codec Codec> inline void decode(const void* in, std::size_t n, float* x) {
+  if (n % Codec::block_values != 0)
+    kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
   kernels::detail::dispatch<Codec>::decode()(in, n, x);
 }
 
@@ -98,7 +99,8 @@ template <kernels::kernel_codec Codec>
 inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
                 std::size_t key_stride, std::size_t n_keys, float* scores,
                 std::size_t score_stride) {
-  if (dim % Codec::block_values != 0) kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  if (dim % Codec::block_values != 0)
+    kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
   kernels::detail::dispatch<Codec>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
                                           score_stride);
 }
@@ -107,9 +109,10 @@ inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* ke
 template <kernels::kernel_codec Codec>
 inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                  std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
-  if (dim % Codec::block_values != 0) kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
-  kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values,
-                                           dim, out);
+  if (dim % Codec::block_values != 0)
+    kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values, dim,
+                                           out);
 }
 
 }  // namespace strata

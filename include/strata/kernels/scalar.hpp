@@ -9,12 +9,10 @@
 
 namespace strata::kernels {
 
-template <class Codec>
-void scalar_encode(const float* x, std::size_t n, void* out) {
+template <class Codec> void scalar_encode(const float* x, std::size_t n, void* out) {
   reference::encode<Codec>(x, n, out);
 }
-template <class Codec>
-void scalar_decode(const void* in, std::size_t n, float* x) {
+template <class Codec> void scalar_decode(const void* in, std::size_t n, float* x) {
   reference::decode<Codec>(in, n, x);
 }
 template <class Codec>

@@ -48,8 +48,7 @@ inline std::string valid_preset_names() {
   return s;
 }
 
-template <class Set>
-struct policy_parser {
+template <class Set> struct policy_parser {
   std::string_view text;
   policy_spec spec;
   std::optional<codec_id> k_explicit, v_explicit, k_preset, v_preset;
@@ -146,8 +145,8 @@ struct policy_parser {
         k_explicit = v_explicit = *id;
         return;
       }
-      fail("cannot parse '" + std::string(c) + "'; expected a KV cache type (" +
-           Set::names() + "), a preset (" + valid_preset_names() +
+      fail("cannot parse '" + std::string(c) + "'; expected a KV cache type (" + Set::names() +
+           "), a preset (" + valid_preset_names() +
            "), -ctk/-ctv TYPE, k|v|kv[:selectors]=TYPE, recent=N or k-balance");
     }
     std::string_view lhs = c.substr(0, eq), rhs = c.substr(eq + 1);
@@ -201,8 +200,9 @@ struct policy_parser {
       if (j > i) tokens.push_back(text.substr(i, j - i));
       i = j;
     }
-    if (tokens.empty()) fail("empty policy; give a KV cache type (" + Set::names() +
-                             ") or a preset (" + valid_preset_names() + ")");
+    if (tokens.empty())
+      fail("empty policy; give a KV cache type (" + Set::names() + ") or a preset (" +
+           valid_preset_names() + ")");
     for (std::size_t t = 0; t < tokens.size(); ++t) {
       bool used_next = false;
       clause(tokens[t], t + 1 < tokens.size() ? tokens[t + 1] : std::string_view(), used_next);
@@ -218,8 +218,7 @@ struct policy_parser {
 
 // Parses a policy string (grammar above) naming codecs of Set. Throws std::invalid_argument on
 // bad input.
-template <class Set = standard_codecs>
-policy_spec parse_policy(std::string_view text) {
+template <class Set = standard_codecs> policy_spec parse_policy(std::string_view text) {
   detail::policy_parser<Set> p{text, {}, {}, {}, {}, {}};
   return p.run();
 }

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <type_traits>
 
+#include <boost/hana/all_of.hpp>
+#include <boost/hana/append.hpp>
 #include <boost/hana/basic_tuple.hpp>
 #include <boost/hana/bool.hpp>
 #include <boost/hana/contains.hpp>
@@ -23,13 +25,11 @@
 #include <boost/hana/fold_left.hpp>
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/functional/id.hpp>
+#include <boost/hana/is_empty.hpp>
 #include <boost/hana/length.hpp>
 #include <boost/hana/optional.hpp>
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
-#include <boost/hana/append.hpp>
-#include <boost/hana/all_of.hpp>
-#include <boost/hana/is_empty.hpp>
 
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/policy/selectors.hpp>
@@ -52,8 +52,7 @@ concept policy_codec = std::is_empty_v<C> && requires {
 template <class C>
 concept codec_or_keep = std::is_same_v<C, keep> || policy_codec<C>;
 
-template <class Selector, class K, class V>
-struct rule {
+template <class Selector, class K, class V> struct rule {
   static_assert(selector<Selector>,
                 "strata::rule<Selector, K, V>: Selector must be a layer selector such as "
                 "first_n<N>, last_n<N>, boundary<F, L>, every<N>, ordinals<A, B>, "
@@ -73,23 +72,17 @@ struct rule {
   static constexpr bool sets_v = !std::is_same_v<V, keep>;
 };
 
-template <class Selector, class K>
-using k_rule = rule<Selector, K, keep>;
-template <class Selector, class V>
-using v_rule = rule<Selector, keep, V>;
-template <class Selector, class C>
-using kv_rule = rule<Selector, C, C>;
+template <class Selector, class K> using k_rule = rule<Selector, K, keep>;
+template <class Selector, class V> using v_rule = rule<Selector, keep, V>;
+template <class Selector, class C> using kv_rule = rule<Selector, C, C>;
 
 namespace detail {
-template <class T>
-struct is_rule : std::false_type {};
-template <class S, class K, class V>
-struct is_rule<rule<S, K, V>> : std::true_type {};
+template <class T> struct is_rule : std::false_type {};
+template <class S, class K, class V> struct is_rule<rule<S, K, V>> : std::true_type {};
 }  // namespace detail
 
 // Every KV layer stores K with codec K and V with codec V.
-template <class K, class V = K>
-struct uniform {
+template <class K, class V = K> struct uniform {
   static_assert(policy_codec<K>, "strata::uniform<K, V>: K must be a codec type (f16, q8_0, ...)");
   static_assert(policy_codec<V>, "strata::uniform<K, V>: V must be a codec type (f16, q8_0, ...)");
   using fallback_k = K;
@@ -98,15 +91,12 @@ struct uniform {
 };
 
 namespace detail {
-template <class T>
-struct is_uniform : std::false_type {};
-template <class K, class V>
-struct is_uniform<uniform<K, V>> : std::true_type {};
+template <class T> struct is_uniform : std::false_type {};
+template <class K, class V> struct is_uniform<uniform<K, V>> : std::true_type {};
 }  // namespace detail
 
 // Rules (first match wins, for K and for V separately), then the fallback.
-template <class Fallback, class... Rules>
-struct layered {
+template <class Fallback, class... Rules> struct layered {
   static_assert(detail::is_uniform<Fallback>::value,
                 "strata::layered<Fallback, Rules...>: Fallback must be uniform<K, V>");
   static_assert(sizeof...(Rules) > 0,
@@ -133,8 +123,8 @@ template <bool IsK, class P, std::size_t Ordinal, std::size_t NKv, attention_kin
 constexpr auto find_codec() {
   auto found = hana::find_if(P::rules, [](auto r) {
     using R = typename decltype(r)::type;
-    return hana::bool_c<(IsK ? R::sets_k : R::sets_v) &&
-                        selector_matches<typename R::selector_type>(Ordinal, NKv, Attn)>;
+    return hana::bool_c < (IsK ? R::sets_k : R::sets_v) &&
+           selector_matches<typename R::selector_type>(Ordinal, NKv, Attn) > ;
   });
   using fallback = std::conditional_t<IsK, typename P::fallback_k, typename P::fallback_v>;
   return hana::maybe(
@@ -158,8 +148,7 @@ template <layer_policy P, std::size_t Ordinal, std::size_t NKv,
 using policy_v_codec = typename decltype(detail::find_codec<false, P, Ordinal, NKv, Attn>())::type;
 
 // Every codec type that policy P can name, as a hana::tuple of hana::type without duplicates.
-template <layer_policy P>
-constexpr auto policy_codecs() {
+template <layer_policy P> constexpr auto policy_codecs() {
   auto add = [](auto set, auto t) {
     if constexpr (std::is_same_v<typename decltype(t)::type, keep>) {
       return set;
@@ -178,16 +167,13 @@ constexpr auto policy_codecs() {
 }
 
 // True when every codec of policy P is one of Codecs...
-template <layer_policy P, class... Codecs>
-constexpr bool policy_uses_only() {
+template <layer_policy P, class... Codecs> constexpr bool policy_uses_only() {
   constexpr auto allowed = hana::make_tuple(hana::type_c<Codecs>...);
-  return hana::all_of(policy_codecs<P>(),
-                      [allowed](auto t) { return hana::contains(allowed, t); });
+  return hana::all_of(policy_codecs<P>(), [allowed](auto t) { return hana::contains(allowed, t); });
 }
 
 // The runtime policy_spec of compile-time policy P.
-template <layer_policy P>
-policy_spec to_spec() {
+template <layer_policy P> policy_spec to_spec() {
   policy_spec s;
   s.k = P::fallback_k::id;
   s.v = P::fallback_v::id;

@@ -31,14 +31,12 @@ using la2 = layered<Base, kv_rule<last_n<8>, q8_0>>;
 template <class K = q8_0>
 using la5 = layered<uniform<K, turbo<2>>, v_rule<boundary<2, 2>, turbo<4>>>;
 
-template <class K = q8_0>
-using la6 = layered<uniform<K, turbo<2>>, v_rule<last_n<8>, turbo<4>>>;
+template <class K = q8_0> using la6 = layered<uniform<K, turbo<2>>, v_rule<last_n<8>, turbo<4>>>;
 
 template <class K = q8_0>
 using boundary_v = layered<uniform<K, turbo<2>>, v_rule<boundary<2, 2>, q8_0>>;
 
-template <class K = q8_0>
-using la7 = boundary_v<K>;
+template <class K = q8_0> using la7 = boundary_v<K>;
 
 template <class K = q8_0>
 using boundary_v_4_4 = layered<uniform<K, turbo<2>>, v_rule<boundary<4, 4>, q8_0>>;

@@ -37,9 +37,9 @@ struct layout_bits {
 
 struct policy_report {
   layer_map map;
-  std::vector<kv_layer_codecs> layers;  // one per KV layer, by ordinal
-  std::size_t recent = 0;               // policy_spec::recent
-  bool k_balance = false;               // policy_spec::k_balance
+  std::vector<kv_layer_codecs> layers;                   // one per KV layer, by ordinal
+  std::size_t recent = 0;                                // policy_spec::recent
+  bool k_balance = false;                                // policy_spec::k_balance
   layout_resolver layout = &layout_of<standard_codecs>;  // layout_of<Set> of the codecs' set
 
   // Tokens of the recent window (f16 rows) the ordinal-th KV layer keeps for K (V): 0 when the
@@ -47,7 +47,8 @@ struct policy_report {
   std::size_t recent_tokens(std::size_t ordinal, std::size_t n_ctx, std::size_t max_batch,
                             bool k) const {
     const codec_id c = k ? layers.at(ordinal).k : layers.at(ordinal).v;
-    if (recent == 0 || layout(c, map[layers.at(ordinal).layer].head_dim).block_values == 1) return 0;
+    if (recent == 0 || layout(c, map[layers.at(ordinal).layer].head_dim).block_values == 1)
+      return 0;
     return std::min(recent, layer_tokens(ordinal, n_ctx, max_batch));
   }
   // Bytes of one token's f16 row on the ordinal-th KV layer, all KV heads.
@@ -85,12 +86,11 @@ struct policy_report {
 
   // Effective bits per value of the compressed rows, weighted by the values each layer stores
   // (a recent window's f16 rows depend on the context: see bytes()).
-  template <class Bits>
-  double bits_k(Bits&& bits) const { return side_bits(bits, true); }
-  template <class Bits>
-  double bits_v(Bits&& bits) const { return side_bits(bits, false); }
-  template <class Bits>
-  double bits(Bits&& bits) const { return (side_bits(bits, true) + side_bits(bits, false)) / 2; }
+  template <class Bits> double bits_k(Bits&& bits) const { return side_bits(bits, true); }
+  template <class Bits> double bits_v(Bits&& bits) const { return side_bits(bits, false); }
+  template <class Bits> double bits(Bits&& bits) const {
+    return (side_bits(bits, true) + side_bits(bits, false)) / 2;
+  }
   double bits_k() const { return bits_k(layout_bits{layout}); }
   double bits_v() const { return bits_v(layout_bits{layout}); }
   double bits() const { return bits(layout_bits{layout}); }
@@ -168,8 +168,7 @@ struct policy_report {
            recent_token_bytes(o) * recent_tokens(o, n_ctx, max_batch, k);
     return t;
   }
-  template <class Bits>
-  double side_bits(Bits& bits, bool k) const {
+  template <class Bits> double side_bits(Bits& bits, bool k) const {
     double num = 0, den = 0;
     for (const auto& l : layers) {
       const layer_info& li = map[l.layer];

@@ -66,38 +66,33 @@ struct layer_selector {
 };
 
 namespace detail {
-template <std::size_t N>
-struct selector_base {
+template <std::size_t N> struct selector_base {
   // The runtime description; a rule matches when any entry does.
   static constexpr std::size_t size = N;
 };
 }  // namespace detail
 
 // The first N KV layers (ordinals 0 .. N-1).
-template <std::size_t N>
-struct first_n : detail::selector_base<1> {
+template <std::size_t N> struct first_n : detail::selector_base<1> {
   static constexpr std::array<layer_selector, 1> selectors{
       {{layer_selector::what::first, static_cast<std::uint32_t>(N), 0}}};
 };
 
 // The last N KV layers.
-template <std::size_t N>
-struct last_n : detail::selector_base<1> {
+template <std::size_t N> struct last_n : detail::selector_base<1> {
   static constexpr std::array<layer_selector, 1> selectors{
       {{layer_selector::what::last, static_cast<std::uint32_t>(N), 0}}};
 };
 
 // The first First and the last Last KV layers ("Boundary" layers).
-template <std::size_t First, std::size_t Last>
-struct boundary : detail::selector_base<2> {
+template <std::size_t First, std::size_t Last> struct boundary : detail::selector_base<2> {
   static constexpr std::array<layer_selector, 2> selectors{
       {{layer_selector::what::first, static_cast<std::uint32_t>(First), 0},
        {layer_selector::what::last, static_cast<std::uint32_t>(Last), 0}}};
 };
 
 // Every Nth KV layer, starting at ordinal Offset.
-template <std::size_t N, std::size_t Offset = 0>
-struct every : detail::selector_base<1> {
+template <std::size_t N, std::size_t Offset = 0> struct every : detail::selector_base<1> {
   static_assert(N > 0, "strata::every<N>: N must be > 0");
   static_assert(Offset < N, "strata::every<N, Offset>: Offset must be < N");
   static constexpr std::array<layer_selector, 1> selectors{
@@ -106,8 +101,7 @@ struct every : detail::selector_base<1> {
 };
 
 // KV ordinals First .. Last (inclusive).
-template <std::size_t First, std::size_t Last = First>
-struct ordinals : detail::selector_base<1> {
+template <std::size_t First, std::size_t Last = First> struct ordinals : detail::selector_base<1> {
   static_assert(First <= Last, "strata::ordinals<First, Last>: First must be <= Last");
   static constexpr std::array<layer_selector, 1> selectors{
       {{layer_selector::what::ordinal, static_cast<std::uint32_t>(First),
@@ -126,16 +120,14 @@ struct all_layers : detail::selector_base<1> {
 };
 
 // A layer matching any of the selectors S...
-template <class... S>
-struct any_of : detail::selector_base<(S::size + ... + 0)> {
+template <class... S> struct any_of : detail::selector_base<(S::size + ... + 0)> {
   static_assert(sizeof...(S) > 0, "strata::any_of<>: give at least one selector");
   static constexpr std::array<layer_selector, (S::size + ... + 0)> selectors = [] {
     std::array<layer_selector, (S::size + ... + 0)> out{};
     std::size_t i = 0;
-    ((
-         [&] {
-           for (const auto& s : S::selectors) out[i++] = s;
-         }()),
+    (([&] {
+       for (const auto& s : S::selectors) out[i++] = s;
+     }()),
      ...);
     return out;
   }();

@@ -139,8 +139,7 @@ struct policy_spec {
   // The canonical policy string (parse_policy(to_string()) == *this):
   // rules first, in order, then the fallbacks, then recent= and k-balance when set, e.g.
   // "v:first2,last2=q8_0;k=q8_0;v=turbo2;recent=64".
-  template <class Set = standard_codecs>
-  std::string to_string() const {
+  template <class Set = standard_codecs> std::string to_string() const {
     auto name = [](codec_id c) {
       const std::string_view n = Set::name(c);
       return n.empty() ? codec_label(c) : std::string(n);

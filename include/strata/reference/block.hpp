@@ -83,8 +83,7 @@ inline void encode_block(q4_0, const float* x, q4_0::block& b) {
 }
 
 // |x| of one group of cleaned values (sum of squares in double), as turbo and vq2 scale by.
-template <int G>
-double group_norm(const float* x) {
+template <int G> double group_norm(const float* x) {
   double ss = 0.0;
   for (int i = 0; i < G; ++i) ss += double(clean(x[i])) * double(clean(x[i]));
   return std::sqrt(ss);
@@ -110,10 +109,14 @@ void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
     cc += c * c;
   }
   double s = 0.0;
-  if constexpr (Rule == turbo_scale_rule::plain) s = n / std::sqrt(double(G));
-  else if constexpr (Rule == turbo_scale_rule::norm_corrected) s = n / std::sqrt(cc);
-  else if constexpr (Rule == turbo_scale_rule::least_squares) s = xc / cc;
-  else s = n * n / xc;
+  if constexpr (Rule == turbo_scale_rule::plain)
+    s = n / std::sqrt(double(G));
+  else if constexpr (Rule == turbo_scale_rule::norm_corrected)
+    s = n / std::sqrt(cc);
+  else if constexpr (Rule == turbo_scale_rule::least_squares)
+    s = xc / cc;
+  else
+    s = n * n / xc;
   b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
   turbo_pack<B, G>(q, b.idx);
 }
@@ -145,8 +148,7 @@ void encode_vq2_block(const float* x, typename vq2<G>::block& b, Chunk&& chunk) 
   b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
 }
 
-template <int G>
-void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
+template <int G> void encode_block(vq2<G>, const float* x, typename vq2<G>::block& b) {
   encode_vq2_block<G>(x, b, [](const float* v) { return d8::encode_chunk(v); });
 }
 
@@ -176,8 +178,7 @@ void decode_block(turbo<B, G, CB>, const typename turbo<B, G, CB>::block& b, flo
   for (int i = 0; i < G; ++i) x[i] = s * CB::centroids[q[i]];
 }
 
-template <int G>
-void decode_block(vq2<G>, const typename vq2<G>::block& b, float* x) {
+template <int G> void decode_block(vq2<G>, const typename vq2<G>::block& b, float* x) {
   const float h = 0.5f * f16_to_f32(b.scale);  // exact: scale * (k / 2) == (scale / 2) * k
   for (int c = 0; c < G / 8; ++c) {
     std::int8_t k[8];

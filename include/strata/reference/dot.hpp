@@ -13,8 +13,8 @@
 namespace strata::reference {
 
 template <class Codec>
-void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
-         std::size_t key_stride, std::size_t n_keys, float* scores, std::size_t score_stride) {
+void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys, std::size_t key_stride,
+         std::size_t n_keys, float* scores, std::size_t score_stride) {
   static_assert(check_codec<Codec>());
   detail::check_length<Codec>(dim, "strata::reference::dot");
   std::vector<float> k(dim);

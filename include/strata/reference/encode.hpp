@@ -13,17 +13,15 @@
 namespace strata::reference {
 
 namespace detail {
-template <class Codec>
-void check_length(std::size_t n, const char* where) {
+template <class Codec> void check_length(std::size_t n, const char* where) {
   if (n % Codec::block_values != 0)
     throw std::invalid_argument("error: length " + std::to_string(n) + " is not a multiple of " +
-                                Codec::name + "'s block of " +
-                                std::to_string(Codec::block_values) + " values (" + where + ")");
+                                Codec::name + "'s block of " + std::to_string(Codec::block_values) +
+                                " values (" + where + ")");
 }
 }  // namespace detail
 
-template <class Codec>
-void encode(const float* x, std::size_t n, void* out) {
+template <class Codec> void encode(const float* x, std::size_t n, void* out) {
   static_assert(check_codec<Codec>());
   detail::check_length<Codec>(n, "strata::reference::encode");
   auto* dst = static_cast<unsigned char*>(out);
@@ -34,8 +32,7 @@ void encode(const float* x, std::size_t n, void* out) {
   }
 }
 
-template <class Codec>
-void decode(const void* in, std::size_t n, float* x) {
+template <class Codec> void decode(const void* in, std::size_t n, float* x) {
   static_assert(check_codec<Codec>());
   detail::check_length<Codec>(n, "strata::reference::decode");
   const auto* src = static_cast<const unsigned char*>(in);

@@ -76,8 +76,8 @@ inline void apply_signs(float* x, std::size_t n, const std::uint64_t* bits, std:
 
 // One orthonormal signed Hadamard pass on n = 2^k values: forward H D / sqrt(n), inverse
 // D H / sqrt(n).
-inline void signed_hadamard(float* x, std::size_t n, const std::uint64_t* bits,
-                            std::size_t offset, bool forward) {
+inline void signed_hadamard(float* x, std::size_t n, const std::uint64_t* bits, std::size_t offset,
+                            bool forward) {
   if (forward) apply_signs(x, n, bits, offset);
   fwht(x, n);
   const float s = float(1.0 / std::sqrt(double(n)));
@@ -93,8 +93,7 @@ inline void check_rotation_dim(std::size_t d, const char* where) {
 
 }  // namespace detail
 
-template <std::uint64_t Seed = 0x7374726174611ull>
-struct hadamard {
+template <std::uint64_t Seed = 0x7374726174611ull> struct hadamard {
   static constexpr const char* name = "hadamard";
   static constexpr std::uint64_t seed = Seed;
   static constexpr std::size_t max_dim = detail::hadamard_max_dim;

@@ -33,8 +33,10 @@ void chat_template(input in) {
   const bool add_assistant = in[0] & 1;
   std::vector<std::string> parts(1);
   for (std::size_t i = 1; i < in.size(); ++i) {
-    if (in[i] == 0) parts.emplace_back();
-    else parts.back() += char(in[i]);
+    if (in[i] == 0)
+      parts.emplace_back();
+    else
+      parts.back() += char(in[i]);
   }
   const std::string& tmpl = parts[0];
   std::vector<engine::chat_message> msgs;
@@ -62,7 +64,8 @@ void chat_template(input in) {
     const bool trims = t.format == chat_format::llama3 || t.format == chat_format::gemma;
     const std::string body = trims ? trimmed(m.content) : m.content;
     if (t.format == chat_format::gemma && m.role == "system") {
-      if (user_follows) check(contains(text, body), "a Gemma system message is lost before a user turn");
+      if (user_follows)
+        check(contains(text, body), "a Gemma system message is lost before a user turn");
     } else {
       check(contains(text, body), "a message's content is not in the rendered text");
     }
@@ -73,10 +76,11 @@ void chat_template(input in) {
     check(text.starts_with("<|im_start|>system\n" + t.default_system + "<|im_end|>\n"),
           "the default system prompt does not open the chat");
   if (add_assistant) {
-    const char* open = t.format == chat_format::chatml   ? "<|im_start|>assistant\n"
-                       : t.format == chat_format::llama3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
-                       : t.format == chat_format::gemma  ? "<start_of_turn>model\n"
-                                                         : "Assistant:";
+    const char* open = t.format == chat_format::chatml ? "<|im_start|>assistant\n"
+                       : t.format == chat_format::llama3
+                           ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
+                       : t.format == chat_format::gemma ? "<start_of_turn>model\n"
+                                                        : "Assistant:";
     check(text.ends_with(open), "add_assistant does not open the assistant turn");
   }
 }

@@ -1,16 +1,17 @@
-// Fuzz target: the KL-divergence base reader of strata-perplexity (examples/engine/src/kld_base.hpp).
-// Input: byte 0 bits 0-1 are the chunks the run needs (0-3), bit 7 makes the harness rewrite the
-// trailing checksum to match (so mutations reach the rows); the rest is the file. The run has
-// n_ctx 8, a vocabulary of 5 and its first scored position at 4, and the tokens of the seeds.
-// Properties: a bad file throws engine::error or the state reader's std::runtime_error, both
-// "error: ... (...)" naming the file; every row a reader hands out holds finite log-probs <= 0.
+// Fuzz target: the KL-divergence base reader of strata-perplexity
+// (examples/engine/src/kld_base.hpp). Input: byte 0 bits 0-1 are the chunks the run needs (0-3),
+// bit 7 makes the harness rewrite the trailing checksum to match (so mutations reach the rows); the
+// rest is the file. The run has n_ctx 8, a vocabulary of 5 and its first scored position at 4, and
+// the tokens of the seeds. Properties: a bad file throws engine::error or the state reader's
+// std::runtime_error, both "error: ... (...)" naming the file; every row a reader hands out holds
+// finite log-probs <= 0.
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <utility>
-#include <unistd.h>
 
 #include <strata/cache/state_file.hpp>
 
@@ -45,7 +46,8 @@ void kld_base(input in) {
   const uint32_t n_chunks = in[0] & 3;
   bytes file(in.begin() + 1, in.end());
   if ((in[0] & 0x80) && file.size() >= 8) {
-    const std::uint64_t h = strata::detail::fnv1a(strata::detail::fnv1a_init, file.data(), file.size() - 8);
+    const std::uint64_t h =
+        strata::detail::fnv1a(strata::detail::fnv1a_init, file.data(), file.size() - 8);
     for (int i = 0; i < 8; ++i) file[file.size() - 8 + i] = std::uint8_t(h >> (8 * i));
   }
   {
@@ -59,13 +61,16 @@ void kld_base(input in) {
     for (uint32_t c = 0; c < n_chunks; ++c)
       for (uint64_t j = 0; j < shape.scored_per_chunk(); ++j) {
         r.row(lp, int(c + 1), int(shape.first + j));
-        for (float x : lp) check(std::isfinite(x) && x <= 1e-3f, "a row holds a log-prob that is not finite and <= 0");
+        for (float x : lp)
+          check(std::isfinite(x) && x <= 1e-3f,
+                "a row holds a log-prob that is not finite and <= 0");
       }
     r.finish();
     check(r.chunks() >= n_chunks, "a base with fewer chunks than the run needs was accepted");
   } catch (const std::runtime_error& e) {  // engine::error is one
     check(well_formed(e.what()), "KLD base error message is not 'error: ... (...)'", e.what());
-    check(std::string_view(e.what()).find(path) != std::string_view::npos, "KLD base error does not name the file");
+    check(std::string_view(e.what()).find(path) != std::string_view::npos,
+          "KLD base error does not name the file");
   }
 }
 

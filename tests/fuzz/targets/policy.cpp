@@ -69,10 +69,11 @@ void policy(input in) {
 
 std::vector<bytes> policy_seeds() {
   std::vector<bytes> s;
-  for (const char* p : {"q8_0", "-ctk q8_0 -ctv turbo3", "la7", "boundary-v", "la1 -ctk turbo3 -ctv turbo3",
-                        "v:first2,last2=q8_0;v=turbo2;k=q8_0", "kv:every3+1=f16;k=turbo4;v=vq2;recent=64",
-                        "k:sliding=bf16;v:global=q4_0;k-balance", "kv:2-5,7=f32;k=turbo2;v=turbo3",
-                        "--cache-type-k f16 --cache-type-v turbo4 boundary-v-4-4"})
+  for (const char* p :
+       {"q8_0", "-ctk q8_0 -ctv turbo3", "la7", "boundary-v", "la1 -ctk turbo3 -ctv turbo3",
+        "v:first2,last2=q8_0;v=turbo2;k=q8_0", "kv:every3+1=f16;k=turbo4;v=vq2;recent=64",
+        "k:sliding=bf16;v:global=q4_0;k-balance", "kv:2-5,7=f32;k=turbo2;v=turbo3",
+        "--cache-type-k f16 --cache-type-v turbo4 boundary-v-4-4"})
     s.push_back(to_bytes(p));
   return s;
 }

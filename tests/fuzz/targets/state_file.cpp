@@ -1,11 +1,12 @@
-// Fuzz target: the KV cache state-file loader (runtime_kv_cache::load, strata/cache/state_file.hpp).
-// Input: byte 0 picks one of four caches (bits 0-1; they cover every codec, mean subtraction,
-// K balance, sliding windows, shared-KV layers and a recent window) and whether the harness
-// rewrites the trailing checksum to match (bit 7, so that mutations reach the code after the
-// checksum); the rest is the file.
-// Properties: a bad file throws std::runtime_error "error: ... (load <path>)" and leaves the
-// cache empty; a loaded file reads back (every K and V row, attention over every layer) with
-// no sanitizer report, positions stay in range, and saving it again gives the same bytes.
+// Fuzz target: the KV cache state-file loader (runtime_kv_cache::load,
+// strata/cache/state_file.hpp). Input: byte 0 picks one of four caches (bits 0-1; they cover every
+// codec, mean subtraction, K balance, sliding windows, shared-KV layers and a recent window) and
+// whether the harness rewrites the trailing checksum to match (bit 7, so that mutations reach the
+// code after the checksum); the rest is the file. Properties: a bad file throws std::runtime_error
+// "error: ... (load <path>)" and leaves the cache empty; a loaded file reads back (every K and V
+// row, attention over every layer) with no sanitizer report, positions stay in range, and saving it
+// again gives the same bytes.
+#include <unistd.h>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,7 +14,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <unistd.h>
 
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/policy/parse.hpp>
@@ -33,13 +33,13 @@ struct config {
   strata::cache_options opt;
 };
 
-
 std::vector<config> configs() {
   std::vector<config> c(4);
   c[0].map = strata::layer_map::dense(2, 2, 64, 4);
   c[0].policy = "k=q8_0;v=turbo3";
   c[0].opt.subtract_k_mean = true;
-  c[1].map = strata::layer_map({test_layer(1, 128, true), test_layer(2, 128), test_layer(1, 128, true)});
+  c[1].map =
+      strata::layer_map({test_layer(1, 128, true), test_layer(2, 128), test_layer(1, 128, true)});
   c[1].policy = "kv:sliding=q4_0;k=turbo4;v=turbo2;recent=2";
   c[1].opt.max_batch = 2;
   c[2].map = strata::layer_map({test_layer(1, 64), test_layer(1, 64, false, 0), test_layer(2, 32)});
@@ -70,7 +70,8 @@ void write_all(const std::string& path, const std::uint8_t* p, std::size_t n) {
 
 // A cache of config i with a few tokens in every layer (and K scales where the policy balances).
 std::unique_ptr<strata::runtime_kv_cache> filled(const config& c, std::size_t tokens) {
-  auto cache = std::make_unique<strata::runtime_kv_cache>(c.map, strata::parse_policy(c.policy), c.opt);
+  auto cache =
+      std::make_unique<strata::runtime_kv_cache>(c.map, strata::parse_policy(c.policy), c.opt);
   std::mt19937 rng(7);
   std::normal_distribution<float> nd;
   for (std::size_t l = 0; l < c.map.n_layers(); ++l) {
@@ -99,7 +100,8 @@ void walk(const strata::runtime_kv_cache& cache) {
     row.assign(li.head_dim, 0.0f);
     const std::size_t n = cache.size(l);
     check(n <= cache.capacity(l), "a loaded layer holds more tokens than its capacity");
-    check(cache.pos_end(l) - cache.pos_begin(l) == std::int64_t(n), "positions do not span the tokens");
+    check(cache.pos_end(l) - cache.pos_begin(l) == std::int64_t(n),
+          "positions do not span the tokens");
     for (std::size_t t = 0; t < n; ++t)
       for (std::size_t h = 0; h < li.n_kv_heads; ++h) {
         cache.read_k(l, t, h, row.data());
@@ -121,13 +123,16 @@ void state_file(input in) {
   const config& c = cfg[in[0] & 3];
   bytes file(in.begin() + 1, in.end());
   if ((in[0] & 0x80) && file.size() >= 8) {
-    const std::uint64_t h = strata::detail::fnv1a(strata::detail::fnv1a_init, file.data(), file.size() - 8);
+    const std::uint64_t h =
+        strata::detail::fnv1a(strata::detail::fnv1a_init, file.data(), file.size() - 8);
     for (int i = 0; i < 8; ++i) file[file.size() - 8 + i] = std::uint8_t(h >> (8 * i));
   }
   write_all(path, file.data(), file.size());
   static std::unique_ptr<strata::runtime_kv_cache> caches[4];
   auto& cache = caches[in[0] & 3];
-  if (!cache) cache = std::make_unique<strata::runtime_kv_cache>(c.map, strata::parse_policy(c.policy), c.opt);
+  if (!cache)
+    cache =
+        std::make_unique<strata::runtime_kv_cache>(c.map, strata::parse_policy(c.policy), c.opt);
   try {
     cache->load(path);
   } catch (const std::runtime_error& e) {

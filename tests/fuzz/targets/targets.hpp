@@ -18,7 +18,7 @@ using input = std::span<const std::uint8_t>;
 using bytes = std::vector<std::uint8_t>;
 
 struct target {
-  std::string_view name;        // also the corpus directory: tests/fuzz/<name>/
+  std::string_view name;  // also the corpus directory: tests/fuzz/<name>/
   void (*run)(input);
   std::vector<bytes> (*seeds)();  // valid inputs, built in code
 };

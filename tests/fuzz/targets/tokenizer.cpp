@@ -5,21 +5,38 @@
 // Input: byte 0 picks the vocabulary (bits 0-2: SPM, or BPE with one of the five
 // pre-tokenizers), add_special (bit 3) and parse_special (bit 4); the rest is the text.
 // Properties: every id is in the vocabulary; decode(encode(text, false, p)) == text for any
-// bytes (SentencePiece: any text without U+2581); add_special adds exactly the BOS/EOS the tokenizer reports; special tokens' texts are
-// cut out (user-defined ones always, control ones only with parse_special).
+// bytes (SentencePiece: any text without U+2581); add_special adds exactly the BOS/EOS the
+// tokenizer reports; special tokens' texts are cut out (user-defined ones always, control ones only
+// with parse_special).
 #include <memory>
 #include <string>
 
+#include "targets.hpp"
 #include "tokenizer.hpp"
 #include "unicode.hpp"
-#include "targets.hpp"
 
 namespace strata_fuzz {
 
 namespace {
 
-const char* const pieces[] = {"a", "b", "c", "e", "h", "l", "o", "t", " ", "\n", "1", "2",
-                              "\xC3\xA9", "\xE4\xB8\xAD", "\xE6\x96\x87", "!", "'", "s"};
+const char* const pieces[] = {"a",
+                              "b",
+                              "c",
+                              "e",
+                              "h",
+                              "l",
+                              "o",
+                              "t",
+                              " ",
+                              "\n",
+                              "1",
+                              "2",
+                              "\xC3\xA9",
+                              "\xE4\xB8\xAD",
+                              "\xE6\x96\x87",
+                              "!",
+                              "'",
+                              "s"};
 const char* const specials[] = {"<|im_start|>", "<|im_end|>", "<tool>", "<|im_start|>x"};
 
 engine::vocab_data spm_vocab() {
@@ -53,7 +70,8 @@ engine::vocab_data spm_vocab() {
   add("<|im_end|>", 3);
   add("<tool>", 4);
   add("<|im_start|>x", 3);
-  for (std::size_t i = 0; i < v.tokens.size(); ++i) v.scores.push_back(-float(i % 17) - float(v.tokens[i].size()));
+  for (std::size_t i = 0; i < v.tokens.size(); ++i)
+    v.scores.push_back(-float(i % 17) - float(v.tokens[i].size()));
   return v;
 }
 
@@ -85,7 +103,8 @@ engine::vocab_data bpe_vocab(const char* pre) {
     }
   }
   for (const char* a : pieces)
-    for (const char* b : {"a", "e", "l", "o", "\xE4\xB8\xAD", "s"}) merge(byte_level(a), byte_level(b));
+    for (const char* b : {"a", "e", "l", "o", "\xE4\xB8\xAD", "s"})
+      merge(byte_level(a), byte_level(b));
   v.types.assign(v.tokens.size(), 1);
   for (const char* s : specials) {
     v.tokens.push_back(s);
@@ -99,7 +118,8 @@ const engine::tokenizer& vocabulary(unsigned which) {
   static const char* const pre[] = {"gpt-2", "smollm", "llama3", "qwen2", "default"};
   static std::unique_ptr<engine::tokenizer> made[6];
   auto& t = made[which];
-  if (!t) t = std::make_unique<engine::tokenizer>(which == 0 ? spm_vocab() : bpe_vocab(pre[which - 1]));
+  if (!t)
+    t = std::make_unique<engine::tokenizer>(which == 0 ? spm_vocab() : bpe_vocab(pre[which - 1]));
   return *t;
 }
 
@@ -124,8 +144,10 @@ void tokenizer(input in) {
   if (add_special) {
     const std::vector<int32_t> with = tok.encode(text, true, parse_special);
     std::size_t extra = 0;
-    if (tok.add_bos() && tok.bos() >= 0) check(!with.empty() && with.front() == tok.bos(), "add_special without BOS first"), ++extra;
-    if (tok.add_eos() && tok.eos() >= 0) check(!with.empty() && with.back() == tok.eos(), "add_special without EOS last"), ++extra;
+    if (tok.add_bos() && tok.bos() >= 0)
+      check(!with.empty() && with.front() == tok.bos(), "add_special without BOS first"), ++extra;
+    if (tok.add_eos() && tok.eos() >= 0)
+      check(!with.empty() && with.back() == tok.eos(), "add_special without EOS last"), ++extra;
     check(with.size() == ids.size() + extra || tok.is_spm(),
           "add_special changes more than BOS/EOS (BPE)");
   }
@@ -140,9 +162,10 @@ void tokenizer(input in) {
 
 std::vector<bytes> tokenizer_seeds() {
   std::vector<bytes> s;
-  const char* texts[] = {"hello world, the cat's 12 tales!\n",
-                         "<|im_start|>user\nhi \xC3\xA9t\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87<|im_end|>\n<tool>x",
-                         "  leading and trailing  \t\r\n", "\xFF\xFE invalid \xC3 utf-8 \xE4\xB8"};
+  const char* texts[] = {
+      "hello world, the cat's 12 tales!\n",
+      "<|im_start|>user\nhi \xC3\xA9t\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87<|im_end|>\n<tool>x",
+      "  leading and trailing  \t\r\n", "\xFF\xFE invalid \xC3 utf-8 \xE4\xB8"};
   for (unsigned v = 0; v < 6; ++v)
     for (const char* t : texts) {
       bytes b = to_bytes(t);
