@@ -1,0 +1,231 @@
+// f32 / f16 / bf16 (one value per element, float_io): the formats' load/store and their
+// encode, decode, dot and axpy, per Highway target (the SCALAR target included). Included by
+// kernels-inl.hpp; do not include directly.
+
+#if defined(STRATA_KERNELS_FLOAT_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef STRATA_KERNELS_FLOAT_INL_HPP_
+#undef STRATA_KERNELS_FLOAT_INL_HPP_
+#else
+#define STRATA_KERNELS_FLOAT_INL_HPP_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include <hwy/highway.h>
+#include <strata/codec/codecs.hpp>
+#include <strata/codec/half.hpp>
+#include <strata/kernels/roles-inl.hpp>
+#include <strata/kernels/simd-inl.hpp>
+
+HWY_BEFORE_NAMESPACE();
+namespace strata::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// float_io<Codec> (roles-inl.hpp): load N values of a row as f32, store N f32 values encoded.
+template <> struct float_io<f32> {
+  using elem = float;
+  template <class D> static HWY_INLINE hn::Vec<D> load(D d, const elem* p) {
+    return hn::LoadU(d, p);
+  }
+  template <class D> static HWY_INLINE void store(D d, hn::Vec<D> v, elem* p) {
+    hn::StoreU(v, d, p);
+  }
+  static float scalar(elem v) { return v; }
+  static elem encode_scalar(float v) { return v; }
+};
+
+template <> struct float_io<f16> {
+  using elem = std::uint16_t;
+  template <class D> static HWY_INLINE hn::Vec<D> load(D d, const elem* p) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    const hn::Rebind<hwy::float16_t, D> dh;  // F16C
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+#else
+    // Highway's emulated conversion maps inf/NaN to finite values: exact integer version.
+    // |h| << 13 read as f32 and times 2^112 is the value for normals and subnormals alike.
+    const hn::RebindToUnsigned<D> du;
+    const hn::RebindToSigned<D> di;
+    const hn::Rebind<std::uint16_t, D> du16;
+    const auto h = hn::PromoteTo(du, hn::LoadU(du16, p));
+    const auto em = hn::And(h, hn::Set(du, 0x7fffu));
+    const auto sign = hn::BitCast(d, hn::ShiftLeft<16>(hn::And(h, hn::Set(du, 0x8000u))));
+    const auto finite = hn::Mul(hn::BitCast(d, hn::ShiftLeft<13>(em)), hn::Set(d, 0x1p112f));
+    const auto infnan = hn::BitCast(d, hn::Or(hn::ShiftLeft<13>(em), hn::Set(du, 0x7f800000u)));
+    const auto is_special = hn::RebindMask(d, hn::Gt(hn::BitCast(di, em), hn::Set(di, 0x7bff)));
+    return hn::Or(hn::IfThenElse(is_special, infnan, finite), sign);
+#endif
+  }
+  template <class D> static HWY_INLINE void store(D d, hn::Vec<D> v, elem* p) {
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    // F16C rounds to nearest even, like the reference.
+    const hn::Rebind<hwy::float16_t, D> dh;
+    hn::StoreU(hn::DemoteTo(dh, v), dh, reinterpret_cast<hwy::float16_t*>(p));
+#else
+    // Other targets emulate the conversion without correct rounding: use the reference.
+    HWY_ALIGN float tmp[hn::MaxLanes(d)];
+    hn::Store(v, d, tmp);
+    for (std::size_t i = 0; i < hn::Lanes(d); ++i) p[i] = f32_to_f16(tmp[i]);
+#endif
+  }
+  static float scalar(elem v) { return f16_to_f32(v); }
+  static elem encode_scalar(float v) { return f32_to_f16(v); }
+};
+
+template <> struct float_io<bf16> {
+  using elem = std::uint16_t;
+  template <class D> static HWY_INLINE hn::Vec<D> load(D d, const elem* p) {
+    const hn::RebindToUnsigned<D> du;
+    const hn::Rebind<std::uint16_t, D> du16;
+    return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(du16, p))));
+  }
+  template <class D> static HWY_INLINE void store(D d, hn::Vec<D> v, elem* p) {
+    HWY_ALIGN float tmp[hn::MaxLanes(d)];
+    hn::Store(v, d, tmp);
+    for (std::size_t i = 0; i < hn::Lanes(d); ++i) p[i] = encode_scalar(tmp[i]);
+  }
+  static float scalar(elem v) { return bf16_to_f32(v); }
+  static elem encode_scalar(float v) { return f32_to_bf16(v); }
+};
+
+template <class Codec> HWY_INLINE void float_encode(const float* x, std::size_t n, void* out) {
+  static_assert(require<float_format<Codec>>(role::float_io));
+  using io = float_io<Codec>;
+  auto* o = static_cast<typename io::elem*>(out);
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) io::store(d, hn::LoadU(d, x + i), o + i);
+  for (; i < n; ++i) o[i] = io::encode_scalar(x[i]);
+}
+
+template <class Codec> HWY_INLINE void float_decode(const void* in, std::size_t n, float* x) {
+  static_assert(require<float_format<Codec>>(role::float_io));
+  using io = float_io<Codec>;
+  const auto* p = static_cast<const typename io::elem*>(in);
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(io::load(d, p + i), d, x + i);
+  for (; i < n; ++i) x[i] = io::scalar(p[i]);
+}
+
+// Scores of QT (1, 2 or 4) queries against n_keys keys: each key chunk is converted to f32
+// once and used for all QT queries; QT <= 2 runs two accumulator chains per query.
+template <std::size_t QT, class Codec>
+HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys,
+                               std::size_t key_stride, std::size_t n_keys, float* scores,
+                               std::size_t score_stride) {
+  using io = float_io<Codec>;
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  const float* q0 = q;
+  const float* q1 = q + (QT > 1 ? dim : 0);
+  const float* q2 = q + (QT > 2 ? 2 * dim : 0);
+  const float* q3 = q + (QT > 3 ? 3 * dim : 0);
+  for (std::size_t j = 0; j < n_keys; ++j) {
+    const auto* row = reinterpret_cast<const typename io::elem*>(keys + j * key_stride);
+    prefetch_ahead(keys, j, n_keys, key_stride, dim * sizeof(typename io::elem));
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    auto b0 = hn::Zero(d), b1 = hn::Zero(d);
+    std::size_t c = 0;
+    if constexpr (QT <= 2) {
+      for (; c + 2 * N <= dim; c += 2 * N) {
+        const auto k0 = io::load(d, row + c);
+        const auto k1 = io::load(d, row + c + N);
+        a0 = hn::MulAdd(hn::LoadU(d, q0 + c), k0, a0);
+        b0 = hn::MulAdd(hn::LoadU(d, q0 + c + N), k1, b0);
+        if constexpr (QT > 1) {
+          a1 = hn::MulAdd(hn::LoadU(d, q1 + c), k0, a1);
+          b1 = hn::MulAdd(hn::LoadU(d, q1 + c + N), k1, b1);
+        }
+      }
+    }
+    for (; c + N <= dim; c += N) {
+      const auto k0 = io::load(d, row + c);
+      a0 = hn::MulAdd(hn::LoadU(d, q0 + c), k0, a0);
+      if constexpr (QT > 1) a1 = hn::MulAdd(hn::LoadU(d, q1 + c), k0, a1);
+      if constexpr (QT > 2) a2 = hn::MulAdd(hn::LoadU(d, q2 + c), k0, a2);
+      if constexpr (QT > 3) a3 = hn::MulAdd(hn::LoadU(d, q3 + c), k0, a3);
+    }
+    store_scores<QT>(d, hn::Add(a0, b0), hn::Add(a1, b1), a2, a3, scores, score_stride, j);
+    for (; c < dim; ++c) {  // tail: dim % Lanes values
+      const float k = io::scalar(row[c]);
+      scores[j] += q0[c] * k;
+      if constexpr (QT > 1) scores[score_stride + j] += q1[c] * k;
+      if constexpr (QT > 2) scores[2 * score_stride + j] += q2[c] * k;
+      if constexpr (QT > 3) scores[3 * score_stride + j] += q3[c] * k;
+    }
+  }
+}
+
+template <class Codec>
+HWY_INLINE void float_dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
+                          std::size_t key_stride, std::size_t n_keys, float* scores,
+                          std::size_t score_stride) {
+  static_assert(require<float_format<Codec>>(role::float_io));
+  const char* k = static_cast<const char*>(keys);
+  for_query_tiles(n_q, [&](std::size_t i, auto qt) {
+    float_dot_tile<decltype(qt)::value, Codec>(q + i * dim, dim, k, key_stride, n_keys,
+                                               scores + i * score_stride, score_stride);
+  });
+}
+
+// out_i += w_ij * v_j for two value rows at a time: each out chunk is loaded and stored once
+// per two rows, each value chunk is converted once for all queries.
+template <class Codec>
+HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
+                           const void* values, std::size_t value_stride, std::size_t n_values,
+                           std::size_t dim, float* out) {
+  static_assert(require<float_format<Codec>>(role::float_io));
+  using io = float_io<Codec>;
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  const char* base = static_cast<const char*>(values);
+  std::size_t j = 0;
+  for (; j + 2 <= n_values; j += 2) {
+    const auto* r0 = reinterpret_cast<const typename io::elem*>(base + j * value_stride);
+    const auto* r1 = reinterpret_cast<const typename io::elem*>(base + (j + 1) * value_stride);
+    prefetch_ahead(base, j, n_values, value_stride, dim * sizeof(typename io::elem));
+    prefetch_ahead(base, j + 1, n_values, value_stride, dim * sizeof(typename io::elem));
+    std::size_t c = 0;
+    for (; c + N <= dim; c += N) {
+      const auto v0 = io::load(d, r0 + c);
+      const auto v1 = io::load(d, r1 + c);
+      for (std::size_t i = 0; i < n_q; ++i) {
+        float* o = out + i * dim + c;
+        auto acc = hn::LoadU(d, o);
+        acc = hn::MulAdd(hn::Set(d, w[i * w_stride + j]), v0, acc);
+        acc = hn::MulAdd(hn::Set(d, w[i * w_stride + j + 1]), v1, acc);
+        hn::StoreU(acc, d, o);
+      }
+    }
+    for (; c < dim; ++c) {
+      const float v0 = io::scalar(r0[c]), v1 = io::scalar(r1[c]);
+      for (std::size_t i = 0; i < n_q; ++i) {
+        out[i * dim + c] += w[i * w_stride + j] * v0;
+        out[i * dim + c] += w[i * w_stride + j + 1] * v1;
+      }
+    }
+  }
+  for (; j < n_values; ++j) {
+    const auto* r0 = reinterpret_cast<const typename io::elem*>(base + j * value_stride);
+    std::size_t c = 0;
+    for (; c + N <= dim; c += N) {
+      const auto v0 = io::load(d, r0 + c);
+      for (std::size_t i = 0; i < n_q; ++i) {
+        float* o = out + i * dim + c;
+        hn::StoreU(hn::MulAdd(hn::Set(d, w[i * w_stride + j]), v0, hn::LoadU(d, o)), d, o);
+      }
+    }
+    for (; c < dim; ++c) {
+      const float v0 = io::scalar(r0[c]);
+      for (std::size_t i = 0; i < n_q; ++i) out[i * dim + c] += w[i * w_stride + j] * v0;
+    }
+  }
+}
+
+}  // namespace strata::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // STRATA_KERNELS_FLOAT_INL_HPP_ toggle

@@ -1,0 +1,110 @@
+// q8_0 (int8 values, one fp16 scale per 32; docs/formats.md): its readers and encoder, per
+// Highway target. Included by kernels-inl.hpp; do not include directly.
+
+#if defined(STRATA_KERNELS_Q8_0_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef STRATA_KERNELS_Q8_0_INL_HPP_
+#undef STRATA_KERNELS_Q8_0_INL_HPP_
+#else
+#define STRATA_KERNELS_Q8_0_INL_HPP_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include <hwy/highway.h>
+#include <strata/codec/codecs.hpp>
+#include <strata/codec/half.hpp>
+#include <strata/kernels/roles-inl.hpp>
+#include <strata/kernels/simd-inl.hpp>
+
+HWY_BEFORE_NAMESPACE();
+namespace strata::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET != HWY_SCALAR
+// Keys widened to int16 (vpmovsxbw), queries stored as int16 once per call, one pmaddwd per 32
+// (AVX3) or 16 values per query: exact, no saturation.
+template <> struct i8_reader<q8_0> {
+  using D16 = hn::CappedTag<std::int16_t, 32>;
+  using D = hn::Repartition<std::int8_t, D16>;  // only for the D32/DF derived from it
+  using query_t = std::int16_t;
+  static constexpr int kOffset = 0;
+  struct state {};
+  template <class F> static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
+    const D16 d16;
+    const hn::Rebind<std::int8_t, D16> d8;
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(d16))
+      f(hn::PromoteTo(d16, hn::LoadU(d8, b.qs + o)), o);
+    return scale_f32(b.d);
+  }
+  static HWY_INLINE auto product(hn::Vec<D16> k, const query_t* q) {
+    const hn::Repartition<std::int32_t, D16> d32;
+    auto s1 = hn::Zero(d32);
+    const auto s0 = hn::ReorderWidenMulAccumulate(d32, k, hn::LoadU(D16(), q), hn::Zero(d32), s1);
+    return hn::Add(s0, s1);
+  }
+};
+
+template <> struct f32_reader<q8_0> {
+  using DF = hn::CappedTag<float, 16>;
+  struct state {};
+  static constexpr bool ok = true, kNatural = true;
+  static HWY_INLINE float scale(const q8_0::block& b) { return scale_f32(b.d); }
+  template <class F> static HWY_INLINE void visit(const state&, const q8_0::block& b, F&& f) {
+    const DF df;
+    for (std::size_t o = 0; o < 32; o += hn::Lanes(df)) f(i8_to_f32(df, b.qs + o), o);
+  }
+  static std::size_t position(std::size_t p) { return p; }
+};
+
+template <> struct block_decoder<q8_0> : decode_by_f32_reader<q8_0> {};
+
+// Exactly the reference's arithmetic (strata/reference/block.hpp): cleaned input, scale from
+// the block's maximum (order-independent), element-wise rounding (nearbyint = NearestInt).
+template <> struct block_encoder<q8_0> {
+  static HWY_INLINE void block(const float* x, unsigned char* out) {
+    const DE d;
+    const std::size_t N = hn::Lanes(d);
+    auto amax = hn::Zero(d);
+    for (std::size_t i = 0; i < 32; i += N)
+      amax = hn::Max(amax, hn::Abs(clean_f(d, hn::LoadU(d, x + i))));
+    const float dm = std::min(hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f, f16_max);
+    const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
+    const std::uint16_t h = scale_f16(dm);
+    std::memcpy(out, &h, 2);
+    const hn::Rebind<std::int8_t, DE> d8;
+    const auto lo = hn::Set(d, -127.0f), hi = hn::Set(d, 127.0f), vid = hn::Set(d, id);
+    for (std::size_t i = 0; i < 32; i += N) {
+      const auto v = hn::Min(hn::Max(hn::Mul(clean_f(d, hn::LoadU(d, x + i)), vid), lo), hi);
+      hn::StoreU(hn::DemoteTo(d8, hn::NearestInt(v)), d8,
+                 reinterpret_cast<std::int8_t*>(out + 2 + i));
+    }
+  }
+  static HWY_INLINE void encode(const float* x, std::size_t n, void* out) {
+    auto* o = static_cast<unsigned char*>(out);
+    for (std::size_t b = 0; b < n / 32; ++b) block(x + b * 32, o + b * q8_0::block_bytes);
+  }
+};
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// One pass of 4 chunks in element order.
+template <> struct lane_reader<q8_0> {
+  static constexpr std::size_t kPasses = 1;
+  static constexpr bool four_rows = false;
+  struct tables {};
+  static constexpr std::size_t pos(std::size_t, std::size_t c) { return 8 * c; }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables&, const q8_0::block& b, std::size_t) {
+    const auto* p = reinterpret_cast<const __m128i*>(b.qs + 8 * C);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p)));
+  }
+};
+#endif
+#endif  // HWY_TARGET != HWY_SCALAR
+
+}  // namespace strata::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // STRATA_KERNELS_Q8_0_INL_HPP_ toggle

@@ -1,0 +1,154 @@
+// The roles a codec family's readers play for the kernel drivers, per Highway target: each
+// role is a class template specialized in the family's file (q8_0-inl.hpp, turbo-inl.hpp ...)
+// and a concept that says what the specialization provides. The drivers check the concept with
+// a static_assert that names what is missing; the entry point (codec_kernels in kernels-inl.hpp)
+// picks drivers by which roles a codec provides and names no codec. Unspecialized roles are
+// empty structs, so a concept is simply false for a codec that does not provide the role.
+//
+//   role            what it gives                                     driver
+//   float_io        load/store a row of f32/f16/bf16 as f32 vectors   float-inl.hpp
+//   i8_reader       a key block as int8 codes (+ offset) and a factor dot_i8-inl.hpp
+//   f32_reader      a value block as unscaled f32 vectors + its scale axpy-inl.hpp
+//   block_decoder   a block to f32 (decode)                           axpy-inl.hpp
+//   block_encoder   f32 values to blocks (encode)                     the entry point
+//   lane_reader     x86: 8 values of a block per chunk, natural order axpy_x86-inl.hpp
+//   plane_reader    x86: turbo's 2-bit planes as index words          axpy_x86-inl.hpp
+// Included by kernels-inl.hpp; do not include directly.
+
+#if defined(STRATA_KERNELS_ROLES_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef STRATA_KERNELS_ROLES_INL_HPP_
+#undef STRATA_KERNELS_ROLES_INL_HPP_
+#else
+#define STRATA_KERNELS_ROLES_INL_HPP_
+#endif
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace strata::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class Codec> struct float_io {};
+template <class Codec> struct i8_reader {};
+template <class Codec> struct f32_reader {};
+template <class Codec> struct block_decoder {};
+template <class Codec> struct block_encoder {};
+template <class Codec> struct lane_reader {};
+template <class Codec> struct plane_reader {};
+
+// A callable the concepts pass where a reader takes a visitor: it accepts any vector.
+struct any_visitor {
+  template <class V> void operator()(V, std::size_t) const {}
+};
+
+// float_io<C>: one value per element; elem is the stored type, load/store N values as f32.
+template <class Codec>
+concept float_format = requires(const typename float_io<Codec>::elem* p, float v) {
+  { float_io<Codec>::scalar(*p) } -> std::same_as<float>;
+  { float_io<Codec>::encode_scalar(v) } -> std::same_as<typename float_io<Codec>::elem>;
+};
+
+// i8_reader<C> ("expand to int8 codes + scale"): block(state, key block, f) calls f(k, offset)
+// for each run of Lanes(D) int8 key values (k + kOffset, unsigned, when kOffset != 0; q8_0:
+// widened to int16) starting at element `offset` of the block, and returns the block's factor:
+// value = factor * (k - kOffset) up to the codec's int8 image. product(k, q) is the int32 lane
+// sums of k * q for query codes of query_t at q. An integer attention pipeline can drive it.
+template <class Codec>
+concept int8_expander = requires(const typename i8_reader<Codec>::state& st,
+                                 const typename Codec::block& b) {
+  typename i8_reader<Codec>::D;
+  typename i8_reader<Codec>::query_t;
+  { i8_reader<Codec>::kOffset } -> std::convertible_to<int>;
+  { i8_reader<Codec>::block(st, b, any_visitor{}) } -> std::same_as<float>;
+};
+
+// f32_reader<C>: visit(state, block, f) calls f(v, pos) with unscaled f32 vectors (DF) of the
+// block's values at position pos of the block's accumulator layout; position(p) is the element
+// stored at position p (kNatural: p itself); scale(block) is the factor of every value (the
+// only place a family's block scale is read). ok: this target runs the SIMD path.
+template <class Codec>
+concept f32_expander = requires(const typename f32_reader<Codec>::state& st,
+                                const typename Codec::block& b, std::size_t p) {
+  typename f32_reader<Codec>::DF;
+  f32_reader<Codec>::visit(st, b, any_visitor{});
+  { f32_reader<Codec>::scale(b) } -> std::same_as<float>;
+  { f32_reader<Codec>::position(p) } -> std::same_as<std::size_t>;
+  { f32_reader<Codec>::kNatural } -> std::convertible_to<bool>;
+} && f32_reader<Codec>::ok;
+
+// block_decoder<C>: block(state, block, x) writes the block's block_values floats to x.
+template <class Codec>
+concept block_decoding = requires(const typename block_decoder<Codec>::state& st,
+                                  const typename Codec::block& b, float* x) {
+  block_decoder<Codec>::block(st, b, x);
+} && block_decoder<Codec>::ok;
+
+// block_encoder<C>: encode(x, n, out) as strata::reference::encode<C> writes it, bit for bit.
+template <class Codec>
+concept block_encoding = requires(const float* x, std::size_t n, void* out) {
+  block_encoder<Codec>::encode(x, n, out);
+};
+
+// block_decoder<C> for families whose f32_reader is in natural order: x = scale * value.
+template <class Codec> struct decode_by_f32_reader {
+  using R = f32_reader<Codec>;
+  using state = typename R::state;
+  static constexpr bool ok = R::ok && R::kNatural;
+  static HWY_INLINE void block(const state& st, const typename Codec::block& b, float* x) {
+    const typename R::DF df;
+    const auto s = hn::Set(df, R::scale(b));
+    R::visit(st, b, [&](hn::Vec<typename R::DF> v, std::size_t pos) {
+      hn::StoreU(hn::Mul(s, v), df, x + pos);
+    });
+  }
+};
+
+// What a driver requires of a codec, checked where the driver is instantiated with one:
+// static_assert(require<concept<Codec>>(role::X)) fails with the role's message.
+enum class role { float_io, i8_reader, f32_reader, block_decoder, lane_reader, plane_reader };
+template <bool Provided> consteval bool require(role r) {
+  if (!Provided) {
+    // Not a constant expression: the compiler reports the call and the role it names.
+    switch (r) {
+      case role::float_io: throw "float_io<Codec> must provide elem, load, store, scalar, encode_scalar";
+      case role::i8_reader: throw "i8_reader<Codec> must provide D, query_t, kOffset, state, block, product";
+      case role::f32_reader: throw "f32_reader<Codec> must provide DF, state, visit, scale, position, kNatural, ok";
+      case role::block_decoder: throw "block_decoder<Codec> must provide state, block and ok";
+      case role::lane_reader: throw "lane_reader<Codec> must provide tables, chunk<C>, pos, kPasses, four_rows";
+      case role::plane_reader: throw "plane_reader<Codec> must provide tables, word<P>, chunk";
+    }
+  }
+  return true;
+}
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// lane_reader<C>: kPasses passes of 4 chunks cover a block; chunk<C>(tables, block, pass)
+// returns 8 unscaled values of elements pos(pass, C) .. + 7 (the block's scale comes from
+// f32_reader<C>::scale). four_rows: groups of 4 query rows take the register-blocked kernel too.
+template <class Codec>
+concept lane_reading = requires(const typename lane_reader<Codec>::tables& t,
+                                const typename Codec::block& b, std::size_t p) {
+  { lane_reader<Codec>::template chunk<0>(t, b, p) } -> std::same_as<__m256>;
+  { lane_reader<Codec>::pos(p, p) } -> std::same_as<std::size_t>;
+  { lane_reader<Codec>::kPasses } -> std::convertible_to<std::size_t>;
+  { lane_reader<Codec>::four_rows } -> std::convertible_to<bool>;
+} && f32_expander<Codec>;
+
+// plane_reader<C>: word<P>(tables, block) holds plane P's indices (byte k of lane l: element
+// 32P + 4l + k), chunk(tables, word, k) the 8 codebook values of byte k of each lane.
+template <class Codec>
+concept plane_reading = requires(const typename plane_reader<Codec>::tables& t,
+                                 const typename Codec::block& b, __m256i w) {
+  { plane_reader<Codec>::template word<0>(t, b) } -> std::same_as<__m256i>;
+  { plane_reader<Codec>::chunk(t, w, 0) } -> std::same_as<__m256>;
+} && f32_expander<Codec>;
+#endif
+
+}  // namespace strata::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // STRATA_KERNELS_ROLES_INL_HPP_ toggle

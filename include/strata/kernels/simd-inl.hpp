@@ -1,0 +1,198 @@
+// Shared SIMD helpers of the kernels, per Highway target: lane sums, the split of query rows
+// into tiles, prefetch, fp16 scales, int8 products. Included by kernels-inl.hpp (per-target
+// guard below, as every -inl.hpp file here); do not include directly.
+
+#if defined(STRATA_KERNELS_SIMD_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef STRATA_KERNELS_SIMD_INL_HPP_
+#undef STRATA_KERNELS_SIMD_INL_HPP_
+#else
+#define STRATA_KERNELS_SIMD_INL_HPP_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <hwy/cache_control.h>
+#include <hwy/highway.h>
+#include <strata/codec/half.hpp>
+
+HWY_BEFORE_NAMESPACE();
+namespace strata::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class D, class V> HWY_INLINE float reduce_sum(D d, V v) {
+  return hn::GetLane(hn::SumOfLanes(d, v));
+}
+
+// The lane sums of four f32 vectors, stored to out[0..4). x86: a horizontal-add tree (one
+// tree for all four instead of four separate reductions).
+template <class D, class V> HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e, float* out) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
+  constexpr std::size_t kBytes = hn::MaxLanes(D()) * sizeof(float);
+  if constexpr (kBytes == 16) {
+    _mm_storeu_ps(out, _mm_hadd_ps(_mm_hadd_ps(a.raw, b.raw), _mm_hadd_ps(c.raw, e.raw)));
+    return;
+  }
+#if HWY_TARGET <= HWY_AVX2
+  if constexpr (kBytes >= 32) {
+    __m256 a8, b8, c8, e8;
+    if constexpr (kBytes == 64) {
+#if HWY_TARGET <= HWY_AVX3
+      a8 = _mm256_add_ps(_mm512_castps512_ps256(a.raw), _mm512_extractf32x8_ps(a.raw, 1));
+      b8 = _mm256_add_ps(_mm512_castps512_ps256(b.raw), _mm512_extractf32x8_ps(b.raw, 1));
+      c8 = _mm256_add_ps(_mm512_castps512_ps256(c.raw), _mm512_extractf32x8_ps(c.raw, 1));
+      e8 = _mm256_add_ps(_mm512_castps512_ps256(e.raw), _mm512_extractf32x8_ps(e.raw, 1));
+#endif
+    } else {
+      a8 = a.raw, b8 = b.raw, c8 = c.raw, e8 = e.raw;
+    }
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, e8));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+    return;
+  }
+#endif
+#endif
+  out[0] = reduce_sum(d, a);
+  out[1] = reduce_sum(d, b);
+  out[2] = reduce_sum(d, c);
+  out[3] = reduce_sum(d, e);
+}
+
+// Stores the QT lane sums of f0..f3 (QT <= 4) to scores[i * stride + j].
+template <std::size_t QT, class D, class V>
+HWY_INLINE void store_scores(D d, V f0, V f1, V f2, V f3, float* scores, std::size_t stride,
+                             std::size_t j) {
+  if constexpr (QT >= 3) {
+    HWY_ALIGN float s[4];
+    reduce_sum4(d, f0, f1, f2, f3, s);
+    for (std::size_t i = 0; i < QT; ++i) scores[i * stride + j] = s[i];
+  } else {
+    scores[j] = reduce_sum(d, f0);
+    if constexpr (QT > 1) scores[stride + j] = reduce_sum(d, f1);
+    if constexpr (QT > 2) scores[2 * stride + j] = reduce_sum(d, f2);
+  }
+}
+
+// Splits n_q query rows into tiles of 4, then one of 3, 2 or 1 (GQA: n_q is the group size,
+// usually <= 8; a group of 3 is one pass over the keys, not 2 + 1): tile(i, QT) for rows
+// i .. i + QT - 1, QT an integral_constant. Every kernel's row tail goes through here.
+template <class Tile> HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
+  std::size_t i = 0;
+  for (; i + 4 <= n_q; i += 4) tile(i, std::integral_constant<std::size_t, 4>{});
+  if (n_q - i == 3) return tile(i, std::integral_constant<std::size_t, 3>{});
+  for (; i + 2 <= n_q; i += 2) tile(i, std::integral_constant<std::size_t, 2>{});
+  for (; i < n_q; ++i) tile(i, std::integral_constant<std::size_t, 1>{});
+}
+
+// Software prefetch of row j + kPrefetchRows (its first `bytes` bytes, every cache line), for
+// loops that visit rows j = 0, 1, ...: at 16K+ tokens a head's rows come from beyond L2, and
+// on the VMs measured here the hardware prefetcher alone left the dot/axpy loops waiting on
+// memory (docs/kernels.md).
+inline constexpr std::size_t kPrefetchRows = 8;
+HWY_INLINE void prefetch_ahead(const char* base, std::size_t j, std::size_t n, std::size_t stride,
+                               std::size_t bytes) {
+  if (j + kPrefetchRows >= n) return;
+  const char* p = base + (j + kPrefetchRows) * stride;
+  for (std::size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// The widest int8 vector the dot kernels use: 64 bytes on AVX3, else up to 32 (CappedTag
+// gives 16 on SSE4/SSSE3/NEON).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+inline constexpr std::size_t kMaxBytes = 64;
+#elif HWY_HAVE_SCALABLE
+// Scalable SVE/SVE2: the kernels size their planes with MaxLanes, which must equal the lanes
+// the hardware really has; 16 bytes is SVE's minimum vector length, so it always does (a cap
+// of 32 broke turbo dot/axpy on 128-bit SVE: caught under qemu with sve-default-vector-length=16).
+inline constexpr std::size_t kMaxBytes = 16;
+#else
+inline constexpr std::size_t kMaxBytes = 32;
+#endif
+
+// fp16 scale -> f32 (exact): one vcvtph2ps where F16C exists.
+HWY_INLINE float scale_f32(std::uint16_t h) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+// f32 -> fp16 scale, round to nearest even (finite inputs): one vcvtps2ph where F16C exists.
+HWY_INLINE std::uint16_t scale_f16(float v) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return std::uint16_t(_cvtss_sh(v, 0));
+#else
+  return f32_to_f16(v);
+#endif
+}
+
+// The encoders' f32 vectors (lanes divide 32), and the reference's input cleaning: NaN -> 0,
+// +-inf -> +-FLT_MAX.
+using DE = hn::CappedTag<float, 16>;
+template <class D> HWY_INLINE hn::Vec<D> clean_f(D d, hn::Vec<D> x) {
+  const auto big = hn::Set(d, 3.40282347e38f);
+  return hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(x), x), hn::Neg(big)), big);
+}
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
+HWY_INLINE __m128i maddubs(__m128i u, __m128i s) { return _mm_maddubs_epi16(u, s); }
+HWY_INLINE __m128i madd1(__m128i p) { return _mm_madd_epi16(p, _mm_set1_epi16(1)); }
+#if HWY_TARGET <= HWY_AVX2
+HWY_INLINE __m256i maddubs(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
+HWY_INLINE __m256i madd1(__m256i p) { return _mm256_madd_epi16(p, _mm256_set1_epi16(1)); }
+// 8 bytes, zero-extended to 8 x int32.
+HWY_INLINE __m256i load8_u8(const std::uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+#if HWY_TARGET <= HWY_AVX3
+HWY_INLINE __m512i maddubs(__m512i u, __m512i s) { return _mm512_maddubs_epi16(u, s); }
+HWY_INLINE __m512i madd1(__m512i p) { return _mm512_madd_epi16(p, _mm512_set1_epi16(1)); }
+#endif
+#endif
+
+// Generic (non-x86) widening multiply-add of int8 lanes into int32 lanes.
+template <class D8, class V16>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> widen_madd(D8, V16 alo, V16 ahi, V16 blo,
+                                                                 V16 bhi) {
+  const hn::Repartition<std::int32_t, D8> d32;
+  auto s1 = hn::Zero(d32);
+  auto s0 = hn::ReorderWidenMulAccumulate(d32, alo, blo, hn::Zero(d32), s1);
+  s0 = hn::ReorderWidenMulAccumulate(d32, ahi, bhi, s0, s1);
+  return hn::Add(s0, s1);
+}
+
+// sum of u[i] * q[i] (u unsigned <= 127, q signed): pmaddubsw + pmaddwd, no saturation.
+template <class D8>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(D8 d8,
+                                                               hn::Vec<hn::RebindToUnsigned<D8>> u,
+                                                               hn::Vec<D8> q) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
+  (void)d8;
+  return hn::Vec<hn::Repartition<std::int32_t, D8>>{madd1(maddubs(u.raw, q.raw))};
+#else
+  const hn::RebindToUnsigned<D8> du;
+  const hn::Half<D8> dh;
+  const hn::Half<decltype(du)> duh;
+  const hn::Rebind<std::int16_t, decltype(dh)> d16h;
+  return widen_madd(
+      d8, hn::PromoteTo(d16h, hn::LowerHalf(duh, u)), hn::PromoteTo(d16h, hn::UpperHalf(duh, u)),
+      hn::PromoteTo(d16h, hn::LowerHalf(dh, q)), hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
+#endif
+}
+
+// Int8 values -> f32 lanes of DF (DF's lanes of int8 at p converted exactly).
+template <class DF> HWY_INLINE hn::Vec<DF> i8_to_f32(DF df, const std::int8_t* p) {
+  const hn::Rebind<std::int32_t, DF> di;
+  const hn::Rebind<std::int8_t, DF> d8;
+  return hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, p)));
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
+}  // namespace strata::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // STRATA_KERNELS_SIMD_INL_HPP_ toggle

@@ -1,0 +1,398 @@
+// turbo<B, G> (packed Lloyd-Max codebook indices, one fp16 scale per group; docs/formats.md):
+// its readers and encoder, per Highway target. Included by kernels-inl.hpp; do not include
+// directly.
+
+#if defined(STRATA_KERNELS_TURBO_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef STRATA_KERNELS_TURBO_INL_HPP_
+#undef STRATA_KERNELS_TURBO_INL_HPP_
+#else
+#define STRATA_KERNELS_TURBO_INL_HPP_
+#endif
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include <hwy/highway.h>
+#include <strata/codec/codecs.hpp>
+#include <strata/codec/half.hpp>
+#include <strata/codec/turbo_pack.hpp>
+#include <strata/kernels/codec_traits.hpp>
+#include <strata/kernels/roles-inl.hpp>
+#include <strata/kernels/simd-inl.hpp>
+#include <strata/reference/block.hpp>
+
+HWY_BEFORE_NAMESPACE();
+namespace strata::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET != HWY_SCALAR
+// turbo3's high bit of plane K (docs/formats.md): bit 2K of every lane moved to bit 2, for
+// lanes of D (16 or 32 bits; the caller masks bit 2, so bits shifted across bytes do not
+// matter). The one place this shift is written: the Highway planes and both x86 readers use it.
+template <int K, class D> HWY_INLINE hn::Vec<D> high_bit_to_bit2(D, hn::Vec<D> h) {
+  if constexpr (K == 0)
+    return hn::ShiftLeft<2>(h);
+  else if constexpr (K == 1)
+    return h;
+  else
+    return hn::ShiftRight<2 * K - 2>(h);
+}
+
+// turbo index planes: for_each(state, block, f) calls f(ix, offset) with a vector ix of
+// Lanes(DU) uint8 codebook indices of elements offset .. offset + Lanes(DU) - 1 of the group.
+// Needs plane bytes >= Lanes(DU).
+//
+// B = 3 (docs/formats.md): bit 2 of element e sits in high byte e % E, bit e / E (E = G / 8).
+// Lane l of low plane k holds element k * 2E + l: its high bit is bit 2k + l / E of byte l % E.
+// So per segment one vector h with lane l = (byte l % E) >> (l / E) (a load, and for a segment
+// as wide as the plane the high bytes twice, the upper copy shifted by one) carries the high
+// bits of all four planes at bits 0, 2, 4, 6; plane k shifts bit 2k to bit 2 and masks it.
+// (16-bit shifts: the bits they carry across bytes are masked off.)
+template <class Codec, class DU> struct turbo_planes {
+  using traits = turbo_traits<Codec>;
+  static constexpr int B = traits::bits;
+  static constexpr std::size_t kLanes = hn::MaxLanes(DU());
+  static constexpr std::size_t kPlane = std::size_t(traits::plane_bytes);
+  static constexpr std::size_t kHigh = std::size_t(traits::high_bytes);
+  static constexpr bool ok = kPlane >= kLanes;
+  static constexpr std::size_t kSegs = ok ? kPlane / kLanes : 1;
+  struct state {};
+  template <int K, class V>
+  static HWY_INLINE V bits_of_plane(V v, int mask) {  // (v >> 2K) & mask, per byte
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    if constexpr (K == 0)
+      return hn::And(v, hn::Set(du, std::uint8_t(mask)));
+    else
+      return hn::And(hn::BitCast(du, hn::ShiftRight<2 * K>(hn::BitCast(d16, v))),
+                     hn::Set(du, std::uint8_t(mask)));
+  }
+  template <int K, class V>
+  static HWY_INLINE V high_bit(V h) {  // bit 2K of h moved to bit 2, per byte
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    return hn::And(hn::BitCast(du, high_bit_to_bit2<K>(d16, hn::BitCast(d16, h))), hn::Set(du, 4));
+  }
+  // Segment s's high-bit vector (see above); never reads past the G/8 high bytes.
+  static HWY_INLINE hn::Vec<DU> load_high(const std::uint8_t* p, std::size_t s) {
+    const DU du;
+    const hn::Repartition<std::uint16_t, DU> d16;
+    if constexpr (kLanes == 2 * kHigh) {
+      const hn::Half<DU> dh;
+      const hn::Repartition<std::uint16_t, hn::Half<DU>> dh16;
+      const auto lo = hn::LoadU(dh, p);
+      const auto hi = hn::BitCast(dh, hn::ShiftRight<1>(hn::BitCast(dh16, lo)));
+      return hn::Combine(du, hi, lo);
+    } else {
+      static_assert(kLanes <= kHigh, "turbo3 planes: segment wider than the plane");
+      const auto h = hn::LoadU(du, p + (s * kLanes) % kHigh);
+      if ((s * kLanes) / kHigh == 0) return h;
+      return hn::BitCast(du, hn::ShiftRight<1>(hn::BitCast(d16, h)));
+    }
+  }
+  template <class F> static HWY_INLINE void for_each(const state&, const std::uint8_t* idx, F&& f) {
+    const DU du;
+    for (std::size_t s = 0; s < kSegs; ++s) {
+      const auto v = hn::LoadU(du, idx + s * kLanes);
+      if constexpr (B == 4) {
+        f(hn::And(v, hn::Set(du, 0x0F)), s * kLanes);
+        f(hn::ShiftRight<4>(v), s * kLanes + kPlane);
+      } else if constexpr (B == 2) {
+        f(bits_of_plane<0>(v, 3), s * kLanes);
+        f(bits_of_plane<1>(v, 3), kPlane + s * kLanes);
+        f(bits_of_plane<2>(v, 3), 2 * kPlane + s * kLanes);
+        f(bits_of_plane<3>(v, 3), 3 * kPlane + s * kLanes);
+      } else {
+        const auto h = load_high(idx + traits::high_offset, s);
+        f(hn::Or(bits_of_plane<0>(v, 3), high_bit<0>(h)), s * kLanes);
+        f(hn::Or(bits_of_plane<1>(v, 3), high_bit<1>(h)), kPlane + s * kLanes);
+        f(hn::Or(bits_of_plane<2>(v, 3), high_bit<2>(h)), 2 * kPlane + s * kLanes);
+        f(hn::Or(bits_of_plane<3>(v, 3), high_bit<3>(h)), 3 * kPlane + s * kLanes);
+      }
+    }
+  }
+};
+
+// The f32 codebook split into four byte tables: TableLookupBytes (pshufb/tbl) on packed
+// indices gives byte k of each value from t[k].
+struct byte_tables {
+  std::uint8_t t[4][16];
+};
+template <class Codec> constexpr byte_tables turbo_byte_tables() {
+  using traits = turbo_traits<Codec>;
+  byte_tables bt{};
+  const auto cb = traits::codebook();
+  for (int i = 0; i < traits::levels; ++i) {
+    const auto bits = std::bit_cast<std::uint32_t>(cb[std::size_t(i)]);
+    for (int k = 0; k < 4; ++k) bt.t[k][i] = std::uint8_t(bits >> (8 * k));
+  }
+  return bt;
+}
+
+// Values in the layout of the byte-plane decode at full vector width: within a segment of L
+// indices (L/16 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3.
+template <int B, int G, class CB> struct f32_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr std::size_t kBytes =
+      kMaxBytes < std::size_t(traits::plane_bytes) ? kMaxBytes : std::size_t(traits::plane_bytes);
+  using DU = hn::CappedTag<std::uint8_t, kBytes>;
+  using DF = hn::Repartition<float, DU>;
+  using planes = turbo_planes<codec, DU>;
+  using state = typename planes::state;
+  static constexpr bool ok = kBytes >= 16;  // 16-byte table lookups
+  static constexpr bool kNatural = hn::MaxLanes(DU()) == 16;
+  static HWY_INLINE float scale(const typename codec::block& b) { return scale_f32(b.scale); }
+  template <class F>
+  static HWY_INLINE void visit(const state& st, const typename codec::block& b, F&& f) {
+    const DU du;
+    const DF df;
+    const hn::Repartition<std::uint16_t, DU> du16;
+    const hn::Repartition<std::uint32_t, DU> du32;
+    HWY_ALIGN static constexpr auto kT = turbo_byte_tables<codec>();
+    const auto t0 = hn::LoadDup128(du, kT.t[0]), t1 = hn::LoadDup128(du, kT.t[1]);
+    const auto t2 = hn::LoadDup128(du, kT.t[2]), t3 = hn::LoadDup128(du, kT.t[3]);
+    const std::size_t Lf = hn::Lanes(df);
+    planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
+      const auto p0 = hn::TableLookupBytes(t0, ix), p1 = hn::TableLookupBytes(t1, ix);
+      const auto p2 = hn::TableLookupBytes(t2, ix), p3 = hn::TableLookupBytes(t3, ix);
+      const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
+      const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
+      f(hn::BitCast(df, hn::ZipLower(du32, lo01, lo23)), o);
+      f(hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23)), o + Lf);
+      f(hn::BitCast(df, hn::ZipLower(du32, hi01, hi23)), o + 2 * Lf);
+      f(hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23)), o + 3 * Lf);
+    });
+  }
+  // Element of the group stored at position p.
+  static std::size_t position(std::size_t p) {
+    const std::size_t L = hn::MaxLanes(DU()), Lf = L / 4;
+    const std::size_t seg = p - p % L, r = p % L, k = r / Lf, l = r % Lf;
+    return seg + 16 * (l / 4) + 4 * k + l % 4;
+  }
+};
+
+// Decode in element order (128-bit segments): the byte tables looked up on the packed indices
+// give the four bytes of each value, two zips put them together. Exact: value = scale *
+// codebook[index], the same float multiply as the reference.
+template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  using DU = hn::Full128<std::uint8_t>;
+  using planes = turbo_planes<codec, DU>;
+  using state = typename planes::state;
+  static constexpr bool ok = planes::ok;
+  static HWY_INLINE void block(const state& st, const typename codec::block& b, float* x) {
+    const DU du;
+    const hn::Full128<float> df;
+    const hn::Full128<std::uint16_t> du16;
+    const hn::Full128<std::uint32_t> du32;
+    HWY_ALIGN static constexpr byte_tables kT = turbo_byte_tables<codec>();
+    const auto t0 = hn::Load(du, kT.t[0]), t1 = hn::Load(du, kT.t[1]);
+    const auto t2 = hn::Load(du, kT.t[2]), t3 = hn::Load(du, kT.t[3]);
+    const auto scale = hn::Set(df, f32_reader<codec>::scale(b));
+    planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
+      const auto p0 = hn::TableLookupBytes(t0, ix), p1 = hn::TableLookupBytes(t1, ix);
+      const auto p2 = hn::TableLookupBytes(t2, ix), p3 = hn::TableLookupBytes(t3, ix);
+      const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
+      const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
+      float* out = x + o;
+      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipLower(du32, lo01, lo23))), df, out);
+      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23))), df, out + 4);
+      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipLower(du32, hi01, hi23))), df, out + 8);
+      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23))), df, out + 12);
+    });
+  }
+};
+
+// Keys as the 7-bit image of the codebook + 64 (codec_traits.hpp), looked up per index.
+template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr std::size_t kBytes =
+      kMaxBytes < std::size_t(traits::plane_bytes) ? kMaxBytes : std::size_t(traits::plane_bytes);
+  using D = hn::CappedTag<std::int8_t, kBytes>;
+  using DU = hn::RebindToUnsigned<D>;
+  using planes = turbo_planes<codec, DU>;
+  using state = typename planes::state;
+  static constexpr int kOffset = traits::codebook_offset;
+  template <class F>
+  static HWY_INLINE float block(const state& st, const typename codec::block& b, F&& f) {
+    // All 16 table bytes in every 128-bit block, also when DU is narrower than 128 bits.
+    using DT = std::conditional_t<(hn::MaxLanes(DU()) < 16), hn::Full128<std::uint8_t>, DU>;
+    HWY_ALIGN static constexpr auto kCb = traits::codebook_u8();
+    const auto table = hn::LoadDup128(DT(), kCb.data());
+    planes::for_each(st, b.idx,
+                     [&](hn::Vec<DU> ix, std::size_t o) { f(hn::TableLookupBytes(table, ix), o); });
+    return f32_reader<codec>::scale(b) * traits::unit;
+  }
+  using query_t = std::int8_t;
+  static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
+    return dot_u8i8(D(), u, hn::LoadU(D(), q));
+  }
+};
+
+// The reference's rule (strata/reference/block.hpp, norm_corrected): n = |x| in f64,
+// v = x * float(sqrt(G) / n), index = number of thresholds below v, scale = n / |c| in f64.
+// The f64 sums run in SIMD lanes (|x|^2) and per codebook entry (|c|^2 = sum of count * c^2)
+// instead of element order: the same values up to f64 rounding (~1e-16 relative), which only
+// changes the f32 inverse or the fp16 scale when a value lies within that distance of a
+// rounding boundary (the tests compare bytes exactly).
+template <int B, int G, class CB>
+requires(turbo_scale == turbo_scale_rule::norm_corrected) struct block_encoder<turbo<B, G, CB>> {
+  using Codec = turbo<B, G, CB>;
+  using traits = turbo_traits<Codec>;
+  static HWY_INLINE void encode(const float* x, std::size_t n, void* out) {
+    const hn::ScalableTag<double> dd;
+    const hn::Rebind<float, decltype(dd)> dfh;
+    const DE df;
+    const hn::Rebind<std::int32_t, DE> di;
+    const hn::Rebind<std::uint8_t, DE> du8;
+    auto* o = static_cast<unsigned char*>(out);
+    for (std::size_t g = 0; g < n / G; ++g) {
+      const float* xg = x + g * G;
+      unsigned char* blk = o + g * Codec::block_bytes;
+      auto acc = hn::Zero(dd);
+      for (int i = 0; i < G; i += int(hn::Lanes(dd))) {
+        const auto xd = hn::PromoteTo(dd, clean_f(dfh, hn::LoadU(dfh, xg + i)));
+        acc = hn::Add(acc, hn::Mul(xd, xd));
+      }
+      const double ss = hn::GetLane(hn::SumOfLanes(dd, acc));
+      if (ss == 0.0) {
+        std::memset(blk, 0, Codec::block_bytes);
+        continue;
+      }
+      const double norm = std::sqrt(ss);
+      const auto inv = hn::Set(df, float(std::sqrt(double(G)) / norm));
+      HWY_ALIGN std::uint8_t q[G];
+      for (int i = 0; i < G; i += int(hn::Lanes(df))) {
+        const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
+        auto k = hn::Zero(di);
+        for (float t : CB::thresholds)
+          k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
+        hn::Store(hn::DemoteTo(du8, k), du8, q + i);
+      }
+      int count[traits::levels] = {};
+      for (int i = 0; i < G; ++i) ++count[q[i]];
+      double cc = 0.0;
+      for (int k = 0; k < traits::levels; ++k) {
+        const double c = CB::centroids[std::size_t(k)];
+        cc += double(count[k]) * (c * c);
+      }
+      const std::uint16_t h = f32_to_f16(float(std::min(norm / std::sqrt(cc), double(f16_max))));
+      std::memcpy(blk, &h, 2);
+      turbo_pack<traits::bits, G>(q, blk + 2);
+    }
+  }
+};
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+using u32x8 = hn::Vec256<std::uint32_t>;
+
+// turbo (docs/formats.md), groups of 64 or more. B = 4: pass p covers bytes 16p .. 16p + 15,
+// chunks = low nibbles of bytes 16p and 16p + 8, then their high nibbles (elements + G/2).
+// B = 2, 3: pass p covers bytes 8p .. 8p + 7 of the low planes, chunk C = plane C (elements
+// C * G/4 + 8p + l); B = 3's high bit of lane l is bit 2C + 8p / E of high byte 8p % E + l.
+template <int B, int G, class CB>
+requires(G >= 64 && G % 32 == 0) struct lane_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr bool four_rows = HWY_TARGET == HWY_AVX2 && B == 2;
+  static constexpr std::size_t kQ = std::size_t(G / 4), kE = std::size_t(G / 8);
+  static constexpr std::size_t kPasses = std::size_t(G / 32);
+  struct tables {
+    __m256 lo, hi;  // codebook entries 0..7 and 8..15 (zero where the codebook has none)
+    tables() {
+      HWY_ALIGN float t[16] = {};
+      const auto cb = traits::codebook();
+      for (int i = 0; i < traits::levels; ++i) t[i] = cb[std::size_t(i)];
+      lo = _mm256_load_ps(t);
+      hi = _mm256_load_ps(t + 8);
+    }
+  };
+  static constexpr std::size_t pos(std::size_t p, std::size_t c) {
+    if constexpr (B == 4)
+      return (c < 2 ? 0 : std::size_t(G / 2)) + 16 * p + 8 * (c & 1);
+    else
+      return c * kQ + 8 * p;
+  }
+  template <std::size_t C>
+  static HWY_INLINE __m256 chunk(const tables& t, const typename codec::block& b, std::size_t p) {
+    if constexpr (B == 4) {
+      const __m256i x = load8_u8(b.idx + 16 * p + 8 * (C & 1));
+      const __m256i i =
+          C < 2 ? _mm256_and_si256(x, _mm256_set1_epi32(15)) : _mm256_srli_epi32(x, 4);
+      const __m256 a = _mm256_permutevar8x32_ps(t.lo, i), c = _mm256_permutevar8x32_ps(t.hi, i);
+      return _mm256_blendv_ps(a, c, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
+    } else {
+      const __m256i x = load8_u8(b.idx + 8 * p);
+      __m256i i =
+          _mm256_and_si256(C == 0 ? x : _mm256_srli_epi32(x, int(2 * C)), _mm256_set1_epi32(3));
+      if constexpr (B == 3) {
+        const __m256i h = _mm256_srl_epi32(load8_u8(b.idx + kQ + (8 * p) % kE),
+                                           _mm_cvtsi32_si128(int((8 * p) / kE)));
+        const __m256i hb = high_bit_to_bit2<C>(hn::Full256<std::uint32_t>(), u32x8{h}).raw;
+        i = _mm256_or_si256(i, _mm256_and_si256(hb, _mm256_set1_epi32(4)));
+      }
+      return _mm256_permutevar8x32_ps(t.lo, i);
+    }
+  }
+};
+
+// turbo2/3 with groups of 128, by planes: the block's 32 low-plane bytes are read as 8 x u32
+// (lane l = bytes 4l .. 4l + 3), so one load holds the 2-bit indices of all 128 values. For
+// plane c, w_c = lo >> 2c (turbo3: the low two bits of each byte masked, bit 2 = the element's
+// high bit); chunk k = w_c >> 8k looked up with vpermps (which reads bits 0-2 of each lane)
+// holds elements 32c + 4l + k. A plane's 4 chunks are accumulated over the value rows of a
+// tile and transposed (4 x 8) once per 64 rows into elements 32c .. 32c + 31. One vpermps per 8
+// values as lane_reader, but the index extraction is shared by a plane's 4 chunks instead of
+// done per chunk.
+template <int B, class CB>
+requires(B == 2 || B == 3) struct plane_reader<turbo<B, 128, CB>> {
+  using Codec = turbo<B, 128, CB>;
+  static constexpr int kBits = B;
+  using block = typename Codec::block;
+  struct tables {
+    __m256 cb;   // turbo3: the 8 centroids; turbo2: the 4 centroids twice (bit 2 is ignored)
+    __m256i sh;  // turbo3: the high-bit shift of lane l (bit 2c + l / 4 of its bytes -> bit 2)
+    tables() {
+      HWY_ALIGN float t[8];
+      const auto c = turbo_traits<Codec>::codebook();
+      for (std::size_t i = 0; i < 8; ++i) t[i] = c[i % c.size()];
+      cb = _mm256_load_ps(t);
+      sh = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    }
+  };
+  // The index word of plane C: byte k of lane l holds the index of element 32C + 4l + k.
+  template <std::size_t C> static HWY_INLINE __m256i word(const tables& t, const block& blk) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.idx));
+    const __m256i x = C == 0 ? lo : _mm256_srli_epi32(lo, int(2 * C));
+    if constexpr (kBits == 2) {
+      return x;
+    } else {
+      // high byte (4l + k) % 16 = 4 (l % 4) + k, bit 2C + l / 4: one 16-byte load, broadcast
+      const __m256i h = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.idx + 32)));
+      const __m256i hs = _mm256_srlv_epi32(h, t.sh);
+      const __m256i hb = high_bit_to_bit2<C>(hn::Full256<std::uint32_t>(), u32x8{hs}).raw;
+      return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0x03030303)),
+                             _mm256_and_si256(hb, _mm256_set1_epi32(0x04040404)));
+    }
+  }
+  static HWY_INLINE __m256 chunk(const tables& t, __m256i w, std::size_t k) {
+    return _mm256_permutevar8x32_ps(t.cb, k == 0 ? w : _mm256_srli_epi32(w, int(8 * k)));
+  }
+};
+
+#endif  // x86 AVX2 / AVX3
+#endif  // HWY_TARGET != HWY_SCALAR
+
+}  // namespace strata::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // STRATA_KERNELS_TURBO_INL_HPP_ toggle
