@@ -7,7 +7,8 @@ set(strata_compile_fail
   "rule_sets_nothing|a rule must set a K codec, a V codec or both"
   "not_a_codec|K must be a codec type"
   "not_a_selector|Selector must be a layer selector"
-  "duplicate_codec_id|two codec types of the policy share a codec id")
+  "duplicate_codec_id|two codec types of the policy share a codec id"
+  "reader_missing_role|i8_reader<Codec> must provide D, query_t, kOffset, state, block and product")
 foreach(entry IN LISTS strata_compile_fail ITEMS "control_ok|")
   string(REPLACE "|" ";" parts "${entry}")
   list(GET parts 0 name)

@@ -111,7 +111,7 @@ HWY_INLINE void lane_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
       }
     }
   };
-  for_query_tiles(n_q, tile);
+  for_query_tiles<R::four_rows ? 4 : 3>(n_q, tile);
 }
 
 // turbo2/3 with groups of 128, by planes: the block's 32 low-plane bytes are read as 8 x u32

@@ -10,9 +10,10 @@
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
 //
-// codec_kernels<Codec> picks a driver by the roles the codec provides on this target and names
-// no codec: a family without a role there gets the scalar reference path (strata/kernels/
-// scalar.hpp, int8_dot.hpp), which is also the whole of Highway's SCALAR target for block codecs.
+// codec_kernels<Codec> picks a driver by the roles the codec provides on this target (use_* in
+// roles-inl.hpp) and names no codec: a family without a role there gets the scalar reference path
+// (strata/kernels/ scalar.hpp, int8_dot.hpp), which is also the whole of Highway's SCALAR target
+// for block codecs.
 
 #if defined(STRATA_KERNELS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef STRATA_KERNELS_INL_HPP_
@@ -45,18 +46,18 @@ namespace strata::kernels::HWY_NAMESPACE {
 
 template <class Codec> struct codec_kernels {
   static void encode(const float* x, std::size_t n, void* out) {
-    if constexpr (float_format<Codec>)
+    if constexpr (use_float_io<Codec>)
       float_encode<Codec>(x, n, out);
-    else if constexpr (block_encoding<Codec>)
+    else if constexpr (use_block_encoder<Codec>)
       block_encoder<Codec>::encode(x, n, out);
     else
       scalar_encode<Codec>(x, n, out);
   }
 
   static void decode(const void* in, std::size_t n, float* x) {
-    if constexpr (float_format<Codec>)
+    if constexpr (use_float_io<Codec>)
       float_decode<Codec>(in, n, x);
-    else if constexpr (block_decoding<Codec>)
+    else if constexpr (use_block_decoder<Codec>)
       block_decode<Codec>(in, n, x);
     else
       scalar_decode<Codec>(in, n, x);
@@ -65,9 +66,9 @@ template <class Codec> struct codec_kernels {
   static void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
                   std::size_t key_stride, std::size_t n_keys, float* scores,
                   std::size_t score_stride) {
-    if constexpr (float_format<Codec>)
+    if constexpr (use_float_io<Codec>)
       float_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
-    else if constexpr (int8_expander<Codec>)
+    else if constexpr (use_i8_reader<Codec>)
       i8_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
     else
       int8_dot_reference<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
@@ -75,15 +76,15 @@ template <class Codec> struct codec_kernels {
 
   static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                    std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
-    if constexpr (float_format<Codec>) {
+    if constexpr (use_float_io<Codec>) {
       float_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
       return;
     }
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-    if constexpr (plane_reading<Codec>) {
+    if constexpr (use_plane_reader<Codec>) {
       plane_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
       return;
-    } else if constexpr (lane_reading<Codec>) {
+    } else if constexpr (use_lane_reader<Codec>) {
       // Groups of 4 rows: the fused kernel (measured faster there) unless the reader says
       // four_rows; the last 1-3 rows (a GQA group of 3, or what is left of 5-7): the
       // register-blocked one (faster there).
@@ -101,9 +102,9 @@ template <class Codec> struct codec_kernels {
       return;
     }
 #endif
-    if constexpr (f32_expander<Codec>)
+    if constexpr (use_f32_reader<Codec>)
       fused_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
-    else if constexpr (!float_format<Codec>)
+    else if constexpr (!use_float_io<Codec>)
       scalar_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
   }
 };

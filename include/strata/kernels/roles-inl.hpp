@@ -32,13 +32,19 @@ HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-template <class Codec> struct float_io {};
-template <class Codec> struct i8_reader {};
-template <class Codec> struct f32_reader {};
-template <class Codec> struct block_decoder {};
-template <class Codec> struct block_encoder {};
-template <class Codec> struct lane_reader {};
-template <class Codec> struct plane_reader {};
+template <class Codec> struct float_io { using absent = void; };
+template <class Codec> struct i8_reader { using absent = void; };
+template <class Codec> struct f32_reader { using absent = void; };
+template <class Codec> struct block_decoder { using absent = void; };
+template <class Codec> struct block_encoder { using absent = void; };
+template <class Codec> struct lane_reader { using absent = void; };
+template <class Codec> struct plane_reader { using absent = void; };
+
+// A role the codec's family specializes on this target (the primaries above are `absent`).
+template <class R>
+concept provided = !requires {
+  typename R::absent;
+};
 
 // A callable the concepts pass where a reader takes a visitor: it accepts any vector.
 struct any_visitor {
@@ -69,7 +75,8 @@ concept int8_expander = requires(const typename i8_reader<Codec>::state& st,
 // f32_reader<C>: visit(state, block, f) calls f(v, pos) with unscaled f32 vectors (DF) of the
 // block's values at position pos of the block's accumulator layout; position(p) is the element
 // stored at position p (kNatural: p itself); scale(block) is the factor of every value (the
-// only place a family's block scale is read). ok: this target runs the SIMD path.
+// only place a family's block scale is read). ok: this target runs the SIMD path (a reader may
+// exist for a codec whose blocks are too narrow for this target's vectors).
 template <class Codec>
 concept f32_expander = requires(const typename f32_reader<Codec>::state& st,
                                 const typename Codec::block& b, std::size_t p) {
@@ -78,14 +85,17 @@ concept f32_expander = requires(const typename f32_reader<Codec>::state& st,
   { f32_reader<Codec>::scale(b) } -> std::same_as<float>;
   { f32_reader<Codec>::position(p) } -> std::same_as<std::size_t>;
   { f32_reader<Codec>::kNatural } -> std::convertible_to<bool>;
-} && f32_reader<Codec>::ok;
+  { f32_reader<Codec>::ok } -> std::convertible_to<bool>;
+};
 
-// block_decoder<C>: block(state, block, x) writes the block's block_values floats to x.
+// block_decoder<C>: block(state, block, x) writes the block's block_values floats to x; ok as
+// f32_reader's.
 template <class Codec>
 concept block_decoding = requires(const typename block_decoder<Codec>::state& st,
                                   const typename Codec::block& b, float* x) {
   block_decoder<Codec>::block(st, b, x);
-} && block_decoder<Codec>::ok;
+  { block_decoder<Codec>::ok } -> std::convertible_to<bool>;
+};
 
 // block_encoder<C>: encode(x, n, out) as strata::reference::encode<C> writes it, bit for bit.
 template <class Codec>
@@ -109,17 +119,30 @@ template <class Codec> struct decode_by_f32_reader {
 
 // What a driver requires of a codec, checked where the driver is instantiated with one:
 // static_assert(require<concept<Codec>>(role::X)) fails with the role's message.
-enum class role { float_io, i8_reader, f32_reader, block_decoder, lane_reader, plane_reader };
+enum class role {
+  float_io,
+  i8_reader,
+  f32_reader,
+  block_decoder,
+  block_encoder,
+  lane_reader,
+  plane_reader
+};
 template <bool Provided> consteval bool require(role r) {
   if (!Provided) {
     // Not a constant expression: the compiler reports the call and the role it names.
     switch (r) {
-      case role::float_io: throw "float_io<Codec> must provide elem, load, store, scalar, encode_scalar";
-      case role::i8_reader: throw "i8_reader<Codec> must provide D, query_t, kOffset, state, block, product";
-      case role::f32_reader: throw "f32_reader<Codec> must provide DF, state, visit, scale, position, kNatural, ok";
+      case role::float_io:
+        throw "float_io<Codec> must provide elem, load, store, scalar and encode_scalar";
+      case role::i8_reader:
+        throw "i8_reader<Codec> must provide D, query_t, kOffset, state, block and product";
+      case role::f32_reader:
+        throw "f32_reader<Codec> must provide DF, state, visit, scale, position, kNatural and ok";
       case role::block_decoder: throw "block_decoder<Codec> must provide state, block and ok";
-      case role::lane_reader: throw "lane_reader<Codec> must provide tables, chunk<C>, pos, kPasses, four_rows";
-      case role::plane_reader: throw "plane_reader<Codec> must provide tables, word<P>, chunk";
+      case role::block_encoder: throw "block_encoder<Codec> must provide encode";
+      case role::lane_reader:
+        throw "lane_reader<Codec> must provide tables, chunk<C>, pos, kPasses and four_rows";
+      case role::plane_reader: throw "plane_reader<Codec> must provide tables, word<P> and chunk";
     }
   }
   return true;
@@ -128,7 +151,8 @@ template <bool Provided> consteval bool require(role r) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // lane_reader<C>: kPasses passes of 4 chunks cover a block; chunk<C>(tables, block, pass)
 // returns 8 unscaled values of elements pos(pass, C) .. + 7 (the block's scale comes from
-// f32_reader<C>::scale). four_rows: groups of 4 query rows take the register-blocked kernel too.
+// f32_reader<C>::scale, which it needs). four_rows: groups of 4 query rows take the
+// register-blocked kernel too.
 template <class Codec>
 concept lane_reading = requires(const typename lane_reader<Codec>::tables& t,
                                 const typename Codec::block& b, std::size_t p) {
@@ -136,7 +160,7 @@ concept lane_reading = requires(const typename lane_reader<Codec>::tables& t,
   { lane_reader<Codec>::pos(p, p) } -> std::same_as<std::size_t>;
   { lane_reader<Codec>::kPasses } -> std::convertible_to<std::size_t>;
   { lane_reader<Codec>::four_rows } -> std::convertible_to<bool>;
-} && f32_expander<Codec>;
+};
 
 // plane_reader<C>: word<P>(tables, block) holds plane P's indices (byte k of lane l: element
 // 32P + 4l + k), chunk(tables, word, k) the 8 codebook values of byte k of each lane.
@@ -145,7 +169,62 @@ concept plane_reading = requires(const typename plane_reader<Codec>::tables& t,
                                  const typename Codec::block& b, __m256i w) {
   { plane_reader<Codec>::template word<0>(t, b) } -> std::same_as<__m256i>;
   { plane_reader<Codec>::chunk(t, w, 0) } -> std::same_as<__m256>;
-} && f32_expander<Codec>;
+};
+#endif
+
+// Which drivers the entry point (codec_kernels) runs for Codec on this target: a role the
+// family provides must satisfy its concept, or the build stops with the role's message; a
+// provided reader runs where it says ok. The register-blocked readers also need f32_reader.
+template <class Codec>
+inline constexpr bool use_float_io = [] {
+  if constexpr (!provided<float_io<Codec>>)
+    return false;
+  else
+    return require<float_format<Codec>>(role::float_io);
+}();
+template <class Codec>
+inline constexpr bool use_i8_reader = [] {
+  if constexpr (!provided<i8_reader<Codec>>)
+    return false;
+  else
+    return require<int8_expander<Codec>>(role::i8_reader);
+}();
+template <class Codec>
+inline constexpr bool use_f32_reader = [] {
+  if constexpr (!provided<f32_reader<Codec>>)
+    return false;
+  else
+    return require<f32_expander<Codec>>(role::f32_reader) && f32_reader<Codec>::ok;
+}();
+template <class Codec>
+inline constexpr bool use_block_decoder = [] {
+  if constexpr (!provided<block_decoder<Codec>>)
+    return false;
+  else
+    return require<block_decoding<Codec>>(role::block_decoder) && block_decoder<Codec>::ok;
+}();
+template <class Codec>
+inline constexpr bool use_block_encoder = [] {
+  if constexpr (!provided<block_encoder<Codec>>)
+    return false;
+  else
+    return require<block_encoding<Codec>>(role::block_encoder);
+}();
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+template <class Codec>
+inline constexpr bool use_lane_reader = [] {
+  if constexpr (!provided<lane_reader<Codec>>)
+    return false;
+  else
+    return require<lane_reading<Codec>>(role::lane_reader) && use_f32_reader<Codec>;
+}();
+template <class Codec>
+inline constexpr bool use_plane_reader = [] {
+  if constexpr (!provided<plane_reader<Codec>>)
+    return false;
+  else
+    return require<plane_reading<Codec>>(role::plane_reader) && use_f32_reader<Codec>;
+}();
 #endif
 
 }  // namespace strata::kernels::HWY_NAMESPACE

@@ -77,9 +77,14 @@ HWY_INLINE void store_scores(D d, V f0, V f1, V f2, V f3, float* scores, std::si
 // Splits n_q query rows into tiles of 4, then one of 3, 2 or 1 (GQA: n_q is the group size,
 // usually <= 8; a group of 3 is one pass over the keys, not 2 + 1): tile(i, QT) for rows
 // i .. i + QT - 1, QT an integral_constant. Every kernel's row tail goes through here.
-template <class Tile> HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
+// kMax = 3: no tiles of 4 (for callers that never pass 4 rows; not instantiating them keeps
+// the caller small enough for the compiler to inline what it calls).
+template <std::size_t kMax = 4, class Tile>
+HWY_INLINE void for_query_tiles(std::size_t n_q, Tile&& tile) {
+  static_assert(kMax == 3 || kMax == 4);
   std::size_t i = 0;
-  for (; i + 4 <= n_q; i += 4) tile(i, std::integral_constant<std::size_t, 4>{});
+  if constexpr (kMax == 4)
+    for (; i + 4 <= n_q; i += 4) tile(i, std::integral_constant<std::size_t, 4>{});
   if (n_q - i == 3) return tile(i, std::integral_constant<std::size_t, 3>{});
   for (; i + 2 <= n_q; i += 2) tile(i, std::integral_constant<std::size_t, 2>{});
   for (; i < n_q; ++i) tile(i, std::integral_constant<std::size_t, 1>{});
