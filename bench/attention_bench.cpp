@@ -46,19 +46,24 @@ const std::vector<float>& random_rows(std::size_t n) {
   return data;
 }
 
-// The cache's tile knobs from the environment (docs/policies.md, tile size):
-// STRATA_KEY_TILE (keys per dot/axpy call, at least) and STRATA_SCORE_FLOATS (score budget).
-void tile_knobs(strata::runtime_kv_cache& c) {
-  if (const char* e = std::getenv("STRATA_KEY_TILE")) c.key_tile = std::size_t(std::atoll(e));
+// The cache's tiling from the environment (docs/policies.md, tile size): STRATA_KEY_TILE
+// (keys per dot/axpy call, at least) and STRATA_SCORE_FLOATS (score budget); query_rows > 0
+// sets the query group.
+strata::attention_tiling tiling_from_env(std::size_t query_rows = 0) {
+  strata::attention_tiling t;
+  if (const char* e = std::getenv("STRATA_KEY_TILE")) t.key_tile = std::size_t(std::atoll(e));
   if (const char* e = std::getenv("STRATA_SCORE_FLOATS"))
-    c.score_floats = std::size_t(std::atoll(e));
+    t.score_floats = std::size_t(std::atoll(e));
+  if (query_rows > 0) t.query_rows = query_rows;
+  return t;
 }
 
 // A cache of n_layers layers holding n tokens of random K/V.
 strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n,
-                                shape sh = llama8b) {
+                                shape sh = llama8b,
+                                strata::attention_tiling tiling = tiling_from_env()) {
   const strata::layer_map m = strata::layer_map::dense(n_layers, sh.kv, sh.dim, sh.heads);
-  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
+  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n, .tiling = tiling});
   const std::size_t row = sh.kv * sh.dim, chunk = 1024;
   const auto& kv = random_rows((chunk + 7) * row);
   for (std::size_t l = 0; l < n_layers; ++l)
@@ -75,7 +80,6 @@ strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::s
 void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shape sh = llama8b) {
   const std::size_t n = std::size_t(st.range(0));
   strata::runtime_kv_cache c = filled(policy, n_layers, n, sh);
-  tile_knobs(c);
   const auto& q = random_rows(sh.heads * sh.dim);
   std::vector<float> out(sh.heads * sh.dim);
   for (auto _ : st) {
@@ -90,9 +94,8 @@ void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shap
 
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;
-  strata::runtime_kv_cache c = filled(policy, 1, n);
-  tile_knobs(c);
-  if (st.range(0) > 0) c.query_rows = std::size_t(st.range(0));
+  strata::runtime_kv_cache c = filled(
+      policy, 1, n, llama8b, tiling_from_env(std::size_t(std::max<std::int64_t>(0, st.range(0)))));
   const auto& q = random_rows(n_q * n_heads * head_dim);
   std::vector<float> out(n_q * n_heads * head_dim);
   for (auto _ : st) {
@@ -192,8 +195,8 @@ BENCHMARK_CAPTURE(prefill, rows_turbo4, "turbo4")
 void decode_sparse_v(benchmark::State& st, const char* policy) {
   const std::size_t n = 16384;
   const strata::layer_map m = strata::layer_map::dense(1, n_kv, head_dim, n_heads);
-  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n});
-  tile_knobs(c);
+  strata::runtime_kv_cache c(m, strata::parse_policy(policy),
+                             {.n_ctx = n, .tiling = tiling_from_env()});
   std::vector<float> k(random_rows(1024 * n_kv * head_dim));
   for (std::size_t i = 0; i < k.size(); ++i) {
     const std::size_t ch = i % head_dim;

@@ -41,14 +41,14 @@ std::vector<float> run(runtime_kv_cache& c, std::size_t layer, const std::vector
 TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
   const std::size_t d = 64, nkv = 2, nh = 8, n = 300, nq = 37;
   const layer_map m = layer_map::dense(1, nkv, d, nh);
-  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 512});
   const auto k = gaussian(n * nkv * d, 1), v = gaussian(n * nkv * d, 2),
              q = gaussian(nq * nh * d, 3);
   for (std::size_t tile : {7, 128, 0}) {
-    c.clear();
-    c.key_tile = tile == 0 ? 256 : tile;
-    c.score_floats = tile == 0 ? 8192 : 0;  // 0: the default tile (384 keys for 20 rows)
-    c.query_rows = 20;                      // 5 query tokens of 4 heads
+    // tile 0: the default tile (384 keys for 20 rows); 20 rows = 5 query tokens of 4 heads
+    const attention_tiling tiling{.key_tile = tile == 0 ? 256 : tile,
+                                  .query_rows = 20,
+                                  .score_floats = tile == 0 ? std::size_t(8192) : 0};
+    runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 512, .tiling = tiling});
     const auto out = run(c, 0, k, v, n, q, nq, 64);
     const auto ref =
         reference_attention(q, nq, n - nq, k, v, n, 0, nh, nkv, d, 1 / std::sqrt(double(d)));
@@ -517,13 +517,9 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
     for (const char* pol : {"turbo3", "-ctk q8_0 -ctv turbo2", "-ctk turbo4 -ctv f32"}) {
       CAPTURE(pol);
       const std::string spec = std::string(pol) + " recent=" + std::to_string(R);
-      runtime_kv_cache plain(m, parse_policy(pol), {.n_ctx = 128}),
-          recent(m, parse_policy(spec), {.n_ctx = 128});
       for (std::size_t tile : {7, 256}) {
-        plain.clear();
-        recent.clear();
-        plain.key_tile = recent.key_tile = tile;
-        plain.score_floats = recent.score_floats = 0;
+        const cache_options o{.n_ctx = 128, .tiling = {.key_tile = tile, .score_floats = 0}};
+        runtime_kv_cache plain(m, parse_policy(pol), o), recent(m, parse_policy(spec), o);
         const auto op = run(plain, 0, k, v, n, q, nq, 32);
         const auto orc = run(recent, 0, k, v, n, q, nq, 32);
         CHECK(recent.recent_begin(0) == std::int64_t(n - R));

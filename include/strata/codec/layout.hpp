@@ -23,14 +23,19 @@ struct codec_layout {
   std::size_t block_bytes = 0;
   std::size_t row_bytes = 0;  // bytes of one head vector
   bool rotated = false;
+  const char* name = "";  // the codec's name (for messages)
 
   double bits_per_value() const { return 8.0 * double(block_bytes) / double(block_values); }
 };
 
 namespace detail {
 template <class C> constexpr codec_layout layout_of_type(std::uint32_t head_dim) {
-  return {C::id, C::block_values, C::block_bytes, head_dim / C::block_values * C::block_bytes,
-          C::rotated};
+  return {.id = C::id,
+          .block_values = C::block_values,
+          .block_bytes = C::block_bytes,
+          .row_bytes = head_dim / C::block_values * C::block_bytes,
+          .rotated = C::rotated,
+          .name = C::name};
 }
 }  // namespace detail
 
