@@ -23,7 +23,8 @@ if(STRATA_FUZZ)
   set(fuzz_sources_kld_base
       ${engine_src}/io/kld_base.cpp ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
   set(fuzz_sources_tokenizer
-      ${engine_src}/text/tokenizer.cpp ${engine_src}/text/pretokenize.cpp
+      ${engine_src}/text/tokenizer.cpp ${engine_src}/text/tokenizer_spm.cpp
+      ${engine_src}/text/tokenizer_bpe.cpp ${engine_src}/text/pretokenize.cpp
       ${engine_src}/text/unicode.cpp ${engine_src}/text/unicode_data.cpp
       ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
   set(fuzz_sources_chat_template

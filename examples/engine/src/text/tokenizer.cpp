@@ -1,15 +1,15 @@
+// engine::tokenizer, the part both vocabularies share: reading the vocabulary, the token
+// index and the special-token trie, cutting special tokens out of the text, decoding. The two
+// algorithms are in tokenizer_spm.cpp (SentencePiece) and tokenizer_bpe.cpp (byte-level BPE).
 #include "text/tokenizer.hpp"
 
 #include <algorithm>
 #include <cstring>
-#include <queue>
 
 #include "text/unicode.hpp"
 
 namespace engine {
 namespace {
-
-constexpr std::string_view spm_space = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
 uint64_t hash_bytes(std::string_view s) {
   // FNV-1a over 8-byte words, then a final mix.
@@ -25,19 +25,6 @@ uint64_t hash_bytes(std::string_view s) {
   h ^= h >> 32;
   h *= 0x9E3779B97F4A7C15ull;
   return h ^ (h >> 29);
-}
-
-// Bytes of the character at s[off]: a valid UTF-8 sequence, or one byte that is not part of one
-// (llama.cpp goes by the lead byte alone and so can swallow the U+2581 after a stray lead byte;
-// both agree on valid UTF-8).
-size_t char_len(std::string_view s, size_t off) {
-  size_t pos = off;
-  unicode::next_cpt(s, pos);
-  return pos - off;
-}
-
-uint64_t pair_key(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
 // Texts that end a turn when they are tokens (as llama.cpp decides end-of-generation).
@@ -165,59 +152,9 @@ tokenizer::tokenizer(vocab_data d) {
 
   byte_token_.fill(-1);
   if (spm_) {
-    std::vector<std::string_view> chars;
-    for (size_t i = 0; i < n; ++i) {
-      if (!mergeable(static_cast<int32_t>(i))) continue;
-      const std::string& t = text_[i];
-      chars.clear();
-      for (size_t off = 0; off < t.size();) {
-        const size_t len = char_len(t, off);
-        chars.emplace_back(t.data() + off, len);
-        off += len;
-      }
-      if (chars.size() < 2) continue;
-      for (const std::string_view c : chars) {
-        if (c.size() == 1 && static_cast<uint8_t>(c[0]) < 128) {
-          ascii_inside_[static_cast<uint8_t>(c[0])] = true;
-        } else {
-          multibyte_inside_.insert(char_key(c));
-        }
-      }
-    }
-    static constexpr char hex[] = "0123456789ABCDEF";
-    for (int b = 0; b < 256; ++b) {
-      const char name[] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
-      int32_t id = find_token(std::string_view(name, sizeof(name)));
-      if (id < 0) {
-        const char c = static_cast<char>(b);
-        id = find_token(std::string_view(&c, 1));
-        if (id >= 0 && !mergeable(id)) id = -1;
-      }
-      byte_token_[b] = id;
-    }
+    build_spm();
   } else {
-    for (int b = 0; b < 256; ++b) {
-      std::string s;
-      unicode::append_utf8(s, unicode::byte_to_cpt[b]);
-      byte_token_[b] = find_token(s);
-    }
-    merges_.reserve(d.merges.size());
-    for (size_t rank = 0; rank < d.merges.size(); ++rank) {
-      const std::string& m = d.merges[rank];
-      const size_t sp = m.find(' ', 1);
-      if (sp == std::string::npos) {
-        throw make_error("merge " + std::to_string(rank) + " '" + m + "' has no space",
-                         "tokenizer.ggml.merges");
-      }
-      const std::string_view left(m.data(), sp), right(m.data() + sp + 1, m.size() - sp - 1);
-      const int32_t l = find_token(left), r = find_token(right);
-      const int32_t res = find_token(std::string(left) + std::string(right));
-      if (l < 0 || r < 0 || res < 0) continue;  // can never apply to token symbols
-      merges_.emplace(pair_key(l, r), merge{static_cast<int32_t>(rank), res});
-    }
-    if (merges_.empty() && n > 256) {
-      throw make_error("byte-level BPE vocabulary without usable merges", "tokenizer.ggml.merges");
-    }
+    build_bpe(d.merges);
   }
 }
 
@@ -291,11 +228,6 @@ std::pair<int32_t, size_t> tokenizer::match_special(std::string_view text, size_
   return best;
 }
 
-bool tokenizer::mergeable(int32_t id) const {
-  const token_type t = type_[id];
-  return t == token_type::normal || t == token_type::user_defined || t == token_type::undefined;
-}
-
 bool tokenizer::is_eog(int32_t id) const {
   return std::binary_search(eog_.begin(), eog_.end(), id);
 }
@@ -335,191 +267,6 @@ std::vector<int32_t> tokenizer::encode(std::string_view text, bool add_special,
   flush(text.size());
   if (add_special && add_eos_ && eos_ >= 0) out.push_back(eos_);
   return out;
-}
-
-uint64_t tokenizer::char_key(std::string_view chr) {
-  uint64_t k = chr.size();
-  for (const char c : chr) k = (k << 8) | static_cast<uint8_t>(c);
-  return k;
-}
-
-bool tokenizer::inside_tokens(std::string_view chr) const {
-  if (chr.size() == 1 && static_cast<uint8_t>(chr[0]) < 128) {
-    return ascii_inside_[static_cast<uint8_t>(chr[0])];
-  }
-  return multibyte_inside_.count(char_key(chr)) != 0;
-}
-
-void tokenizer::encode_spm(std::string_view raw, bool prefix_space,
-                           std::vector<int32_t>& out) const {
-  std::string s;
-  s.reserve(raw.size() + 3 * (prefix_space + 8));
-  if (prefix_space) s += spm_space;
-  for (const char c : raw) {
-    if (c == ' ') {
-      s += spm_space;
-    } else {
-      s += c;
-    }
-  }
-  // Merge the segments between characters that no longer token holds (a newline in most
-  // vocabularies): merges never cross them, so each segment merges on its own.
-  size_t begin = 0;
-  for (size_t off = 0; off < s.size();) {
-    const size_t len = char_len(s, off);
-    const std::string_view chr(s.data() + off, len);
-    if (!inside_tokens(chr)) {
-      spm_merge(std::string_view(s.data() + begin, off - begin), out);
-      spm_merge(chr, out);
-      begin = off + len;
-    }
-    off += len;
-  }
-  spm_merge(std::string_view(s.data() + begin, s.size() - begin), out);
-}
-
-void tokenizer::spm_merge(std::string_view s, std::vector<int32_t>& out) const {
-  if (s.empty()) return;
-  // Symbols: the characters of s (valid UTF-8 sequences, else single bytes), linked.
-  struct symbol {
-    uint32_t begin, len;
-    int32_t prev, next;
-    int32_t id;  // token once merged; -1 for a character not merged yet
-  };
-  std::vector<symbol> sym;
-  sym.reserve(s.size());
-  for (size_t off = 0; off < s.size();) {
-    const size_t len = char_len(s, off);
-    const int32_t i = static_cast<int32_t>(sym.size());
-    sym.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(len), i - 1,
-                   off + len == s.size() ? -1 : i + 1, -1});
-    off += len;
-  }
-
-  struct bigram {
-    float score;
-    int32_t left, right, id;
-    uint32_t size;
-  };
-  // Highest score first; among equal scores the leftmost.
-  const auto lower = [](const bigram& a, const bigram& b) {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  };
-  std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
-  const auto try_add = [&](int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
-    const std::string_view t(s.data() + sym[l].begin, sym[l].len + sym[r].len);
-    const int32_t id = find_token(t);
-    if (id < 0 || !mergeable(id)) return;
-    queue.push({score_[id], l, r, id, static_cast<uint32_t>(t.size())});
-  };
-  for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
-
-  while (!queue.empty()) {
-    const bigram b = queue.top();
-    queue.pop();
-    symbol& l = sym[b.left];
-    symbol& r = sym[b.right];
-    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size) continue;  // stale
-    l.len += r.len;
-    l.id = b.id;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
-
-  for (int32_t i = sym.empty() ? -1 : 0; i >= 0; i = sym[i].next) {
-    const symbol& x = sym[i];
-    int32_t id = x.id;
-    if (id < 0) {
-      id = find_token(std::string_view(s.data() + x.begin, x.len));
-      if (id >= 0 && !mergeable(id)) id = -1;
-    }
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    for (uint32_t k = 0; k < x.len; ++k) {  // byte fallback, else the unknown token
-      const int32_t bt = byte_token_[static_cast<uint8_t>(s[x.begin + k])];
-      if (bt >= 0) {
-        out.push_back(bt);
-      } else if (unk_ >= 0) {
-        out.push_back(unk_);
-        break;
-      }
-    }
-  }
-}
-
-void tokenizer::encode_bpe(std::string_view raw, std::vector<int32_t>& out) const {
-  std::vector<std::string_view> words;
-  pretokenize(pre_, raw, words);
-  for (const std::string_view w : words) bpe_word(w, out);
-}
-
-void tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const {
-  if (word.size() == 1) {
-    const int32_t id = byte_token_[static_cast<uint8_t>(word[0])];
-    if (id >= 0) out.push_back(id);
-    return;
-  }
-  if (ignore_merges_) {
-    std::string enc;
-    for (const char c : word)
-      unicode::append_utf8(enc, unicode::byte_to_cpt[static_cast<uint8_t>(c)]);
-    const int32_t id = find_token(enc);
-    if (id >= 0 && mergeable(id)) {
-      out.push_back(id);
-      return;
-    }
-  }
-
-  struct symbol {
-    int32_t id;  // -1: a byte without a token (never merges, prints nothing)
-    int32_t prev, next;
-  };
-  const int32_t n = static_cast<int32_t>(word.size());
-  std::vector<symbol> sym(n);
-  for (int32_t i = 0; i < n; ++i) {
-    sym[i] = {byte_token_[static_cast<uint8_t>(word[i])], i - 1, i + 1 == n ? -1 : i + 1};
-  }
-
-  struct bigram {
-    int32_t rank, left, right, left_id, right_id, result;
-  };
-  // Lowest rank first; among equal ranks the leftmost.
-  const auto lower = [](const bigram& a, const bigram& b) {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  };
-  std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
-  const auto try_add = [&](int32_t l, int32_t r) {
-    if (l < 0 || r < 0 || sym[l].id < 0 || sym[r].id < 0) return;
-    const auto it = merges_.find(pair_key(sym[l].id, sym[r].id));
-    if (it == merges_.end()) return;
-    queue.push({it->second.rank, l, r, sym[l].id, sym[r].id, it->second.result});
-  };
-  for (int32_t i = 1; i < n; ++i) try_add(i - 1, i);
-
-  while (!queue.empty()) {
-    const bigram b = queue.top();
-    queue.pop();
-    symbol& l = sym[b.left];
-    symbol& r = sym[b.right];
-    // Stale when either side has merged since: ids change, or the right one is gone.
-    if (l.next != b.right || l.id != b.left_id || r.id != b.right_id) continue;
-    l.id = b.result;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = b.left;
-    r.id = -2;  // merged away
-    r.prev = r.next = -1;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
-  for (int32_t i = 0; i >= 0; i = sym[i].next) {
-    if (sym[i].id >= 0) out.push_back(sym[i].id);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

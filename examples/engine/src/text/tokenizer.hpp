@@ -121,7 +121,17 @@ class tokenizer {
   static uint64_t char_key(std::string_view chr);
   void encode_bpe(std::string_view raw, std::vector<int32_t>& out) const;
   void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
-  bool mergeable(int32_t id) const;  // may a merge (or a lone character) produce this token?
+  // The tables each algorithm builds from the vocabulary once the common ones are set
+  // (tokenizer_spm.cpp: the characters inside longer tokens, the <0xXX> byte tokens;
+  // tokenizer_bpe.cpp: the byte tokens, the merge table from tokenizer.ggml.merges).
+  void build_spm();
+  void build_bpe(const std::vector<std::string>& merges);
+  bool mergeable(int32_t id) const {  // may a merge (or a lone character) produce this token?
+    const token_type t = type_[id];
+    return t == token_type::normal || t == token_type::user_defined || t == token_type::undefined;
+  }
+
+  static constexpr std::string_view spm_space = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
   bool spm_ = true;
   pre_type pre_ = pre_type::default_;
