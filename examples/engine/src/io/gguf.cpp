@@ -246,79 +246,59 @@ std::string quoted(std::string_view s) {
   return out + "'";
 }
 
-}  // namespace
+// What the header holds after the magic.
+struct gguf_header {
+  uint32_t version;
+  uint64_t n_tensors, n_kv;
+};
 
-gguf::gguf(const std::string& path) : where_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw make_error(std::string("cannot open file: ") + std::strerror(errno), path);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw make_error("not a regular file", path);
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ == 0) {
-    ::close(fd);
-    throw make_error("empty file, not a GGUF", path);
-  }
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int mmap_errno = errno;
-  ::close(fd);
-  if (p == MAP_FAILED)
-    throw make_error(std::string("cannot map file: ") + std::strerror(mmap_errno), path);
-  const size_t len = size_;
-  mapping_ =
-      std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
-  base_ = static_cast<const uint8_t*>(p);
-  parse();
-}
-
-gguf::gguf(std::span<const uint8_t> bytes, std::string where)
-    : where_(std::move(where)), base_(bytes.data()), size_(bytes.size()) {
-  parse();
-}
-
-void gguf::parse() {
-  cursor c{base_, size_, 0, where_, {}};
-  if (size_ < 4 || std::memcmp(base_, "GGUF", 4) != 0) {
+// The magic, the version (2 or 3, little-endian) and the tensor and metadata counts.
+gguf_header read_header(cursor& c) {
+  if (c.size < 4 || std::memcmp(c.base, "GGUF", 4) != 0) {
     std::string got;
-    for (size_t k = 0; k < std::min<size_t>(size_, 4); ++k) {
-      const unsigned char ch = base_[k];
+    for (size_t k = 0; k < std::min<size_t>(c.size, 4); ++k) {
+      const unsigned char ch = c.base[k];
       got += (ch >= 32 && ch < 127) ? static_cast<char>(ch) : '?';
     }
     c.fail("not a GGUF file: magic is '" + got + "', expected 'GGUF'");
   }
   c.pos = 4;
-  version_ = c.read<uint32_t>("version");
-  if (version_ == 1) {
+  gguf_header h{};
+  h.version = c.read<uint32_t>("version");
+  if (h.version == 1) {
     c.pos = 4;
     c.fail("GGUF version 1 is not supported (versions 2 and 3 are)");
   }
-  if (version_ == 0x02000000u || version_ == 0x03000000u) {
+  if (h.version == 0x02000000u || h.version == 0x03000000u) {
     c.pos = 4;
     c.fail("big-endian GGUF files are not supported");
   }
-  if (version_ != 2 && version_ != 3) {
+  if (h.version != 2 && h.version != 3) {
     c.pos = 4;
-    c.fail("unsupported GGUF version " + std::to_string(version_) +
+    c.fail("unsupported GGUF version " + std::to_string(h.version) +
            " (versions 2 and 3 are supported)");
   }
-  const uint64_t n_tensors = c.read<uint64_t>("tensor count");
-  const uint64_t n_kv = c.read<uint64_t>("metadata count");
+  h.n_tensors = c.read<uint64_t>("tensor count");
+  h.n_kv = c.read<uint64_t>("metadata count");
   // Smallest encodings: key (8 + 1) + type (4) + 1-byte value; tensor info 8+1 + 4 + 8 + 4 + 8.
-  if (n_kv > c.remaining() / 13) {
+  if (h.n_kv > c.remaining() / 13) {
     c.pos = 16;
-    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in a file of " +
-           std::to_string(size_) + " bytes");
+    c.fail("metadata count " + std::to_string(h.n_kv) + " cannot fit in a file of " +
+           std::to_string(c.size) + " bytes");
   }
-  if (n_tensors > c.remaining() / 33) {
+  if (h.n_tensors > c.remaining() / 33) {
     c.pos = 8;
-    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in a file of " +
-           std::to_string(size_) + " bytes");
+    c.fail("tensor count " + std::to_string(h.n_tensors) + " cannot fit in a file of " +
+           std::to_string(c.size) + " bytes");
   }
+  return h;
+}
 
-  kv_.reserve(static_cast<size_t>(n_kv));
-  std::unordered_set<std::string_view> seen_keys, seen_names;  // views into the buffer
+// The n_kv metadata key/value pairs, in file order (keys unique and not empty).
+std::vector<std::pair<std::string, gguf_value>> read_metadata(cursor& c, uint64_t n_kv) {
+  std::vector<std::pair<std::string, gguf_value>> kv;
+  kv.reserve(static_cast<size_t>(n_kv));
+  std::unordered_set<std::string_view> seen_keys;  // views into the buffer
   for (uint64_t k = 0; k < n_kv; ++k) {
     c.context = "metadata #" + std::to_string(k);
     const std::string_view key = c.read_string("key");
@@ -328,33 +308,47 @@ void gguf::parse() {
     const gguf_type type = c.read_type("value type");
     gguf_value v;
     c.read_value(type, v, 0);
-    kv_.emplace_back(std::string(key), std::move(v));
+    kv.emplace_back(std::string(key), std::move(v));
   }
   c.context.clear();
+  return kv;
+}
 
-  if (const gguf_value* a = find("general.alignment")) {
-    c.context = "key 'general.alignment'";
-    if (!a->is_int() || a->type == gguf_type::BOOL)
-      c.fail("alignment must be an integer, not " + std::string(type_name(a->type)));
-    if (a->i <= 0 || (a->i & (a->i - 1)) != 0 || a->i > (int64_t{1} << 30))
-      c.fail("alignment " + std::to_string(a->i) + " is not a power of two in [1, 2^30]");
-    alignment_ = static_cast<uint64_t>(a->i);
-    c.context.clear();
-  }
+// general.alignment: an integer, a power of two in [1, 2^30].
+uint64_t read_alignment(cursor& c, const gguf_value& a) {
+  c.context = "key 'general.alignment'";
+  if (!a.is_int() || a.type == gguf_type::BOOL)
+    c.fail("alignment must be an integer, not " + std::string(type_name(a.type)));
+  if (a.i <= 0 || (a.i & (a.i - 1)) != 0 || a.i > (int64_t{1} << 30))
+    c.fail("alignment " + std::to_string(a.i) + " is not a power of two in [1, 2^30]");
+  c.context.clear();
+  return static_cast<uint64_t>(a.i);
+}
 
-  struct pending_info {
-    uint64_t offset;
-    size_t info_pos;
-  };
+// A tensor's data offset as its info gives it (relative to the data section), and where that
+// info starts in the file (for errors).
+struct pending_info {
+  uint64_t offset;
+  size_t info_pos;
+};
+
+// The n_tensors tensor infos (name, dimensions, type, data offset) into `tensors`, without
+// their data; returns each one's data offset.
+std::vector<pending_info> read_tensor_infos(cursor& c, uint64_t n_tensors, uint64_t alignment,
+                                            std::vector<tensor>& tensors) {
   std::vector<pending_info> offsets;
-  tensors_.reserve(static_cast<size_t>(n_tensors));
+  std::unordered_set<std::string_view> seen_names;  // views into the buffer
+  tensors.reserve(static_cast<size_t>(n_tensors));
   offsets.reserve(static_cast<size_t>(n_tensors));
   for (uint64_t k = 0; k < n_tensors; ++k) {
     c.context = "tensor #" + std::to_string(k);
     const size_t info_pos = c.pos;
     const std::string_view name = c.read_string("tensor name");
     if (name.empty()) c.fail("empty tensor name");
-    c.context += " " + quoted(name);
+    // Two appends, not `+= " " + quoted(name)`: here g++ 12 at -O3 reports a false -Wrestrict
+    // in that operator+ (std::string's insert), an error with -Werror.
+    c.context += ' ';
+    c.context += quoted(name);
     if (!seen_names.insert(name).second) c.fail("duplicate tensor name");
     const uint32_t n_dims = c.read<uint32_t>("dimension count");
     if (n_dims < 1 || n_dims > 4) {
@@ -388,33 +382,39 @@ void gguf::parse() {
       c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
              std::string(type_name(t.type)) + " block of " + std::to_string(bv) + " values");
     const uint64_t n_blocks = n_values / static_cast<uint64_t>(bv);
-    if (n_blocks > static_cast<uint64_t>(size_) / static_cast<uint64_t>(bb))
+    if (n_blocks > static_cast<uint64_t>(c.size) / static_cast<uint64_t>(bb))
       c.fail("tensor of " + std::to_string(n_values) + " values is larger than the file");
     t.nbytes = static_cast<size_t>(n_blocks * static_cast<uint64_t>(bb));
     const uint64_t offset = c.read<uint64_t>("tensor data offset");
-    if (offset % alignment_ != 0) {
+    if (offset % alignment != 0) {
       c.pos -= 8;
       c.fail("data offset " + std::to_string(offset) + " is not a multiple of the alignment " +
-             std::to_string(alignment_));
+             std::to_string(alignment));
     }
-    tensors_.push_back(std::move(t));
+    tensors.push_back(std::move(t));
     offsets.push_back({offset, info_pos});
   }
   c.context.clear();
+  return offsets;
+}
 
+// Where the data section starts (returned), and each tensor's data in it: inside the file and
+// 4-byte aligned. Sets tensor::data.
+size_t read_tensor_data(cursor& c, uint64_t alignment, std::vector<tensor>& tensors,
+                        const std::vector<pending_info>& offsets) {
   // The data section starts at the next multiple of the alignment.
   const size_t end_of_infos = c.pos;
-  data_offset_ =
-      end_of_infos + static_cast<size_t>((alignment_ - end_of_infos % alignment_) % alignment_);
-  if (n_tensors == 0) return;
-  if (data_offset_ > size_) {
+  const size_t data_offset =
+      end_of_infos + static_cast<size_t>((alignment - end_of_infos % alignment) % alignment);
+  if (tensors.empty()) return data_offset;
+  if (data_offset > c.size) {
     c.pos = end_of_infos;
-    c.fail("tensor data section (at " + std::to_string(data_offset_) +
+    c.fail("tensor data section (at " + std::to_string(data_offset) +
            " after alignment) starts past the end of the file");
   }
-  const uint64_t data_size = size_ - data_offset_;
-  for (size_t k = 0; k < tensors_.size(); ++k) {
-    tensor& t = tensors_[k];
+  const uint64_t data_size = c.size - data_offset;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    tensor& t = tensors[k];
     const uint64_t off = offsets[k].offset;
     if (off > data_size || t.nbytes > data_size - off) {
       c.pos = offsets[k].info_pos;
@@ -423,16 +423,61 @@ void gguf::parse() {
              ") runs past the end of the " + std::to_string(data_size) +
              "-byte data section (truncated file?)");
     }
-    t.data = base_ + data_offset_ + off;
+    t.data = c.base + data_offset + off;
     // Block structs hold 16- and 32-bit fields: a file with general.alignment 1 or 2 can place
     // a tensor where they cannot be read (undefined behaviour, a fault on some CPUs).
     if (reinterpret_cast<uintptr_t>(t.data) % 4 != 0) {
       c.pos = offsets[k].info_pos;
       c.context = "tensor #" + std::to_string(k) + " " + quoted(t.name);
-      c.fail("data at file offset " + std::to_string(data_offset_ + off) +
-             " is not 4-byte aligned (general.alignment is " + std::to_string(alignment_) + ")");
+      c.fail("data at file offset " + std::to_string(data_offset + off) +
+             " is not 4-byte aligned (general.alignment is " + std::to_string(alignment) + ")");
     }
   }
+  return data_offset;
+}
+
+}  // namespace
+
+gguf::gguf(const std::string& path) : where_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw make_error(std::string("cannot open file: ") + std::strerror(errno), path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw make_error("not a regular file", path);
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ == 0) {
+    ::close(fd);
+    throw make_error("empty file, not a GGUF", path);
+  }
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int mmap_errno = errno;
+  ::close(fd);
+  if (p == MAP_FAILED)
+    throw make_error(std::string("cannot map file: ") + std::strerror(mmap_errno), path);
+  const size_t len = size_;
+  mapping_ =
+      std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
+  base_ = static_cast<const uint8_t*>(p);
+  parse();
+}
+
+gguf::gguf(std::span<const uint8_t> bytes, std::string where)
+    : where_(std::move(where)), base_(bytes.data()), size_(bytes.size()) {
+  parse();
+}
+
+// Five readers: the header, the metadata, general.alignment (before the tensor infos, whose data
+// offsets must be multiples of it), the tensor infos, the tensor data.
+void gguf::parse() {
+  cursor c{base_, size_, 0, where_, {}};
+  const gguf_header h = read_header(c);
+  version_ = h.version;
+  kv_ = read_metadata(c, h.n_kv);
+  if (const gguf_value* a = find("general.alignment")) alignment_ = read_alignment(c, *a);
+  const std::vector<pending_info> offsets = read_tensor_infos(c, h.n_tensors, alignment_, tensors_);
+  data_offset_ = read_tensor_data(c, alignment_, tensors_, offsets);
 }
 
 uint32_t gguf::version() const { return version_; }
