@@ -1,4 +1,4 @@
-// Weight matmul (examples/engine/src/matmul.*) on the shapes of SmolLM2-135M and gemma3-270m,
+// Weight matmul (examples/engine/src/model/matmul.*) on the shapes of SmolLM2-135M and gemma3-270m,
 // with random weights: y = W x for 1 token (decode) and 64 tokens (prefill), 1 and 2 threads.
 //   hot:  one matrix, read again each iteration (it stays in L2/L3 when it fits)
 //   cold: a ring of copies totalling >= 256 MB, one copy per iteration (read from DRAM, as a
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "matmul.hpp"
-#include "quant.hpp"
-#include "thread_pool.hpp"
+#include "io/quant.hpp"
+#include "model/matmul.hpp"
+#include "model/thread_pool.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@ if(STRATA_FUZZ)
   endif()
   set(engine_src ${PROJECT_SOURCE_DIR}/examples/engine/src)
   add_executable(strata_gguf_fuzz ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/gguf_fuzz.cpp
-                 ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
+                 ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
   target_include_directories(strata_gguf_fuzz PRIVATE ${engine_src})
   target_compile_features(strata_gguf_fuzz PRIVATE cxx_std_20)
   target_compile_options(strata_gguf_fuzz PRIVATE -fsanitize=fuzzer,address,undefined -g)
@@ -20,10 +20,15 @@ if(STRATA_FUZZ)
   strata_project_target(strata_gguf_fuzz)
   set(fuzz_sources_state_file)
   set(fuzz_sources_policy)
-  set(fuzz_sources_kld_base ${engine_src}/kld_base.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
-  set(fuzz_sources_tokenizer ${engine_src}/tokenizer.cpp ${engine_src}/pretokenize.cpp
-      ${engine_src}/unicode.cpp ${engine_src}/unicode_data.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
-  set(fuzz_sources_chat_template ${engine_src}/chat_template.cpp ${engine_src}/gguf.cpp ${engine_src}/quant.cpp)
+  set(fuzz_sources_kld_base
+      ${engine_src}/io/kld_base.cpp ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
+  set(fuzz_sources_tokenizer
+      ${engine_src}/text/tokenizer.cpp ${engine_src}/text/tokenizer_spm.cpp
+      ${engine_src}/text/tokenizer_bpe.cpp ${engine_src}/text/pretokenize.cpp
+      ${engine_src}/text/unicode.cpp ${engine_src}/text/unicode_data.cpp
+      ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
+  set(fuzz_sources_chat_template
+      ${engine_src}/text/chat_template.cpp ${engine_src}/io/gguf.cpp ${engine_src}/io/quant.cpp)
   foreach(name policy state_file kld_base tokenizer chat_template)
     set(exe strata_${name}_fuzz)
     add_executable(${exe} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/entry.cpp

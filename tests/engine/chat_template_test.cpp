@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "chat_template.hpp"
-#include "gguf.hpp"
+#include "io/gguf.hpp"
+#include "text/chat_template.hpp"
 
 using engine::chat_format;
 using engine::chat_message;

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "../support/corpus_files.hpp"
-#include "gguf.hpp"
-#include "quant.hpp"
+#include "io/gguf.hpp"
+#include "io/quant.hpp"
 
 namespace {
 

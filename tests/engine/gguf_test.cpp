@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <string>
 
-#include "gguf.hpp"
 #include "gguf_builder.hpp"
+#include "io/gguf.hpp"
 
 using engine::gguf;
 using engine_test::gguf_builder;

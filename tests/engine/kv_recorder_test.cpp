@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
 #include "error.hpp"
-#include "kv.hpp"
-#include "kv_recorder.hpp"
-#include "kv_select.hpp"
-#include "model.hpp"
-#include "thread_pool.hpp"
+#include "kv/kv.hpp"
+#include "kv/kv_recorder.hpp"
+#include "kv/kv_select.hpp"
+#include "model/model.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 // exact (f32 weights, f64 sums) mode within the bound that activation rounding allows.
 #include <doctest/doctest.h>
 
-// The engine compiles the AVX3_DL target into matmul.cpp: list it here too.
+// The engine compiles the AVX3_DL target into model/matmul.cpp: list it here too.
 #define HWY_WANT_AVX3_DL
 #include <hwy/targets.h>
 
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "gguf.hpp"
-#include "matmul.hpp"
-#include "quant.hpp"
-#include "thread_pool.hpp"
+#include "io/gguf.hpp"
+#include "io/quant.hpp"
+#include "model/matmul.hpp"
+#include "model/thread_pool.hpp"
 
 using engine::ggml_type;
 

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "../support/error_text.hpp"
-#include "cli.hpp"
 #include "error.hpp"
-#include "kv_select.hpp"
-#include "memory_plan.hpp"
+#include "kv/kv_select.hpp"
+#include "run/cli.hpp"
+#include "run/memory_plan.hpp"
 
 namespace {
 

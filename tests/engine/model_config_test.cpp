@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <string>
 
-#include "config.hpp"
 #include "error.hpp"
-#include "gguf.hpp"
 #include "gguf_builder.hpp"
-#include "model.hpp"
+#include "io/gguf.hpp"
+#include "model/config.hpp"
+#include "model/model.hpp"
 
 namespace {
 

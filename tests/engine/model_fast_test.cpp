@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 
-#include "cli.hpp"
-#include "kv.hpp"
-#include "model.hpp"
-#include "perplexity.hpp"
-#include "thread_pool.hpp"
-#include "tokenizer.hpp"
+#include "kv/kv.hpp"
+#include "model/model.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+#include "run/perplexity.hpp"
+#include "text/tokenizer.hpp"
 
 #ifndef STRATA_TEST_TMP
 #define STRATA_TEST_TMP "/tmp"

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "gguf.hpp"
-#include "quant.hpp"
+#include "io/gguf.hpp"
+#include "io/quant.hpp"
 
 namespace {
 

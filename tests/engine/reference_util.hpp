@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "gguf.hpp"
-#include "kv.hpp"
-#include "model.hpp"
-#include "sampler.hpp"
-#include "thread_pool.hpp"
+#include "io/gguf.hpp"
+#include "kv/kv.hpp"
+#include "model/model.hpp"
+#include "model/thread_pool.hpp"
+#include "run/sampler.hpp"
 
 #ifndef STRATA_PYTHON
 #define STRATA_PYTHON ""

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "error.hpp"
-#include "sampler.hpp"
+#include "run/sampler.hpp"
 
 TEST_CASE("temperature 0 is argmax") {
   const std::vector<float> l = {0.1f, 3.0f, -1.0f, 2.9f};

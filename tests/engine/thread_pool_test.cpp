@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "thread_pool.hpp"
+#include "model/thread_pool.hpp"
 
 TEST_CASE("parallel_for covers every index exactly once") {
   for (int threads : {1, 2, 3, 8}) {

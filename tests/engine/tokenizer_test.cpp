@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "error.hpp"
-#include "gguf.hpp"
-#include "pretokenize.hpp"
-#include "tokenizer.hpp"
-#include "unicode.hpp"
+#include "io/gguf.hpp"
+#include "text/pretokenize.hpp"
+#include "text/tokenizer.hpp"
+#include "text/unicode.hpp"
 
 using engine::pre_type;
 using engine::tokenizer;

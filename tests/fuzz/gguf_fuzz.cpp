@@ -7,8 +7,8 @@
 #include <span>
 #include <vector>
 
-#include "gguf.hpp"
-#include "quant.hpp"
+#include "io/gguf.hpp"
+#include "io/quant.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference splits for the BPE pre-tokenizers (examples/engine/src/pretokenize.cpp), made with
+"""Reference splits for the BPE pre-tokenizers (examples/engine/src/text/pretokenize.cpp), made with
 the `regex` module from the patterns as llama.cpp lists them: each pattern cuts the pieces the
 previous one made, and the text between matches stays a piece of its own.
 

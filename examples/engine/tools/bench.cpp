@@ -5,11 +5,11 @@
 #include <exception>
 #include <string>
 
-#include "bench.hpp"
-#include "cli.hpp"
 #include "error.hpp"
-#include "memory_plan.hpp"
-#include "thread_pool.hpp"
+#include "model/thread_pool.hpp"
+#include "run/bench.hpp"
+#include "run/cli.hpp"
+#include "run/memory_plan.hpp"
 
 namespace {
 

@@ -7,13 +7,13 @@
 #include <iostream>
 #include <string>
 
-#include "chat_template.hpp"
-#include "cli.hpp"
 #include "error.hpp"
-#include "generate.hpp"
-#include "kv_select.hpp"
-#include "memory_plan.hpp"
-#include "thread_pool.hpp"
+#include "kv/kv_select.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+#include "run/generate.hpp"
+#include "run/memory_plan.hpp"
+#include "text/chat_template.hpp"
 
 namespace {
 

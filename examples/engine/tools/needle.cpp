@@ -3,10 +3,10 @@
 #include <exception>
 #include <string>
 
-#include "cli.hpp"
 #include "error.hpp"
-#include "needle.hpp"
-#include "thread_pool.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+#include "run/needle.hpp"
 
 namespace {
 

@@ -4,12 +4,12 @@
 #include <exception>
 #include <string>
 
-#include "cli.hpp"
 #include "error.hpp"
-#include "kv_select.hpp"
-#include "memory_plan.hpp"
-#include "perplexity.hpp"
-#include "thread_pool.hpp"
+#include "kv/kv_select.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+#include "run/memory_plan.hpp"
+#include "run/perplexity.hpp"
 
 namespace {
 

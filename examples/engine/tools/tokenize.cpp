@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
 #include "error.hpp"
-#include "gguf.hpp"
-#include "tokenizer.hpp"
+#include "io/gguf.hpp"
+#include "run/cli.hpp"
+#include "text/tokenizer.hpp"
 
 namespace {
 

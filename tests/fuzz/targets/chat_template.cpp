@@ -1,4 +1,4 @@
-// Fuzz target: the chat-template reader and renderer (examples/engine/src/chat_template.hpp).
+// Fuzz target: the chat-template reader and renderer (examples/engine/src/text/chat_template.hpp).
 // Input: byte 0 bit 0 = add_assistant; the rest split at NUL bytes into the template text,
 // then role, content, role, content, ...
 // Properties: no crash for any template or message; the format is the one of the template's
@@ -8,8 +8,8 @@
 // add_assistant the text ends with the assistant turn's opening.
 #include <string>
 
-#include "chat_template.hpp"
 #include "targets.hpp"
+#include "text/chat_template.hpp"
 
 namespace strata_fuzz {
 

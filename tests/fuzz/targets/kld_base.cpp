@@ -1,5 +1,5 @@
 // Fuzz target: the KL-divergence base reader of strata-perplexity
-// (examples/engine/src/kld_base.hpp). Input: byte 0 bits 0-1 are the chunks the run needs (0-3),
+// (examples/engine/src/io/kld_base.hpp). Input: byte 0 bits 0-1 are the chunks the run needs (0-3),
 // bit 7 makes the harness rewrite the trailing checksum to match (so mutations reach the rows); the
 // rest is the file. The run has n_ctx 8, a vocabulary of 5 and its first scored position at 4, and
 // the tokens of the seeds. Properties: a bad file throws engine::error or the state reader's
@@ -16,7 +16,7 @@
 #include <strata/cache/state_file.hpp>
 
 #include "error.hpp"
-#include "kld_base.hpp"
+#include "io/kld_base.hpp"
 #include "targets.hpp"
 
 namespace strata_fuzz {

@@ -1,4 +1,4 @@
-// Fuzz target: the tokenizers (examples/engine/src/tokenizer.hpp) on arbitrary bytes, both
+// Fuzz target: the tokenizers (examples/engine/src/text/tokenizer.hpp) on arbitrary bytes, both
 // vocabulary kinds, on hand-made vocabularies (no model file needed): a SentencePiece one with
 // byte fallback, pieces of ASCII, Latin-1 and CJK characters, control and user-defined tokens;
 // and a byte-level BPE one with merges over the same characters, under each pre-tokenizer.
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "targets.hpp"
-#include "tokenizer.hpp"
-#include "unicode.hpp"
+#include "text/tokenizer.hpp"
+#include "text/unicode.hpp"
 
 namespace strata_fuzz {
 

@@ -1,0 +1,152 @@
+#include "kv/kv_strata.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/policy/parse.hpp>
+
+#include "error.hpp"
+#include "kv/kv_test_codebooks.hpp"
+#include "model/model.hpp"
+#include "model/thread_pool.hpp"
+
+namespace engine {
+
+namespace {
+
+// strata reports errors as std::exception with "error: ..." messages: rethrow as engine::error.
+template <class F> auto rethrow(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string w = e.what();
+    throw error(w.rfind("error: ", 0) == 0 ? w : "error: " + w + " (strata kv cache)");
+  }
+}
+
+}  // namespace
+
+kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int max_batch)
+    : kv_store(m.config(), n_ctx), policy_(policy) {
+  const model_config& c = m.config();
+  rope_ = c.rope;
+  n_rot_ = c.n_rot;
+  if (c.head_k != c.head_v)
+    throw make_error("strata's cache needs equal K and V head sizes (model has " +
+                         std::to_string(c.head_k) + " and " + std::to_string(c.head_v) + ")",
+                     "kv_strata");
+  rethrow([&] {
+    strata::cache_options opt;
+    opt.n_ctx = size_t(n_ctx);
+    opt.max_batch = size_t(std::max(0, max_batch));
+    if (auto r = test_codebook_resolver()) opt.kernels = r;  // test-only (kv_test_codebooks.hpp)
+    cache_ =
+        std::make_unique<strata::runtime_kv_cache>(m.layers(), strata::parse_policy(policy), opt);
+    return 0;
+  });
+}
+
+kv_strata::~kv_strata() = default;
+
+void kv_strata::append(int layer, int pos0, int n, const float* k, const float* v) {
+  if (pos0 < 0 || n < 0 || pos0 + n > capacity_)
+    throw make_error("positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n) +
+                         " outside the cache (capacity " + std::to_string(capacity_) + ")",
+                     "kv_strata::append");
+  rethrow([&] {
+    cache_->append(size_t(layer), pos0, k, v, size_t(n));
+    return 0;
+  });
+  if (layer == n_layer_ - 1) size_ = pos0 + n;
+}
+
+void kv_strata::prepare(int layer, int pos0, int n, const float* q, const float* k) {
+  // k-balance: a layer's first batch (the prompt) sets its per-channel K scales.
+  if (!cache_->policy().k_balance || n <= 0 || size_t(layer) >= cache_->map().n_layers() ||
+      !cache_->map()[size_t(layer)].has_kv || pos0 > 0)
+    return;
+  rethrow([&] {
+    strata::rotary_pairs pairs;
+    if (n_rot_ > 0)
+      pairs.kind =
+          rope_ == rope_style::neox ? strata::rotary_pairs::halves : strata::rotary_pairs::adjacent;
+    pairs.n_rot = size_t(n_rot_);
+    cache_->balance_k(size_t(layer), q, size_t(n), k, size_t(n), pairs);
+    return 0;
+  });
+}
+
+void kv_strata::attend(int layer, int pos0, int n, const float* q, float* out, float scale,
+                       thread_pool& pool) {
+  // Split over KV heads and, for a batch, over query rows: each job writes its own rows/heads.
+  const int n_kv = n_head_kv_;
+  const int threads = pool.size();
+  int q_chunks = 1;
+  if (n > 1 && n_kv < 2 * threads) q_chunks = std::min(n, (2 * threads + n_kv - 1) / n_kv);
+  const int per = (n + q_chunks - 1) / q_chunks;
+  const size_t q_row = size_t(n_head_) * head_k_, o_row = size_t(n_head_) * head_v_;
+  rethrow([&] {
+    pool.parallel_for(int64_t(n_kv) * q_chunks, [&](int64_t begin, int64_t end) {
+      for (int64_t job = begin; job < end; ++job) {
+        const int h = int(job % n_kv), qc = int(job / n_kv);
+        const int t0 = qc * per, t1 = std::min(n, t0 + per);
+        if (t0 >= t1) continue;
+        strata::attention_params p;
+        p.scale = scale;
+        p.kv_head_begin = size_t(h);
+        p.kv_head_end = size_t(h) + 1;
+        cache_->attend(size_t(layer), q + size_t(t0) * q_row, size_t(t1 - t0), pos0 + t0,
+                       out + size_t(t0) * o_row, p);
+      }
+    });
+    return 0;
+  });
+}
+
+void kv_strata::truncate(int pos) {
+  pos = std::clamp(pos, 0, size_);
+  rethrow([&] {
+    cache_->truncate(pos);
+    return 0;
+  });
+  size_ = pos;
+  if (pos == 0) return;
+  // A sliding-window layer whose ring dropped tokens the next position still sees cannot
+  // continue: start over.
+  for (int il = 0; il < n_layer_; ++il) {
+    const int w = window_[size_t(il)];
+    if (w > 0 && cache_->pos_begin(size_t(il)) > std::max(0, pos - w + 1)) {
+      cache_->clear();
+      size_ = 0;
+      return;
+    }
+  }
+}
+
+size_t kv_strata::bytes() const { return cache_->bytes(); }
+
+size_t kv_strata::f16_bytes() const {
+  size_t total = 0;
+  for (int il = 0; il < n_layer_; ++il)
+    total += cache_->capacity(size_t(il)) * size_t(n_head_kv_) * size_t(head_k_ + head_v_) * 2;
+  return total;
+}
+
+double kv_strata::bits_per_value() const {
+  // The policy's bits per value, plus a recent window's f16 rows (recent=N) spread over every
+  // value the cache holds.
+  strata::policy_report plain = cache_->policy();
+  plain.recent = 0;
+  const strata::cache_options& o = cache_->options();
+  const double extra = double(cache_->bytes() - plain.bytes(o.n_ctx, o.max_batch));
+  return cache_->policy().bits() + extra * 16.0 / double(f16_bytes());
+}
+
+std::string kv_strata::describe() const { return policy_ + test_codebook_note(); }
+
+std::string kv_strata::table() const { return cache_->policy().table(); }
+
+}  // namespace engine

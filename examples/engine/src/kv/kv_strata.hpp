@@ -1,0 +1,50 @@
+// engine::kv_strata -- the forward pass's KV store on strata::runtime_kv_cache: per-layer
+// codecs from a policy string, attention straight from the compressed blocks.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kv/kv.hpp"
+
+namespace strata {
+class runtime_kv_cache;
+}
+
+namespace engine {
+
+class model;
+
+class kv_strata final : public kv_store {
+ public:
+  // policy: a strata policy string ("-ctk f16 -ctv f16", "la7", "k=q8_0;v=turbo3", ...).
+  // max_batch: the most tokens appended at once (sliding-window layers keep window +
+  // max_batch - 1 tokens in a ring); 0 keeps every token on every layer.
+  kv_strata(const model& m, int n_ctx, const std::string& policy, int max_batch);
+  ~kv_strata() override;
+
+  int capacity() const override { return capacity_; }
+  int size() const override { return size_; }
+  void append(int layer, int pos0, int n, const float* k, const float* v) override;
+  void prepare(int layer, int pos0, int n, const float* q, const float* k) override;
+  void attend(int layer, int pos0, int n, const float* q, float* out, float scale,
+              thread_pool& pool) override;
+  // Drops positions >= pos. When a sliding-window ring no longer holds the window that
+  // position pos needs, the whole cache is cleared (size() == 0: the caller re-prefills).
+  void truncate(int pos) override;
+  size_t bytes() const override;
+  size_t f16_bytes() const override;
+  double bits_per_value() const override;
+  std::string describe() const override;
+  // The per-layer codec table (strata's policy report).
+  std::string table() const;
+
+ private:
+  std::unique_ptr<strata::runtime_kv_cache> cache_;
+  std::string policy_;
+  rope_style rope_ = rope_style::normal;  // the model's RoPE pairs (k-balance shares their scales)
+  int n_rot_ = 0;
+  int size_ = 0;
+};
+
+}  // namespace engine

@@ -1,0 +1,42 @@
+#include "kv/kv_test_codebooks.hpp"
+
+#include <cstdlib>
+#include <string_view>
+
+#include <strata/cache/layer_kernels.hpp>
+#include <strata/codec/lloyd_max.hpp>
+
+#include "error.hpp"
+
+namespace engine {
+
+namespace {
+
+// The standard codec set with every turbo codebook swapped for the fork's table (test-only).
+strata::codec_kernels fork_codebook_kernels(strata::codec_id id, std::uint32_t head_dim) {
+  using namespace strata;
+  return kernels_from<codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2, 128, fork_codebook<2>>,
+                                turbo<3, 128, fork_codebook<3>>, turbo<4, 128, fork_codebook<4>>>>(
+      id, head_dim);
+}
+
+std::string_view env_value() {
+  const char* v = std::getenv("STRATA_TEST_CODEBOOK");
+  return v ? std::string_view(v) : std::string_view();
+}
+
+}  // namespace
+
+strata::kernel_resolver test_codebook_resolver() {
+  const std::string_view v = env_value();
+  if (v.empty() || v == "lloyd-max") return nullptr;
+  if (v == "fork") return &fork_codebook_kernels;
+  throw make_error("unknown STRATA_TEST_CODEBOOK '" + std::string(v) + "' (valid: fork, lloyd-max)",
+                   "kv_strata");
+}
+
+std::string test_codebook_note() {
+  return test_codebook_resolver() ? " [test-only: fork codebooks]" : "";
+}
+
+}  // namespace engine

@@ -1,0 +1,211 @@
+#include "run/bench.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "kv/kv_recorder.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+
+namespace engine {
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::vector<int32_t> random_tokens(int n, int n_vocab, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int32_t> d(0, n_vocab - 1);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = d(rng);
+  return t;
+}
+
+// One CSV field per RFC 4180: quoted, with its quotes doubled (commas, quotes and line breaks
+// of a model name or policy string stay inside the field).
+std::string csv_field(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"') o.push_back('"');
+    o.push_back(c);
+  }
+  return o + "\"";
+}
+
+// A Markdown table cell: '|' and line breaks would end the cell or the row.
+std::string md_cell(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '|')
+      o += "\\|";
+    else if (c == '\n' || c == '\r')
+      o.push_back(' ');
+    else
+      o.push_back(c);
+  }
+  return o;
+}
+
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+}  // namespace
+
+std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_options& opt) {
+  std::vector<bench_row> rows;
+  const int n_vocab = m.config().n_vocab;
+  std::mt19937_64 rng(opt.seed);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  // The same depth tokens and prompts for every cache; depth d uses the first d fill tokens.
+  const int max_depth =
+      opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+  const std::vector<int32_t> fill_all = random_tokens(max_depth, n_vocab, rng);
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t di = 0; di < opt.depths.size(); ++di)
+    prompts.push_back(random_tokens(opt.n_prompt, n_vocab, rng));
+  const int batch = std::max(1, opt.fwd.n_batch);
+  std::unique_ptr<kv_recorder> shared;
+  if (opt.shared_fill && max_depth > 0) {
+    kv_options f16;
+    f16.max_batch = batch;
+    if (opt.progress) std::fprintf(stderr, "filling %d tokens once (f16 cache)...\r", max_depth);
+    shared = std::make_unique<kv_recorder>(m.config(), make_kv(m, max_depth, f16));
+    m.forward(fill_all, 0, *shared, pool, nullptr, 0, opt.fwd);
+  }
+  for (size_t ci = 0; ci < opt.caches.size(); ++ci) {
+    for (size_t di = 0; di < opt.depths.size(); ++di) {
+      const int depth = opt.depths[di];
+      const int n_ctx = depth + std::max(opt.n_prompt, opt.n_gen);
+      auto kv = make_kv(m, n_ctx, opt.caches[ci]);
+      const std::span<const int32_t> fill(fill_all.data(), size_t(depth));
+      auto refill = [&] {
+        if (depth == 0) return;
+        if (shared)
+          shared->copy_into(*kv, depth, batch);
+        else
+          m.forward(fill, 0, *kv, pool, nullptr, 0, opt.fwd);
+      };
+      if (depth > 0) {
+        if (opt.progress)
+          std::fprintf(stderr, "%s %d tokens (%s)...\r", shared ? "copying" : "filling", depth,
+                       opt.cache_names[ci].c_str());
+        refill();
+      }
+      auto row_for = [&](const std::string& test, int n) {
+        bench_row r;
+        r.cache = opt.cache_names[ci];
+        r.depth = depth;
+        r.test = test;
+        r.n_tokens = n;
+        r.kv_bytes = kv->bytes();
+        r.kv_f16_bytes = kv->f16_bytes();
+        r.bits_per_value = kv->bits_per_value();
+        return r;
+      };
+      if (opt.n_prompt > 0) {
+        const std::vector<int32_t>& prompt = prompts[di];
+        // Warm-up run (not timed), then the timed repetitions.
+        std::vector<double> tps;
+        for (int rep = 0; rep <= opt.reps; ++rep) {
+          kv->truncate(depth);
+          if (kv->size() < depth) refill();
+          const double t0 = cli::now_s();
+          m.forward(prompt, depth, *kv, pool, logits.data(), 1, opt.fwd);
+          const double dt = cli::now_s() - t0;
+          if (rep > 0) tps.push_back(opt.n_prompt / dt);
+        }
+        bench_row r = row_for("pp" + std::to_string(opt.n_prompt), opt.n_prompt);
+        r.tps = median(tps);
+        r.tps_min = *std::min_element(tps.begin(), tps.end());
+        r.tps_max = *std::max_element(tps.begin(), tps.end());
+        rows.push_back(r);
+      }
+      if (opt.n_gen > 0) {
+        std::vector<double> tps;
+        for (int rep = 0; rep <= opt.reps; ++rep) {
+          kv->truncate(depth);
+          if (kv->size() < depth) refill();
+          int32_t t = fill.empty() ? 1 : fill.back();
+          const double t0 = cli::now_s();
+          for (int i = 0; i < opt.n_gen; ++i) {
+            m.forward({&t, 1}, depth + i, *kv, pool, logits.data(), 1, opt.fwd);
+            t = int32_t((uint32_t(t) * 2654435761u + 12345u) % uint32_t(n_vocab));
+          }
+          const double dt = cli::now_s() - t0;
+          if (rep > 0) tps.push_back(opt.n_gen / dt);
+        }
+        bench_row r = row_for("tg" + std::to_string(opt.n_gen), opt.n_gen);
+        r.tps = median(tps);
+        r.tps_min = *std::min_element(tps.begin(), tps.end());
+        r.tps_max = *std::max_element(tps.begin(), tps.end());
+        rows.push_back(r);
+      }
+      if (opt.progress) std::fprintf(stderr, "%60s\r", "");
+    }
+  }
+  return rows;
+}
+
+void print_bench(std::FILE* out, const std::string& format, const model& m, int n_threads,
+                 const std::vector<bench_row>& rows) {
+  const model_config& c = m.config();
+  const std::string name = m.file().get_string("general.name", c.arch_name);
+  if (format == "json") {
+    // nlohmann::json escapes per RFC 8259 whatever the model's metadata holds; bytes that are
+    // not UTF-8 become U+FFFD instead of an exception.
+    nlohmann::ordered_json rows_json = nlohmann::ordered_json::array();
+    for (const bench_row& r : rows) {
+      nlohmann::ordered_json j;
+      j["model"] = name;
+      j["arch"] = c.arch_name;
+      j["params"] = static_cast<long long>(m.n_params());
+      j["model_bytes"] = m.weight_bytes();
+      j["threads"] = n_threads;
+      j["kv"] = r.cache;
+      j["depth"] = r.depth;
+      j["test"] = r.test;
+      j["n_tokens"] = r.n_tokens;
+      j["tokens_per_s"] = round3(r.tps);
+      j["tokens_per_s_min"] = round3(r.tps_min);
+      j["tokens_per_s_max"] = round3(r.tps_max);
+      j["kv_bytes"] = r.kv_bytes;
+      j["kv_f16_bytes"] = r.kv_f16_bytes;
+      j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
+      rows_json.push_back(std::move(j));
+    }
+    const std::string text =
+        rows_json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::fprintf(out, "%s\n", text.c_str());
+    return;
+  }
+  if (format == "csv") {
+    std::fprintf(out,
+                 "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_"
+                 "bytes,kv_f16_bytes,kv_bits_per_value\r\n");
+    for (const bench_row& r : rows)
+      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\r\n", csv_field(name).c_str(),
+                   n_threads, csv_field(r.cache).c_str(), r.depth, csv_field(r.test).c_str(), r.tps,
+                   r.tps_min, r.tps_max, r.kv_bytes, r.kv_f16_bytes, r.bits_per_value);
+    return;
+  }
+  std::fprintf(out,
+               "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | "
+               "KV bytes | bits/value |\n");
+  std::fprintf(out,
+               "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  for (const bench_row& r : rows)
+    std::fprintf(out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f |\n",
+                 md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
+                 double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth,
+                 r.test.c_str(), r.tps, r.tps_min, r.tps_max,
+                 cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
+}
+
+}  // namespace engine
