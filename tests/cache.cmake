@@ -29,11 +29,6 @@ foreach(entry IN LISTS strata_compile_fail ITEMS "control_ok|")
   set_tests_properties(compile_fail_${name} PROPERTIES RESOURCE_LOCK strata_build_tree)
 endforeach()
 
-# The policy tables of docs/policies.md (a tool, not a test).
-add_executable(strata_policy_tables ${CMAKE_CURRENT_SOURCE_DIR}/policy/policy_tables.cpp)
-target_link_libraries(strata_policy_tables PRIVATE strata::strata)
-strata_project_target(strata_policy_tables)
-
 find_package(Threads REQUIRED)
 target_link_libraries(strata_kv_cache_test PRIVATE Threads::Threads)
 

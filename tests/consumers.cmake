@@ -3,8 +3,10 @@ if(CMAKE_CROSSCOMPILING)
   return()
 endif()
 # Prove the three ways of consuming strata: find_package after install, add_subdirectory,
-# and FetchContent from the local tree. Each builds tests/consumer (which compiles the
-# README's minimal example) and runs it.
+# and FetchContent from the local tree, and both ways of compiling the kernels: find_package
+# and FetchContent link strata::kernels (the installed library, or one the consumer builds),
+# add_subdirectory compiles them header-only. Each builds tests/consumer (the README's minimal
+# example and kv_cache.hpp's example; header-only only the latter) and runs the programs.
 set(consumer_root ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 set(consumer_common -G ${CMAKE_GENERATOR} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
     -DCMAKE_BUILD_TYPE=Release)
@@ -14,23 +16,38 @@ add_test(NAME consumer_install
           ${consumer_common} -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_BENCH=OFF
           -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_INSTALL=ON
           -DCMAKE_INSTALL_PREFIX=${consumer_root}/prefix)
+add_test(NAME consumer_install_build COMMAND ${CMAKE_COMMAND} --build ${consumer_root}/install-build)
 add_test(NAME consumer_install_do
   COMMAND ${CMAKE_COMMAND} --install ${consumer_root}/install-build)
-set_tests_properties(consumer_install_do PROPERTIES DEPENDS consumer_install)
+set_tests_properties(consumer_install_build PROPERTIES DEPENDS consumer_install)
+set_tests_properties(consumer_install_do PROPERTIES DEPENDS consumer_install_build)
 
+set(consumer_link_find_package kernels)
+set(consumer_link_add_subdirectory header_only)
+set(consumer_link_fetchcontent kernels)
 foreach(mode find_package add_subdirectory fetchcontent)
   add_test(NAME consumer_${mode}_configure
     COMMAND ${CMAKE_COMMAND} -S ${CMAKE_CURRENT_SOURCE_DIR}/consumer
             -B ${consumer_root}/${mode} ${consumer_common}
-            -DSTRATA_CONSUME=${mode} -DSTRATA_SOURCE_DIR=${PROJECT_SOURCE_DIR}
+            -DSTRATA_CONSUME=${mode} -DSTRATA_LINK=${consumer_link_${mode}}
+            -DSTRATA_SOURCE_DIR=${PROJECT_SOURCE_DIR}
             -DCMAKE_PREFIX_PATH=${consumer_root}/prefix)
   add_test(NAME consumer_${mode}_build
     COMMAND ${CMAKE_COMMAND} --build ${consumer_root}/${mode})
-  add_test(NAME consumer_${mode}_run COMMAND ${consumer_root}/${mode}/strata_consumer)
+  if(consumer_link_${mode} STREQUAL "kernels")
+    # ... and the program's own object holds no per-target kernel code.
+    add_test(NAME consumer_${mode}_run COMMAND ${CMAKE_COMMAND} -E chdir ${consumer_root}/${mode}
+             sh -c "./strata_consumer && ./strata_consumer_cache && ! nm -C CMakeFiles/strata_consumer_cache.dir/kv_cache_example.cpp.o | grep -q kernels::N_")
+  else()
+    # ... and the subproject did not build strata::kernels, which nothing links.
+    add_test(NAME consumer_${mode}_run COMMAND ${CMAKE_COMMAND} -E chdir ${consumer_root}/${mode}
+             sh -c "./strata_consumer_cache && test ! -e strata/libstrata_kernels.a")
+  endif()
   set_tests_properties(consumer_${mode}_build PROPERTIES DEPENDS consumer_${mode}_configure)
   set_tests_properties(consumer_${mode}_run PROPERTIES DEPENDS consumer_${mode}_build)
   set_tests_properties(consumer_${mode}_configure consumer_${mode}_build consumer_${mode}_run
                        PROPERTIES LABELS consumer RESOURCE_LOCK consumer_${mode})
 endforeach()
 set_tests_properties(consumer_find_package_configure PROPERTIES DEPENDS consumer_install_do)
-set_tests_properties(consumer_install consumer_install_do PROPERTIES LABELS consumer)
+set_tests_properties(consumer_install consumer_install_build consumer_install_do PROPERTIES
+                     LABELS consumer)

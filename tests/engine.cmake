@@ -1,4 +1,4 @@
-# Engine tests that run the NumPy reference (tests/reference/*.py) need a Python with numpy and
+# Engine tests that run the NumPy reference (tests/engine/reference/*.py) need a Python with numpy and
 # gguf: strata_python_env makes one (or leaves it empty, and those tests skip with a message).
 include(${PROJECT_SOURCE_DIR}/cmake/StrataPython.cmake)
 strata_python_env(STRATA_ENGINE_PYTHON)
@@ -13,7 +13,7 @@ foreach(t IN LISTS strata_engine_reference_tests)
   if(TARGET strata_${t})
     target_compile_definitions(strata_${t} PRIVATE
       STRATA_PYTHON="${STRATA_ENGINE_PYTHON}"
-      STRATA_REFERENCE_DIR="${PROJECT_SOURCE_DIR}/tests/reference"
+      STRATA_REFERENCE_DIR="${PROJECT_SOURCE_DIR}/tests/engine/reference"
       STRATA_TEST_TMP="${CMAKE_CURRENT_BINARY_DIR}"
       STRATA_BIN_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}")
   endif()

@@ -1,5 +1,5 @@
 # Tokenizer tests' extra: reference splits for the BPE pre-tokenizers, made with Python's
-# `regex` module (tests/reference/pretokenize_ref.py) by a fixture before tokenizer_test runs.
+# `regex` module (tests/engine/reference/pretokenize_ref.py) by a fixture before tokenizer_test runs.
 # Without python3 + regex the comparison is skipped (tokenizer_test says so).
 if(TEST tokenizer_test)
   find_package(Python3 COMPONENTS Interpreter QUIET)
@@ -14,7 +14,7 @@ if(TEST tokenizer_test)
   if(strata_has_regex)
     set(ref_dir ${CMAKE_CURRENT_BINARY_DIR}/pretokenize_ref)
     add_test(NAME pretokenize_ref
-             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/reference/pretokenize_ref.py
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/engine/reference/pretokenize_ref.py
                      ${ref_dir} ${STRATA_DATA_DIR}/vocab/ggml-vocab-llama-spm.gguf.inp)
     set_tests_properties(pretokenize_ref PROPERTIES FIXTURES_SETUP strata_pretokenize_ref)
     set_tests_properties(tokenizer_test PROPERTIES FIXTURES_REQUIRED strata_pretokenize_ref

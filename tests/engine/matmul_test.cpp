@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/targets.hpp"
 #include "io/gguf.hpp"
 #include "io/quant.hpp"
 #include "model/matmul.hpp"
@@ -131,14 +132,9 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
     std::vector<float> ref(ny), fast(ny);
     engine::matmul_reference_q8(W, x.data(), n_tokens, ref.data(), act);
     const bool quantized = engine::matmul_quantizes_activations(W.type);
-    std::vector<int64_t> targets =
-        all_targets ? hwy::SupportedAndGeneratedTargets() : std::vector<int64_t>{0};
-    for (int64_t target : targets) {
-      if (target != 0) hwy::SetSupportedTargetsForTest(target);
-      INFO("type " << engine::type_name(W.type) << ", target "
-                   << std::string(target ? hwy::TargetName(target) : "best") << ", " << n_in << "x"
-                   << n_out << ", tokens " << n_tokens << (fine ? ", fine" : ", q8")
-                   << " activations");
+    const auto check_target = [&] {
+      INFO("type " << engine::type_name(W.type) << ", " << n_in << "x" << n_out << ", tokens "
+                   << n_tokens << (fine ? ", fine" : ", q8") << " activations");
       std::fill(fast.begin(), fast.end(), std::nanf(""));
       engine::matmul(W, x.data(), n_tokens, fast.data(), pool, act);
       int bad_ref = 0, bad_exact = 0;
@@ -153,8 +149,11 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
       }
       CHECK(bad_ref == 0);
       CHECK(bad_exact == 0);
-    }
-    hwy::SetSupportedTargetsForTest(0);
+    };
+    if (all_targets)
+      strata_test::for_each_target(check_target);
+    else
+      check_target();  // the best target
     // Exact mode is the f64 dot of the dequantized row with x: also check it against the
     // quantized-activation reference within the activation bound (independent of the kernels).
     if (quantized)
@@ -169,6 +168,8 @@ constexpr ggml_type kAllTypes[] = {
     ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K};
 
 }  // namespace
+
+TEST_CASE("matmul: every target was exercised") { strata_test::check_targets_exercised(); }
 
 TEST_CASE("every weight type on every target: fast path vs scalar reference and exact mode") {
   std::mt19937 rng(42);

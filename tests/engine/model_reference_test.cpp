@@ -1,4 +1,4 @@
-// The engine's forward pass against an independent NumPy forward pass (tests/reference/):
+// The engine's forward pass against an independent NumPy forward pass (tests/engine/reference/):
 // stories260K (real, llama) and small random-weight GGUFs of every architecture.
 #include <filesystem>
 #include <fstream>

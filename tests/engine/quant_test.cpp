@@ -1,5 +1,5 @@
 // Dequantization of every block format against the `gguf` package's NumPy dequantizers
-// (tests/reference/quant_ref.py): random blocks of every type, and rows of real models.
+// (tests/engine/reference/quant_ref.py): random blocks of every type, and rows of real models.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Helpers for the engine's reference tests: run tests/reference/*.py (NumPy + gguf) and
+// Helpers for the engine's reference tests: run tests/engine/reference/*.py (NumPy + gguf) and
 // compare the engine's logits and greedy tokens with theirs.
 #pragma once
 
@@ -46,7 +46,7 @@ inline fs::path tmp_dir() {
   return d;
 }
 
-// Runs a script of tests/reference with arguments; true on success.
+// Runs a script of tests/engine/reference with arguments; true on success.
 inline bool run_script(const std::string& script, const std::string& args) {
   const std::string cmd = quote(STRATA_PYTHON) + " " +
                           quote(std::string(STRATA_REFERENCE_DIR) + "/" + script) + " " + args;

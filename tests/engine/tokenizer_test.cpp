@@ -217,7 +217,8 @@ TEST_CASE("pretokenize: names and errors") {
   }
 }
 
-TEST_CASE("pretokenize: the Python regex module's splits (tests/reference/pretokenize_ref.py)") {
+TEST_CASE(
+    "pretokenize: the Python regex module's splits (tests/engine/reference/pretokenize_ref.py)") {
   const char* dir = std::getenv("STRATA_PRETOKENIZE_REF");
   if (dir == nullptr) {
     MESSAGE("skipped: STRATA_PRETOKENIZE_REF not set (ctest sets it when python3 has regex)");

@@ -13,9 +13,8 @@
 
 TEST_CASE("kernels: two translation units share one dispatch table and agree") {
 #if (HWY_TARGETS & (HWY_TARGETS - 1)) != 0
-  CHECK(
-      odr_second::turbo4_dot_table() ==
-      static_cast<const void*>(&strata::kernels::detail::dispatch<strata::turbo<4>>::dot_table[0]));
+  CHECK(odr_second::turbo4_dot_table() ==
+        static_cast<const void*>(&strata::kernels::detail::tables<strata::turbo<4>>::dot[0]));
 #endif
   constexpr std::size_t dim = 128, n = 37, n_q = 3;
   std::mt19937 rng(3);

@@ -22,7 +22,8 @@
 #include <strata/kernels/kernel_table.hpp>
 
 #include <strata/reference/reference.hpp>
-#include "../support/codec_variants.hpp"
+#include "../support/codec_cases.hpp"
+#include "../support/targets.hpp"
 
 namespace {
 
@@ -212,26 +213,6 @@ template <class Codec> void check_codec(const std::vector<std::size_t>& dims) {
   }
 }
 
-// STRATA_TEST_TARGETS (space-separated Highway target names, e.g. "SVE2 SVE") limits the run
-// to those targets; .ci/aarch64.sh uses it so that NEON, the same code on every emulated CPU,
-// is not run once per CPU under qemu. Unset: every supported and generated target.
-bool target_selected(std::int64_t target) {
-  const char* env = std::getenv("STRATA_TEST_TARGETS");
-  if (env == nullptr || *env == '\0') return true;
-  const std::string list = std::string(" ") + env + " ";
-  return list.find(" " + std::string(hwy::TargetName(target)) + " ") != std::string::npos;
-}
-
-template <class F> void for_each_target(F&& f) {
-  for (const std::int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    if (!target_selected(target)) continue;
-    hwy::SetSupportedTargetsForTest(target);
-    INFO("target ", std::string(hwy::TargetName(target)));
-    f();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
-
 }  // namespace
 
 // Head dims per variant: whole rows of 1, 2 or more blocks and odd lengths for element codecs.
@@ -251,45 +232,22 @@ template <class C> std::vector<std::size_t> test_dims() {
 }
 
 // Every codec of standard_codecs, with every group the ladder gives it, against the reference
-// on every target: a codec added to the set is tested here with no edit. Four test cases (the
-// codec's index mod 4) so that .ci/aarch64.sh runs them in parallel under qemu (test case names
-// hold no comma: doctest's --test-case splits its filter at commas).
-template <std::size_t Part> void check_standard_codecs() {
-  std::size_t i = 0;
-  standard_codecs::for_each([&](auto c) {
-    if (i++ % 4 != Part) return;
-    strata_test::for_each_group<typename decltype(c)::type>([](auto v) {
+// on every target: one test case per codec (a codec added to the set is tested here with no
+// edit), which .ci/aarch64.sh runs as separate processes under qemu.
+TEST_CASE_TEMPLATE_DEFINE("kernels: a standard codec matches the reference on every target", Case,
+                          kernels_match_reference) {
+  using C = strata_test::codec_of<standard_codecs, Case>;
+  strata_test::for_each_target([] {
+    for_each_group_variant<C>([](auto v) {
       using V = typename decltype(v)::type;
       INFO("codec ", V::name, ", groups of ", V::block_values);
       check_codec<V>(test_dims<V>());
     });
   });
 }
+TEST_CASE_TEMPLATE_APPLY(kernels_match_reference, strata_test::codec_cases<standard_codecs>);
 
-TEST_CASE("kernels: standard codecs whose index mod 4 is 0 match the reference on every target") {
-  for_each_target(check_standard_codecs<0>);
-}
-TEST_CASE("kernels: standard codecs whose index mod 4 is 1 match the reference on every target") {
-  for_each_target(check_standard_codecs<1>);
-}
-TEST_CASE("kernels: standard codecs whose index mod 4 is 2 match the reference on every target") {
-  for_each_target(check_standard_codecs<2>);
-}
-TEST_CASE("kernels: standard codecs whose index mod 4 is 3 match the reference on every target") {
-  for_each_target(check_standard_codecs<3>);
-}
-
-TEST_CASE("kernels: every target was exercised") {
-  const auto targets = hwy::SupportedAndGeneratedTargets();
-  CHECK(!targets.empty());
-  std::string names, selected;
-  for (auto t : targets) {
-    names += std::string(hwy::TargetName(t)) + " ";
-    if (target_selected(t)) selected += std::string(hwy::TargetName(t)) + " ";
-  }
-  MESSAGE("targets: ", names, "(tested here: ", selected, ")");
-  CHECK_MESSAGE(!selected.empty(), "STRATA_TEST_TARGETS selects none of this CPU's targets");
-}
+TEST_CASE("kernels: every target was exercised") { strata_test::check_targets_exercised(); }
 
 TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
   struct expect {

@@ -9,7 +9,7 @@ namespace odr_second {
 
 const void* turbo4_dot_table() {
 #if (HWY_TARGETS & (HWY_TARGETS - 1)) != 0
-  return &strata::kernels::detail::dispatch<strata::turbo<4>>::dot_table[0];
+  return &strata::kernels::detail::tables<strata::turbo<4>>::dot[0];
 #else
   return nullptr;
 #endif

@@ -56,4 +56,17 @@ template <class C, class F> constexpr bool with_group_for(std::uint32_t head_dim
   }
 }
 
+// f(std::type_identity<E>{}) for every codec E a cache can store rows of C with: C with each
+// group of the ladder (grouped codecs), or C itself. What tests and strata::kernels iterate.
+template <class C, class F> constexpr void for_each_group_variant(F&& f) {
+  if constexpr (grouped_codec<C>) {
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      (f(std::type_identity<typename C::template with_group<G>>{}), ...);
+    }
+    (group_ladder{});
+  } else {
+    f(std::type_identity<C>{});
+  }
+}
+
 }  // namespace strata

@@ -2,24 +2,38 @@
 // strata::encode / decode / dot / axpy for every codec (docs/formats.md), compiled for every
 // SIMD target Highway generates and dispatched at run time (one dispatch per call).
 //
-// Header-only: the per-target code (kernels-inl.hpp) is re-included once per target through
-// hwy/foreach_target.h. The dispatch tables are inline static members of class templates, so
-// any number of translation units of one program may include this header (one definition
-// each, merged by the linker); all of them must be compiled with the same target flags.
-// Highway 1.0.3 allows one foreach_target.h per translation unit: a file that includes this
-// header cannot also run its own Highway dynamic dispatch. Link hwy::hwy (strata::strata does).
+// Two ways to compile it, chosen per translation unit:
+// - header-only (strata::strata): the per-target code (kernels-inl.hpp) is re-included once
+//   per target through hwy/foreach_target.h in every unit that includes this header. The
+//   dispatch tables are static members of class templates, so any number of units of one
+//   program may do so (one definition each, merged by the linker); all of them must be compiled
+//   with the same target flags. Highway 1.0.3 allows one foreach_target.h per unit: such a
+//   unit cannot also run its own Highway dynamic dispatch. Link hwy::hwy.
+// - compiled once (strata::kernels, which defines STRATA_KERNELS_PRECOMPILED): units see
+//   declarations only and call into the library's one unit (strata/kernels/instantiate.hpp),
+//   which holds every standard codec's kernels; no Highway header is included here.
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 
 #include <strata/kernels/codec_traits.hpp>
+#include <strata/kernels/precompiled.hpp>
 
+// STRATA_KERNELS_PRECOMPILED (set by linking strata::kernels): this translation unit sees the
+// kernels' declarations only; strata::kernels' one translation unit holds the instantiations
+// for every standard codec and group (strata/kernels/precompiled.hpp). STRATA_KERNELS_DEFINE
+// compiles the definitions here even then (that unit, or a program's own codec types).
+#if !defined(STRATA_KERNELS_PRECOMPILED) || defined(STRATA_KERNELS_DEFINE)
+#define STRATA_KERNELS_HEADER_ONLY 1
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "strata/kernels/kernels-inl.hpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <strata/kernels/kernels-inl.hpp>
+#else
+#define STRATA_KERNELS_HEADER_ONLY 0
+#endif
 
 namespace strata::kernels::detail {
 
@@ -30,43 +44,68 @@ using dot_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std
 using axpy_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std::size_t,
                          std::size_t, std::size_t, float*);
 
+// The best compiled target's kernels of one codec type. Declared alike in every translation
+// unit; the definitions below are compiled where STRATA_KERNELS_HEADER_ONLY is 1.
+template <class Codec> struct dispatch {
+  static encode_fn encode();
+  static decode_fn decode();
+  static dot_fn dot();
+  static axpy_fn axpy();
+};
+
+#if STRATA_KERNELS_HEADER_ONLY
 #if (HWY_TARGETS & (HWY_TARGETS - 1)) == 0
 // One target compiled: call it directly.
-template <class Codec> struct dispatch {
-  using k = HWY_STATIC_DISPATCH(codec_kernels<Codec>);
-  static encode_fn encode() { return &k::encode; }
-  static decode_fn decode() { return &k::decode; }
-  static dot_fn dot() { return &k::dot; }
-  static axpy_fn axpy() { return &k::axpy; }
-};
+template <class Codec> encode_fn dispatch<Codec>::encode() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::encode;
+}
+template <class Codec> decode_fn dispatch<Codec>::decode() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::decode;
+}
+template <class Codec> dot_fn dispatch<Codec>::dot() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::dot;
+}
+template <class Codec> axpy_fn dispatch<Codec>::axpy() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::axpy;
+}
 #else
 // Like HWY_EXPORT, but the tables are static members of a class template (one definition
 // per program, not one per translation unit): entry 0 picks the best target on the first
 // call, then entry GetChosenTarget().GetIndex() is the chosen target's function.
 inline constexpr std::size_t table_size = HWY_MAX_DYNAMIC_TARGETS + 2;
-template <class Codec> struct dispatch {
-  static const encode_fn encode_table[table_size];
-  static const decode_fn decode_table[table_size];
-  static const dot_fn dot_table[table_size];
-  static const axpy_fn axpy_table[table_size];
-  static encode_fn encode() { return encode_table[hwy::GetChosenTarget().GetIndex()]; }
-  static decode_fn decode() { return decode_table[hwy::GetChosenTarget().GetIndex()]; }
-  static dot_fn dot() { return dot_table[hwy::GetChosenTarget().GetIndex()]; }
-  static axpy_fn axpy() { return axpy_table[hwy::GetChosenTarget().GetIndex()]; }
+template <class Codec> struct tables {
+  static const encode_fn encode[table_size];
+  static const decode_fn decode[table_size];
+  static const dot_fn dot[table_size];
+  static const axpy_fn axpy[table_size];
 };
-#define STRATA_KERNELS_TABLE(FN, TYPE)                                                       \
-  template <class Codec>                                                                     \
-  const TYPE dispatch<Codec>::FN##_table[table_size] = {                                     \
-      &decltype(hwy::DeduceFunctionCache(                                                    \
-          static_cast<TYPE>(nullptr)))::template ChooseAndCall<dispatch<Codec>::FN##_table>, \
-      HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                                      \
-      HWY_CHOOSE_FALLBACK(codec_kernels<Codec>::FN)};
+#define STRATA_KERNELS_TABLE(FN, TYPE)                                             \
+  template <class Codec>                                                           \
+  const TYPE tables<Codec>::FN[table_size] = {                                     \
+      &decltype(hwy::DeduceFunctionCache(                                          \
+          static_cast<TYPE>(nullptr)))::template ChooseAndCall<tables<Codec>::FN>, \
+      HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                            \
+      HWY_CHOOSE_FALLBACK(codec_kernels<Codec>::FN)};                              \
+  template <class Codec> TYPE dispatch<Codec>::FN() {                              \
+    return tables<Codec>::FN[hwy::GetChosenTarget().GetIndex()];                   \
+  }
 STRATA_KERNELS_TABLE(encode, encode_fn)
 STRATA_KERNELS_TABLE(decode, decode_fn)
 STRATA_KERNELS_TABLE(dot, dot_fn)
 STRATA_KERNELS_TABLE(axpy, axpy_fn)
 #undef STRATA_KERNELS_TABLE
 #endif
+#endif  // STRATA_KERNELS_HEADER_ONLY
+
+// Stops the build with a readable message where a translation unit that sees declarations
+// only names a codec type strata::kernels does not hold.
+template <class Codec> constexpr void require_compiled() {
+  static_assert(STRATA_KERNELS_HEADER_ONLY || precompiled<Codec>,
+                "strata: this codec type's kernels are not in strata::kernels (it holds the "
+                "standard codecs with the groups of strata/codec/group.hpp); compile this "
+                "translation unit with STRATA_KERNELS_DEFINE defined before its includes, or "
+                "give the codec its own kernels");
+}
 
 [[noreturn]] inline void bad_length(const char* what, const char* codec, std::size_t n,
                                     std::size_t block) {
@@ -84,6 +123,7 @@ template <kernels::kernel_codec Codec>
 inline void encode(const float* x, std::size_t n, void* out) {
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+  kernels::detail::require_compiled<Codec>();
   kernels::detail::dispatch<Codec>::encode()(x, n, out);
 }
 
@@ -91,6 +131,7 @@ inline void encode(const float* x, std::size_t n, void* out) {
 template <kernels::kernel_codec Codec> inline void decode(const void* in, std::size_t n, float* x) {
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
+  kernels::detail::require_compiled<Codec>();
   kernels::detail::dispatch<Codec>::decode()(in, n, x);
 }
 
@@ -101,6 +142,7 @@ inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* ke
                 std::size_t score_stride) {
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::require_compiled<Codec>();
   kernels::detail::dispatch<Codec>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
                                           score_stride);
 }
@@ -111,6 +153,7 @@ inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const vo
                  std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::require_compiled<Codec>();
   kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values, dim,
                                            out);
 }

@@ -1,3 +1,6 @@
+// Its turbo codec types (the fork's codebooks) are not among strata::kernels' precompiled ones:
+// this unit compiles their kernels itself.
+#define STRATA_KERNELS_DEFINE 1
 #include "kv/kv_test_codebooks.hpp"
 
 #include <cstdlib>

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "quality.hpp"
+#include "../tests/codec/quality.hpp"
 
 using namespace strata;
 using namespace strata::quality;

@@ -3,7 +3,7 @@
 include/strata/codec/lloyd_max.hpp.  Standard library only (math.erf/erfc are accurate to
 about 1 ulp), so the tables are reproducible anywhere:
 
-    python3 tests/codec/lloyd_max.py > /tmp/tables.txt
+    python3 tools/lloyd_max.py > /tmp/tables.txt
 
 Lloyd's iteration on a symmetric quantizer: thresholds are the midpoints of neighbouring
 centroids, centroids are the conditional means of N(0,1) between their thresholds

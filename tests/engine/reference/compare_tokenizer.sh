@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# tests/reference/compare_tokenizer.sh — strata-tokenize against llama.cpp's llama_tokenize on
+# tests/engine/reference/compare_tokenizer.sh — strata-tokenize against llama.cpp's llama_tokenize on
 # the vocabularies at hand (shared/data/vocab, stories260K, the cached SmolLM2 and Gemma 3
 # models) and on wiki.test.raw, the llama.cpp vocab test strings and 6,000 random strings
 # (special-token texts among them), with add_special/parse_special off and on.
 #
 #   bench/llamacpp.sh build                           # once: llama.cpp's static libraries
-#   tests/reference/compare_tokenizer.sh [BUILD_DIR]  # BUILD_DIR holds bin/strata-tokenize
+#   tests/engine/reference/compare_tokenizer.sh [BUILD_DIR]  # BUILD_DIR holds bin/strata-tokenize
 #
 # Known difference: Gemma 3's "</s>" (a user-defined HTML tag there) stays plain text in
 # llama.cpp when parse_special is off, since llama.cpp marks every "</s>" token as an
 # end-of-generation control token; strata cuts it out as the user-defined token it is.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
+here=$(cd "$(dirname "$0")/../../.." && pwd)
 build=${1:-$here/build}
 cache=${STRATA_CACHE_DIR:-$HOME/.cache/strata}
 data=${STRATA_DATA_DIR:-$here/../shared/data}
@@ -25,7 +25,7 @@ die() { echo "error: $* (compare_tokenizer.sh)" >&2; exit 1; }
 libs=("$lcpp/build/src/libllama.a" "$lcpp/build/ggml/src/libggml.a"
       "$lcpp/build/ggml/src/libggml-cpu.a" "$lcpp/build/ggml/src/libggml-base.a")
 g++ -O2 -std=c++17 -I"$lcpp/src/include" -I"$lcpp/src/ggml/include" \
-  "$here/tests/reference/tokenize_llamacpp.cpp" "${libs[@]}" -lpthread -lgomp -ldl -o "$ref"
+  "$here/tests/engine/reference/tokenize_llamacpp.cpp" "${libs[@]}" -lpthread -lgomp -ldl -o "$ref"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

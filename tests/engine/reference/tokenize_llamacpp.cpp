@@ -1,6 +1,6 @@
-// llama.cpp's tokenizer as a reference for strata-tokenize (tests/reference/compare_tokenizer.sh
-// builds it against the static libraries of bench/llamacpp.sh's build). Dev tool, not built by
-// the project.
+// llama.cpp's tokenizer as a reference for strata-tokenize
+// (tests/engine/reference/compare_tokenizer.sh builds it against the static libraries of
+// bench/llamacpp.sh's build). Dev tool, not built by the project.
 //   tokenize_llamacpp MODEL FILE ADD_SPECIAL PARSE_SPECIAL
 // prints llama_tokenize's ids, one line per string of FILE when it holds llama.cpp's
 // "__ggml_vocab_test__" marker lines, else one line for the whole file.
