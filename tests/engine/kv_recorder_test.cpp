@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/data_file.hpp"
 #include "error.hpp"
 #include "kv/kv.hpp"
 #include "kv/kv_recorder.hpp"
@@ -28,11 +29,7 @@ std::vector<float> next_logits(engine::model& m, engine::kv_store& kv, int pos, 
 }  // namespace
 
 TEST_CASE("kv_recorder: copied rows equal a prefill (stories260K, f32 / f16 / bf16 caches)") {
-  const std::string path = std::string(STRATA_DATA_DIR) + "/stories260K.gguf";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  const std::string path = strata_test::data_file("stories260K.gguf");
   auto lm = engine::cli::load(path, false);
   engine::model& m = *lm.net;
   engine::thread_pool pool(2);

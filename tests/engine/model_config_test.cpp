@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../support/data_file.hpp"
 #include "error.hpp"
 #include "gguf_builder.hpp"
 #include "io/gguf.hpp"
@@ -47,11 +48,7 @@ TEST_CASE("missing hyper-parameters are errors, not defaults") {
 }
 
 TEST_CASE("stories260K: llama hyper-parameters") {
-  const std::string path = std::string(STRATA_DATA_DIR) + "/stories260K.gguf";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  const std::string path = strata_test::data_file("stories260K.gguf");
   engine::gguf f(path);
   const auto c = engine::model_config::from_gguf(f);
   CHECK(c.architecture == engine::arch::llama);

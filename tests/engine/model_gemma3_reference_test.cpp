@@ -1,29 +1,11 @@
 // The engine's forward pass against the NumPy reference on Gemma 3 270M Q4_K_M (gemma3:
 // sliding-window layers, QK-norm, GELU, pre/post norms, scaled embeddings) in STRATA_CACHE_DIR.
 // The NumPy side is slow here (a 262144-token vocabulary), so the greedy run is 4 steps.
-#include <filesystem>
-
 #include "reference_util.hpp"
-
-namespace {
-
-bool ready(const std::string& path) {
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found (cmake -P cmake/fetch_model.cmake fetches it)");
-    return false;
-  }
-  if (!reftest::have_python()) {
-    MESSAGE("skipped: no Python with numpy + gguf (strata_python_env)");
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 TEST_CASE("Gemma 3 270M Q4_K_M: logits and 4 greedy tokens match the NumPy reference") {
   const std::string path = std::string(STRATA_CACHE_DIR) + "/models/gemma-3-270m-q4_k_m.gguf";
-  if (!ready(path)) return;
+  if (!reftest::model_ready(path)) return;
   // <bos> "The capital of France is"
   reftest::check_against_reference(path, {2, 818, 5279, 529, 7001, 563}, 4, "gemma3_270m");
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../support/data_file.hpp"
 #include "reference_util.hpp"
 
 namespace {
@@ -22,11 +23,7 @@ void tiny(const std::string& arch) {
 }  // namespace
 
 TEST_CASE("stories260K: logits and 64 greedy tokens match the NumPy reference") {
-  const std::string path = std::string(STRATA_DATA_DIR) + "/stories260K.gguf";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  const std::string path = strata_test::data_file("stories260K.gguf");
   if (!reftest::have_python()) {
     MESSAGE("skipped: no Python with numpy + gguf (strata_python_env)");
     return;
@@ -42,11 +39,7 @@ TEST_CASE("tiny random gemma3 (sliding window, GELU, post-norms) matches the ref
 }
 
 TEST_CASE("batched prefill equals token-by-token decoding") {
-  const std::string path = std::string(STRATA_DATA_DIR) + "/stories260K.gguf";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  const std::string path = strata_test::data_file("stories260K.gguf");
   auto file = std::make_shared<const engine::gguf>(path);
   engine::model m(file);
   const int V = m.config().n_vocab;
@@ -68,11 +61,7 @@ TEST_CASE("batched prefill equals token-by-token decoding") {
 }
 
 TEST_CASE("context overflow and bad tokens are errors, never a write past the cache") {
-  const std::string path = std::string(STRATA_DATA_DIR) + "/stories260K.gguf";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  const std::string path = strata_test::data_file("stories260K.gguf");
   auto file = std::make_shared<const engine::gguf>(path);
   engine::model m(file);
   engine::thread_pool pool(1);

@@ -38,6 +38,20 @@ namespace fs = std::filesystem;
 
 inline bool have_python() { return std::string(STRATA_PYTHON).size() > 0; }
 
+// A real model's reference test runs when the model file and the Python reference are there;
+// otherwise it says which is missing (the message shows in the test's output).
+inline bool model_ready(const std::string& path) {
+  if (!fs::exists(path)) {
+    MESSAGE("skipped: " << path << " not found (cmake -P cmake/fetch_model.cmake fetches it)");
+    return false;
+  }
+  if (!have_python()) {
+    MESSAGE("skipped: no Python with numpy + gguf (strata_python_env)");
+    return false;
+  }
+  return true;
+}
+
 inline std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 inline fs::path tmp_dir() {

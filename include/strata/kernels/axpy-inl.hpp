@@ -1,25 +1,9 @@
 // The portable value drivers, per Highway target: the fused axpy (weighted sums of value rows)
 // and block decode, for any codec with an f32_expander / block_decoding (roles-inl.hpp).
-// Included by kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_AXPY_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_AXPY_INL_HPP_
-#undef STRATA_KERNELS_AXPY_INL_HPP_
-#else
-#define STRATA_KERNELS_AXPY_INL_HPP_
-#endif
-
-#include <cstddef>
-#include <cstring>
-
-#include <hwy/aligned_allocator.h>
-#include <hwy/highway.h>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
+// A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR
 // acc_i += sum_j w_ij * scale_j * value_j for QT (1, 2 or 4) queries: each value block is
@@ -124,5 +108,3 @@ template <class Codec> HWY_INLINE void block_decode(const void* in, std::size_t 
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_AXPY_INL_HPP_ toggle

@@ -6,26 +6,10 @@
 // f32 (int8 values converted, or the f32 codebook looked up with vpermps: turbo2/3 one
 // lookup per 8 values, turbo4 two and a blend), each chunk in natural element order.
 // lane_axpy drives any lane_reading codec, plane_axpy any plane_reading one (roles-inl.hpp).
-// Included by kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_AXPY_X86_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_AXPY_X86_INL_HPP_
-#undef STRATA_KERNELS_AXPY_X86_INL_HPP_
-#else
-#define STRATA_KERNELS_AXPY_X86_INL_HPP_
-#endif
-
-#include <algorithm>
-#include <cstddef>
-#include <utility>
-
-#include <hwy/highway.h>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
+// A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // ws[r * kJ + j] = w[r * w_stride + j0 + j] * scale(block b of row j) for the nj rows of a
@@ -217,5 +201,3 @@ HWY_INLINE void plane_axpy(const float* w, std::size_t n_q, std::size_t w_stride
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_AXPY_X86_INL_HPP_ toggle

@@ -1,28 +1,10 @@
 // The integer dot driver, per Highway target: scores of float queries against keys of any codec
 // with an int8_expander (roles-inl.hpp). Queries are quantized to int8 once per call, per key
 // block (strata/kernels/int8_dot.hpp has the scalar reference with the same arithmetic).
-// Included by kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_DOT_I8_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_DOT_I8_INL_HPP_
-#undef STRATA_KERNELS_DOT_I8_INL_HPP_
-#else
-#define STRATA_KERNELS_DOT_I8_INL_HPP_
-#endif
-
-#include <cstddef>
-#include <cstdint>
-#include <type_traits>
-
-#include <hwy/aligned_allocator.h>
-#include <hwy/highway.h>
-#include <strata/kernels/int8_dot.hpp>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
+// A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR
 // Scores of QT queries (already quantized) against n_keys keys. corr[(i * nb + b) * L32]
@@ -113,5 +95,3 @@ HWY_INLINE void i8_dot(const float* q, std::size_t n_q, std::size_t dim, const v
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_DOT_I8_INL_HPP_ toggle

@@ -1,26 +1,9 @@
 // f32 / f16 / bf16 (one value per element, float_io): the formats' load/store and their
-// encode, decode, dot and axpy, per Highway target (the SCALAR target included). Included by
-// kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_FLOAT_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_FLOAT_INL_HPP_
-#undef STRATA_KERNELS_FLOAT_INL_HPP_
-#else
-#define STRATA_KERNELS_FLOAT_INL_HPP_
-#endif
-
-#include <cstddef>
-#include <cstdint>
-
-#include <hwy/highway.h>
-#include <strata/codec/codecs.hpp>
-#include <strata/codec/half.hpp>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
+// encode, decode, dot and axpy, per Highway target (the SCALAR target included). A fragment
+// of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 // float_io<Codec> (roles-inl.hpp): load N values of a row as f32, store N f32 values encoded.
 template <> struct float_io<f32> {
@@ -227,5 +210,3 @@ HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_FLOAT_INL_HPP_ toggle

@@ -1,6 +1,8 @@
 // Highway kernels for every codec, compiled once per SIMD target: strata/kernels/kernels.hpp
-// re-includes this file through hwy/foreach_target.h; do not include it directly. It includes
-// the files below (each with its own per-target guard) and defines the entry point.
+// re-includes this file through hwy/foreach_target.h; do not include it directly. The files
+// below are fragments of this one: included here once per target, inside its per-target guard
+// and after every header they use (listed here once), in this order, each in
+// strata::kernels::HWY_NAMESPACE (where simd-inl.hpp declares `hn`).
 //
 //   simd-inl.hpp      shared SIMD helpers: lane sums, query-row tiles, prefetch, int8 products
 //   roles-inl.hpp     the reader roles a codec family provides, each with its concept
@@ -22,11 +24,28 @@
 #define STRATA_KERNELS_INL_HPP_
 #endif
 
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <utility>
 
+#include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
+#include <strata/codec/codecs.hpp>
+#include <strata/codec/d8_codebook.hpp>
+#include <strata/codec/half.hpp>
+#include <strata/codec/turbo_pack.hpp>
+#include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/scalar.hpp>
+#include <strata/reference/block.hpp>
 // Helpers and roles first, then the codec families, then the drivers.
 // clang-format off
 #include <strata/kernels/simd-inl.hpp>

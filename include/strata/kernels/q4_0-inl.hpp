@@ -1,27 +1,8 @@
 // q4_0 (4-bit values - 8, one fp16 scale per 32; docs/formats.md): its readers and encoder, per
-// Highway target. Included by kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_Q4_0_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_Q4_0_INL_HPP_
-#undef STRATA_KERNELS_Q4_0_INL_HPP_
-#else
-#define STRATA_KERNELS_Q4_0_INL_HPP_
-#endif
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include <hwy/highway.h>
-#include <strata/codec/codecs.hpp>
-#include <strata/codec/half.hpp>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
+// Highway target. A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR
 // Element e < 16: low nibble of byte e, else the high nibble of byte e - 16. Keys stay
@@ -141,5 +122,3 @@ template <> struct lane_reader<q4_0> {
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_Q4_0_INL_HPP_ toggle

@@ -13,24 +13,10 @@
 //   block_encoder   f32 values to blocks (encode)                     the entry point
 //   lane_reader     x86: 8 values of a block per chunk, natural order axpy_x86-inl.hpp
 //   plane_reader    x86: turbo's 2-bit planes as index words          axpy_x86-inl.hpp
-// Included by kernels-inl.hpp; do not include directly.
-
-#if defined(STRATA_KERNELS_ROLES_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_ROLES_INL_HPP_
-#undef STRATA_KERNELS_ROLES_INL_HPP_
-#else
-#define STRATA_KERNELS_ROLES_INL_HPP_
-#endif
-
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-
-#include <hwy/highway.h>
+// A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 template <class Codec> struct float_io { using absent = void; };
 template <class Codec> struct i8_reader { using absent = void; };
@@ -229,5 +215,3 @@ inline constexpr bool use_plane_reader = [] {
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_ROLES_INL_HPP_ toggle

@@ -1,21 +1,6 @@
 // Shared SIMD helpers of the kernels, per Highway target: lane sums, the split of query rows
-// into tiles, prefetch, fp16 scales, int8 products. Included by kernels-inl.hpp (per-target
-// guard below, as every -inl.hpp file here); do not include directly.
-
-#if defined(STRATA_KERNELS_SIMD_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_SIMD_INL_HPP_
-#undef STRATA_KERNELS_SIMD_INL_HPP_
-#else
-#define STRATA_KERNELS_SIMD_INL_HPP_
-#endif
-
-#include <cstddef>
-#include <cstdint>
-#include <type_traits>
-
-#include <hwy/cache_control.h>
-#include <hwy/highway.h>
-#include <strata/codec/half.hpp>
+// into tiles, prefetch, fp16 scales, int8 products. A fragment of kernels-inl.hpp (the first:
+// `hn` below serves them all).
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
@@ -199,5 +184,3 @@ template <class DF> HWY_INLINE hn::Vec<DF> i8_to_f32(DF df, const std::int8_t* p
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_SIMD_INL_HPP_ toggle

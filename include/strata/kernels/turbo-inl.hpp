@@ -1,34 +1,8 @@
 // turbo<B, G> (packed Lloyd-Max codebook indices, one fp16 scale per group; docs/formats.md):
-// its readers and encoder, per Highway target. Included by kernels-inl.hpp; do not include
-// directly.
-
-#if defined(STRATA_KERNELS_TURBO_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_TURBO_INL_HPP_
-#undef STRATA_KERNELS_TURBO_INL_HPP_
-#else
-#define STRATA_KERNELS_TURBO_INL_HPP_
-#endif
-
-#include <algorithm>
-#include <bit>
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <type_traits>
-
-#include <hwy/highway.h>
-#include <strata/codec/codecs.hpp>
-#include <strata/codec/half.hpp>
-#include <strata/codec/turbo_pack.hpp>
-#include <strata/kernels/codec_traits.hpp>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
-#include <strata/reference/block.hpp>
+// its readers and encoder, per Highway target. A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR
 // turbo3's high bit of plane K (docs/formats.md): bit 2K of every lane moved to bit 2, for
@@ -394,5 +368,3 @@ requires(B == 2 || B == 3) struct plane_reader<turbo<B, 128, CB>> {
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_TURBO_INL_HPP_ toggle

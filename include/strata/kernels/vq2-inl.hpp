@@ -1,29 +1,8 @@
 // vq2<G> (d8 lattice codes, 16 bits per 8 values, one fp16 scale per group; docs/formats.md):
-// its readers and encoder, per Highway target. Included by kernels-inl.hpp; do not include
-// directly.
-
-#if defined(STRATA_KERNELS_VQ2_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
-#ifdef STRATA_KERNELS_VQ2_INL_HPP_
-#undef STRATA_KERNELS_VQ2_INL_HPP_
-#else
-#define STRATA_KERNELS_VQ2_INL_HPP_
-#endif
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-
-#include <hwy/highway.h>
-#include <strata/codec/codecs.hpp>
-#include <strata/codec/d8_codebook.hpp>
-#include <strata/kernels/roles-inl.hpp>
-#include <strata/kernels/simd-inl.hpp>
-#include <strata/reference/block.hpp>
+// its readers and encoder, per Highway target. A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR
 // vq2: the G / 8 codes of a group to G int8 values k (+ offset), in element order. Per code
@@ -174,5 +153,3 @@ requires(G >= 32) struct lane_reader<vq2<G>> {
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
-
-#endif  // STRATA_KERNELS_VQ2_INL_HPP_ toggle
