@@ -2,9 +2,9 @@
 // The umbrella header: every public header of strata. Convenient for users; strata's own
 // headers include only what they need.
 //
-// Note: it includes the Highway kernels (strata/kernels/kernels.hpp), and Highway 1.0.3 allows
-// one hwy/foreach_target.h per translation unit, so a file that includes this header cannot
-// also run its own Highway dynamic dispatch.
+// Note: header-only (without strata::kernels) it includes the Highway kernels
+// (strata/kernels/kernels.hpp), and Highway 1.0.3 allows one hwy/foreach_target.h per
+// translation unit, so such a file cannot also run its own Highway dynamic dispatch.
 
 #include <strata/version.hpp>
 
@@ -32,3 +32,4 @@
 #include <strata/cache/state_file.hpp>
 #include <strata/codec/layout.hpp>
 #include <strata/kv_cache.hpp>
+#include <strata/plan.hpp>

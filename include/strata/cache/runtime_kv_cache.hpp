@@ -28,8 +28,9 @@
 // V codec's axpy kernel, the output rotated back once. save/load: state_io.hpp.
 //
 // ---- Also: Highway ---------------------------------------------------------------------------
-// This header includes strata/kernels/kernels.hpp (hwy/foreach_target.h): a .cpp that includes
-// it cannot run its own Highway dynamic dispatch (Highway 1.0.3, one per translation unit).
+// Header-only, this header includes strata/kernels/kernels.hpp (hwy/foreach_target.h): a .cpp
+// that includes it cannot run its own Highway dynamic dispatch (Highway 1.0.3, one per unit).
+// Linked with strata::kernels it sees the kernels' declarations only.
 //
 // ---- Threads ------------------------------------------------------------------------------
 // - const members (attend, attend on any KV-head subset, sizes, save) may run concurrently
@@ -89,6 +90,13 @@ class runtime_kv_cache {
   // Bytes of compressed K/V storage (and the recent window's f16 rows), allocated once in the
   // constructor: exactly policy().bytes(n_ctx, max_batch).
   std::size_t bytes() const noexcept { return bytes_; }
+  // Bytes of the layers' K means and balance scales (allocated when first set; strata::plan's
+  // `side` once they are).
+  std::size_t side_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const auto& L : layers_) n += L.kt.mean.size() + L.kt.scale.size() + L.kt.inv.size();
+    return n * sizeof(float);
+  }
   // Tokens the layer can hold (its cache's layer when it shares one).
   std::size_t capacity(std::size_t layer) const { return owner(layer).cap; }
   // Tokens cached on the layer, and their positions [pos_begin, pos_end).
