@@ -11,9 +11,15 @@
 // Run (medians of 5 repetitions; docs/policies.md has the table):
 //   build/bin/strata_attention_bench --benchmark_repetitions=5
 //     --benchmark_report_aggregates_only=true     (one line)
-// STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles.
+//   decode_stream: decode over enough layers that the KV is at least 4x the last-level cache
+//             (so every byte comes from memory), 16K and 32K tokens, Llama-8B layer shape; each
+//             row prints GB/s and bw_fraction, its bytes per second over the streaming-read
+//             bandwidth of one core measured in the same run (bench/machine.hpp)
+// STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles;
+// STRATA_TARGET=AVX2 (AVX3, SSE4, ...) forces a SIMD target.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -23,9 +29,12 @@
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/policy/parse.hpp>
 
+#include "machine.hpp"
+
 namespace {
 
 constexpr std::size_t n_heads = 32, n_kv = 8, head_dim = 128;
+const bool kTargetForced = !strata_bench::forced_target().empty();
 
 // Attention shape of one layer: query heads, KV heads, head dim.
 struct shape {
@@ -92,6 +101,34 @@ void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shap
   st.counters["KV_MB_per_layer"] = double(c.bytes()) / double(n_layers) / 1e6;
 }
 
+// Decode over ceil(4 x LLC / bytes per layer) layers of n tokens: the cache cannot stay in the
+// last-level cache between iterations, every layer's K and V are read once per step.
+void decode_stream(benchmark::State& st, const char* policy) {
+  (void)kTargetForced;
+  const std::size_t n = std::size_t(st.range(0));
+  const strata::policy_report one =
+      strata::report(strata::parse_policy(policy), strata::layer_map::dense(1, n_kv, head_dim));
+  const std::size_t per_layer = one.bytes(n);
+  const std::size_t n_layers = (4 * strata_bench::llc_bytes() + per_layer - 1) / per_layer;
+  const double bw = strata_bench::stream_bandwidth();
+  strata::runtime_kv_cache c = filled(policy, n_layers, n);
+  const auto& q = random_rows(n_heads * head_dim);
+  std::vector<float> out(n_heads * head_dim);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st)
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      c.attend(l, q.data(), 1, std::int64_t(n - 1), out.data());
+      benchmark::DoNotOptimize(out.data());
+    }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double rate = double(c.bytes()) * double(st.iterations()) / s;  // bytes per second
+  st.counters["layers"] = double(n_layers);
+  st.counters["KV_MB"] = double(c.bytes()) / 1e6;
+  st.counters["GB/s"] = rate / 1e9;
+  st.counters["bw_fraction"] = rate / bw;
+  st.counters["stream_GB/s"] = bw / 1e9;
+}
+
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;
   strata::runtime_kv_cache c = filled(
@@ -140,6 +177,21 @@ STRATA_PREFILL(turbo2, "turbo2");
 STRATA_PREFILL(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_PREFILL(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 STRATA_PREFILL(q8_0_vq2, "-ctk q8_0 -ctv vq2");
+
+#define STRATA_DECODE_STREAM(name, policy)       \
+  BENCHMARK_CAPTURE(decode_stream, name, policy) \
+      ->Arg(16384)                               \
+      ->Arg(32768)                               \
+      ->Unit(benchmark::kMillisecond)
+STRATA_DECODE_STREAM(f16, "f16");
+STRATA_DECODE_STREAM(q8_0, "q8_0");
+STRATA_DECODE_STREAM(q4_0, "q4_0");
+STRATA_DECODE_STREAM(turbo4, "turbo4");
+STRATA_DECODE_STREAM(turbo3, "turbo3");
+STRATA_DECODE_STREAM(turbo2, "turbo2");
+STRATA_DECODE_STREAM(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
+STRATA_DECODE_STREAM(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
+STRATA_DECODE_STREAM(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 
 BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)
     ->Arg(4096)

@@ -14,21 +14,14 @@
 
 #include <strata/kernels/kernels.hpp>
 
+#include "machine.hpp"
+
 namespace {
 
 constexpr std::size_t kDim = 128;
 
 // STRATA_TARGET=AVX2 (or SSE4, SSSE3, SCALAR, ...) restricts dispatch to that target.
-const bool kTargetForced = [] {
-  const char* want = std::getenv("STRATA_TARGET");
-  if (want == nullptr) return false;
-  for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
-    if (std::strcmp(hwy::TargetName(t), want) == 0) {
-      hwy::SetSupportedTargetsForTest(t);
-      return true;
-    }
-  return false;
-}();
+const bool kTargetForced = !strata_bench::forced_target().empty();
 
 std::vector<float> gaussian(std::size_t n, std::uint32_t seed) {
   std::mt19937 rng(seed);
