@@ -162,10 +162,13 @@ void check_matmul(const engine::tensor& W, int64_t n_tokens, engine::thread_pool
   }
 }
 
-constexpr ggml_type kAllTypes[] = {
-    ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0, ggml_type::Q4_1,
-    ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0, ggml_type::Q2_K, ggml_type::Q3_K,
-    ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K};
+// Every type matmul multiplies, from the one table of io/ggml_types.hpp.
+std::vector<ggml_type> matmul_types() {
+  std::vector<ggml_type> out;
+  for (const engine::ggml_type_info& info : engine::kGgmlTypes)
+    if (info.matmul != engine::matmul_path::none) out.push_back(info.type);
+  return out;
+}
 
 }  // namespace
 
@@ -174,7 +177,7 @@ TEST_CASE("matmul: every target was exercised") { strata_test::check_targets_exe
 TEST_CASE("every weight type on every target: fast path vs scalar reference and exact mode") {
   std::mt19937 rng(42);
   engine::thread_pool pool(3);
-  for (ggml_type type : kAllTypes) {
+  for (ggml_type type : matmul_types()) {
     const int64_t n_in = engine::block_values(type) == 256 ? 512 : 544;  // 17 blocks: a tail of 1
     const weights w = random_weights(type, n_in, 37, rng);
     for (int64_t n_tokens : {1, 6, 21}) check_matmul(w.t, n_tokens, pool, rng, true);

@@ -11,82 +11,55 @@
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
 
-namespace {
-
-const char* kUsage = R"(usage: strata-bench [options]
-  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
-  -p, --n-prompt N        prompt tokens of the pp test, in [0, 1048576] (default 512; 0 skips it)
-  -n, --n-gen N           generated tokens of the tg test, in [0, 1048576] (default 128; 0 skips it)
-  -d, --depth LIST        tokens already in the cache, e.g. 0,4096, each in [0, 16777216] (default 0)
-  -r, --repetitions N     timed repetitions after one warm-up, in [1, 1000]; the median is shown (default 3)
-  -t, --threads N         threads, in [1, 1024] (default: all cores)
-  -b, --batch-size N      tokens per forward batch, in [1, 65536] (default 512)
-  -ctk, -ctv T            K / V cache type of the default cache: {codecs}
-                          (default f16 / f16)
-  --kv-policy STRING      a cache to compare (a strata policy string); give the flag once per
-                          cache: --kv-policy f16 --kv-policy la7 --kv-policy "k=q8_0;v=turbo3"
-  --fill MODE             how the cache gets its depth tokens: shared (default) runs them once
-                          through an f16 cache and copies their K/V rows into every cache
-                          compared (each encodes them with its own codecs; the timed tests are
-                          the same, filling 22 caches costs one prefill); each: every cache
-                          runs its own prefill of them, as llama-bench does
-  -o, --output FMT        table (default), csv or json
-  --exact                 f32 activations in every matmul (reference mode)
-  --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
-                          default: two planes, about 15 bits, top-1 as --exact)
-)";
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  try {
-    engine::cli::args a(argc, argv, "strata-bench");
-    std::string model_path = engine::cli::default_model_path(), format = "table";
+  return engine::cli::run_tool([&] {
+    namespace cli = engine::cli;
+    std::string model_path = cli::default_model_path(), format = "table";
     engine::bench_options opt;
     engine::kv_options base;
     std::vector<std::string> policies;
     int threads = 0;
-    while (a.next()) {
-      if (a.is("-m", "--model"))
-        model_path = a.str();
-      else if (a.is("-p", "--n-prompt"))
-        opt.n_prompt = int(a.integer(0, 1 << 20));
-      else if (a.is("-n", "--n-gen"))
-        opt.n_gen = int(a.integer(0, 1 << 20));
-      else if (a.is("-d", "--depth")) {
-        opt.depths.clear();
-        for (int64_t d : a.int_list(0, 1 << 24)) opt.depths.push_back(int(d));
-      } else if (a.is("-r", "--repetitions"))
-        opt.reps = int(a.integer(1, 1000));
-      else if (a.is("-t", "--threads"))
-        threads = int(a.integer(1, 1024));
-      else if (a.is("-b", "--batch-size"))
-        opt.fwd.n_batch = int(a.integer(1, 1 << 16));
-      else if (a.is("-ctk", "--cache-type-k"))
-        base.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v"))
-        base.ctv = a.str();
-      else if (a.is("--kv-policy"))
-        policies.push_back(a.str());
-      else if (a.is("--fill")) {
-        const std::string f = a.str();
-        if (f != "shared" && f != "each") a.fail("unknown --fill mode '" + f + "' (shared, each)");
-        opt.shared_fill = f == "shared";
-      } else if (a.is("-o", "--output")) {
-        format = a.str();
-        if (format != "table" && format != "csv" && format != "json" && format != "md")
-          a.fail("unknown output format '" + format + "' (table, csv, json)");
-      } else if (a.is("--exact"))
-        opt.fwd.exact = true;
-      else if (a.is("--q8-act"))
-        opt.fwd.act_q8 = true;
-      else if (a.is("-h", "--help")) {
-        engine::cli::print_usage(kUsage);
-        return 0;
-      } else
-        a.unknown();
-    }
-    if (opt.n_prompt == 0 && opt.n_gen == 0) a.fail("nothing to run (-p 0 and -n 0)");
+    cli::flags f("strata-bench", "usage: strata-bench [options]");
+    cli::model_flag(f, model_path);
+    f.integer({"-p", "--n-prompt"}, "N",
+              "prompt tokens of the pp test, in {range} (default 512; 0 skips it)", 0, 1 << 20,
+              [&](int64_t v) { opt.n_prompt = int(v); });
+    f.integer({"-n", "--n-gen"}, "N",
+              "generated tokens of the tg test, in {range} (default 128; 0 skips it)", 0, 1 << 20,
+              [&](int64_t v) { opt.n_gen = int(v); });
+    f.int_list({"-d", "--depth"}, "LIST",
+               "tokens already in the cache, e.g. 0,4096, each in {range} (default 0)", 0, 1 << 24,
+               [&](std::vector<int64_t> v) {
+                 opt.depths.clear();
+                 for (int64_t d : v) opt.depths.push_back(int(d));
+               });
+    f.integer({"-r", "--repetitions"}, "N",
+              "timed repetitions after one warm-up, in {range}; the median is shown\n(default 3)",
+              1, 1000, [&](int64_t v) { opt.reps = int(v); });
+    cli::threads_flag(f, threads);
+    cli::batch_flag(f, opt.fwd);
+    cli::cache_type_flags(f, base);
+    cli::kv_policies_flag(f, policies);
+    f.custom({"--fill"}, "MODE",
+             "how the cache gets its depth tokens: shared (default) runs them once\n"
+             "through an f16 cache and copies their K/V rows into every cache\n"
+             "compared (each encodes them with its own codecs; the timed tests are\n"
+             "the same, filling 22 caches costs one prefill); each: every cache\n"
+             "runs its own prefill of them, as llama-bench does",
+             [&](cli::args& a) {
+               const std::string m = a.str();
+               if (m != "shared" && m != "each")
+                 a.fail("unknown --fill mode '" + m + "' (shared, each)");
+               opt.shared_fill = m == "shared";
+             });
+    f.custom({"-o", "--output"}, "FMT", "table (default), csv or json", [&](cli::args& a) {
+      format = a.str();
+      if (format != "table" && format != "csv" && format != "json" && format != "md")
+        a.fail("unknown output format '" + format + "' (table, csv, json)");
+    });
+    cli::activation_flags(f, opt.fwd);
+    if (!f.parse(argc, argv)) return 0;
+    if (opt.n_prompt == 0 && opt.n_gen == 0) f.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;
     engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
     auto lm = engine::cli::load(model_path, false);
@@ -114,9 +87,5 @@ int main(int argc, char** argv) {
     const auto rows = engine::run_bench(*lm.net, pool, opt);
     engine::print_bench(stdout, format == "md" ? "table" : format, *lm.net, pool.size(), rows);
     return 0;
-  } catch (const std::exception& e) {
-    const std::string w = e.what();
-    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
-    return 1;
-  }
+  });
 }

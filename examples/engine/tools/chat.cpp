@@ -17,28 +17,6 @@
 
 namespace {
 
-const char* kUsage = R"(usage: strata-chat [options]
-  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
-  -p, --prompt TEXT       one-shot: answer TEXT and exit (otherwise interactive; Ctrl-D ends)
-  -sys, --system TEXT     system message
-  -c, --ctx-size N        context (KV cache) size in tokens, in [16, 4194304] (default 4096)
-  -n, --n-predict N       most tokens per answer, in [1, 4194304] (default 512)
-  -t, --threads N         threads, in [1, 1024] (default: all cores)
-  --temp T                temperature, in [0, 100] (default 0.8; 0 = greedy)
-  --top-k N               top-k, in [0, 4194304] (default 40; 0 = off)
-  --top-p P               top-p, in [1e-06, 1] (default 0.95; 1 = off)
-  --seed N                sampling seed, in [0, 9223372036854775807] (default: from the clock)
-  -ctk, -ctv T            K / V cache type: {codecs}
-  --kv-policy STRING      a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
-                          "v:first2,last2=q8_0;v=turbo2;k=q8_0"); default: q8_0 K, turbo3 V
-  --ctx-shift             when the context is full, drop the oldest half of the conversation
-                          (default: stop with an error)
-  --exact                 f32 activations and f32 KV (reference mode)
-  --q8-act                8-bit activations in one int8 plane, as llama.cpp (faster prefill;
-                          default: two planes, about 15 bits, top-1 as --exact)
-  --raw                   no chat template: the prompt is plain text to continue
-)";
-
 struct stats_printer {
   const engine::kv_store& kv;
   void operator()(const engine::generation_stats& st) const {
@@ -59,59 +37,42 @@ struct stats_printer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    engine::cli::args a(argc, argv, "strata-chat");
-    std::string model_path = engine::cli::default_model_path(), prompt, system;
+  return engine::cli::run_tool([&] {
+    namespace cli = engine::cli;
+    std::string model_path = cli::default_model_path(), prompt, system;
     bool one_shot = false, shift = false, raw = false;
     int n_ctx = 4096, n_predict = 512, threads = 0;
     engine::sampler_params sp;
-    sp.seed = uint64_t(engine::cli::now_s() * 1e6);
+    sp.seed = uint64_t(cli::now_s() * 1e6);
     engine::kv_options kv;
     kv.ctk = "q8_0";
     kv.ctv = "turbo3";
     engine::forward_options fwd;
-    while (a.next()) {
-      if (a.is("-m", "--model"))
-        model_path = a.str();
-      else if (a.is("-p", "--prompt")) {
-        prompt = a.str();
-        one_shot = true;
-      } else if (a.is("-sys", "--system"))
-        system = a.str();
-      else if (a.is("-c", "--ctx-size"))
-        n_ctx = int(a.integer(16, 1 << 22));
-      else if (a.is("-n", "--n-predict"))
-        n_predict = int(a.integer(1, 1 << 22));
-      else if (a.is("-t", "--threads"))
-        threads = int(a.integer(1, 1024));
-      else if (a.is("--temp"))
-        sp.temp = float(a.real(0.0, 100.0));
-      else if (a.is("--top-k"))
-        sp.top_k = int(a.integer(0, 1 << 22));
-      else if (a.is("--top-p"))
-        sp.top_p = float(a.real(1e-6, 1.0));
-      else if (a.is("--seed"))
-        sp.seed = uint64_t(a.integer(0, INT64_MAX));
-      else if (a.is("-ctk", "--cache-type-k"))
-        kv.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v"))
-        kv.ctv = a.str();
-      else if (a.is("--kv-policy"))
-        kv.policy = a.str();
-      else if (a.is("--ctx-shift"))
-        shift = true;
-      else if (a.is("--exact"))
-        fwd.exact = kv.reference = true;
-      else if (a.is("--q8-act"))
-        fwd.act_q8 = true;
-      else if (a.is("--raw"))
-        raw = true;
-      else if (a.is("-h", "--help")) {
-        engine::cli::print_usage(kUsage);
-        return 0;
-      } else
-        a.unknown();
-    }
+    cli::flags f("strata-chat", "usage: strata-chat [options]");
+    cli::model_flag(f, model_path);
+    f.text({"-p", "--prompt"}, "TEXT",
+           "one-shot: answer TEXT and exit (otherwise interactive; Ctrl-D ends)",
+           [&](std::string v) {
+             prompt = std::move(v);
+             one_shot = true;
+           });
+    f.text({"-sys", "--system"}, "TEXT", "system message",
+           [&](std::string v) { system = std::move(v); });
+    cli::ctx_flag(f, n_ctx, 16, 1 << 22, "context (KV cache) size in tokens");
+    f.integer({"-n", "--n-predict"}, "N", "most tokens per answer, in {range} (default 512)", 1,
+              1 << 22, [&](int64_t v) { n_predict = int(v); });
+    cli::threads_flag(f, threads);
+    cli::sampling_flags(f, sp);
+    cli::seed_flag(f, sp.seed, "sampling seed", "default: from the clock");
+    cli::cache_type_flags(f, kv);
+    cli::kv_policy_flag(f, kv);
+    f.on({"--ctx-shift"},
+         "when the context is full, drop the oldest half of the conversation\n"
+         "(default: stop with an error)",
+         [&] { shift = true; });
+    cli::activation_flags(f, fwd, &kv);
+    f.on({"--raw"}, "no chat template: the prompt is plain text to continue", [&] { raw = true; });
+    if (!f.parse(argc, argv)) return 0;
     kv.max_batch = fwd.n_batch;
 
     auto lm = engine::cli::load(model_path, true);
@@ -187,9 +148,5 @@ int main(int argc, char** argv) {
     }
     if (tty) std::fprintf(stderr, "\n");
     return 0;
-  } catch (const std::exception& e) {
-    const std::string w = e.what();
-    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
-    return 1;
-  }
+  });
 }

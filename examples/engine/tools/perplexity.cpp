@@ -11,74 +11,35 @@
 #include "run/memory_plan.hpp"
 #include "run/perplexity.hpp"
 
-namespace {
-
-const char* kUsage = R"(usage: strata-perplexity [options]
-  -m, --model FILE          GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)
-  -f, --file FILE           text file to score (e.g. wiki.test.raw)
-  -c, --ctx-size N          window size, in [8, 1048576] (default 512)
-  --chunks N                score at most N windows, in [1, 1073741824] (default: all)
-  -t, --threads N           threads, in [1, 1024] (default: all cores)
-  -b, --batch-size N        tokens per forward batch, in [1, 65536] (default 512)
-  -ctk, --cache-type-k T    K cache type: {codecs} (default f16)
-  -ctv, --cache-type-v T    V cache type (default f16)
-  --kv-policy STRING        a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as
-                            "v:first2,last2=q8_0;v=turbo2;k=q8_0"); wins over -ctk/-ctv
-  --kl-divergence-base FILE save this run's log-probs (the base for --kl-divergence)
-  --kl-divergence           with --kl-divergence-base FILE: compare this run against FILE
-  --exact                   f32 activations in every matmul and an f32 KV cache (reference mode)
-  --q8-act                  8-bit activations in one int8 plane, as llama.cpp (faster prefill;
-                            default: two planes, about 15 bits, top-1 as --exact)
-  --no-progress             no progress bar
-)";
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  try {
-    engine::cli::args a(argc, argv, "strata-perplexity");
-    std::string model_path = engine::cli::default_model_path(), file, kld_file;
+  return engine::cli::run_tool([&] {
+    namespace cli = engine::cli;
+    std::string model_path = cli::default_model_path(), file, kld_file;
     bool kld = false, progress = true;
     engine::perplexity_options opt;
     engine::kv_options kv;
     int threads = 0;
-    while (a.next()) {
-      if (a.is("-m", "--model"))
-        model_path = a.str();
-      else if (a.is("-f", "--file"))
-        file = a.str();
-      else if (a.is("-c", "--ctx-size"))
-        opt.n_ctx = int(a.integer(8, 1 << 20));
-      else if (a.is("--chunks"))
-        opt.n_chunks = int(a.integer(1, 1 << 30));
-      else if (a.is("-t", "--threads"))
-        threads = int(a.integer(1, 1024));
-      else if (a.is("-b", "--batch-size"))
-        opt.fwd.n_batch = int(a.integer(1, 1 << 16));
-      else if (a.is("-ctk", "--cache-type-k"))
-        kv.ctk = a.str();
-      else if (a.is("-ctv", "--cache-type-v"))
-        kv.ctv = a.str();
-      else if (a.is("--kv-policy"))
-        kv.policy = a.str();
-      else if (a.is("--kl-divergence-base"))
-        kld_file = a.str();
-      else if (a.is("--kl-divergence"))
-        kld = true;
-      else if (a.is("--exact"))
-        opt.fwd.exact = kv.reference = true;
-      else if (a.is("--q8-act"))
-        opt.fwd.act_q8 = true;
-      else if (a.is("--no-progress"))
-        progress = false;
-      else if (a.is("-h", "--help")) {
-        engine::cli::print_usage(kUsage);
-        return 0;
-      } else
-        a.unknown();
-    }
-    if (file.empty()) a.fail("no text file (-f FILE)");
-    if (kld && kld_file.empty()) a.fail("--kl-divergence needs --kl-divergence-base FILE");
+    cli::flags f("strata-perplexity", "usage: strata-perplexity [options]");
+    cli::model_flag(f, model_path);
+    f.text({"-f", "--file"}, "FILE", "text file to score (e.g. wiki.test.raw)",
+           [&](std::string v) { file = std::move(v); });
+    cli::ctx_flag(f, opt.n_ctx, 8, 1 << 20, "window size");
+    f.integer({"--chunks"}, "N", "score at most N windows, in {range} (default: all)", 1, 1 << 30,
+              [&](int64_t v) { opt.n_chunks = int(v); });
+    cli::threads_flag(f, threads);
+    cli::batch_flag(f, opt.fwd);
+    cli::cache_type_flags(f, kv);
+    cli::kv_policy_flag(f, kv);
+    f.text({"--kl-divergence-base"}, "FILE",
+           "save this run's log-probs (the base for --kl-divergence)",
+           [&](std::string v) { kld_file = std::move(v); });
+    f.on({"--kl-divergence"}, "with --kl-divergence-base FILE: compare this run against FILE",
+         [&] { kld = true; });
+    cli::activation_flags(f, opt.fwd, &kv);
+    f.on({"--no-progress"}, "no progress bar", [&] { progress = false; });
+    if (!f.parse(argc, argv)) return 0;
+    if (file.empty()) f.fail("no text file (-f FILE)");
+    if (kld && kld_file.empty()) f.fail("--kl-divergence needs --kl-divergence-base FILE");
     (kld ? opt.kld_base_in : opt.kld_base_out) = kld_file;
     if (!opt.kld_base_out.empty())
       engine::cli::refuse_output_over_inputs(opt.kld_base_out, "--kl-divergence-base",
@@ -96,7 +57,7 @@ int main(int argc, char** argv) {
     opt.bos = lm.tok->bos();
     const auto& c = lm.net->config();
     if (tokens.size() < size_t(opt.n_ctx))
-      a.fail("the text has " + std::to_string(tokens.size()) +
+      f.fail("the text has " + std::to_string(tokens.size()) +
              " tokens, fewer than one window of -c " + std::to_string(opt.n_ctx));
     engine::cli::warn_sizes(threads, opt.n_ctx, c);
     {  // Refuse a run that cannot fit before anything big is allocated.
@@ -138,9 +99,5 @@ int main(int argc, char** argv) {
       std::printf("saved base log-probs to %s\n", opt.kld_base_out.c_str());
     std::printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
     return 0;
-  } catch (const std::exception& e) {
-    const std::string w = e.what();
-    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
-    return 1;
-  }
+  });
 }

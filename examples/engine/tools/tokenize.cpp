@@ -11,54 +11,34 @@
 #include "run/cli.hpp"
 #include "text/tokenizer.hpp"
 
-namespace {
-
-const char* kUsage = R"(usage: strata-tokenize [options]
-  -m, --model FILE          GGUF model or vocabulary (default: SmolLM2-135M-Instruct Q4_1)
-  -p, --prompt TEXT         text to tokenize
-  -f, --file FILE           tokenize this file's contents
-  --no-bos                  no BOS/EOS (add_special = false)
-  --no-parse-special        special-token texts such as <|im_start|> stay plain text
-  --ids                     print the ids only, space-separated, one line
-  --vocab-test              the input holds strings each followed by a line
-                            "__ggml_vocab_test__" (llama.cpp's .inp files): one line of ids
-                            per string, as in the .out files
-  --stats                   token count, time and round-trip check on stderr
-)";
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  try {
-    engine::cli::args a(argc, argv, "strata-tokenize");
-    std::string model_path = engine::cli::default_model_path(), text;
+  return engine::cli::run_tool([&] {
+    namespace cli = engine::cli;
+    std::string model_path = cli::default_model_path(), text;
     bool have_text = false, add_special = true, parse_special = true, ids_only = false;
     bool vocab_test = false, stats = false;
-    while (a.next()) {
-      if (a.is("-m", "--model"))
-        model_path = a.str();
-      else if (a.is("-p", "--prompt"))
-        text = a.str(), have_text = true;
-      else if (a.is("-f", "--file"))
-        text = engine::cli::read_file(a.str()), have_text = true;
-      else if (a.is("--no-bos"))
-        add_special = false;
-      else if (a.is("--no-parse-special"))
-        parse_special = false;
-      else if (a.is("--ids"))
-        ids_only = true;
-      else if (a.is("--vocab-test"))
-        vocab_test = true;
-      else if (a.is("--stats"))
-        stats = true;
-      else if (a.is("-h", "--help")) {
-        engine::cli::print_usage(kUsage);
-        return 0;
-      } else
-        a.unknown();
-    }
-    if (!have_text) a.fail("no input: give -p TEXT or -f FILE");
-
+    cli::flags f("strata-tokenize", "usage: strata-tokenize [options]");
+    cli::model_flag(f, model_path);
+    f.text({"-p", "--prompt"}, "TEXT", "text to tokenize", [&](std::string v) {
+      text = std::move(v);
+      have_text = true;
+    });
+    f.text({"-f", "--file"}, "FILE", "tokenize this file's contents", [&](std::string v) {
+      text = cli::read_file(v);
+      have_text = true;
+    });
+    f.on({"--no-bos"}, "no BOS/EOS (add_special = false)", [&] { add_special = false; });
+    f.on({"--no-parse-special"}, "special-token texts such as <|im_start|> stay plain text",
+         [&] { parse_special = false; });
+    f.on({"--ids"}, "print the ids only, space-separated, one line", [&] { ids_only = true; });
+    f.on({"--vocab-test"},
+         "the input holds strings each followed by a line\n"
+         "\"__ggml_vocab_test__\" (llama.cpp's .inp files): one line of ids\n"
+         "per string, as in the .out files",
+         [&] { vocab_test = true; });
+    f.on({"--stats"}, "token count, time and round-trip check on stderr", [&] { stats = true; });
+    if (!f.parse(argc, argv)) return 0;
+    if (!have_text) f.fail("no input: give -p TEXT or -f FILE");
     const double t0 = engine::cli::now_s();
     const engine::gguf file(model_path);
     const engine::tokenizer tok(file);
@@ -69,7 +49,7 @@ int main(int argc, char** argv) {
       const std::string sep = "\n__ggml_vocab_test__\n";
       for (size_t pos = 0; pos < text.size();) {
         const size_t next = text.find(sep, pos);
-        if (next == std::string::npos) a.fail("--vocab-test input does not end with the marker");
+        if (next == std::string::npos) f.fail("--vocab-test input does not end with the marker");
         texts.push_back(text.substr(pos, next - pos));
         pos = next + sep.size();
       }
@@ -110,8 +90,5 @@ int main(int argc, char** argv) {
       if (bad_round_trips) return 1;
     }
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -16,24 +16,8 @@
 namespace engine {
 
 std::string_view type_name(ggml_type t) {
-  switch (t) {
-    case ggml_type::F32: return "F32";
-    case ggml_type::F16: return "F16";
-    case ggml_type::Q4_0: return "Q4_0";
-    case ggml_type::Q4_1: return "Q4_1";
-    case ggml_type::Q5_0: return "Q5_0";
-    case ggml_type::Q5_1: return "Q5_1";
-    case ggml_type::Q8_0: return "Q8_0";
-    case ggml_type::Q8_1: return "Q8_1";
-    case ggml_type::Q2_K: return "Q2_K";
-    case ggml_type::Q3_K: return "Q3_K";
-    case ggml_type::Q4_K: return "Q4_K";
-    case ggml_type::Q5_K: return "Q5_K";
-    case ggml_type::Q6_K: return "Q6_K";
-    case ggml_type::Q8_K: return "Q8_K";
-    case ggml_type::BF16: return "BF16";
-  }
-  return "unknown";
+  const ggml_type_info* info = find_ggml_type(t);
+  return info ? info->name : "unknown";
 }
 
 std::string_view type_name(gguf_type t) {
@@ -78,26 +62,7 @@ std::string ggml_type_label(uint32_t t) {
   return std::to_string(t);
 }
 
-bool known_ggml_type(uint32_t t) {
-  switch (static_cast<ggml_type>(t)) {
-    case ggml_type::F32:
-    case ggml_type::F16:
-    case ggml_type::Q4_0:
-    case ggml_type::Q4_1:
-    case ggml_type::Q5_0:
-    case ggml_type::Q5_1:
-    case ggml_type::Q8_0:
-    case ggml_type::Q8_1:
-    case ggml_type::Q2_K:
-    case ggml_type::Q3_K:
-    case ggml_type::Q4_K:
-    case ggml_type::Q5_K:
-    case ggml_type::Q6_K:
-    case ggml_type::Q8_K:
-    case ggml_type::BF16: return true;
-  }
-  return false;
-}
+bool known_ggml_type(uint32_t t) { return find_ggml_type(static_cast<ggml_type>(t)) != nullptr; }
 
 // Size in the file of one scalar element; 0 for STRING / ARRAY / unknown.
 size_t scalar_size(gguf_type t) {

@@ -21,27 +21,12 @@
 #include <vector>
 
 #include "error.hpp"
+#include "io/ggml_types.hpp"
 
 namespace engine {
 
-enum class ggml_type : uint32_t {
-  F32 = 0,
-  F16 = 1,
-  Q4_0 = 2,
-  Q4_1 = 3,
-  Q5_0 = 6,
-  Q5_1 = 7,
-  Q8_0 = 8,
-  Q8_1 = 9,
-  Q2_K = 10,
-  Q3_K = 11,
-  Q4_K = 12,
-  Q5_K = 13,
-  Q6_K = 14,
-  Q8_K = 15,
-  BF16 = 30
-};
-std::string_view type_name(ggml_type);  // "Q4_K"; "unknown" for a value outside the enum
+// ggml_type: io/ggml_types.hpp (the one table of the ggml types the engine reads).
+std::string_view type_name(ggml_type);  // "Q4_K"; "unknown" for a value outside the table
 
 // The value types of GGUF metadata.
 enum class gguf_type : uint32_t {

@@ -19,12 +19,12 @@ void q3_k_scales(const uint8_t* packed12, int8_t out[16]) {
 
 namespace {
 
-// One function per format: dequantize `nb` consecutive blocks.
-void deq_f32(const void* src, float* y, int64_t nb) {
+// One function per type of io/ggml_types.hpp, deq_<NAME>: dequantize `nb` consecutive blocks.
+void deq_F32(const void* src, float* y, int64_t nb) {
   std::memcpy(y, src, static_cast<size_t>(nb) * 4);
 }
 
-void deq_f16(const void* src, float* y, int64_t nb) {
+void deq_F16(const void* src, float* y, int64_t nb) {
   const auto* h = static_cast<const uint8_t*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     uint16_t v;
@@ -33,7 +33,7 @@ void deq_f16(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_bf16(const void* src, float* y, int64_t nb) {
+void deq_BF16(const void* src, float* y, int64_t nb) {
   const auto* h = static_cast<const uint8_t*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     uint16_t v;
@@ -42,7 +42,7 @@ void deq_bf16(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q4_0(const void* src, float* y, int64_t nb) {
+void deq_Q4_0(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q4_0*>(src);
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const float d = half_to_float(b[i].d);
@@ -53,7 +53,7 @@ void deq_q4_0(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q4_1(const void* src, float* y, int64_t nb) {
+void deq_Q4_1(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q4_1*>(src);
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const float d = half_to_float(b[i].d), m = half_to_float(b[i].m);
@@ -74,7 +74,7 @@ inline void q5_values(const uint8_t* qh4, const uint8_t* qs, int q[32]) {
   }
 }
 
-void deq_q5_0(const void* src, float* y, int64_t nb) {
+void deq_Q5_0(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q5_0*>(src);
   int q[32];
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
@@ -84,7 +84,7 @@ void deq_q5_0(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q5_1(const void* src, float* y, int64_t nb) {
+void deq_Q5_1(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q5_1*>(src);
   int q[32];
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
@@ -94,7 +94,7 @@ void deq_q5_1(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q8_0(const void* src, float* y, int64_t nb) {
+void deq_Q8_0(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q8_0*>(src);
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const float d = half_to_float(b[i].d);
@@ -102,7 +102,7 @@ void deq_q8_0(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q8_1(const void* src, float* y, int64_t nb) {
+void deq_Q8_1(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q8_1*>(src);
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const float d = half_to_float(b[i].d);
@@ -110,7 +110,7 @@ void deq_q8_1(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q2_k(const void* src, float* y, int64_t nb) {
+void deq_Q2_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q2_K*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     const float d = half_to_float(b[i].d), dmin = half_to_float(b[i].dmin);
@@ -130,7 +130,7 @@ void deq_q2_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q3_k(const void* src, float* y, int64_t nb) {
+void deq_Q3_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q3_K*>(src);
   int8_t scales[16];
   for (int64_t i = 0; i < nb; ++i) {
@@ -151,7 +151,7 @@ void deq_q3_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q4_k(const void* src, float* y, int64_t nb) {
+void deq_Q4_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q4_K*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     const float d = half_to_float(b[i].d), dmin = half_to_float(b[i].dmin);
@@ -168,7 +168,7 @@ void deq_q4_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q5_k(const void* src, float* y, int64_t nb) {
+void deq_Q5_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q5_K*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     const float d = half_to_float(b[i].d), dmin = half_to_float(b[i].dmin);
@@ -190,7 +190,7 @@ void deq_q5_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q6_k(const void* src, float* y, int64_t nb) {
+void deq_Q6_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q6_K*>(src);
   for (int64_t i = 0; i < nb; ++i) {
     const float d = half_to_float(b[i].d);
@@ -213,54 +213,42 @@ void deq_q6_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-void deq_q8_k(const void* src, float* y, int64_t nb) {
+void deq_Q8_K(const void* src, float* y, int64_t nb) {
   const auto* b = static_cast<const block_q8_K*>(src);
   for (int64_t i = 0; i < nb; ++i, y += kQK_K)
     for (int j = 0; j < kQK_K; ++j) y[j] = b[i].d * static_cast<float>(b[i].qs[j]);
 }
 
-struct format {
-  ggml_type type;
-  int64_t values, bytes;
-  void (*dequantize)(const void*, float*, int64_t);
-};
+using dequantizer = void (*)(const void*, float*, int64_t);
 
-constexpr format kFormats[] = {
-    {ggml_type::F32, 1, 4, deq_f32},
-    {ggml_type::F16, 1, 2, deq_f16},
-    {ggml_type::BF16, 1, 2, deq_bf16},
-    {ggml_type::Q4_0, kQK, sizeof(block_q4_0), deq_q4_0},
-    {ggml_type::Q4_1, kQK, sizeof(block_q4_1), deq_q4_1},
-    {ggml_type::Q5_0, kQK, sizeof(block_q5_0), deq_q5_0},
-    {ggml_type::Q5_1, kQK, sizeof(block_q5_1), deq_q5_1},
-    {ggml_type::Q8_0, kQK, sizeof(block_q8_0), deq_q8_0},
-    {ggml_type::Q8_1, kQK, sizeof(block_q8_1), deq_q8_1},
-    {ggml_type::Q2_K, kQK_K, sizeof(block_q2_K), deq_q2_k},
-    {ggml_type::Q3_K, kQK_K, sizeof(block_q3_K), deq_q3_k},
-    {ggml_type::Q4_K, kQK_K, sizeof(block_q4_K), deq_q4_k},
-    {ggml_type::Q5_K, kQK_K, sizeof(block_q5_K), deq_q5_k},
-    {ggml_type::Q6_K, kQK_K, sizeof(block_q6_K), deq_q6_k},
-    {ggml_type::Q8_K, kQK_K, sizeof(block_q8_K), deq_q8_k},
-};
+dequantizer dequantizer_of(ggml_type t) {
+  switch (t) {
+#define ENGINE_QUANT_DEQ(name, value, values, bytes, path) \
+  case ggml_type::name: return deq_##name;
+    ENGINE_GGML_TYPES(ENGINE_QUANT_DEQ)
+#undef ENGINE_QUANT_DEQ
+  }
+  return nullptr;
+}
 
-const format& format_of(ggml_type t) {
-  for (const format& f : kFormats)
-    if (f.type == t) return f;
+const ggml_type_info& info_of(ggml_type t) {
+  if (const ggml_type_info* info = find_ggml_type(t)) return *info;
   throw make_error("unsupported tensor type " + std::to_string(static_cast<uint32_t>(t)), "quant");
 }
 
 }  // namespace
 
-int64_t block_values(ggml_type t) { return format_of(t).values; }
-int64_t block_bytes(ggml_type t) { return format_of(t).bytes; }
+int64_t block_values(ggml_type t) { return info_of(t).block_values; }
+int64_t block_bytes(ggml_type t) { return info_of(t).block_bytes; }
 
 void dequantize(ggml_type type, const void* src, float* dst, int64_t n) {
-  const format& f = format_of(type);
-  if (n < 0 || n % f.values != 0)
+  const ggml_type_info& f = info_of(type);
+  if (n < 0 || n % f.block_values != 0)
     throw make_error(std::to_string(n) + " values is not a multiple of the " +
-                         std::string(type_name(type)) + " block of " + std::to_string(f.values),
+                         std::string(type_name(type)) + " block of " +
+                         std::to_string(f.block_values),
                      "dequantize");
-  f.dequantize(src, dst, n / f.values);
+  dequantizer_of(type)(src, dst, n / f.block_values);
 }
 
 }  // namespace engine

@@ -12,6 +12,7 @@
 
 namespace engine {
 
+// The block sizes of io/ggml_types.hpp; throw engine::error for a type outside the table.
 int64_t block_values(ggml_type);  // 1 for F32/F16/BF16, 32 for Q4_0.., 256 for K-quants
 int64_t block_bytes(ggml_type);
 // n must be a multiple of block_values(type); throws engine::error for unsupported types.
@@ -77,46 +78,46 @@ struct block_q4_0 {  // 4.5 bits/value: x = d * (q - 8), q in [0, 16)
   uint16_t d;
   uint8_t qs[kQK / 2];  // value j in the low nibble of qs[j], value j + 16 in the high nibble
 };
-static_assert(sizeof(block_q4_0) == 18);
+static_assert(sizeof(block_q4_0) == 18 && 18 == ggml_block_bytes(ggml_type::Q4_0));
 
 struct block_q4_1 {  // 5 bits/value: x = d * q + m, q in [0, 16)
   uint16_t d, m;
   uint8_t qs[kQK / 2];
 };
-static_assert(sizeof(block_q4_1) == 20);
+static_assert(sizeof(block_q4_1) == 20 && 20 == ggml_block_bytes(ggml_type::Q4_1));
 
 struct block_q5_0 {  // 5.5 bits/value: x = d * (q - 16), q = nibble | bit j of qh << 4
   uint16_t d;
   uint8_t qh[4];
   uint8_t qs[kQK / 2];
 };
-static_assert(sizeof(block_q5_0) == 22);
+static_assert(sizeof(block_q5_0) == 22 && 22 == ggml_block_bytes(ggml_type::Q5_0));
 
 struct block_q5_1 {  // 6 bits/value: x = d * q + m
   uint16_t d, m;
   uint8_t qh[4];
   uint8_t qs[kQK / 2];
 };
-static_assert(sizeof(block_q5_1) == 24);
+static_assert(sizeof(block_q5_1) == 24 && 24 == ggml_block_bytes(ggml_type::Q5_1));
 
 struct block_q8_0 {  // 8.5 bits/value: x = d * q
   uint16_t d;
   int8_t qs[kQK];
 };
-static_assert(sizeof(block_q8_0) == 34);
+static_assert(sizeof(block_q8_0) == 34 && 34 == ggml_block_bytes(ggml_type::Q8_0));
 
 struct block_q8_1 {  // 9 bits/value: x = d * q; s = d * sum(q)
   uint16_t d, s;
   int8_t qs[kQK];
 };
-static_assert(sizeof(block_q8_1) == 36);
+static_assert(sizeof(block_q8_1) == 36 && 36 == ggml_block_bytes(ggml_type::Q8_1));
 
 struct block_q2_K {            // 2.625 bits/value: 16 sub-blocks of 16, 4-bit scale and min each
   uint8_t scales[kQK_K / 16];  // low nibble scale, high nibble min
   uint8_t qs[kQK_K / 4];
   uint16_t d, dmin;
 };
-static_assert(sizeof(block_q2_K) == 84);
+static_assert(sizeof(block_q2_K) == 84 && 84 == ggml_block_bytes(ggml_type::Q2_K));
 
 struct block_q3_K {          // 3.4375 bits/value: 16 sub-blocks of 16, 6-bit signed scales
   uint8_t hmask[kQK_K / 8];  // high bit of each value
@@ -124,14 +125,14 @@ struct block_q3_K {          // 3.4375 bits/value: 16 sub-blocks of 16, 6-bit si
   uint8_t scales[12];
   uint16_t d;
 };
-static_assert(sizeof(block_q3_K) == 110);
+static_assert(sizeof(block_q3_K) == 110 && 110 == ggml_block_bytes(ggml_type::Q3_K));
 
 struct block_q4_K {  // 4.5 bits/value: 8 sub-blocks of 32, 6-bit scale and min each
   uint16_t d, dmin;
   uint8_t scales[12];
   uint8_t qs[kQK_K / 2];
 };
-static_assert(sizeof(block_q4_K) == 144);
+static_assert(sizeof(block_q4_K) == 144 && 144 == ggml_block_bytes(ggml_type::Q4_K));
 
 struct block_q5_K {  // 5.5 bits/value
   uint16_t d, dmin;
@@ -139,7 +140,7 @@ struct block_q5_K {  // 5.5 bits/value
   uint8_t qh[kQK_K / 8];
   uint8_t qs[kQK_K / 2];
 };
-static_assert(sizeof(block_q5_K) == 176);
+static_assert(sizeof(block_q5_K) == 176 && 176 == ggml_block_bytes(ggml_type::Q5_K));
 
 struct block_q6_K {       // 6.5625 bits/value: 16 sub-blocks of 16, int8 scales
   uint8_t ql[kQK_K / 2];  // low 4 bits
@@ -147,14 +148,14 @@ struct block_q6_K {       // 6.5625 bits/value: 16 sub-blocks of 16, int8 scales
   int8_t scales[kQK_K / 16];
   uint16_t d;
 };
-static_assert(sizeof(block_q6_K) == 210);
+static_assert(sizeof(block_q6_K) == 210 && 210 == ggml_block_bytes(ggml_type::Q6_K));
 
 struct block_q8_K {  // 9.125 bits/value (an activation format): x = d * q
   float d;
   int8_t qs[kQK_K];
   int16_t bsums[kQK_K / 16];  // sums of groups of 16 q
 };
-static_assert(sizeof(block_q8_K) == 292);
+static_assert(sizeof(block_q8_K) == 292 && 292 == ggml_block_bytes(ggml_type::Q8_K));
 
 // 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block, as ggml packs them.
 inline void k_scale_min(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {

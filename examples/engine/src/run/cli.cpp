@@ -1,10 +1,13 @@
 #include "run/cli.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <sstream>
 
@@ -235,6 +238,206 @@ void expand_kv_policies(const kv_options& base, const std::vector<std::string>& 
     k.policy = p;
     caches.push_back(k);
     names.push_back(p);
+  }
+}
+
+// ---- flags ---------------------------------------------------------------------------------
+
+namespace {
+// "[lo, hi]" as args::integer and args::real write it in their errors.
+std::string int_range(int64_t lo, int64_t hi) {
+  return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+std::string real_range(double lo, double hi) {
+  std::ostringstream os;
+  os << "[" << lo << ", " << hi << "]";
+  return os.str();
+}
+std::string with_range(std::string help, const std::string& range) {
+  constexpr std::string_view key = "{range}";
+  for (std::size_t at; (at = help.find(key)) != std::string::npos;)
+    help.replace(at, key.size(), range);
+  return help;
+}
+}  // namespace
+
+flags::flags(std::string tool, std::string usage, std::string epilog)
+    : tool_(std::move(tool)), usage_(std::move(usage)), epilog_(std::move(epilog)) {}
+
+void flags::add(std::vector<std::string> names, std::string value, std::string help,
+                std::function<void(args&)> act) {
+  entries_.push_back({std::move(names), std::move(value), std::move(help), std::move(act)});
+}
+
+void flags::on(std::vector<std::string> names, std::string help, std::function<void()> act) {
+  add(std::move(names), "", std::move(help), [act = std::move(act)](args&) { act(); });
+}
+
+void flags::text(std::vector<std::string> names, std::string value, std::string help,
+                 std::function<void(std::string)> act) {
+  add(std::move(names), std::move(value), std::move(help),
+      [act = std::move(act)](args& a) { act(a.str()); });
+}
+
+void flags::integer(std::vector<std::string> names, std::string value, std::string help, int64_t lo,
+                    int64_t hi, std::function<void(int64_t)> act) {
+  add(std::move(names), std::move(value), with_range(std::move(help), int_range(lo, hi)),
+      [=, act = std::move(act)](args& a) { act(a.integer(lo, hi)); });
+}
+
+void flags::real(std::vector<std::string> names, std::string value, std::string help, double lo,
+                 double hi, std::function<void(double)> act) {
+  add(std::move(names), std::move(value), with_range(std::move(help), real_range(lo, hi)),
+      [=, act = std::move(act)](args& a) { act(a.real(lo, hi)); });
+}
+
+void flags::int_list(std::vector<std::string> names, std::string value, std::string help,
+                     int64_t lo, int64_t hi, std::function<void(std::vector<int64_t>)> act) {
+  add(std::move(names), std::move(value), with_range(std::move(help), int_range(lo, hi)),
+      [=, act = std::move(act)](args& a) { act(a.int_list(lo, hi)); });
+}
+
+void flags::custom(std::vector<std::string> names, std::string value, std::string help,
+                   std::function<void(args&)> act) {
+  add(std::move(names), std::move(value), std::move(help), std::move(act));
+}
+
+bool flags::parse(int argc, char** argv) {
+  args a(argc, argv, tool_);
+  while (a.next()) {
+    if (a.is("-h", "--help")) {
+      print_usage(usage());
+      return false;
+    }
+    const entry* found = nullptr;
+    for (const entry& e : entries_)
+      for (const std::string& n : e.names)
+        if (a.is(n)) found = &e;
+    if (!found) a.unknown();
+    found->act(a);
+  }
+  return true;
+}
+
+std::string flags::usage() const {
+  std::vector<std::string> heads;
+  size_t width = 0;
+  for (const entry& e : entries_) {
+    std::string h = "  ";
+    for (size_t k = 0; k < e.names.size(); ++k) {
+      if (k) h += ", ";
+      h += e.names[k];
+    }
+    if (!e.value.empty()) h.append(" ").append(e.value);
+    width = std::max(width, h.size());
+    heads.push_back(std::move(h));
+  }
+  width += 2;
+  std::string out = usage_ + "\n";
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    std::string line = heads[i];
+    line.resize(width, ' ');
+    for (const char c : entries_[i].help) {
+      line += c;
+      if (c == '\n') line.append(width, ' ');
+    }
+    out.append(line).append("\n");
+  }
+  return out + epilog_;
+}
+
+void flags::fail(const std::string& what) const { throw make_error(what, tool_); }
+
+// ---- the shared flags ----------------------------------------------------------------------
+
+void model_flag(flags& f, std::string& path) {
+  f.text({"-m", "--model"}, "FILE",
+         "GGUF model (default: SmolLM2-135M-Instruct Q4_1 in ~/.cache/strata/models)",
+         [&path](std::string v) { path = std::move(v); });
+}
+
+void threads_flag(flags& f, int& threads) {
+  f.integer({"-t", "--threads"}, "N", "threads, in {range} (default: all cores)", 1, 1024,
+            [&threads](int64_t v) { threads = int(v); });
+}
+
+void ctx_flag(flags& f, int& n_ctx, int lo, int hi, std::string what) {
+  f.integer({"-c", "--ctx-size"}, "N",
+            what + ", in {range} (default " + std::to_string(n_ctx) + ")", lo, hi,
+            [&n_ctx](int64_t v) { n_ctx = int(v); });
+}
+
+void batch_flag(flags& f, forward_options& fwd) {
+  f.integer({"-b", "--batch-size"}, "N",
+            "tokens per forward batch, in {range} (default " + std::to_string(fwd.n_batch) + ")", 1,
+            1 << 16, [&fwd](int64_t v) { fwd.n_batch = int(v); });
+}
+
+void cache_type_flags(flags& f, kv_options& kv) {
+  f.text({"-ctk", "--cache-type-k"}, "T", "K cache type: {codecs} (default " + kv.ctk + ")",
+         [&kv](std::string v) { kv.ctk = std::move(v); });
+  f.text({"-ctv", "--cache-type-v"}, "T", "V cache type (default " + kv.ctv + ")",
+         [&kv](std::string v) { kv.ctv = std::move(v); });
+}
+
+namespace {
+constexpr const char* kPolicyHelp =
+    "a strata policy (la1 la2 la5 la6 la7 boundary-v, or rules such as\n"
+    "\"v:first2,last2=q8_0;v=turbo2;k=q8_0\")";
+}  // namespace
+
+void kv_policy_flag(flags& f, kv_options& kv) {
+  f.text({"--kv-policy"}, "STRING", std::string(kPolicyHelp) + "; wins over -ctk/-ctv",
+         [&kv](std::string v) { kv.policy = std::move(v); });
+}
+
+void kv_policies_flag(flags& f, std::vector<std::string>& policies) {
+  f.text({"--kv-policy"}, "STRING",
+         std::string(kPolicyHelp) +
+             ": a cache to compare; give the\n"
+             "flag once per cache: --kv-policy f16 --kv-policy la7 --kv-policy \"k=q8_0;v=turbo3\"",
+         [&policies](std::string v) { policies.push_back(std::move(v)); });
+}
+
+void seed_flag(flags& f, uint64_t& seed, std::string what, std::string default_text) {
+  f.integer({"--seed"}, "N", what + ", in {range} (" + default_text + ")", 0, INT64_MAX,
+            [&seed](int64_t v) { seed = uint64_t(v); });
+}
+
+void sampling_flags(flags& f, sampler_params& sp) {
+  std::ostringstream temp, top_p;
+  temp << sp.temp;
+  top_p << sp.top_p;
+  f.real({"--temp"}, "T", "temperature, in {range} (default " + temp.str() + "; 0 = greedy)", 0.0,
+         100.0, [&sp](double v) { sp.temp = float(v); });
+  f.integer({"--top-k"}, "N",
+            "top-k, in {range} (default " + std::to_string(sp.top_k) + "; 0 = off)", 0, 1 << 22,
+            [&sp](int64_t v) { sp.top_k = int(v); });
+  f.real({"--top-p"}, "P", "top-p, in {range} (default " + top_p.str() + "; 1 = off)", 1e-6, 1.0,
+         [&sp](double v) { sp.top_p = float(v); });
+}
+
+void activation_flags(flags& f, forward_options& fwd, kv_options* kv) {
+  f.on({"--exact"},
+       kv ? "f32 activations in every matmul and an f32 KV cache (reference mode)"
+          : "f32 activations in every matmul (reference mode)",
+       [&fwd, kv] {
+         fwd.exact = true;
+         if (kv) kv->reference = true;
+       });
+  f.on({"--q8-act"},
+       "8-bit activations in one int8 plane, as llama.cpp (faster prefill;\n"
+       "default: two planes, about 15 bits, top-1 as --exact)",
+       [&fwd] { fwd.act_q8 = true; });
+}
+
+int run_tool(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    const std::string w = e.what();
+    std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
+    return 1;
   }
 }
 

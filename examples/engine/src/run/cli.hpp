@@ -1,9 +1,11 @@
 // engine::cli -- command-line helpers shared by the tools: a flag reader with llama.cpp-style
-// names, loading a model with its tokenizer, and the default model path.
+// names, the flag table of a tool with the flags several tools share (parsed and described here
+// once), loading a model with its tokenizer, and the default model path.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,12 +14,14 @@
 #include "io/gguf.hpp"
 #include "kv/kv_select.hpp"
 #include "model/model.hpp"
+#include "run/sampler.hpp"
 #include "text/tokenizer.hpp"
 
 namespace engine::cli {
 
-// Walks argv: `while (a.next()) { if (a.is("-m", "--model")) path = a.str(); ... else a.unknown();
-// }` Every problem throws engine::error "error: <what> (<tool>)".
+// Walks argv (flags::parse below uses it; a flag's own parser gets it): `while (a.next()) {
+// if (a.is("-m", "--model")) path = a.str(); ... else a.unknown(); }` Every problem throws
+// engine::error "error: <what> (<tool>)".
 class args {
  public:
   args(int argc, char** argv, std::string tool);
@@ -39,6 +43,68 @@ class args {
   size_t i_ = 0;
   std::string flag_;
 };
+
+// The tools' flags: one table per tool, each flag with its names, value, help text and action.
+// parse() walks argv once and --help prints the table, so a flag's help line is written once and
+// shows the range its parser checks. The flags several tools share are added by the functions
+// below (written once, here); each tool adds its own flags in between.
+class flags {
+ public:
+  // `usage`: the first line of --help; `epilog`: text printed after the flags.
+  flags(std::string tool, std::string usage, std::string epilog = {});
+
+  // In a help text, "{range}" stands for "[lo, hi]" as the flag's error message writes it (and
+  // "{codecs}" for the standard codecs' names); "\n" starts a continuation line.
+  void on(std::vector<std::string> names, std::string help, std::function<void()> act);
+  void text(std::vector<std::string> names, std::string value, std::string help,
+            std::function<void(std::string)> act);
+  void integer(std::vector<std::string> names, std::string value, std::string help, int64_t lo,
+               int64_t hi, std::function<void(int64_t)> act);
+  void real(std::vector<std::string> names, std::string value, std::string help, double lo,
+            double hi, std::function<void(double)> act);
+  void int_list(std::vector<std::string> names, std::string value, std::string help, int64_t lo,
+                int64_t hi, std::function<void(std::vector<int64_t>)> act);
+  // A value the tool parses itself (args::str, str_list, fail ...).
+  void custom(std::vector<std::string> names, std::string value, std::string help,
+              std::function<void(args&)> act);
+
+  // Reads argv; false when -h/--help printed the usage (the tool then exits 0). Every problem
+  // throws engine::error "error: <what> (<tool>)" naming the flag.
+  bool parse(int argc, char** argv);
+  std::string usage() const;
+  [[noreturn]] void fail(const std::string& what) const;
+  const std::string& tool() const { return tool_; }
+
+ private:
+  struct entry {
+    std::vector<std::string> names;
+    std::string value, help;
+    std::function<void(args&)> act;
+  };
+  void add(std::vector<std::string> names, std::string value, std::string help,
+           std::function<void(args&)> act);
+  std::string tool_, usage_, epilog_;
+  std::vector<entry> entries_;
+};
+
+// ---- the shared flags ----------------------------------------------------------------------
+// Each binds a flag to the tool's variable; the default shown in --help is the variable's value
+// when the flag is added (set the tool's default first).
+void model_flag(flags& f, std::string& path);                           // -m, --model FILE
+void threads_flag(flags& f, int& threads);                              // -t, --threads N
+void ctx_flag(flags& f, int& n_ctx, int lo, int hi, std::string what);  // -c, --ctx-size N
+void batch_flag(flags& f, forward_options& fwd);                        // -b, --batch-size N
+void cache_type_flags(flags& f, kv_options& kv);                        // -ctk, -ctv
+void kv_policy_flag(flags& f, kv_options& kv);                          // --kv-policy (one)
+void kv_policies_flag(flags& f, std::vector<std::string>& policies);    // --kv-policy (each)
+// --seed N: help "<what>, in [0, ...] (<default_text>)".
+void seed_flag(flags& f, uint64_t& seed, std::string what, std::string default_text);
+void sampling_flags(flags& f, sampler_params& sp);  // --temp --top-k --top-p
+// --exact (with kv: an f32 reference KV cache too) and --q8-act.
+void activation_flags(flags& f, forward_options& fwd, kv_options* kv = nullptr);
+
+// Runs a tool's body: an exception is printed as "error: ..." on stderr and gives status 1.
+int run_tool(const std::function<int()>& body);
 
 // ~/.cache/strata/models/SmolLM2-135M-Instruct.Q4_1.gguf ($STRATA_CACHE_DIR overrides the
 // cache directory).

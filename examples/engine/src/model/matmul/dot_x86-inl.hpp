@@ -1,0 +1,293 @@
+// Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the drivers that run a quantized weight
+// through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds): NT tokens
+// at a time (rows_x86), eight tokens with a lane per token (rows_x86_t8, prefill) and one token
+// with a lane per block (rows_x86_b8, decode). Included by model/matmul.cpp only.
+//
+// y += scale * dot(u, qx) + m_lo * sum16_lo + m_hi * sum16_hi, where u are the values as bytes
+// and m the terms that undo their unsigned offset. Formats with one scale per 16 values
+// multiply the pair sums by an int16 vector of the two scales (madd) before the float
+// conversion.
+
+#if defined(ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_
+#undef ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_
+#else
+#define ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_
+#endif
+
+#include <cstdint>
+
+#include "model/matmul/common-inl.hpp"
+
+#ifdef ENGINE_MATMUL_X86
+HWY_BEFORE_NAMESPACE();
+namespace engine {
+namespace HWY_NAMESPACE {
+namespace {
+
+// With AVX-512 VNNI (the AVX3_DL target's run-time check proves it), vpdpbusd does u8 x i8
+// products and their sums by four in one instruction. It must be the EVEX encoding: the VEX one
+// is AVX-VNNI, a separate CPUID feature that no check proves (Zen 4 has AVX-512 VNNI but not
+// AVX-VNNI) and that Highway 1.0.3's AVX3_DL target string nevertheless enables, so g++ picks
+// VEX for the intrinsic. Inline assembly with the {evex} prefix fixes the encoding
+// (tests/isa/isa_gate.py checks every binary for it). Clang keeps vpmaddubsw + vpmaddwd.
+#if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
+#define ENGINE_MATMUL_VNNI 1
+// acc + per-lane sums of four u8 (u) x i8 (c) products, EVEX-encoded.
+HWY_INLINE __m256i dpbusd_evex(__m256i acc, __m256i u, __m256i c) {
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(c));
+  return acc;
+}
+#endif
+
+// Eight int32 lanes whose total is the dot product of the 32 values u (unsigned, or signed when
+// kSigned) with the block's 32 coarse int8 activations x. Split formats (one scale per 16
+// values) pass their scales per pair lane in sc16; the others pass nothing.
+// Bounds: a u8 x i8 pair sum stays below 2^15 for |u| <= 128, |x| <= 127 (no saturation).
+template <bool kSigned, bool kSplit>
+HWY_INLINE __m256i int_dot32(__m256i u, const int8_t* x, __m256i sc16) {
+  __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  if constexpr (kSigned) {
+    c = _mm256_sign_epi8(c, u);
+    u = _mm256_sign_epi8(u, u);
+  }
+  if constexpr (kSplit) return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), sc16);
+#ifdef ENGINE_MATMUL_VNNI
+  return dpbusd_evex(_mm256_setzero_si256(), u, c);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, c), _mm256_set1_epi16(1));
+#endif
+}
+// One 32-value block of a weight row (sub-block j of f) ready to multiply many tokens' blocks:
+// set up once, applied to every token of a tile. One activation plane (kFine false): the values
+// as bytes and, for split formats, their scales; u8 x i8 multiply-adds.
+template <bool kFine, class F> struct block_mul {
+  using R = typename F::bytes;
+  __m256i u, sc16;
+  HWY_INLINE block_mul(const R& f, int j, __m256i values) : u(values) {
+    if constexpr (F::kSplit)
+      sc16 = f.scales16(j);
+    else
+      sc16 = _mm256_set1_epi16(1);
+  }
+  HWY_INLINE __m256i operator()(const int8_t* x) const {
+    return int_dot32<R::kSigned, F::kSplit>(u, x, sc16);
+  }
+};
+// Two planes (kFine): the activations are stored as int16 (kActFine * c + f), so the values
+// are widened to int16 once per block (times their 16-value scale for split formats: at most
+// 63 * 128 in magnitude) and each token costs two vpmaddwd, exact like the u8 x i8 pair per
+// plane they replace. A pmaddwd lane (two products) stays below 2^30.
+template <class F> struct block_mul<true, F> {
+  using R = typename F::bytes;
+  __m256i lo, hi;  // values 0..15 and 16..31
+  HWY_INLINE block_mul(const R& f, int j, __m256i values) {
+    const __m128i v0 = _mm256_castsi256_si128(values), v1 = _mm256_extracti128_si256(values, 1);
+    if constexpr (R::kSigned) {
+      lo = _mm256_cvtepi8_epi16(v0);
+      hi = _mm256_cvtepi8_epi16(v1);
+    } else {
+      lo = _mm256_cvtepu8_epi16(v0);
+      hi = _mm256_cvtepu8_epi16(v1);
+    }
+    if constexpr (F::kSplit) {
+      const __m256i sc = f.scales16(j);  // low 128 bits: the scale of values 0..15, high: 16..31
+      lo = _mm256_mullo_epi16(lo, _mm256_permute2x128_si256(sc, sc, 0x00));
+      hi = _mm256_mullo_epi16(hi, _mm256_permute2x128_si256(sc, sc, 0x11));
+    }
+  }
+  HWY_INLINE __m256i operator()(const int8_t* x) const {
+    const __m256i* x16 = reinterpret_cast<const __m256i*>(x);
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(x16)),
+                            _mm256_madd_epi16(hi, _mm256_loadu_si256(x16 + 1)));
+  }
+};
+
+// The total of the eight float lanes.
+HWY_INLINE float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class F, int NT, bool kFine>
+HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  constexpr int64_t kBlockValues = 32 * F::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nb32 = jb.n_in / 32;
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const float* xs[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = jb.xq + (t0 + t) * 2 * jb.n_in;
+    xd[t] = jb.xd + (t0 + t) * nb32;
+    xs[t] = jb.xs + (t0 + t) * nb32 * 2;
+  }
+  using R = typename F::bytes;
+  using Block = typename F::block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc[NT];
+    float macc[NT];
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = _mm256_setzero_ps();
+      macc[t] = 0;
+    }
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const uint8_t* next = row + static_cast<size_t>(sb + 4) * sizeof(Block);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < F::kSub; ++j) {
+        const int64_t blk = sb * F::kSub + j;
+        const block_mul<kFine, F> mul(f, j, f.values(j));
+        const float s = f.scale(j);
+        for (int t = 0; t < NT; ++t) {
+          const __m256 sum = _mm256_cvtepi32_ps(mul(xq[t] + blk * 64));
+          acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
+          if constexpr (R::kMin)
+            macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + macc[t];
+  }
+}
+
+// Eight tokens at once (prefill): the eight block dot products are reduced across lanes into
+// one vector with one lane per token, so the per-block scale product, the float conversion and
+// the offset term are vector operations over tokens. Needs the activation scales transposed:
+// jb.xdT[blk][t] and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
+HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
+  const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+template <class F, bool kFine>
+HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  constexpr int64_t kBlockValues = 32 * F::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nt = jb.n_tokens;
+  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
+  using R = typename F::bytes;
+  using Block = typename F::block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < F::kSub; ++j) {
+        const int64_t blk = sb * F::kSub + j;
+        const block_mul<kFine, F> mul(f, j, f.values(j));
+        __m256i d[8];
+        for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
+        const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
+                              _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
+        if constexpr (R::kMin) {
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0),
+                                 _mm256_set1_ps(f.m_lo(j)), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0),
+                                 _mm256_set1_ps(f.m_hi(j)), macc);
+        }
+      }
+    }
+    alignas(32) float out[8];
+    _mm256_store_ps(out, _mm256_add_ps(acc, macc));
+    for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
+  }
+}
+
+// One token (decode), eight 32-blocks per step: the eight block sums are reduced into one
+// vector (a lane per block), so scales, activation scales and offset terms are vector loads
+// and one FMA per eight blocks. Legacy formats gather the eight blocks' d (and m).
+HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 blocks
+  const __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(s16), _mm256_loadu_ps(s16 + 8));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8));
+}
+// The 16-bit halves at byte offsets 0 and 2 of eight blocks `stride` bytes apart, as floats.
+HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256& hi) {
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
+  const __m256i split = _mm256_shuffle_epi8(
+      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9,
+                          12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  const __m256i ordered =
+      _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
+  lo = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
+  hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
+}
+
+template <bool kFine, class F>
+HWY_INLINE __m256i block_dot(const typename F::bytes& f, int j, const int8_t* x) {
+  return block_mul<kFine, F>(f, j, f.values(j))(x);
+}
+
+template <class F, bool kFine>
+HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  using R = typename F::bytes;
+  using Block = typename F::block;
+  const int64_t nb32 = jb.n_in / 32;
+  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
+  const float* xd = jb.xd + t0 * nb32;
+  const float* xs = jb.xs + t0 * nb32 * 2;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+    float tail = 0;
+    if constexpr (F::kSub == 8) {
+      for (int64_t blk = 0; blk < nb32; blk += 8) {
+        const R f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
+        __m256i d[8];
+        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine, F>(f, j, xq + (blk + j) * 64);
+        const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(d));
+        const __m256 dx = _mm256_loadu_ps(xd + blk);
+        if constexpr (F::kSplit) {
+          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs + 2 * blk), macc);
+          macc =
+              _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
+        } else {
+          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs + 2 * blk), macc);
+        }
+      }
+    } else {
+      int64_t blk = 0;
+      for (; blk + 8 <= nb32; blk += 8) {
+        const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
+        __m256i d[8];
+        for (int j = 0; j < 8; ++j)
+          d[j] = block_dot<kFine, F>(R(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
+        __m256 dw, mw;
+        gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
+                              _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
+        if constexpr (R::kMin) {
+          if constexpr (R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+          macc = _mm256_fmadd_ps(mw, sum32x8(xs + 2 * blk), macc);
+        }
+      }
+      for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
+        const R f(row + static_cast<size_t>(blk) * sizeof(Block));
+        // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine, F>(f, 0, xq + blk * 64)),
+                              _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
+        if constexpr (R::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
+      }
+    }
+    jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
+  }
+}
+
+}  // namespace
+}  // namespace HWY_NAMESPACE
+}  // namespace engine
+HWY_AFTER_NAMESPACE();
+#endif  // ENGINE_MATMUL_X86
+
+#endif  // ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_ toggle
