@@ -89,6 +89,33 @@ TEST_CASE("bad flags and inputs: 'error: ...' and exit status 1") {
   }
 }
 
+TEST_CASE("strata-plan: the Phase-1 f16 column, the fit in a budget, errors") {
+  if (!have("strata-plan")) return;
+  // 40 layers, 8 KV heads, head dim 128: f16 KV of 320 / 1,280 / 5,120 / 10,240 MiB.
+  const result p = run("strata-plan",
+                       "--layers 40 --kv-heads 8 --head-dim 128 --mem 16 "
+                       "--weights 4.5 --kv-policy f16 --kv-policy turbo3");
+  CHECK(p.rc == 0);
+  CHECK(p.out.find("| f16 | 16.00 | 320 MiB | 1,280 MiB | 5,120 MiB | 10,240 MiB |") !=
+        std::string::npos);
+  // 16 GiB - 4.5 GiB of weights = 11.5 GiB: 75,365 tokens of f16 (160 KiB each; the scratch
+  // of one thread takes the rest).
+  CHECK(p.out.find("| 75,365 tokens |") != std::string::npos);
+  CHECK(p.out.find("| turbo3 | 3.12 |") != std::string::npos);
+  const result both = run("strata-plan", "-m x.gguf --layers 4");
+  CHECK(both.rc == 1);
+  CHECK(both.out.find("exclude each other") != std::string::npos);
+  const result swa = run("strata-plan", "--layers 6 --swa-pattern 6");
+  CHECK(swa.rc == 1);
+  CHECK(swa.out.find("--swa-window") != std::string::npos);
+  const result heads = run("strata-plan", "--layers 2 --kv-heads 3 --heads 8");
+  CHECK(heads.rc == 1);
+  CHECK(heads.out.find("not a multiple") != std::string::npos);
+  const result policy = run("strata-plan", "--layers 2 --kv-policy k=bogus");
+  CHECK(policy.rc == 1);
+  CHECK(policy.out.find("bogus") != std::string::npos);
+}
+
 TEST_CASE("every numeric flag's accepted range appears in --help") {
   // Each flag of each --help line gets the value 'x' followed by an unknown flag, so parsing
   // always stops with an error before any work; a numeric flag's error names its range
