@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -114,6 +115,28 @@ TEST_CASE("strata-plan: the Phase-1 f16 column, the fit in a budget, errors") {
   const result policy = run("strata-plan", "--layers 2 --kv-policy k=bogus");
   CHECK(policy.rc == 1);
   CHECK(policy.out.find("bogus") != std::string::npos);
+  // strata-chat -c auto takes the context strata-plan says fits (same model, budget, threads;
+  // SmolLM2, fetched by the build, whose trained context of 8192 does not cap it here).
+  if (!have("strata-chat") || !have_data()) return;
+  const std::string smol =
+      std::string(STRATA_CACHE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  REQUIRE_MESSAGE(std::filesystem::exists(smol), smol << " not found (the build fetches it)");
+  const result plan = run("strata-plan", "-m " + smol +
+                                             " --mem 0.12 -t 2 -c 256 "
+                                             "--kv-policy \"-ctk q8_0 -ctv turbo3\"");
+  std::smatch m;
+  REQUIRE(std::regex_search(plan.out, m, std::regex(R"(\| ([0-9,]+) tokens \|)")));
+  std::string fits = m[1];
+  fits.erase(std::remove(fits.begin(), fits.end(), ','), fits.end());
+  CHECK(std::stoi(fits) < 8192);
+  const result chat = run("strata-chat", "-m " + smol +
+                                             " -c auto --mem 0.12 -t 2 "
+                                             "-ctk q8_0 -ctv turbo3 -n 1 -p Hi");
+  CHECK(chat.rc == 0);
+  CHECK(chat.out.find("-c auto gives " + fits + " tokens") != std::string::npos);
+  const result ppl = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c auto");
+  CHECK(ppl.rc == 1);
+  CHECK(ppl.out.find("evaluation window") != std::string::npos);
 }
 
 TEST_CASE("every numeric flag's accepted range appears in --help") {

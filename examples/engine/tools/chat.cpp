@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -58,7 +59,28 @@ int main(int argc, char** argv) {
            });
     f.text({"-sys", "--system"}, "TEXT", "system message",
            [&](std::string v) { system = std::move(v); });
-    cli::ctx_flag(f, n_ctx, 16, 1 << 22, "context (KV cache) size in tokens");
+    bool ctx_auto = false;
+    double mem_gib = 0;
+    f.custom({"-c", "--ctx-size"}, "N|auto",
+             "context (KV cache) size in tokens, in [16, 4194304] (default 4096), or auto:\n"
+             "the largest that fits in --mem (strata-plan), at most the trained context",
+             [&](cli::args& a) {
+               const std::string v = a.str();
+               if (v == "auto") {
+                 ctx_auto = true;
+                 return;
+               }
+               char* end = nullptr;
+               const long long n = std::strtoll(v.c_str(), &end, 10);
+               if (v.empty() || *end != '\0' || n < 16 || n > (1 << 22))
+                 a.fail("bad value '" + v + "' for " + a.flag() +
+                        " (auto, or an integer in [16, 4194304])");
+               n_ctx = int(n);
+             });
+    f.real({"--mem"}, "GiB",
+           "with -c auto: memory of the whole process, in {range} (default: what the\n"
+           "machine has available)",
+           0.001, 1 << 20, [&](double v) { mem_gib = v; });
     f.integer({"-n", "--n-predict"}, "N", "most tokens per answer, in {range} (default 512)", 1,
               1 << 22, [&](int64_t v) { n_predict = int(v); });
     cli::threads_flag(f, threads);
@@ -77,6 +99,20 @@ int main(int argc, char** argv) {
 
     auto lm = engine::cli::load(model_path, true);
     engine::thread_pool pool(threads);
+    if (ctx_auto) {
+      const engine::memory_available avail = engine::available_memory();
+      const uint64_t budget = mem_gib > 0 ? uint64_t(mem_gib * 1073741824.0) : avail.bytes;
+      const int trained = lm.net->config().n_ctx_train;
+      const int limit = trained > 0 ? std::min(trained, 1 << 22) : 1 << 22;
+      n_ctx = engine::auto_context(*lm.net, kv, budget, fwd.n_batch, pool.size(), limit);
+      if (n_ctx < 16)
+        f.fail("-c auto: the weights and buffers leave no room for 16 tokens of KV cache in " +
+               cli::human_bytes(double(budget)));
+      std::fprintf(stderr, "context: -c auto gives %d tokens (%s budget%s%s)\n", n_ctx,
+                   cli::human_bytes(double(budget)).c_str(),
+                   mem_gib > 0 ? ", --mem" : (", " + avail.source).c_str(),
+                   n_ctx == limit ? "; the model's trained context" : "");
+    }
     engine::cli::warn_sizes(threads, n_ctx, lm.net->config());
     {  // Refuse a context that cannot fit before the cache is allocated.
       engine::memory_plan plan;

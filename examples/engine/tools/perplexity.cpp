@@ -1,6 +1,7 @@
 // strata-perplexity: perplexity of a model on a text file, computed as llama-perplexity does,
 // with the KV cache policy of your choice; KL divergence against a saved base run.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
@@ -23,7 +24,19 @@ int main(int argc, char** argv) {
     cli::model_flag(f, model_path);
     f.text({"-f", "--file"}, "FILE", "text file to score (e.g. wiki.test.raw)",
            [&](std::string v) { file = std::move(v); });
-    cli::ctx_flag(f, opt.n_ctx, 8, 1 << 20, "window size");
+    f.custom({"-c", "--ctx-size"}, "N", "window size, in [8, 1048576] (default 512)",
+             [&](cli::args& a) {
+               const std::string v = a.str();
+               if (v == "auto")
+                 a.fail(
+                     "-c auto is for strata-chat (the largest cache that fits); here -c is the "
+                     "evaluation window: give its size in tokens");
+               char* end = nullptr;
+               const long long n = std::strtoll(v.c_str(), &end, 10);
+               if (v.empty() || *end != '\0' || n < 8 || n > (1 << 20))
+                 a.fail("bad value '" + v + "' for " + a.flag() + " (an integer in [8, 1048576])");
+               opt.n_ctx = int(n);
+             });
     f.integer({"--chunks"}, "N", "score at most N windows, in {range} (default: all)", 1, 1 << 30,
               [&](int64_t v) { opt.n_chunks = int(v); });
     cli::threads_flag(f, threads);

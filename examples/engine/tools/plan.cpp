@@ -12,6 +12,7 @@
 #include "kv/kv_select.hpp"
 #include "model/model.hpp"
 #include "run/cli.hpp"
+#include "run/memory_plan.hpp"
 
 namespace {
 
@@ -141,14 +142,11 @@ int main(int argc, char** argv) {
       const auto lm = cli::load(model_path, false);
       const engine::model_config& c = lm.net->config();
       map = lm.net->layers();
-      const std::size_t b = std::size_t(fwd.n_batch);
-      const std::size_t acts = b * std::size_t(4 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() +
-                                               c.n_head * c.head_v + 2 * c.n_ff);
-      fixed = lm.net->weight_bytes() + 4 * acts + 4 * std::size_t(c.n_vocab);
+      const std::size_t buffers = engine::run_buffer_bytes(*lm.net, fwd.n_batch, 1);
+      fixed = lm.net->weight_bytes() + buffers;
       what = model_path + " (" + c.arch_name + ", " + std::to_string(c.n_layer) +
              " layers; weights " + mib(lm.net->weight_bytes()) + ", activations of " +
-             std::to_string(b) + " tokens and one token's logits " +
-             mib(4 * acts + 4 * std::size_t(c.n_vocab)) + ")";
+             std::to_string(fwd.n_batch) + " tokens and one token's logits " + mib(buffers) + ")";
     }
     std::printf("strata-plan: %s\n", what.c_str());
     if (mem_gib > 0)
@@ -157,7 +155,7 @@ int main(int argc, char** argv) {
           mem_gib, n_seq, threads);
     std::printf("\n| policy | bits/value |");
     for (std::int64_t n : contexts) std::printf(" %s |", ctx_label(n).c_str());
-    if (mem_gib > 0) std::printf(" fits in %.2f GiB |", mem_gib);
+    if (mem_gib > 0) std::printf(" fits in %.3g GiB |", mem_gib);
     std::printf("\n|---|---:|");
     for (std::size_t i = 0; i < contexts.size() + (mem_gib > 0 ? 1 : 0); ++i) std::printf("---:|");
     std::printf("\n");

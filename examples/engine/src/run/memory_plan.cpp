@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <strata/plan.hpp>
 #include <strata/policy/parse.hpp>
 #include <strata/policy/report.hpp>
 
@@ -85,6 +86,23 @@ uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o) {
     const std::string w = e.what();
     throw error(w.rfind("error: ", 0) == 0 ? w : "error: " + w + " (kv policy)");
   }
+}
+
+uint64_t run_buffer_bytes(const model& m, int n_batch, int n_logits) {
+  const model_config& c = m.config();
+  const uint64_t per_token =
+      uint64_t(4 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_head * c.head_v + 2 * c.n_ff);
+  return 4 * (uint64_t(n_batch) * per_token + uint64_t(n_logits) * uint64_t(c.n_vocab));
+}
+
+int auto_context(const model& m, const kv_options& o, uint64_t budget, int n_batch, int threads,
+                 int limit) {
+  const uint64_t fixed = m.weight_bytes() + run_buffer_bytes(m, n_batch, 1);
+  if (budget <= fixed) return 0;
+  const auto rep = strata::report(strata::parse_policy(o.policy_string()), m.layers());
+  const strata::plan_options po{.max_batch = size_t(std::max(0, o.max_batch)),
+                                .n_threads = size_t(std::max(1, threads))};
+  return int(strata::largest_context(rep, size_t(budget - fixed), po, size_t(limit)));
 }
 
 uint64_t memory_plan::total() const {

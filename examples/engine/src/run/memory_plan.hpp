@@ -30,6 +30,16 @@ memory_available available_memory();
 // bytes() (strata's policy report; f32 rows for the reference cache).
 uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o);
 
+// The engine's buffers beside the weights and the cache: the activations of a batch of n_batch
+// tokens (residual, norms, Q/K/V, attention output, feed-forward) and n_logits rows of logits.
+uint64_t run_buffer_bytes(const model& m, int n_batch, int n_logits);
+
+// -c auto: the largest context (at most `limit`) whose KV cache of policy o, with its side
+// data and `threads` threads' attention scratch (strata::plan), fits in `budget` bytes of the
+// whole process after the weights and run_buffer_bytes(m, n_batch, 1); 0 when none does.
+int auto_context(const model& m, const kv_options& o, uint64_t budget, int n_batch, int threads,
+                 int limit);
+
 struct memory_item {
   std::string what;
   uint64_t bytes = 0;
