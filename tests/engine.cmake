@@ -26,6 +26,8 @@ endforeach()
 if(TARGET strata_readme_answer_test)
   target_compile_definitions(strata_readme_answer_test PRIVATE
     STRATA_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endif()
+if(TEST readme_answer_test)
   set_tests_properties(readme_answer_test PROPERTIES TIMEOUT 300)
 endif()
 

@@ -13,8 +13,10 @@
 #include <strata/policy/parse.hpp>
 
 #include "../support/test_layer.hpp"
+#include "attention_reference.hpp"
 
 using namespace strata;
+using strata_test::gaussian;
 using strata_test::test_layer;
 
 namespace {
@@ -33,14 +35,6 @@ const char* const kPolicies[] = {"f16",
                                  "k=q4_0;v=vq2;recent=8",
                                  "turbo4;k-balance",
                                  "v:first1=q8_0;v=turbo2;k=bf16"};
-
-std::vector<float> gaussian(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> x(n);
-  for (auto& v : x) v = nd(rng);
-  return x;
-}
 
 }  // namespace
 

@@ -19,9 +19,12 @@
 #include <strata/policy/parse.hpp>
 #include <strata/policy/report.hpp>
 
+#include "attention_reference.hpp"
+
 namespace {
 
 using namespace strata;
+using strata_test::gaussian;
 
 // Symmetric int8 with an f32 scale per block of 32 values (9 bits per value): no rotation.
 struct i8t {
@@ -76,14 +79,6 @@ struct i8t {
 };
 
 using my_codecs = codec_set_append<standard_codecs, i8t>;
-
-std::vector<float> gaussian(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
 
 cache_options options() {
   cache_options o;
