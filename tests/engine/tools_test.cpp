@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -137,6 +138,41 @@ TEST_CASE("strata-plan: the Phase-1 f16 column, the fit in a budget, errors") {
   const result ppl = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c auto");
   CHECK(ppl.rc == 1);
   CHECK(ppl.out.find("evaluation window") != std::string::npos);
+}
+
+TEST_CASE("--profile: the parts add up to the wall time the tool measures") {
+  if (!have("strata-bench") || !have("strata-chat") || !have_data()) return;
+  const result b = run("strata-bench", "-m " + kStories +
+                                           " -p 16 -n 32 -r 3 -t 1 -ctk f16 -ctv "
+                                           "f16 --profile -o json 2>/dev/null");
+  REQUIRE(b.rc == 0);
+  const std::regex wall_re(R"re("wall_s": ([0-9.e-]+),)re"),
+      measured_re(R"re("measured_wall_s": ([0-9.e-]+))re");
+  int rows = 0;
+  for (auto it = std::sregex_iterator(b.out.begin(), b.out.end(), wall_re);
+       it != std::sregex_iterator(); ++it, ++rows) {
+    const double wall = std::stod((*it)[1]);
+    std::smatch m;
+    const std::string rest = b.out.substr(size_t(it->position()));
+    REQUIRE(std::regex_search(rest, m, measured_re));
+    const double measured = std::stod(m[1]);
+    CHECK(wall > 0);
+    CHECK(std::fabs(wall - measured) <= 0.05 * measured);  // timed inside vs around the calls
+  }
+  CHECK(rows == 2);  // pp16 and tg32
+  std::smatch m;
+  // The first of each key is the row's total (the layers follow).
+  REQUIRE(std::regex_search(b.out, m, std::regex(R"re("matmul_s": ([0-9.e-]+))re")));
+  CHECK(std::stod(m[1]) > 0);
+  REQUIRE(std::regex_search(b.out, m, std::regex(R"re("attention_s": ([0-9.e-]+))re")));
+  CHECK(std::stod(m[1]) > 0);
+  const result c = run("strata-chat", "-m " + kStories +
+                                          " --raw -n 8 --temp 0 -t 1 -p Once "
+                                          "--profile-layers -ctk f16 -ctv f16");
+  CHECK(c.rc == 0);
+  CHECK(c.out.find("| weight matmuls |") != std::string::npos);
+  CHECK(c.out.find("| layer | matmul ms/token |") != std::string::npos);
+  CHECK(c.out.find("profile json: {\"tokens\": ") != std::string::npos);
 }
 
 TEST_CASE("every numeric flag's accepted range appears in --help") {

@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
         a.fail("unknown output format '" + format + "' (table, csv, json)");
     });
     cli::activation_flags(f, opt.fwd);
+    bool profile_layers = false;  // bench prints the totals per row
+    cli::profile_flags(f, opt.profile, profile_layers);
     if (!f.parse(argc, argv)) return 0;
     if (opt.n_prompt == 0 && opt.n_gen == 0) f.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;

@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
          "(default: stop with an error)",
          [&] { shift = true; });
     cli::activation_flags(f, fwd, &kv);
+    bool profile_on = false, profile_layers = false;
+    engine::profile prof;
+    double measured_s = 0;
+    cli::profile_flags(f, profile_on, profile_layers);
     f.on({"--raw"}, "no chat template: the prompt is plain text to continue", [&] { raw = true; });
     if (!f.parse(argc, argv)) return 0;
     kv.max_batch = fwd.n_batch;
@@ -133,6 +137,7 @@ int main(int argc, char** argv) {
         cache->bits_per_value(), engine::cli::human_bytes(double(cache->f16_bytes())).c_str(),
         100.0 * (1.0 - double(cache->bytes()) / double(cache->f16_bytes())));
 
+    if (profile_on) fwd.prof = &prof;
     engine::session s(*lm.net, *lm.tok, *cache, pool, fwd);
     s.set_context_shift(shift, 0);
     engine::sampler smp(sp);
@@ -167,10 +172,12 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       if (!raw) msgs.push_back({"assistant", lm.tok->decode(out, false)});
       print_stats(st);
+      measured_s += st.prompt_s + st.gen_s;
     };
 
     if (one_shot) {
       turn(prompt);
+      if (profile_on) cli::print_profile(prof, profile_layers, measured_s);
       return 0;
     }
     const bool tty = isatty(fileno(stdin));
@@ -183,6 +190,7 @@ int main(int argc, char** argv) {
       turn(line);
     }
     if (tty) std::fprintf(stderr, "\n");
+    if (profile_on) cli::print_profile(prof, profile_layers, measured_s);
     return 0;
   });
 }

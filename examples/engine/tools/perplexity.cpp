@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
     f.on({"--kl-divergence"}, "with --kl-divergence-base FILE: compare this run against FILE",
          [&] { kld = true; });
     cli::activation_flags(f, opt.fwd, &kv);
+    bool profile_on = false, profile_layers = false;
+    engine::profile prof;
+    cli::profile_flags(f, profile_on, profile_layers);
     f.on({"--no-progress"}, "no progress bar", [&] { progress = false; });
     if (!f.parse(argc, argv)) return 0;
     if (file.empty()) f.fail("no text file (-f FILE)");
@@ -99,7 +102,9 @@ int main(int argc, char** argv) {
       if (n_ctx == opt.n_ctx && probe) return std::move(probe);
       return engine::make_kv(*lm.net, n_ctx, kv);
     };
+    if (profile_on) opt.fwd.prof = &prof;
     const engine::perplexity_result r = engine::run_perplexity(*lm.net, tokens, make, pool, opt);
+    if (profile_on) cli::print_profile(prof, profile_layers, r.seconds);
     std::printf("%d chunks, %lld tokens scored in %.2f s (%.1f tokens/s)\n", r.n_chunks,
                 static_cast<long long>(r.n_scored), r.seconds,
                 double(r.n_chunks) * opt.n_ctx / r.seconds);

@@ -146,6 +146,9 @@ void model::forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thr
                            std::to_string(config_.n_vocab),
                        "model::forward");
   if (pos0 < kv.size()) kv.truncate(pos0);  // the new tokens replace what followed pos0
+  const auto t_start = opt.prof ? profile::clock::now() : profile::clock::time_point{};
+  if (opt.prof && opt.prof->layers.size() != size_t(config_.n_layer))
+    opt.prof->layers.assign(size_t(config_.n_layer), {});
   const int batch = std::max(1, opt.n_batch);
   const int first_logit = n - n_logits;  // index of the first token whose logits are wanted
   for (int b = 0; b < n; b += batch) {
@@ -155,6 +158,10 @@ void model::forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thr
     float* out = (first < m && logits) ? logits + size_t(b + first - first_logit) * config_.n_vocab
                                        : nullptr;
     run_batch(tokens.data() + b, m, pos0 + b, kv, pool, out, out ? first : m, opt);
+  }
+  if (opt.prof) {
+    opt.prof->wall += profile::since(t_start);
+    opt.prof->tokens += n;
   }
 }
 
@@ -191,14 +198,22 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
   const activations act = opt.exact    ? activations::exact
                           : opt.act_q8 ? activations::q8
                                        : activations::fine;
+  profile* const prof = opt.prof;
+  profile::part unused;
   for (int il = 0; il < c.n_layer; ++il) {
     const layer_weights& L = layers_[size_t(il)];
+    profile::part& P = prof ? prof->layers[size_t(il)] : unused;
+    const profile::part before = P;
+    const auto t_layer = prof ? profile::clock::now() : profile::clock::time_point{};
+    auto mm = [&](const tensor& W, const float* x, float* y) {
+      timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act); });
+    };
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "attn_norm");
-    matmul(*L.attn_q, xb_.data(), n, q_.data(), pool, act);
-    matmul(*L.attn_k, xb_.data(), n, k_.data(), pool, act);
-    matmul(*L.attn_v, xb_.data(), n, v_.data(), pool, act);
+    mm(*L.attn_q, xb_.data(), q_.data());
+    mm(*L.attn_k, xb_.data(), k_.data());
+    mm(*L.attn_v, xb_.data(), v_.data());
     add_bias(q_.data(), n, L.bq);
     add_bias(k_.data(), n, L.bk);
     add_bias(v_.data(), n, L.bv);
@@ -210,11 +225,14 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     const rope_table rope(pos.data(), n, c.n_rot, c.layers[size_t(il)], rope_freqs_);
     rope.apply(q_.data(), c.n_head, c.head_k, c.rope);
     rope.apply(k_.data(), c.n_head_kv, c.head_k, c.rope);
-    kv.prepare(il, pos0, n, q_.data(), k_.data());
-    kv.append(il, pos0, n, k_.data(), v_.data());
-    kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool);
+    timed(prof, &profile::part::kv_append, P, [&] {
+      kv.prepare(il, pos0, n, q_.data(), k_.data());
+      kv.append(il, pos0, n, k_.data(), v_.data());
+    });
+    timed(prof, &profile::part::attention, P,
+          [&] { kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool); });
     check(att_, att_.size(), il, "attention");
-    matmul(*L.attn_output, att_.data(), n, o_.data(), pool, act);
+    mm(*L.attn_output, att_.data(), o_.data());
     if (!L.post_attn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_attn_norm.data(), c.rms_eps);
     for (size_t i = 0; i < n * E; ++i) x_[i] += o_[i];
@@ -222,8 +240,8 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     // Feed-forward.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.ffn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "ffn_norm");
-    matmul(*L.ffn_gate, xb_.data(), n, gate_.data(), pool, act);
-    matmul(*L.ffn_up, xb_.data(), n, up_.data(), pool, act);
+    mm(*L.ffn_gate, xb_.data(), gate_.data());
+    mm(*L.ffn_up, xb_.data(), up_.data());
     const size_t nf = size_t(n) * c.n_ff;
     if (c.act == ffn_activation::silu) {
       for (size_t i = 0; i < nf; ++i) {
@@ -238,23 +256,30 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
       }
     }
     check(gate_, nf, il, "feed-forward");
-    matmul(*L.ffn_down, gate_.data(), n, o_.data(), pool, act);
+    mm(*L.ffn_down, gate_.data(), o_.data());
     if (!L.post_ffn_norm.empty())
       rms_norm(o_.data(), o_.data(), n, c.n_embd, L.post_ffn_norm.data(), c.rms_eps);
     for (size_t i = 0; i < n * E; ++i) x_[i] += o_[i];
     check(x_, n * E, il, "the residual stream");
+    if (prof)
+      P.other += profile::since(t_layer) - (P.matmul - before.matmul) -
+                 (P.kv_append - before.kv_append) - (P.attention - before.attention);
   }
 
   if (!logits || first_logit >= n) return;
+  const auto t_head = prof ? profile::clock::now() : profile::clock::time_point{};
+  profile::part& H = prof ? prof->head : unused;
+  const double head_matmul = H.matmul;
   const int m = n - first_logit;
   float* xl = x_.data() + size_t(first_logit) * E;
   rms_norm(xl, xl, m, c.n_embd, output_norm_.data(), c.rms_eps);
-  matmul(*output_, xl, m, logits, pool, act);
+  timed(prof, &profile::part::matmul, H, [&] { matmul(*output_, xl, m, logits, pool, act); });
   const size_t nl = size_t(m) * c.n_vocab;
   if (c.logit_softcap > 0)
     for (size_t i = 0; i < nl; ++i)
       logits[i] = c.logit_softcap * std::tanh(logits[i] / c.logit_softcap);
   check_finite(logits, int64_t(nl), "logits");
+  if (prof) H.other += profile::since(t_head) - (H.matmul - head_matmul);
 }
 
 }  // namespace engine

@@ -18,6 +18,7 @@
 
 #include "io/gguf.hpp"
 #include "model/config.hpp"
+#include "model/profile.hpp"
 
 namespace engine {
 
@@ -43,9 +44,10 @@ struct layer_weights {
 };
 
 struct forward_options {
-  bool exact = false;   // f32 activations in every matmul (the reference mode)
-  bool act_q8 = false;  // one int8 plane per 32 activations (llama.cpp's Q8) instead of two
-  int n_batch = 512;    // tokens per internal batch
+  bool exact = false;       // f32 activations in every matmul (the reference mode)
+  bool act_q8 = false;      // one int8 plane per 32 activations (llama.cpp's Q8) instead of two
+  int n_batch = 512;        // tokens per internal batch
+  profile* prof = nullptr;  // when set, forward passes add their time to it (model/profile.hpp)
 };
 
 class model {

@@ -109,19 +109,34 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         r.bits_per_value = kv->bits_per_value();
         return r;
       };
+      // --profile: the timed repetitions (not the warm-up) run with a fresh profile per row.
+      std::shared_ptr<profile> prof;
+      forward_options fwd = opt.fwd;
+      double timed = 0;
+      auto start_row = [&] {
+        prof = opt.profile ? std::make_shared<profile>() : nullptr;
+        fwd.prof = prof.get();
+        timed = 0;
+      };
+      auto take_profile = [&](bench_row& r) {
+        r.prof = prof;
+        r.timed_s = timed;
+      };
       if (opt.n_prompt > 0) {
         const std::vector<int32_t>& prompt = prompts[di];
         // Warm-up run (not timed), then the timed repetitions.
         std::vector<double> tps;
+        start_row();
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
           if (kv->size() < depth) refill();
           const double t0 = cli::now_s();
-          m.forward(prompt, depth, *kv, pool, logits.data(), 1, opt.fwd);
+          m.forward(prompt, depth, *kv, pool, logits.data(), 1, rep > 0 ? fwd : opt.fwd);
           const double dt = cli::now_s() - t0;
-          if (rep > 0) tps.push_back(opt.n_prompt / dt);
+          if (rep > 0) tps.push_back(opt.n_prompt / dt), timed += dt;
         }
         bench_row r = row_for("pp" + std::to_string(opt.n_prompt), opt.n_prompt);
+        take_profile(r);
         r.tps = median(tps);
         r.tps_min = *std::min_element(tps.begin(), tps.end());
         r.tps_max = *std::max_element(tps.begin(), tps.end());
@@ -129,19 +144,21 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
       }
       if (opt.n_gen > 0) {
         std::vector<double> tps;
+        start_row();
         for (int rep = 0; rep <= opt.reps; ++rep) {
           kv->truncate(depth);
           if (kv->size() < depth) refill();
           int32_t t = fill.empty() ? 1 : fill.back();
           const double t0 = cli::now_s();
           for (int i = 0; i < opt.n_gen; ++i) {
-            m.forward({&t, 1}, depth + i, *kv, pool, logits.data(), 1, opt.fwd);
+            m.forward({&t, 1}, depth + i, *kv, pool, logits.data(), 1, rep > 0 ? fwd : opt.fwd);
             t = int32_t((uint32_t(t) * 2654435761u + 12345u) % uint32_t(n_vocab));
           }
           const double dt = cli::now_s() - t0;
-          if (rep > 0) tps.push_back(opt.n_gen / dt);
+          if (rep > 0) tps.push_back(opt.n_gen / dt), timed += dt;
         }
         bench_row r = row_for("tg" + std::to_string(opt.n_gen), opt.n_gen);
+        take_profile(r);
         r.tps = median(tps);
         r.tps_min = *std::min_element(tps.begin(), tps.end());
         r.tps_max = *std::max_element(tps.begin(), tps.end());
@@ -178,6 +195,10 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
       j["kv_bytes"] = r.kv_bytes;
       j["kv_f16_bytes"] = r.kv_f16_bytes;
       j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
+      if (r.prof) {
+        j["profile"] = nlohmann::ordered_json::parse(r.prof->json());
+        j["profile"]["measured_wall_s"] = r.timed_s;
+      }
       rows_json.push_back(std::move(j));
     }
     const std::string text =
@@ -206,6 +227,11 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
                  double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth,
                  r.test.c_str(), r.tps, r.tps_min, r.tps_max,
                  cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
+  for (const bench_row& r : rows)
+    if (r.prof)
+      std::fprintf(out, "\nprofile of %s, depth %d, %s (timed repetitions: %.4f s measured):\n%s",
+                   md_cell(r.cache).c_str(), r.depth, r.test.c_str(), r.timed_s,
+                   r.prof->table(false).c_str());
 }
 
 }  // namespace engine

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct bench_options {
   // encoded) into every cache compared; false: every cache runs its own prefill of them.
   bool shared_fill = true;
   bool progress = false;
+  bool profile = false;  // --profile: each row's timed repetitions also go through a profile
 };
 
 struct bench_row {
@@ -39,6 +41,8 @@ struct bench_row {
   size_t kv_bytes = 0;  // allocated for depth + test tokens
   size_t kv_f16_bytes = 0;
   double bits_per_value = 0;
+  std::shared_ptr<profile> prof;  // --profile: the timed repetitions' profile (else null)
+  double timed_s = 0;             // seconds of the timed repetitions, as the tool measured them
 };
 
 std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_options& opt);

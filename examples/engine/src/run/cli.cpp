@@ -417,6 +417,25 @@ void sampling_flags(flags& f, sampler_params& sp) {
          [&sp](double v) { sp.top_p = float(v); });
 }
 
+void profile_flags(flags& f, bool& on, bool& per_layer) {
+  f.on({"--profile"},
+       "where each token's time goes: weight matmuls, attention, KV append,\n"
+       "sampling, other (a table and a JSON line on stderr)",
+       [&on] { on = true; });
+  f.on({"--profile-layers"}, "--profile with a row per layer", [&on, &per_layer] {
+    on = true;
+    per_layer = true;
+  });
+}
+
+void print_profile(const profile& p, bool per_layer, double measured_s) {
+  std::fprintf(stderr,
+               "\nprofile: %ld tokens, %.4f s in forward passes and sampling, %.4f s "
+               "measured by the tool\n%s",
+               p.tokens, p.wall, measured_s, p.table(per_layer).c_str());
+  std::fprintf(stderr, "profile json: %s\n", p.json().c_str());
+}
+
 void activation_flags(flags& f, forward_options& fwd, kv_options* kv) {
   f.on({"--exact"},
        kv ? "f32 activations in every matmul and an f32 KV cache (reference mode)"

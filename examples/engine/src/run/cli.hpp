@@ -103,6 +103,12 @@ void sampling_flags(flags& f, sampler_params& sp);  // --temp --top-k --top-p
 // --exact (with kv: an f32 reference KV cache too) and --q8-act.
 void activation_flags(flags& f, forward_options& fwd, kv_options* kv = nullptr);
 
+// --profile (where each token's time goes: model/profile.hpp) and --profile-layers (per layer).
+void profile_flags(flags& f, bool& on, bool& per_layer);
+// After a run with --profile: the table (per layer on request) and its JSON line on stderr,
+// with the wall time the tool measured itself beside the profile's own.
+void print_profile(const profile& p, bool per_layer, double measured_s);
+
 // Runs a tool's body: an exception is printed as "error: ..." on stderr and gives status 1.
 int run_tool(const std::function<int()>& body);
 

@@ -83,7 +83,13 @@ std::vector<int32_t> session::generate(sampler& smp, int n_predict,
   const int n_vocab = m_.config().n_vocab;
   const double t0 = cli::now_s();
   for (int i = 0; i < n_predict; ++i) {
+    const auto t_sample = fwd_.prof ? profile::clock::now() : profile::clock::time_point{};
     const int32_t t = smp.sample(logits_.data(), n_vocab);
+    if (fwd_.prof) {
+      const double dt = profile::since(t_sample);
+      fwd_.prof->sampling += dt;
+      fwd_.prof->wall += dt;
+    }
     if (tok_.is_eog(t)) {
       st.stopped_eog = true;
       break;
