@@ -24,14 +24,17 @@ struct stats_printer {
     const double pp = st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0.0;
     const double tg = st.gen_s > 0 ? st.n_gen / st.gen_s : 0.0;
     const double saved = 100.0 * (1.0 - double(kv.bytes()) / double(kv.f16_bytes()));
+    const engine::resident_set rss = engine::process_rss();
     std::fprintf(
         stderr,
         "\n[prompt %d tokens (%d reused) %.1f t/s | generated %d tokens %.1f t/s | KV %s: %s "
-        "for %d tokens, %.2f bits/value, f16 would take %s: %.1f%% saved%s]\n",
+        "for %d tokens, %.2f bits/value, f16 would take %s: %.1f%% saved%s | RSS %s, peak %s]\n",
         st.n_prompt, st.n_reused, pp, st.n_gen, tg, kv.describe().c_str(),
         engine::cli::human_bytes(double(kv.bytes())).c_str(), kv.capacity(), kv.bits_per_value(),
         engine::cli::human_bytes(double(kv.f16_bytes())).c_str(), saved,
-        st.n_shifted ? (", context shifted by " + std::to_string(st.n_shifted)).c_str() : "");
+        st.n_shifted ? (", context shifted by " + std::to_string(st.n_shifted)).c_str() : "",
+        engine::cli::human_bytes(double(rss.now)).c_str(),
+        engine::cli::human_bytes(double(rss.peak)).c_str());
   }
 };
 

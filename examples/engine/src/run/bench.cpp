@@ -11,6 +11,7 @@
 #include "kv/kv_recorder.hpp"
 #include "model/thread_pool.hpp"
 #include "run/cli.hpp"
+#include "run/memory_plan.hpp"
 
 namespace engine {
 
@@ -121,6 +122,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
       auto take_profile = [&](bench_row& r) {
         r.prof = prof;
         r.timed_s = timed;
+        r.rss_peak = process_rss().peak;
       };
       if (opt.n_prompt > 0) {
         const std::vector<int32_t>& prompt = prompts[di];
@@ -195,6 +197,7 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
       j["kv_bytes"] = r.kv_bytes;
       j["kv_f16_bytes"] = r.kv_f16_bytes;
       j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
+      j["rss_peak_bytes"] = r.rss_peak;
       if (r.prof) {
         j["profile"] = nlohmann::ordered_json::parse(r.prof->json());
         j["profile"]["measured_wall_s"] = r.timed_s;
@@ -218,15 +221,16 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
   }
   std::fprintf(out,
                "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | "
-               "KV bytes | bits/value |\n");
-  std::fprintf(out,
-               "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+               "KV bytes | bits/value | peak RSS |\n");
+  std::fprintf(
+      out, "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
   for (const bench_row& r : rows)
-    std::fprintf(out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f |\n",
-                 md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
-                 double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth,
-                 r.test.c_str(), r.tps, r.tps_min, r.tps_max,
-                 cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value);
+    std::fprintf(
+        out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f | %s |\n",
+        md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
+        double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth, r.test.c_str(),
+        r.tps, r.tps_min, r.tps_max, cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value,
+        cli::human_bytes(double(r.rss_peak)).c_str());
   for (const bench_row& r : rows)
     if (r.prof)
       std::fprintf(out, "\nprofile of %s, depth %d, %s (timed repetitions: %.4f s measured):\n%s",

@@ -43,6 +43,7 @@ struct bench_row {
   double bits_per_value = 0;
   std::shared_ptr<profile> prof;  // --profile: the timed repetitions' profile (else null)
   double timed_s = 0;             // seconds of the timed repetitions, as the tool measured them
+  uint64_t rss_peak = 0;          // the process's peak resident set after the row (VmHWM)
 };
 
 std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_options& opt);

@@ -72,6 +72,18 @@ memory_available available_memory() {
   return a;
 }
 
+resident_set process_rss() {
+  resident_set r;
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  uint64_t kib = 0;
+  while (in >> key) {
+    if (key == "VmRSS:" && in >> kib) r.now = kib * 1024;
+    if (key == "VmHWM:" && in >> kib) r.peak = kib * 1024;
+  }
+  return r;
+}
+
 uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o) {
   const model_config& c = m.config();
   if (o.reference)  // kv_f32: f32 K and V rows of every layer

@@ -26,6 +26,13 @@ struct memory_available {
 };
 memory_available available_memory();
 
+// This process's resident set: now (VmRSS) and its peak so far (VmHWM), from /proc/self/status;
+// 0 where it cannot be read.
+struct resident_set {
+  uint64_t now = 0, peak = 0;
+};
+resident_set process_rss();
+
 // The KV cache make_kv(m, n_ctx, o) will hold, in bytes, without allocating it: the cache's own
 // bytes() (strata's policy report; f32 rows for the reference cache).
 uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o);
