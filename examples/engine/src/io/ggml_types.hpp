@@ -62,9 +62,12 @@ constexpr const ggml_type_info* find_ggml_type(ggml_type t) {
 }
 
 // Bytes per block of `t` (0 outside the table): block structs check their size against it.
+// (By value, not through find_ggml_type: GCC 12 under -fsanitize=address cannot compare the
+// row's address with nullptr in a constant expression.)
 constexpr int64_t ggml_block_bytes(ggml_type t) {
-  const ggml_type_info* info = find_ggml_type(t);
-  return info ? info->block_bytes : 0;
+  for (const ggml_type_info& i : kGgmlTypes)
+    if (i.type == t) return i.block_bytes;
+  return 0;
 }
 
 }  // namespace engine
