@@ -9,11 +9,14 @@
 #
 # Environment: STRATA_CACHE_DIR (default ~/.cache/strata); the tree goes to
 # $STRATA_CACHE_DIR/llama.cpp/src, the build to $STRATA_CACHE_DIR/llama.cpp/build.
+# LLAMA_CPP_PYTHON_VERSION pins the sdist (default 0.3.36, the newest on PyPI on 2026-12-05);
+# the version built is written to $STRATA_CACHE_DIR/llama.cpp/VERSION and printed by each run.
 set -euo pipefail
 cache=${STRATA_CACHE_DIR:-$HOME/.cache/strata}
 root=$cache/llama.cpp
 src=$root/src
 build=$root/build
+version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 model=$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 threads=$(nproc)
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,9 +30,9 @@ do_build() {
     local dl=$root/sdist
     mkdir -p "$dl"
     python3 -m pip download -q --disable-pip-version-check --no-binary :all: --no-deps \
-      -d "$dl" llama-cpp-python || die "pip download llama-cpp-python failed"
+      -d "$dl" "llama-cpp-python==$version" || die "pip download llama-cpp-python==$version failed"
     local tarball
-    tarball=$(find "$dl" -maxdepth 1 -name 'llama[_-]cpp[_-]python-*.tar.gz' | sort | tail -1)
+    tarball=$(find "$dl" -maxdepth 1 -name "llama[_-]cpp[_-]python-$version.tar.gz" | head -1)
     [[ -n $tarball ]] || die "no sdist in $dl"
     rm -rf "$root/unpack" && mkdir -p "$root/unpack"
     tar -xzf "$tarball" -C "$root/unpack"
@@ -37,11 +40,12 @@ do_build() {
     vendor=$(find "$root/unpack" -maxdepth 3 -type d -path '*/vendor/llama.cpp' | head -1)
     [[ -f $vendor/CMakeLists.txt ]] || die "sdist has no vendor/llama.cpp"
     rm -rf "$src" && mv "$vendor" "$src" && rm -rf "$root/unpack"
+    echo "llama-cpp-python $version (vendor/llama.cpp)" > "$root/VERSION"
   fi
   cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF
   nice -n 10 cmake --build "$build" --target llama-bench llama-perplexity -j "${JOBS:-2}"
-  echo "llama.cpp built in $build/bin"
+  echo "llama.cpp built in $build/bin from $(cat "$root/VERSION" 2>/dev/null || echo 'an unrecorded sdist')"
 }
 
 cmd=${1:-}; shift || true
