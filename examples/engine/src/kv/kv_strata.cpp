@@ -126,6 +126,29 @@ void kv_strata::truncate(int pos) {
   }
 }
 
+void kv_strata::save_state(const std::string& path) const {
+  rethrow([&] {
+    cache_->save(path);
+    return 0;
+  });
+}
+
+void kv_strata::load_state(const std::string& path, int n_tokens) {
+  size_ = 0;
+  rethrow([&] {
+    cache_->load(path);
+    return 0;
+  });
+  const int64_t end = cache_->pos_end(size_t(n_layer_ - 1));
+  if (end != int64_t(n_tokens)) {
+    cache_->clear();
+    throw make_error("the state file holds positions up to " + std::to_string(end) + ", not " +
+                         std::to_string(n_tokens),
+                     "load " + path);
+  }
+  size_ = n_tokens;
+}
+
 size_t kv_strata::bytes() const { return cache_->bytes(); }
 
 size_t kv_strata::f16_bytes() const {

@@ -39,6 +39,12 @@ class kv_strata final : public kv_store {
   // The per-layer codec table (strata's policy report).
   std::string table() const;
 
+  // The cache's state file (strata::runtime_kv_cache::save / load). load_state replaces the
+  // contents with a file saved from a cache of the same layer map, codecs and rotation holding
+  // positions 0..n_tokens-1; anything else throws engine::error and leaves the cache empty.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path, int n_tokens);
+
  private:
   std::unique_ptr<strata::runtime_kv_cache> cache_;
   std::string policy_;

@@ -1,0 +1,188 @@
+// strata-server: serves a GGUF model over HTTP (OpenAI and Ollama APIs) from several slots, each
+// with its own compressed KV cache. Flags follow llama-server: -c is the total context, split
+// across the -np slots. SIGTERM/SIGINT: stop accepting, answer what was taken, exit 0.
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "error.hpp"
+#include "model/thread_pool.hpp"
+#include "run/cli.hpp"
+#include "run/memory_plan.hpp"
+#include "serve/http_server.hpp"
+#include "serve/prompt.hpp"
+
+int main(int argc, char** argv) {
+  // Signals are taken by one thread (sigwait below), so every thread started later blocks them;
+  // a client that closes its socket must not kill the server (the HTTP library sends with flags
+  // 0, so a write to a closed socket raises SIGPIPE).
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  return engine::cli::run_tool([&] {
+    namespace cli = engine::cli;
+    namespace serve = engine::serve;
+    std::string model_path = cli::default_model_path();
+    int n_ctx_total = 4096, n_slots = 1, threads = 0;
+    bool ctx_auto = false;
+    double mem_gib = 0;
+    serve::scheduler_options so;
+    so.kv.ctk = "q8_0";
+    so.kv.ctv = "turbo3";
+    serve::http_options ho;
+    cli::flags f("strata-server", "usage: strata-server [options]",
+                 "Endpoints: POST /v1/chat/completions /v1/completions, GET /v1/models; POST\n"
+                 "/api/chat /api/generate /api/show, GET /api/tags /api/ps /api/version; GET\n"
+                 "/health /metrics /slots, POST /slots/{id}?action=save|restore|erase\n"
+                 "(docs/server.md).\n");
+    cli::model_flag(f, model_path);
+    f.custom({"-c", "--ctx-size"}, "N|auto",
+             "total context in tokens, split across the slots, in [16, 4194304]\n"
+             "(default 4096), or auto: the largest that fits in --mem",
+             [&](cli::args& a) {
+               const std::string v = a.str();
+               if (v == "auto") {
+                 ctx_auto = true;
+                 return;
+               }
+               char* end = nullptr;
+               const long long n = std::strtoll(v.c_str(), &end, 10);
+               if (v.empty() || *end != '\0' || n < 16 || n > (1 << 22))
+                 a.fail("bad value '" + v + "' for " + a.flag() +
+                        " (auto, or an integer in [16, 4194304])");
+               n_ctx_total = int(n);
+             });
+    f.real({"--mem"}, "GiB",
+           "with -c auto: memory of the whole process, in {range} (default: what the\n"
+           "machine has available)",
+           0.001, 1 << 20, [&](double v) { mem_gib = v; });
+    f.integer({"-np", "--parallel"}, "N", "slots (requests served at once), in {range} (default 1)",
+              1, 256, [&](int64_t v) { n_slots = int(v); });
+    cli::threads_flag(f, threads);
+    cli::cache_type_flags(f, so.kv);
+    cli::kv_policy_flag(f, so.kv);
+    f.text({"--host"}, "ADDR", "address to listen on (default 127.0.0.1)",
+           [&](std::string v) { ho.host = std::move(v); });
+    f.integer({"--port"}, "N", "port, in {range} (default 8080; 0: any free port)", 0, 65535,
+              [&](int64_t v) { ho.port = int(v); });
+    f.text({"--api-key"}, "KEY",
+           "require \"Authorization: Bearer KEY\" (all endpoints but /health and /)",
+           [&](std::string v) { ho.api_key = std::move(v); });
+    f.integer({"--timeout"}, "S", "socket read/write timeout in seconds, in {range} (default 600)",
+              1, 86400, [&](int64_t v) { ho.timeout_s = int(v); });
+    f.integer({"--queue"}, "N",
+              "requests that may wait for a slot, in {range} (default 64); more get 503", 0, 100000,
+              [&](int64_t v) { so.queue = int(v); });
+    f.text({"--slot-save-path"}, "DIR", "directory of slot files (/slots/{id}?action=save)",
+           [&](std::string v) { ho.slot_save_path = std::move(v); });
+    f.text({"--cors"}, "ORIGIN", "send Access-Control-Allow-Origin: ORIGIN (default: no CORS)",
+           [&](std::string v) { ho.cors = std::move(v); });
+    if (!f.parse(argc, argv)) return 0;
+    so.kv.max_batch = so.fwd.n_batch;
+    if (!ho.slot_save_path.empty() && !std::filesystem::is_directory(ho.slot_save_path))
+      f.fail("--slot-save-path " + ho.slot_save_path + " is not a directory");
+
+    auto lm = cli::load(model_path, true);
+    engine::thread_pool pool(threads);
+    engine::model& net = *lm.net;
+    if (ctx_auto) {
+      // Each slot gets an equal share of what the weights and buffers leave.
+      const engine::memory_available avail = engine::available_memory();
+      const uint64_t budget = mem_gib > 0 ? uint64_t(mem_gib * 1073741824.0) : avail.bytes;
+      const uint64_t fixed = net.weight_bytes() + engine::run_buffer_bytes(net, so.fwd.n_batch, 1);
+      const uint64_t share = budget > fixed ? fixed + (budget - fixed) / uint64_t(n_slots) : 0;
+      const int trained = net.config().n_ctx_train;
+      const int limit = trained > 0 ? std::min(trained, 1 << 22) : 1 << 22;
+      const int per_slot =
+          share ? engine::auto_context(net, so.kv, share, so.fwd.n_batch, pool.size(), limit) : 0;
+      if (per_slot < 16)
+        f.fail("-c auto: the weights (" + cli::human_bytes(double(net.weight_bytes())) +
+               ") and buffers leave no room for " + std::to_string(n_slots) +
+               " slots of 16 tokens in " + cli::human_bytes(double(budget)));
+      n_ctx_total = per_slot * n_slots;
+      std::fprintf(stderr, "context: -c auto gives %d tokens per slot (%s budget%s)\n", per_slot,
+                   cli::human_bytes(double(budget)).c_str(),
+                   mem_gib > 0 ? ", --mem" : (", " + avail.source).c_str());
+    }
+    so.n_slots = n_slots;
+    so.n_ctx = n_ctx_total / n_slots;
+    if (so.n_ctx < 16)
+      f.fail("-c " + std::to_string(n_ctx_total) + " over " + std::to_string(n_slots) +
+             " slots leaves " + std::to_string(so.n_ctx) + " tokens per slot (at least 16)");
+    ho.threads = std::max(8, n_slots + std::min(so.queue, 256) + 4);
+    cli::warn_sizes(threads, so.n_ctx, net.config());
+    const uint64_t slot_kv = engine::kv_bytes(net, so.n_ctx, so.kv);
+    engine::kv_options f16 = so.kv;
+    f16.policy = "-ctk f16 -ctv f16";
+    const uint64_t slot_f16 = engine::kv_bytes(net, so.n_ctx, f16);
+    {
+      engine::memory_plan plan;
+      plan.add("weights", net.weight_bytes());
+      plan.add("buffers", engine::run_buffer_bytes(net, so.fwd.n_batch, 1));
+      plan.add("KV cache (" + so.kv.policy_string() + ", " + std::to_string(n_slots) + " x " +
+                   std::to_string(so.n_ctx) + " tokens)",
+               slot_kv * uint64_t(n_slots));
+      if (mem_gib > 0) {
+        engine::memory_available m{uint64_t(mem_gib * 1073741824.0), "--mem"};
+        plan.require_fits("strata-server", m);
+      } else {
+        plan.require_fits("strata-server");
+      }
+    }
+    const auto& c = net.config();
+    std::fprintf(stderr,
+                 "model: %s (%s, %d layers, %.1f M params), weights %s, loaded in %.0f ms\n",
+                 model_path.c_str(), c.arch_name.c_str(), c.n_layer, double(net.n_params()) / 1e6,
+                 cli::human_bytes(double(net.weight_bytes())).c_str(), lm.load_ms);
+    std::fprintf(stderr,
+                 "slots: %d x %d tokens (-c %d), KV %s: %s per slot, %s in total; f16 KV would "
+                 "take %s (%s per slot)\n",
+                 n_slots, so.n_ctx, n_ctx_total, so.kv.policy_string().c_str(),
+                 cli::human_bytes(double(slot_kv)).c_str(),
+                 cli::human_bytes(double(slot_kv * uint64_t(n_slots))).c_str(),
+                 cli::human_bytes(double(slot_f16 * uint64_t(n_slots))).c_str(),
+                 cli::human_bytes(double(slot_f16)).c_str());
+
+    serve::server_metrics metrics;
+    serve::scheduler sched(net, *lm.tok, pool, so, metrics);
+    std::string name = std::filesystem::path(model_path).filename().string();
+    if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") name.resize(name.size() - 5);
+    serve::model_context mc{net.file(),
+                            *lm.tok,
+                            sched,
+                            name,
+                            engine::chat_template_of(net.file()),
+                            serve::has_chat_template(net.file())};
+    serve::http_server http(mc, sched, metrics, ho);
+    const int port = http.bind();
+    std::fprintf(stderr, "listening on http://%s:%d (model '%s', %d threads%s)\n", ho.host.c_str(),
+                 port, name.c_str(), pool.size(), ho.api_key.empty() ? "" : ", API key required");
+    std::fflush(stderr);
+
+    std::atomic<bool> signalled{false};
+    std::thread signals([&] {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      if (signalled.exchange(true)) return;  // our own wake-up below
+      std::fprintf(stderr, "signal %d: finishing the requests taken, then exiting\n", sig);
+      http.stop();
+    });
+    http.listen();  // returns when every request taken has been answered
+    sched.shutdown();
+    // Wake the signal thread when listen() ended on its own (a bind loss): raise our own signal.
+    if (!signalled.exchange(true)) pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
+    std::fprintf(stderr, "stopped\n");
+    return 0;
+  });
+}
