@@ -1,13 +1,16 @@
 # strata_python_env(<out-var>): a Python interpreter with numpy and gguf (references), iced-x86
-# and pyelftools (the instruction gate, tests/isa), all from PyPI, used only by tests and
-# benchmark scripts, never by the library. Creates a venv under
+# and pyelftools (the instruction gate, tests/isa), and the API clients strata-server's test runs
+# (openai, ollama, prometheus-client: pinned in tests/server/requirements.txt), all from PyPI,
+# used only by tests and benchmark scripts, never by the library. Creates a venv under
 # STRATA_CACHE_DIR on first use. Sets <out-var> to the interpreter, or to "" (with a message)
 # when it cannot be made, so the tests that need it can say so and skip.
 function(strata_python_env out_var)
   set(venv ${STRATA_CACHE_DIR}/venv)
   set(py ${venv}/bin/python3)
   set(packages numpy gguf iced-x86 pyelftools)
-  string(MD5 wanted "${packages}")
+  set(requirements ${PROJECT_SOURCE_DIR}/tests/server/requirements.txt)
+  file(READ ${requirements} pinned)
+  string(MD5 wanted "${packages};${pinned}")
   set(ready ${venv}/.strata-ready-${wanted})  # a new package list installs into an old venv
   if(NOT EXISTS ${ready})
     find_package(Python3 COMPONENTS Interpreter QUIET)
@@ -23,6 +26,7 @@ function(strata_python_env out_var)
     endif()
     if(rc EQUAL 0)
       execute_process(COMMAND ${py} -m pip install -q --disable-pip-version-check ${packages}
+                              -r ${requirements}
                       RESULT_VARIABLE rc)
     endif()
     if(NOT rc EQUAL 0)

@@ -40,7 +40,7 @@ nlohmann::json error_body(api a, int status, const std::string& message,
 void guarded(httplib::Response& res, server_state& st, api a, const std::function<void()>& body);
 
 // Queues `j` (503 in the API's shape when the queue is full) and answers through a chunked
-// content provider: `on_text(text)` gives the bytes to send for new text ("" for none) and
+// content provider: `on_text(piece)` gives the bytes to send for a token's text ("" for none) and
 // `on_end()` the bytes that end the reply (called when the job is over). Non-streamed replies
 // send nothing before on_end() but a space every second (JSON allows leading whitespace), which
 // is how a client that went away is seen. A failed write cancels the job.

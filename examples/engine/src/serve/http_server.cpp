@@ -72,7 +72,8 @@ void answer_job(httplib::Response& res, server_state& st, api a, std::shared_ptr
         auto last_write = std::chrono::steady_clock::now();
         while (true) {
           const job::update u = j->wait(std::chrono::milliseconds(250));
-          std::string out = u.text.empty() ? std::string() : on_text(u.text);
+          std::string out;
+          for (const std::string& piece : u.pieces) out += on_text(piece);
           if (u.done) out += on_end();
           const auto now = std::chrono::steady_clock::now();
           if (out.empty() && heartbeat && now - last_write > std::chrono::seconds(1))

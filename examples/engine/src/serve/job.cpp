@@ -17,7 +17,7 @@ job::update job::wait(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, timeout, [&] { return done_ || !pending_.empty(); });
   update u;
-  u.text.swap(pending_);
+  u.pieces.swap(pending_);
   u.done = done_;
   return u;
 }
@@ -26,7 +26,7 @@ void job::emit(const std::string& text) {
   if (text.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_ += text;
+    pending_.push_back(text);
   }
   cv_.notify_all();
 }

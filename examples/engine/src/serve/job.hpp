@@ -33,9 +33,10 @@ class job {
   const gen_params params;
   std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
 
-  // What the handler takes: text made since the last take, and whether the job is over.
+  // What the handler takes: the pieces of text made since the last take (one per token that
+  // released text), and whether the job is over.
   struct update {
-    std::string text;
+    std::vector<std::string> pieces;
     bool done = false;
   };
   // Waits up to `timeout` for new text or the end.
@@ -58,7 +59,7 @@ class job {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string pending_;
+  std::vector<std::string> pending_;
   bool done_ = false;
 };
 
