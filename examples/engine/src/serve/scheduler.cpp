@@ -80,7 +80,10 @@ void scheduler::refresh_info(slot& s) {
 bool scheduler::submit(const std::shared_ptr<job>& j) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || int(queue_.size()) >= o_.queue) {
+    // Free slots take queued jobs at once: they are room beyond the --queue waiting places.
+    const int free = int(
+        std::count_if(slots_.begin(), slots_.end(), [](const slot& s) { return s.j == nullptr; }));
+    if (stopping_ || int(queue_.size()) >= o_.queue + free) {
       metrics_.rejected++;
       return false;
     }
@@ -210,10 +213,10 @@ void scheduler::finish(slot& s, finish_reason r, std::string err) {
   if (r != finish_reason::error && r != finish_reason::cancelled) j.emit(s.ts->finish());
   j.t_end = cli::now_s();
   s.last_used = j.t_end;
-  std::shared_ptr<job> keep = std::move(s.j);
+  std::shared_ptr<job> keep;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    s.j.reset();
+    std::lock_guard<std::mutex> lock(mu_);  // submit() counts free slots under the lock
+    keep = std::move(s.j);
     refresh_info(s);
   }
   keep->end(r, std::move(err));

@@ -60,7 +60,8 @@ class scheduler {
   // context needs more bytes than the slot's allocation (the message names both sizes).
   void check_policy(const std::string& policy) const;
 
-  // Queues a job; false when the queue is full or the server is shutting down.
+  // Queues a job; false when every slot is busy and `queue` jobs already wait, or the server is
+  // shutting down.
   bool submit(const std::shared_ptr<job>& j);
 
   // Stops taking jobs: queued ones end with an error, active ones run to their end; returns
