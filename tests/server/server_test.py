@@ -240,6 +240,29 @@ def test_kv_policy_per_request(srv):
     assert any("turbo2" in s["kv_policy"] for s in slots), slots
 
 
+def test_parallel_chat_equals_sequential(srv):
+    """Both slots generating at once: each answer equals the same request run alone."""
+    prompts = ["Name a fruit.", "Name a country in Europe."]
+
+    def ask(p):
+        status, r = call_json(srv, "POST", "/v1/chat/completions", chat_body(p, 12))
+        assert status == 200, r
+        return r["choices"][0]["message"]["content"]
+
+    seq = []
+    for p in prompts:
+        fresh(srv)
+        seq.append(ask(p))
+    fresh(srv)
+    out = [None, None]
+    ts = [threading.Thread(target=lambda i=i: out.__setitem__(i, ask(prompts[i]))) for i in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert out == seq, (out, seq)
+
+
 def expect_error(srv, body, status, needle, path="/v1/chat/completions", key=KEY, param=None):
     got, _, raw = call(srv, "POST", path, body, key=key)
     assert got == status, (got, raw[:300])
@@ -560,7 +583,8 @@ def main():
         with Server("-np", "2", "-c", "2048", "-t", "1", "--api-key", KEY) as srv:
             for fn in (test_openai_chat, test_openai_chat_stream, test_identity_with_strata_chat,
                        test_special_tokens_are_text, test_stop_string_spanning_tokens,
-                       test_kv_policy_per_request, test_faults, test_disconnect_frees_slot,
+                       test_parallel_chat_equals_sequential, test_kv_policy_per_request,
+                       test_faults, test_disconnect_frees_slot,
                        test_ollama, test_metrics_and_slots):
                 run(fn, srv)
             if srv.stop() != 0:
