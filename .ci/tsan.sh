@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# ThreadSanitizer: the kv_cache concurrency test and the engine's thread pool test.
+# ThreadSanitizer: the kv_cache concurrency test, the engine's thread pool test, and
+# strata-server's stories260K group (raw completions, streaming, 4 slots at once, 64 connections;
+# tests/server.cmake sets its TSAN_OPTIONS with tests/server/tsan.supp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-tsan}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=thread \
       -DSTRATA_BUILD_BENCH=OFF
-cmake --build "$build" --target strata_kv_threads_test strata_thread_pool_test
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$build" --output-on-failure -R "kv_threads|thread_pool"
+cmake --build "$build" --target strata_kv_threads_test strata_thread_pool_test strata-server
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$build" --output-on-failure \
+  -R "kv_threads|thread_pool|^server_test$"
