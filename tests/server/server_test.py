@@ -515,6 +515,35 @@ def test_queue_full_and_sigterm():
         assert srv.stop() == 0, "".join(srv.log)
 
 
+def test_flags():
+    # -c auto in a budget that holds the weights but no cache: refused with the numbers.
+    r = subprocess.run([os.path.join(BIN, "strata-server"), "-m", SMOL, "-c", "auto", "--mem",
+                        "0.05", "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "error: -c auto" in r.stderr and "MiB" in r.stderr, r.stderr
+    r = subprocess.run([os.path.join(BIN, "strata-server"), "-m", SMOL, "-np", "64", "-c", "512",
+                        "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "tokens per slot" in r.stderr, r.stderr
+    # --cors answers preflight and marks answers; --queue 0 serves a free slot and refuses a
+    # request that would have to wait.
+    with Server("-np", "1", "--queue", "0", "-c", "512", "-t", "1",
+                "--cors", "http://example.test") as srv:
+        status, headers, _ = call(srv, "OPTIONS", "/v1/chat/completions", key=None)
+        assert status == 204 and headers.get("Access-Control-Allow-Origin") == "http://example.test"
+        status, headers, _ = call(srv, "GET", "/health", key=None)
+        assert headers.get("Access-Control-Allow-Origin") == "http://example.test", headers
+        a = raw_request(srv, chat_body("Tell me about the sun.", 40, stream=True))
+        got = b""
+        while b"data: " not in got:
+            got += a.recv(4096)
+        status, r = call_json(srv, "POST", "/v1/chat/completions", chat_body("Hi", 2))
+        assert status == 503 and r["error"]["code"] == "queue_full", r
+        a.close()
+        wait_idle(srv)
+        status, r = call_json(srv, "POST", "/v1/chat/completions", chat_body("Hi", 2))
+        assert status == 200, r
+        assert srv.stop() == 0
+
+
 def slot_action(srv, action, filename, slot=0):
     return call_json(srv, "POST", "/slots/%d?action=%s" % (slot, action),
                      {"filename": filename} if filename else None)
@@ -603,6 +632,7 @@ def main():
         print("skipped: %s not found" % STORIES)
     if not only_stories:
         run(test_queue_full_and_sigterm)
+        run(test_flags)
         run(test_slot_save_restore)
     print("%d failed; %.1f s in all" % (len(failures), time.time() - t_all))
     return 1 if failures else 0
