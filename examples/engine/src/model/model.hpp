@@ -62,6 +62,8 @@ class model {
   // Parameters in the weight tensors and their bytes in the file.
   int64_t n_params() const { return n_params_; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // Llama 3 RoPE frequency factors (n_rot / 2 divisors), or empty.
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
 
   // Runs `tokens` at positions pos0.. through the model, storing their K/V in `kv`
   // (pos0 <= kv.size(); positions past pos0 are overwritten). When `logits` is given it receives
