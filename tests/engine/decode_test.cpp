@@ -50,10 +50,7 @@ constexpr int kCtx = 128;
 
 }  // namespace
 
-// may_fail until the matmul is batch-invariant (model/matmul.cpp picks other kernels for 4 and 8
-// tokens).
-TEST_CASE("decode: each item's logits are bit-identical to forward() alone, 1..8 items" *
-          doctest::may_fail()) {
+TEST_CASE("decode: each item's logits are bit-identical to forward() alone, 1..8 items") {
   if (!std::filesystem::exists(smollm2_path())) {
     MESSAGE("skipped: " << smollm2_path() << " not found");
     return;
@@ -94,8 +91,7 @@ TEST_CASE("decode: each item's logits are bit-identical to forward() alone, 1..8
   }
 }
 
-TEST_CASE("decode: greedy generation of 4 interleaved sequences equals 4 sequential runs" *
-          doctest::may_fail()) {
+TEST_CASE("decode: greedy generation of 4 interleaved sequences equals 4 sequential runs") {
   if (!std::filesystem::exists(smollm2_path())) {
     MESSAGE("skipped: " << smollm2_path() << " not found");
     return;
