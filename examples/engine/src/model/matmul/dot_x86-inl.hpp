@@ -1,7 +1,7 @@
-// Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the drivers that run a quantized weight
-// through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds): NT tokens
-// at a time (rows_x86), eight tokens with a lane per token (rows_x86_t8, prefill) and one token
-// with a lane per block (rows_x86_b8, decode). Included by model/matmul.cpp only.
+// Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the driver that runs a quantized weight
+// through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds) for NT
+// tokens at a time (rows_x86), with a lane per block, in one summation order for every NT.
+// Included by model/matmul.cpp only.
 //
 // y += scale * dot(u, qx) + m_lo * sum16_lo + m_hi * sum16_hi, where u are the values as bytes
 // and m the terms that undo their unsigned offset. Formats with one scale per 16 values
@@ -15,6 +15,7 @@
 #define ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_
 #endif
 
+#include <cmath>
 #include <cstdint>
 
 #include "model/matmul/common-inl.hpp"
@@ -111,99 +112,14 @@ HWY_INLINE float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <class F, int NT, bool kFine>
-HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
-  constexpr int64_t kBlockValues = 32 * F::kSub;
-  const int64_t n_super = jb.n_in / kBlockValues;
-  const int64_t nb32 = jb.n_in / 32;
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  const float* xs[NT];
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = jb.xq + (t0 + t) * 2 * jb.n_in;
-    xd[t] = jb.xd + (t0 + t) * nb32;
-    xs[t] = jb.xs + (t0 + t) * nb32 * 2;
-  }
-  using R = typename F::bytes;
-  using Block = typename F::block;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
-    __m256 acc[NT];
-    float macc[NT];
-    for (int t = 0; t < NT; ++t) {
-      acc[t] = _mm256_setzero_ps();
-      macc[t] = 0;
-    }
-    for (int64_t sb = 0; sb < n_super; ++sb) {
-      const uint8_t* next = row + static_cast<size_t>(sb + 4) * sizeof(Block);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
-      for (int j = 0; j < F::kSub; ++j) {
-        const int64_t blk = sb * F::kSub + j;
-        const block_mul<kFine, F> mul(f, j, f.values(j));
-        const float s = f.scale(j);
-        for (int t = 0; t < NT; ++t) {
-          const __m256 sum = _mm256_cvtepi32_ps(mul(xq[t] + blk * 64));
-          acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
-          if constexpr (R::kMin)
-            macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
-        }
-      }
-    }
-    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + macc[t];
-  }
-}
-
-// Eight tokens at once (prefill): the eight block dot products are reduced across lanes into
-// one vector with one lane per token, so the per-block scale product, the float conversion and
-// the offset term are vector operations over tokens. Needs the activation scales transposed:
-// jb.xdT[blk][t] and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
-HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
-  const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
-  const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
-  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
-
-template <class F, bool kFine>
-HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
-  constexpr int64_t kBlockValues = 32 * F::kSub;
-  const int64_t n_super = jb.n_in / kBlockValues;
-  const int64_t nt = jb.n_tokens;
-  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
-  using R = typename F::bytes;
-  using Block = typename F::block;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
-    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
-    for (int64_t sb = 0; sb < n_super; ++sb) {
-      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
-      for (int j = 0; j < F::kSub; ++j) {
-        const int64_t blk = sb * F::kSub + j;
-        const block_mul<kFine, F> mul(f, j, f.values(j));
-        __m256i d[8];
-        for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
-        const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
-                              _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
-        if constexpr (R::kMin) {
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0),
-                                 _mm256_set1_ps(f.m_lo(j)), macc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0),
-                                 _mm256_set1_ps(f.m_hi(j)), macc);
-        }
-      }
-    }
-    alignas(32) float out[8];
-    _mm256_store_ps(out, _mm256_add_ps(acc, macc));
-    for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
-  }
-}
-
-// One token (decode), eight 32-blocks per step: the eight block sums are reduced into one
-// vector (a lane per block), so scales, activation scales and offset terms are vector loads
-// and one FMA per eight blocks. Legacy formats gather the eight blocks' d (and m).
+// Every driver below sums a token's products in one order, whatever the batch: per row, eight
+// 32-blocks per step are reduced (exact integer sums) into one vector with a lane per block, so
+// scales, activation scales and offset terms are vector loads and one FMA per eight blocks,
+// into an accumulator of eight lanes (lane j: blocks 8i + j); the last n_blocks % 8 blocks of a
+// legacy row add their eight partial sums to those lanes one block at a time; the row's value is
+// the total of the lanes plus the scalar offset terms of those last blocks. NT tokens share each
+// block's weight decoding; a token's float operations are the same for every NT, so its result
+// is bit-identical in a batch of any size (tests/engine/matmul_test.cpp).
 HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 blocks
   const __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(s16), _mm256_loadu_ps(s16 + 8));
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8));
@@ -222,65 +138,105 @@ HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256&
   hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
 }
 
-template <bool kFine, class F>
-HWY_INLINE __m256i block_dot(const typename F::bytes& f, int j, const int8_t* x) {
-  return block_mul<kFine, F>(f, j, f.values(j))(x);
+// s[t], lane j: the integer dot product of block j's weights (mul(j), a block_mul) with token
+// t's block blk + j, for j = 0..7. Blocks are taken in pairs and reduced at once (hadd), so at
+// most three vectors per token are live.
+template <int NT, class MakeMul>
+HWY_INLINE void dots8(__m256i s[NT], MakeMul mul, const int8_t* const xq[NT], int64_t blk) {
+  __m256i q[NT][2];
+  for (int h = 0; h < 2; ++h) {  // blocks 4h..4h+3
+    __m256i p[NT][2];
+    for (int k = 0; k < 2; ++k) {
+      const int j = 4 * h + 2 * k;
+      const auto m0 = mul(j), m1 = mul(j + 1);
+      for (int t = 0; t < NT; ++t)
+        p[t][k] = _mm256_hadd_epi32(m0(xq[t] + (blk + j) * 64), m1(xq[t] + (blk + j + 1) * 64));
+    }
+    for (int t = 0; t < NT; ++t) q[t][h] = _mm256_hadd_epi32(p[t][0], p[t][1]);
+  }
+  for (int t = 0; t < NT; ++t)
+    s[t] = _mm256_add_epi32(_mm256_permute2x128_si256(q[t][0], q[t][1], 0x20),
+                            _mm256_permute2x128_si256(q[t][0], q[t][1], 0x31));
 }
 
-template <class F, bool kFine>
-HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+// Rows [r0, r1) for tokens [t0, t0 + NT).
+template <class F, int NT, bool kFine>
+HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   using R = typename F::bytes;
   using Block = typename F::block;
   const int64_t nb32 = jb.n_in / 32;
-  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
-  const float* xd = jb.xd + t0 * nb32;
-  const float* xs = jb.xs + t0 * nb32 * 2;
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const float* xs[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = jb.xq + (t0 + t) * 2 * jb.n_in;
+    xd[t] = jb.xd + (t0 + t) * nb32;
+    xs[t] = jb.xs + (t0 + t) * nb32 * 2;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
-    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
-    float tail = 0;
+    __m256 acc[NT], macc[NT];
+    float tail[NT];
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = macc[t] = _mm256_setzero_ps();
+      tail[t] = 0;
+    }
+    __m256i s[NT];
     if constexpr (F::kSub == 8) {
       for (int64_t blk = 0; blk < nb32; blk += 8) {
         const R f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
-        __m256i d[8];
-        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine, F>(f, j, xq + (blk + j) * 64);
-        const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(d));
-        const __m256 dx = _mm256_loadu_ps(xd + blk);
-        if constexpr (F::kSplit) {
-          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs + 2 * blk), macc);
-          macc =
-              _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
-        } else {
-          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs + 2 * blk), macc);
+        dots8<NT>(
+            s, [&](int j) { return block_mul<kFine, F>(f, j, f.values(j)); }, xq, blk);
+        for (int t = 0; t < NT; ++t) {
+          const __m256 sums = _mm256_cvtepi32_ps(s[t]);
+          const __m256 dx = _mm256_loadu_ps(xd[t] + blk);
+          if constexpr (F::kSplit) {
+            acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc[t]);
+            macc[t] =
+                _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs[t] + 2 * blk), macc[t]);
+            macc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8),
+                                      _mm256_loadu_ps(xs[t] + 2 * blk + 8), macc[t]);
+          } else {
+            acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc[t]);
+            macc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs[t] + 2 * blk), macc[t]);
+          }
         }
       }
     } else {
       int64_t blk = 0;
       for (; blk + 8 <= nb32; blk += 8) {
         const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
-        __m256i d[8];
-        for (int j = 0; j < 8; ++j)
-          d[j] = block_dot<kFine, F>(R(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
+        dots8<NT>(
+            s,
+            [&](int j) {
+              const R f(p + j * sizeof(Block));
+              return block_mul<kFine, F>(f, 0, f.values(0));
+            },
+            xq, blk);
         __m256 dw, mw;
         gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
-                              _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
-        if constexpr (R::kMin) {
-          if constexpr (R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
-          macc = _mm256_fmadd_ps(mw, sum32x8(xs + 2 * blk), macc);
+        if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+        for (int t = 0; t < NT; ++t) {
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]),
+                                   _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + blk)), acc[t]);
+          if constexpr (R::kMin) macc[t] = _mm256_fmadd_ps(mw, sum32x8(xs[t] + 2 * blk), macc[t]);
         }
       }
       for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
         const R f(row + static_cast<size_t>(blk) * sizeof(Block));
-        // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine, F>(f, 0, xq + blk * 64)),
-                              _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
-        if constexpr (R::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
+        const block_mul<kFine, F> mul(f, 0, f.values(0));
+        for (int t = 0; t < NT; ++t) {
+          // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul(xq[t] + blk * 64)),
+                                   _mm256_set1_ps(f.scale(0) * xd[t][blk]), acc[t]);
+          // std::fma: the same rounding whether or not the compiler vectorizes over tokens.
+          if constexpr (R::kMin)
+            tail[t] = std::fma(f.m_lo(0), xs[t][2 * blk] + xs[t][2 * blk + 1], tail[t]);
+        }
       }
     }
-    jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
+    for (int t = 0; t < NT; ++t)
+      jb.y[(t0 + t) * jb.n_out + r] = hsum(_mm256_add_ps(acc[t], macc[t])) + tail[t];
   }
 }
 

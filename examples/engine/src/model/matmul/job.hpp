@@ -14,11 +14,9 @@ struct job {
   const int8_t* xq;  // quantized activations (fast path: 64 bytes per 32-block) ...
   const float* xd;
   const float* xs;
-  const float* xdT;  // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
-  const float* xsT;  // xs transposed: [n_in / 16][n_tokens]
-  bool fine;         // two activation planes (activations::fine) or the coarse one (q8)
-  const float* xf;   // ... or float activations (float weights)
-  float* y;          // [n_tokens][n_out]
+  bool fine;        // two activation planes (activations::fine) or the coarse one (q8)
+  const float* xf;  // ... or float activations (float weights)
+  float* y;         // [n_tokens][n_out]
 };
 
 // Bit l of a 16-bit word, for lane l.
