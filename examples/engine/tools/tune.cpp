@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
         throw engine::make_error("bad -o '" + v + "' (table or json)", "strata-tune");
       output = std::move(v);
     });
+    std::string load_path;
+    f.text({"--load"}, "FILE",
+           "print a saved result (-o json output, or a --kv-policy auto cache file) instead of "
+           "measuring",
+           [&](std::string v) { load_path = std::move(v); });
     f.on({"--progress"}, "a line per window on stderr", [&] { opt.progress = true; });
     cli::activation_flags(f, opt.fwd);
     if (!f.parse(argc, argv)) return 0;
@@ -70,9 +75,14 @@ int main(int argc, char** argv) {
     const std::string text = file.empty() ? engine::calibration_text() : cli::read_file(file);
     const std::vector<int32_t> tokens = lm.tok->encode(text, true, false);
     const double t0 = cli::now_s();
-    engine::tune_result r =
-        engine::run_tune(*lm.net, tokens, lm.tok->add_bos() ? lm.tok->bos() : -1, pool, opt);
-    const double seconds = cli::now_s() - t0;
+    engine::tune_result r;
+    if (!load_path.empty()) {
+      r = engine::tune_from_json(cli::read_file(load_path));
+      opt.n_ctx = r.n_ctx;
+    } else {
+      r = engine::run_tune(*lm.net, tokens, lm.tok->add_bos() ? lm.tok->bos() : -1, pool, opt);
+    }
+    const double seconds = load_path.empty() ? cli::now_s() - t0 : 0.0;
     if (output == "json") {
       std::printf("%s\n", engine::to_json(r).c_str());
     } else {
