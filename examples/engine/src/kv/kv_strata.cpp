@@ -160,6 +160,8 @@ bool kv_strata::erase(int begin, int end) {
 
 size_t kv_strata::bytes() const { return cache_->bytes(); }
 
+size_t kv_strata::side_bytes() const { return cache_->side_bytes(); }
+
 size_t kv_strata::f16_bytes() const {
   size_t total = 0;
   for (int il = 0; il < n_layer_; ++il)

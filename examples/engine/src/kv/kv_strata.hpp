@@ -38,6 +38,8 @@ class kv_strata final : public kv_store {
   bool erase(int begin, int end) override;
   size_t bytes() const override;
   size_t f16_bytes() const override;
+  // Side data beside the rows (K means, k-balance scales) once set: runtime_kv_cache::side_bytes.
+  size_t side_bytes() const;
   double bits_per_value() const override;
   std::string describe() const override;
   // The per-layer codec table (strata's policy report).
