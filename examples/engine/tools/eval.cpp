@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "error.hpp"
 #include "model/thread_pool.hpp"
 #include "run/cli.hpp"
 #include "run/eval.hpp"
@@ -49,9 +50,14 @@ int main(int argc, char** argv) {
       if (format != "table" && format != "json")
         a.fail("unknown output format '" + format + "' (table, json)");
     });
+    std::string json_path;
+    f.text({"--json"}, "FILE", "also write the JSON report (every answer included) to FILE",
+           [&](std::string v) { json_path = std::move(v); });
     cli::activation_flags(f, opt.fwd);
     if (!f.parse(argc, argv)) return 0;
     if (file.empty()) f.fail("no question file (-f FILE.jsonl)");
+    if (!json_path.empty())
+      cli::refuse_output_over_inputs(json_path, "--json", {{"-f", file}, {"-m", model_path}});
     const auto items = engine::load_eval_items(file);
     base.max_batch = opt.fwd.n_batch;
     cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
@@ -61,6 +67,13 @@ int main(int argc, char** argv) {
     opt.progress = true;
     const auto report = engine::run_eval(*lm.net, *lm.tok, pool, items, opt);
     engine::print_eval(stdout, format, *lm.net, pool.size(), items, opt, report);
+    if (!json_path.empty()) {
+      std::FILE* out = std::fopen(json_path.c_str(), "w");
+      if (!out) throw engine::make_error("cannot write '" + json_path + "'", "strata-eval --json");
+      engine::print_eval(out, "json", *lm.net, pool.size(), items, opt, report);
+      if (std::fclose(out) != 0)
+        throw engine::make_error("cannot write '" + json_path + "'", "strata-eval --json");
+    }
     return 0;
   });
 }
