@@ -68,7 +68,8 @@ bool have_data() {
 }  // namespace
 
 TEST_CASE("bad flags and inputs: 'error: ...' and exit status 1") {
-  for (const char* tool : {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle"}) {
+  for (const char* tool :
+       {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle", "strata-eval"}) {
     if (!have(tool)) continue;
     CAPTURE(tool);
     const result unknown = run(tool, "--no-such-flag");
