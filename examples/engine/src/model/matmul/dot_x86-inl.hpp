@@ -144,6 +144,17 @@ HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256&
 // so at most two vectors per token are live between pairs.
 template <int NT, class MakeMul>
 HWY_INLINE void dots8(__m256i s[NT], MakeMul mul, const int8_t* const xq[NT], int64_t blk) {
+  if constexpr (NT == 1) {  // decode: the eight products first (more independent work), then
+    __m256i d[8];           // the same sums
+    for (int j = 0; j < 8; ++j) d[j] = mul(j)(xq[0] + (blk + j) * 64);
+    const __m256i h0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+    const __m256i h1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+    s[0] = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                            _mm256_permute2x128_si256(h0, h1, 0x31));
+    return;
+  }
   __m256i q[NT][2];
   for (int h = 0; h < 2; ++h) {  // blocks 4h..4h+3: q = hadd(hadd(d0, d1), hadd(d2, d3))
     const int j = 4 * h;
