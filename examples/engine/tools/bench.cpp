@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
               "timed repetitions after one warm-up, in {range}; the median is shown\n(default 3)",
               1, 1000, [&](int64_t v) { opt.reps = int(v); });
     f.int_list({"-np", "--parallel"}, "LIST",
-               "also decode N sequences at once (own caches, each with a -p token\n"
-               "prompt), e.g. 1,2,4,8: a tg<n>x<N> row of aggregate tokens/s per N,\n"
-               "each N in {range}",
+               "sequences decoded at once, each N in {range}, e.g. 1,2,4,8: a\n"
+               "tg<n>x<N> row of aggregate tokens/s per N (own caches, each with\n"
+               "its own prompt of -p tokens)",
                1, 256, [&](std::vector<int64_t> v) {
                  opt.parallel.clear();
                  for (int64_t n : v) opt.parallel.push_back(int(n));
