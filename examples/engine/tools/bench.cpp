@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
               "timed repetitions after one warm-up, in {range}; the median is shown\n(default 3)",
               1, 1000, [&](int64_t v) { opt.reps = int(v); });
     f.int_list({"-np", "--parallel"}, "LIST",
-               "also decode N sequences at once, each N in {range}: e.g. 1,2,4,8\n"
-               "gives a tg<n>x<N> row of aggregate tokens/s per N (own caches,\n"
-               "each with a -p token prompt)",
+               "sequences decoded at once, each N in {range}, e.g. 1,2,4,8: a\n"
+               "tg<n>x<N> row of aggregate tokens/s per N (own caches, each with\n"
+               "its own prompt of -p tokens)",
                1, 256, [&](std::vector<int64_t> v) {
                  opt.parallel.clear();
                  for (int64_t n : v) opt.parallel.push_back(int(n));
@@ -72,18 +72,8 @@ int main(int argc, char** argv) {
     if (opt.n_prompt == 0 && opt.n_gen == 0) f.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;
     engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
-    const bool any_auto = std::any_of(opt.caches.begin(), opt.caches.end(), [](const auto& k) {
-      return engine::cli::is_auto_policy(k.policy);
-    });
-    auto lm = engine::cli::load(model_path, any_auto);
+    auto lm = engine::cli::load(model_path, false);
     engine::thread_pool pool(threads);
-    {
-      const int max_depth =
-          opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
-      for (auto& k : opt.caches)
-        engine::cli::resolve_auto_policy(k, lm, model_path,
-                                         max_depth + std::max(opt.n_prompt, opt.n_gen), pool);
-    }
     opt.progress = format == "table";
     // Check every cache spec before spending time.
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);

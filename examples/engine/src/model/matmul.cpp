@@ -76,7 +76,11 @@ HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K kernel8, K kernel
 template <class F, bool kFine> void run_q_act(const job& jb, int64_t r0, int64_t r1) {
   using kernel = void (*)(const job&, int64_t, int64_t, int64_t);
 #ifdef ENGINE_MATMUL_X86
-  tiles<kernel>(jb, r0, r1, rows_x86<F, 8, kFine>, rows_x86<F, 4, kFine>, rows_x86<F, 2, kFine>,
+  // Legacy formats prefill with rows_x86_t8 (another order) when the call allows it (xdT set).
+  kernel k8 = rows_x86<F, 8, kFine>;
+  if constexpr (F::kSub == 1)
+    if (jb.xdT) k8 = rows_x86_t8<F, kFine>;
+  tiles<kernel>(jb, r0, r1, k8, rows_x86<F, 4, kFine>, rows_x86<F, 2, kFine>,
                 rows_x86<F, 1, kFine>);
 #else
   tiles<kernel>(jb, r0, r1, nullptr, rows_q<F, 4, kFine>, nullptr, rows_q<F, 1, kFine>);
@@ -185,6 +189,7 @@ size_t row_bytes(const tensor& W) {
 
 // Per-thread scratch (activations, dequantized rows) reused across calls.
 thread_local q8_activations t_act;
+thread_local std::vector<float> t_xdT, t_xsT;
 thread_local std::vector<float> t_row;
 
 void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool) {
@@ -212,7 +217,7 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
 }  // namespace
 
 void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
-            activations act) {
+            activations act, bool batch_invariant) {
   check_shapes(W, "matmul");
   if (n_tokens <= 0) return;
   if (act == activations::exact) return matmul_exact(W, x, n_tokens, y, pool);
@@ -236,6 +241,21 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
     jb.xq = t_act.q.data();
     jb.xd = t_act.d.data();
     jb.xs = t_act.sum16.data();
+    // Legacy formats prefill faster in another order (rows_x86_t8), when invariance is not asked.
+    if (n_tokens > 8 && !batch_invariant && block_values(W.type) == 32) {
+      const int64_t nb = jb.n_in / 32;  // token-major copies of the scales for rows_x86_t8
+      t_xdT.resize(static_cast<size_t>(nb * n_tokens));
+      t_xsT.resize(static_cast<size_t>(2 * nb * n_tokens));
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t b = 0; b < nb; ++b) {
+          t_xdT[static_cast<size_t>(b * n_tokens + t)] = t_act.d[static_cast<size_t>(t * nb + b)];
+          for (int h = 0; h < 2; ++h)
+            t_xsT[static_cast<size_t>((2 * b + h) * n_tokens + t)] =
+                t_act.sum16[static_cast<size_t>(t * 2 * nb + 2 * b + h)];
+        }
+      jb.xdT = t_xdT.data();
+      jb.xsT = t_xsT.data();
+    }
   } else {
     jb.xf = x;
   }

@@ -158,7 +158,7 @@ void model::forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thr
     float* out = (first < m && logits) ? logits + size_t(b + first - first_logit) * config_.n_vocab
                                        : nullptr;
     const segment seg{&kv, pos0 + b, 0, m};
-    run_batch(tokens.data() + b, m, {&seg, 1}, pool, out, out ? first : m, opt);
+    run_batch(tokens.data() + b, m, {&seg, 1}, pool, out, out ? first : m, opt, false);
   }
   if (opt.prof) {
     opt.prof->wall += profile::since(t_start);
@@ -212,7 +212,7 @@ void model::decode(std::span<const decode_item> items, thread_pool& pool,
       segs.push_back({it.kv, it.pos, i, 1});
     }
     logits_.resize(size_t(m) * V);
-    run_batch(tokens.data(), m, segs, pool, logits_.data(), 0, opt);
+    run_batch(tokens.data(), m, segs, pool, logits_.data(), 0, opt, true);
     for (int i = 0; i < m; ++i)
       if (float* out = items[size_t(b + i)].logits)
         std::copy_n(logits_.data() + size_t(i) * V, V, out);
@@ -224,8 +224,8 @@ void model::decode(std::span<const decode_item> items, thread_pool& pool,
 }
 
 void model::run_batch(const int32_t* tokens, int n, std::span<const segment> segs,
-                      thread_pool& pool, float* logits, int first_logit,
-                      const forward_options& opt) {
+                      thread_pool& pool, float* logits, int first_logit, const forward_options& opt,
+                      bool invariant) {
   const model_config& c = config_;
   const size_t E = size_t(c.n_embd);
   x_.resize(n * E);
@@ -273,7 +273,7 @@ void model::run_batch(const int32_t* tokens, int n, std::span<const segment> seg
     const profile::part before = P;
     const auto t_layer = prof ? profile::clock::now() : profile::clock::time_point{};
     auto mm = [&](const tensor& W, const float* x, float* y) {
-      timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act); });
+      timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act, invariant); });
     };
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
@@ -346,7 +346,8 @@ void model::run_batch(const int32_t* tokens, int n, std::span<const segment> seg
   const int m = n - first_logit;
   float* xl = x_.data() + size_t(first_logit) * E;
   rms_norm(xl, xl, m, c.n_embd, output_norm_.data(), c.rms_eps);
-  timed(prof, &profile::part::matmul, H, [&] { matmul(*output_, xl, m, logits, pool, act); });
+  timed(prof, &profile::part::matmul, H,
+        [&] { matmul(*output_, xl, m, logits, pool, act, invariant); });
   const size_t nl = size_t(m) * c.n_vocab;
   if (c.logit_softcap > 0)
     for (size_t i = 0; i < nl; ++i)

@@ -99,8 +99,9 @@ class model {
   };
   // Runs `n` tokens (segments cover them in order) through the model; logits of tokens
   // first_logit..n-1 go to `logits` as [n - first_logit][n_vocab] (none when nullptr).
+  // invariant: every matmul batch-invariant (decode), else prefill may sum in a faster order.
   void run_batch(const int32_t* tokens, int n, std::span<const segment> segs, thread_pool& pool,
-                 float* logits, int first_logit, const forward_options& opt);
+                 float* logits, int first_logit, const forward_options& opt, bool invariant);
 
   std::shared_ptr<const gguf> file_;
   model_config config_;

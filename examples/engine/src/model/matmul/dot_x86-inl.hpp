@@ -1,7 +1,8 @@
 // Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the driver that runs a quantized weight
 // through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds) for NT
-// tokens at a time (rows_x86), with a lane per block, in one summation order for every NT.
-// Included by model/matmul.cpp only.
+// tokens at a time (rows_x86), with a lane per block, in one summation order for every NT, and
+// the legacy formats' prefill driver for 8 tokens with a lane per token (rows_x86_t8, another
+// order). Included by model/matmul.cpp only.
 //
 // y += scale * dot(u, qx) + m_lo * sum16_lo + m_hi * sum16_hi, where u are the values as bytes
 // and m the terms that undo their unsigned offset. Formats with one scale per 16 values
@@ -114,8 +115,8 @@ HWY_INLINE float hsum(__m256 v) {
 
 // Every driver below sums a token's products in one order, whatever the batch: per row, eight
 // 32-blocks per step are reduced (exact integer sums) into one vector with a lane per block, so
-// scales, activation scales and offset terms are vector loads and one FMA per eight blocks,
-// into an accumulator of eight lanes (lane j: blocks 8i + j); the last n_blocks % 8 blocks of a
+// scales, activation scales and offset terms are vector loads and FMAs per eight blocks, into
+// one accumulator of eight lanes (lane j: blocks 8i + j); the last n_blocks % 8 blocks of a
 // legacy row add their eight partial sums to those lanes one block at a time; the row's value is
 // the total of the lanes plus the scalar offset terms of those last blocks. NT tokens share each
 // block's weight decoding; a token's float operations are the same for every NT, so its result
@@ -139,20 +140,34 @@ HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256&
 }
 
 // s[t], lane j: the integer dot product of block j's weights (mul(j), a block_mul) with token
-// t's block blk + j, for j = 0..7. Blocks are taken in pairs and reduced at once (hadd), so at
-// most three vectors per token are live.
+// t's block blk + j, for j = 0..7. Blocks are taken in pairs and reduced as they come (hadd),
+// so at most two vectors per token are live between pairs.
 template <int NT, class MakeMul>
 HWY_INLINE void dots8(__m256i s[NT], MakeMul mul, const int8_t* const xq[NT], int64_t blk) {
+  if constexpr (NT == 1) {  // decode: the eight products first (more independent work), then
+    __m256i d[8];           // the same sums
+    for (int j = 0; j < 8; ++j) d[j] = mul(j)(xq[0] + (blk + j) * 64);
+    const __m256i h0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+    const __m256i h1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+    s[0] = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                            _mm256_permute2x128_si256(h0, h1, 0x31));
+    return;
+  }
   __m256i q[NT][2];
-  for (int h = 0; h < 2; ++h) {  // blocks 4h..4h+3
-    __m256i p[NT][2];
-    for (int k = 0; k < 2; ++k) {
-      const int j = 4 * h + 2 * k;
+  for (int h = 0; h < 2; ++h) {  // blocks 4h..4h+3: q = hadd(hadd(d0, d1), hadd(d2, d3))
+    const int j = 4 * h;
+    __m256i p[NT];
+    {
       const auto m0 = mul(j), m1 = mul(j + 1);
       for (int t = 0; t < NT; ++t)
-        p[t][k] = _mm256_hadd_epi32(m0(xq[t] + (blk + j) * 64), m1(xq[t] + (blk + j + 1) * 64));
+        p[t] = _mm256_hadd_epi32(m0(xq[t] + (blk + j) * 64), m1(xq[t] + (blk + j + 1) * 64));
     }
-    for (int t = 0; t < NT; ++t) q[t][h] = _mm256_hadd_epi32(p[t][0], p[t][1]);
+    const auto m2 = mul(j + 2), m3 = mul(j + 3);
+    for (int t = 0; t < NT; ++t)
+      q[t][h] = _mm256_hadd_epi32(
+          p[t], _mm256_hadd_epi32(m2(xq[t] + (blk + j + 2) * 64), m3(xq[t] + (blk + j + 3) * 64)));
   }
   for (int t = 0; t < NT; ++t)
     s[t] = _mm256_add_epi32(_mm256_permute2x128_si256(q[t][0], q[t][1], 0x20),
@@ -175,10 +190,12 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
-    __m256 acc[NT], macc[NT];
+    // One accumulator per token (scales and offset terms alike): NT = 8 tokens with a second
+    // one would not fit in the registers with the block sums.
+    __m256 acc[NT];
     float tail[NT];
     for (int t = 0; t < NT; ++t) {
-      acc[t] = macc[t] = _mm256_setzero_ps();
+      acc[t] = _mm256_setzero_ps();
       tail[t] = 0;
     }
     __m256i s[NT];
@@ -192,13 +209,13 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
           const __m256 dx = _mm256_loadu_ps(xd[t] + blk);
           if constexpr (F::kSplit) {
             acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc[t]);
-            macc[t] =
-                _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs[t] + 2 * blk), macc[t]);
-            macc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8),
-                                      _mm256_loadu_ps(xs[t] + 2 * blk + 8), macc[t]);
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs[t] + 2 * blk), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8),
+                                     _mm256_loadu_ps(xs[t] + 2 * blk + 8), acc[t]);
           } else {
             acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc[t]);
-            macc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs[t] + 2 * blk), macc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs[t] + 2 * blk), acc[t]);
           }
         }
       }
@@ -219,7 +236,7 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         for (int t = 0; t < NT; ++t) {
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]),
                                    _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + blk)), acc[t]);
-          if constexpr (R::kMin) macc[t] = _mm256_fmadd_ps(mw, sum32x8(xs[t] + 2 * blk), macc[t]);
+          if constexpr (R::kMin) acc[t] = _mm256_fmadd_ps(mw, sum32x8(xs[t] + 2 * blk), acc[t]);
         }
       }
       for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
@@ -235,8 +252,57 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         }
       }
     }
-    for (int t = 0; t < NT; ++t)
-      jb.y[(t0 + t) * jb.n_out + r] = hsum(_mm256_add_ps(acc[t], macc[t])) + tail[t];
+    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + tail[t];
+  }
+}
+
+// Eight tokens at once, for the prefill of legacy formats: the eight block dot products are
+// reduced across lanes into one vector with one lane per token, so the per-block scale product,
+// the float conversion and the offset term are vector operations over tokens. Its order is not
+// rows_x86's (each token sums its blocks one after the other), so it runs only in calls of more
+// than 8 tokens that do not ask for batch invariance: there it prefills up to 20 % faster than
+// rows_x86<F, 8> (docs/engine-weights.md). Needs the activation scales transposed: jb.xdT[blk][t]
+// and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
+HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
+  const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+template <class F, bool kFine>
+HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
+  constexpr int64_t kBlockValues = 32 * F::kSub;
+  const int64_t n_super = jb.n_in / kBlockValues;
+  const int64_t nt = jb.n_tokens;
+  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
+  using R = typename F::bytes;
+  using Block = typename F::block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < n_super; ++sb) {
+      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
+      for (int j = 0; j < F::kSub; ++j) {
+        const int64_t blk = sb * F::kSub + j;
+        const block_mul<kFine, F> mul(f, j, f.values(j));
+        __m256i d[8];
+        for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
+        const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
+                              _mm256_mul_ps(dx, _mm256_set1_ps(f.scale(j))), acc);
+        if constexpr (R::kMin) {
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk) * nt + t0),
+                                 _mm256_set1_ps(f.m_lo(j)), macc);
+          macc = _mm256_fmadd_ps(_mm256_loadu_ps(jb.xsT + (2 * blk + 1) * nt + t0),
+                                 _mm256_set1_ps(f.m_hi(j)), macc);
+        }
+      }
+    }
+    alignas(32) float out[8];
+    _mm256_store_ps(out, _mm256_add_ps(acc, macc));
+    for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
   }
 }
 

@@ -14,9 +14,11 @@ struct job {
   const int8_t* xq;  // quantized activations (fast path: 64 bytes per 32-block) ...
   const float* xd;
   const float* xs;
-  bool fine;        // two activation planes (activations::fine) or the coarse one (q8)
-  const float* xf;  // ... or float activations (float weights)
-  float* y;         // [n_tokens][n_out]
+  const float* xdT;  // xd transposed: [n_in / 32][n_tokens], or null: rows_x86_t8 is not used
+  const float* xsT;  // xs transposed: [n_in / 16][n_tokens]
+  bool fine;         // two activation planes (activations::fine) or the coarse one (q8)
+  const float* xf;   // ... or float activations (float weights)
+  float* y;          // [n_tokens][n_out]
 };
 
 // Bit l of a 16-bit word, for lane l.
