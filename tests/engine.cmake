@@ -50,3 +50,19 @@ if(STRATA_ENGINE_PYTHON AND TARGET strata-bench)
                    ${CMAKE_RUNTIME_OUTPUT_DIRECTORY} ${STRATA_DATA_DIR}
                    ${CMAKE_CURRENT_BINARY_DIR}/bench_output_test)
 endif()
+
+# strata-eval's test reads the shipped question set, runs the tool and parses its JSON.
+if(TARGET strata_eval_test)
+  find_package(nlohmann_json 3 REQUIRED)
+  target_link_libraries(strata_eval_test PRIVATE nlohmann_json::nlohmann_json)
+  target_compile_definitions(strata_eval_test PRIVATE
+    STRATA_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    STRATA_TEST_TMP="${CMAKE_CURRENT_BINARY_DIR}"
+    STRATA_BIN_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}")
+  if(STRATA_SANITIZE STREQUAL "address" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(strata_eval_test PRIVATE -Wno-maybe-uninitialized)
+  endif()
+endif()
+if(TEST eval_test)
+  set_tests_properties(eval_test PROPERTIES TIMEOUT 120)
+endif()

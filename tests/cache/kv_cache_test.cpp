@@ -644,3 +644,125 @@ TEST_CASE("recent window: the newest tokens come from f16 rows, older ones from 
     CHECK(max_abs_diff(out, exact) < 0.5 * max_abs_diff(op, exact));
   }
 }
+
+namespace {
+
+// A toy RoPE for the erase tests: channel pairs (2i, 2i+1) turn by pos * theta_i.
+void toy_rope(float* x, std::size_t d, double pos) {
+  for (std::size_t i = 0; i + 1 < d; i += 2) {
+    const double a = pos * 0.3 / double(i / 2 + 1), c = std::cos(a), s = std::sin(a);
+    const double x0 = x[i], x1 = x[i + 1];
+    x[i] = float(x0 * c - x1 * s);
+    x[i + 1] = float(x0 * s + x1 * c);
+  }
+}
+
+template <class B> double rel_l2(const std::vector<float>& a, const std::vector<B>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+TEST_CASE("erase: a middle range goes, later keys are re-roped, nothing else moves") {
+  const std::size_t d = 32, nkv = 2, nh = 4, n = 60, row = nkv * d;
+  const layer_map m = layer_map::dense(2, nkv, d, nh);
+  const auto kraw = gaussian(n * row, 31), v = gaussian(n * row, 32), q = gaussian(nh * d, 33);
+  // Keys as the model appends them: RoPE at their position.
+  const auto roped = [&](std::size_t t, double pos) {
+    std::vector<float> r(kraw.begin() + long(t * row), kraw.begin() + long((t + 1) * row));
+    for (std::size_t h = 0; h < nkv; ++h) toy_rope(r.data() + h * d, d, pos);
+    return r;
+  };
+  const auto rerope = [](std::size_t, std::size_t, std::int64_t from, std::int64_t to, float* r,
+                         std::size_t dim) { toy_rope(r, dim, double(to - from)); };
+  const double scale = 1 / std::sqrt(double(d));
+  // [begin, end): a short head moves up (4 < 46 tokens), a short tail moves down (10 > 5).
+  const struct { std::int64_t begin, end; } ranges[] = {{4, 14}, {45, 55}, {0, 20}, {50, 60}};
+  for (const char* policy : {"f32", "q8_0", "-ctk turbo4 -ctv turbo3 recent=8", "turbo4 k-balance"})
+    for (const bool k_mean : {false, true})
+      for (const auto r : ranges) {
+        const std::string name = policy;
+        CAPTURE(name);
+        CAPTURE(k_mean);
+        CAPTURE(r.begin);
+        cache_options opt{.n_ctx = 64};
+        opt.subtract_k_mean = k_mean;
+        runtime_kv_cache c(m, parse_policy(policy), opt), fresh(m, parse_policy(policy), opt);
+        std::vector<float> k_all, k_kept, v_kept;
+        for (std::size_t t = 0; t < n; ++t) {
+          const auto kr = roped(t, double(t));
+          k_all.insert(k_all.end(), kr.begin(), kr.end());
+        }
+        const std::size_t len = std::size_t(r.end - r.begin);
+        for (std::size_t t = 0; t < n; ++t) {
+          if (std::int64_t(t) >= r.begin && std::int64_t(t) < r.end) continue;
+          const auto kr = roped(t, double(std::int64_t(t) < r.begin ? t : t - len));
+          k_kept.insert(k_kept.end(), kr.begin(), kr.end());
+          v_kept.insert(v_kept.end(), v.begin() + long(t * row), v.begin() + long((t + 1) * row));
+        }
+        const std::size_t kept = n - len;
+        for (std::size_t l = 0; l < 2; ++l) {
+          c.balance_k(l, q.data(), 1, k_all.data(), n);
+          c.append(l, 0, k_all.data(), v.data(), n);
+          // The same K scales as c's (k-balance), so both caches store keys alike.
+          if (!c.k_scales(l).empty()) fresh.set_k_scales(l, c.k_scales(l).data());
+          fresh.append(l, 0, k_kept.data(), v_kept.data(), kept);
+        }
+        // Tokens before the range keep their bytes: the last one decodes as before the erase.
+        std::vector<float> before(d), after(d);
+        if (r.begin > 0) c.read_k(0, std::size_t(r.begin - 1), 1, before.data());
+        c.erase(r.begin, r.end, rerope);
+        if (r.begin > 0) c.read_k(0, std::size_t(r.begin - 1), 1, after.data());
+        CHECK(before == after);
+        CHECK(c.size(1) == kept);
+        CHECK(c.pos_begin(1) == 0);
+        CHECK(c.pos_end(1) == std::int64_t(kept));
+        // Attention of a query after the kept tokens: as the cache that never held the range,
+        // within one more quantization round trip of the moved keys.
+        const auto ref =
+            reference_attention(q, 1, kept, k_kept, v_kept, kept, 0, nh, nkv, d, scale);
+        std::vector<float> out(nh * d), out_fresh(nh * d);
+        c.attend(1, q.data(), 1, std::int64_t(kept), out.data());
+        fresh.attend(1, q.data(), 1, std::int64_t(kept), out_fresh.data());
+        const double err = rel_l2(out, ref), err_fresh = rel_l2(out_fresh, ref);
+        if (std::string(policy) == "f32")
+          CHECK(err < 1e-5);
+        else
+          CHECK(err <= 2.0 * err_fresh + 1e-4);
+        // Appending continues after the kept tokens (and wraps the 64-slot ring).
+        for (std::size_t l = 0; l < 2; ++l) {
+          c.append(l, std::int64_t(kept), k_all.data(), v.data(), len);
+          fresh.append(l, std::int64_t(kept), k_all.data(), v.data(), len);
+        }
+        c.attend(0, q.data(), 1, std::int64_t(n - 1), out.data());
+        fresh.attend(0, q.data(), 1, std::int64_t(n - 1), out_fresh.data());
+        if (std::string(policy) == "f32") CHECK(max_abs_diff(out, out_fresh) < 1e-5);
+      }
+}
+
+TEST_CASE("erase: ranges outside a layer, no rerope, bad ranges") {
+  const std::size_t d = 32, n = 40;
+  const layer_map m = layer_map::dense(1, 1, d, 1);
+  runtime_kv_cache c(m, parse_policy("f32"), {.n_ctx = 64});
+  const auto k = gaussian(n * d, 41), v = gaussian(n * d, 42);
+  c.append(0, 0, k.data(), v.data(), n);
+  c.drop_front(10);  // positions 10..39
+  c.erase(2, 6);     // before the layer's tokens: they all move down by 4
+  CHECK(c.pos_begin(0) == 6);
+  CHECK(c.pos_end(0) == 36);
+  c.erase(50, 60);  // after them: nothing
+  CHECK(c.size(0) == 30);
+  c.erase(4, 16);  // overlaps the front: positions 6..15 go, 16.. become 4..
+  CHECK(c.pos_begin(0) == 4);
+  CHECK(c.size(0) == 20);
+  std::vector<float> a(d);
+  c.read_k(0, 0, 0, a.data());  // keys keep their values without a rerope
+  CHECK(a[5] == k[20 * d + 5]);
+  CHECK_THROWS_WITH_AS(c.erase(5, 3), doctest::Contains("bad range [5, 3)"), std::invalid_argument);
+  CHECK_THROWS_AS(c.erase(-1, 3), std::invalid_argument);
+}

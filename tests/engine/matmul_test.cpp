@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -181,6 +182,49 @@ TEST_CASE("every weight type on every target: fast path vs scalar reference and 
     const int64_t n_in = engine::block_values(type) == 256 ? 512 : 544;  // 17 blocks: a tail of 1
     const weights w = random_weights(type, n_in, 37, rng);
     for (int64_t n_tokens : {1, 6, 21}) check_matmul(w.t, n_tokens, pool, rng, true);
+  }
+}
+
+// A token's outputs in a batch of n tokens are bit-identical to the token's outputs alone: for
+// n = 1..8 always (the kernels for 8, 4, 2 and 1 tokens sum in one order), for larger prefill
+// batches when batch_invariant is asked (model::decode batches several sequences and must match
+// forward() of each alone).
+TEST_CASE(
+    "batch invariance: every weight type, activation mode and target, batches 1..8 and more") {
+  std::mt19937 rng(23);
+  engine::thread_pool pool(3);
+  constexpr int64_t kTokens = 34, kOut = 37;  // 37 rows: three 16-row blocks, the last partial
+  for (ggml_type type : matmul_types()) {
+    // Legacy: 17 blocks (two groups of eight and a tail block); K-quants: three super-blocks.
+    const int64_t n_in = engine::block_values(type) == 256 ? 768 : 544;
+    const weights w = random_weights(type, n_in, kOut, rng);
+    const std::vector<float> x = random_x(n_in * kTokens, rng);
+    for (const auto act :
+         {engine::activations::fine, engine::activations::q8, engine::activations::exact}) {
+      const char* mode = act == engine::activations::fine ? "fine"
+                         : act == engine::activations::q8 ? "q8"
+                                                          : "exact";
+      strata_test::for_each_target([&] {
+        INFO("type " << engine::type_name(type) << ", " << mode << " activations");
+        std::vector<float> alone(static_cast<size_t>(kOut * kTokens));
+        for (int64_t t = 0; t < kTokens; ++t)
+          engine::matmul(w.t, x.data() + t * n_in, 1, alone.data() + t * kOut, pool, act);
+        int bad = 0;
+        for (int64_t n : {2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 16, 33})
+          for (int64_t first : {int64_t(0), int64_t(1)}) {  // tokens [first, first + n)
+            std::vector<float> y(static_cast<size_t>(kOut * n));
+            const bool ask = n > 8;  // up to 8 tokens: invariant without asking
+            engine::matmul(w.t, x.data() + first * n_in, n, y.data(), pool, act, ask);
+            for (int64_t t = 0; t < n; ++t)
+              if (std::memcmp(y.data() + t * kOut, alone.data() + (first + t) * kOut,
+                              kOut * sizeof(float)) != 0 &&
+                  bad++ < 3)
+                MESSAGE("token " << first + t << " differs in the batch of " << n
+                                 << " tokens starting at " << first);
+          }
+        CHECK(bad == 0);
+      });
+    }
   }
 }
 

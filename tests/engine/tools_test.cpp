@@ -68,7 +68,8 @@ bool have_data() {
 }  // namespace
 
 TEST_CASE("bad flags and inputs: 'error: ...' and exit status 1") {
-  for (const char* tool : {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle"}) {
+  for (const char* tool :
+       {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle", "strata-eval"}) {
     if (!have(tool)) continue;
     CAPTURE(tool);
     const result unknown = run(tool, "--no-such-flag");
@@ -180,7 +181,7 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
   // always stops with an error before any work; a numeric flag's error names its range
   // "[lo, hi]", which its --help line must show too.
   const std::vector<std::pair<const char*, int>> tools = {
-      {"strata-perplexity", 4}, {"strata-chat", 7}, {"strata-bench", 6}, {"strata-needle", 4}};
+      {"strata-perplexity", 4}, {"strata-chat", 7}, {"strata-bench", 7}, {"strata-needle", 4}};
   for (const auto& [tool, want] : tools) {
     if (!have(tool)) continue;
     CAPTURE(tool);

@@ -36,6 +36,14 @@ int main(int argc, char** argv) {
     f.integer({"-r", "--repetitions"}, "N",
               "timed repetitions after one warm-up, in {range}; the median is shown\n(default 3)",
               1, 1000, [&](int64_t v) { opt.reps = int(v); });
+    f.int_list({"-np", "--parallel"}, "LIST",
+               "sequences decoded at once, each N in {range}, e.g. 1,2,4,8: a\n"
+               "tg<n>x<N> row of aggregate tokens/s per N (own caches, each with\n"
+               "its own prompt of -p tokens)",
+               1, 256, [&](std::vector<int64_t> v) {
+                 opt.parallel.clear();
+                 for (int64_t n : v) opt.parallel.push_back(int(n));
+               });
     cli::threads_flag(f, threads);
     cli::batch_flag(f, opt.fwd);
     cli::cache_type_flags(f, base);
@@ -78,6 +86,14 @@ int main(int argc, char** argv) {
       for (const auto& k : opt.caches)
         largest = std::max(largest, engine::kv_bytes(*lm.net, n_ctx, k));
       plan.add("largest KV cache (" + std::to_string(n_ctx) + " tokens)", largest);
+      if (!opt.parallel.empty() && opt.n_gen > 0) {  // -np N: N caches at once
+        const int np = *std::max_element(opt.parallel.begin(), opt.parallel.end());
+        const int ctx = max_depth + opt.n_prompt + opt.n_gen;
+        uint64_t each = 0;
+        for (const auto& k : opt.caches) each = std::max(each, engine::kv_bytes(*lm.net, ctx, k));
+        plan.add(std::to_string(np) + " KV caches for -np (" + std::to_string(ctx) + " tokens)",
+                 uint64_t(np) * each);
+      }
       if (opt.shared_fill && max_depth > 0) {
         engine::kv_options f16;
         f16.max_batch = opt.fwd.n_batch;

@@ -106,6 +106,13 @@ int main(int argc, char** argv) {
 
     auto lm = engine::cli::load(model_path, true);
     engine::thread_pool pool(threads);
+    // An auto policy is chosen for -c (for -c auto: at the model's trained context, capped at 32K).
+    engine::cli::resolve_auto_policy(
+        kv, lm, model_path,
+        ctx_auto ? std::min(lm.net->config().n_ctx_train > 0 ? lm.net->config().n_ctx_train : 4096,
+                            32768)
+                 : n_ctx,
+        pool);
     if (ctx_auto) {
       const engine::memory_available avail = engine::available_memory();
       const uint64_t budget = mem_gib > 0 ? uint64_t(mem_gib * 1073741824.0) : avail.bytes;

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     auto lm = engine::cli::load(model_path, true);
     engine::cli::warn_sizes(threads, opt.n_ctx, lm.net->config());
     engine::thread_pool pool(threads);
+    for (auto& k : opt.caches) engine::cli::resolve_auto_policy(k, lm, model_path, opt.n_ctx, pool);
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);  // validate first
     const auto rows = engine::run_needle(*lm.net, *lm.tok, pool, opt);
     std::printf("| kv | depth | prompt tokens | reused | key | answer | found | s |\n");

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     opt.add_bos = lm.tok->add_bos();
     opt.bos = lm.tok->bos();
     const auto& c = lm.net->config();
+    engine::cli::resolve_auto_policy(kv, lm, model_path, opt.n_ctx, pool);
     if (tokens.size() < size_t(opt.n_ctx))
       f.fail("the text has " + std::to_string(tokens.size()) +
              " tokens, fewer than one window of -c " + std::to_string(opt.n_ctx));

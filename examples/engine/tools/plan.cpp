@@ -1,6 +1,7 @@
 // strata-plan: what KV caches of several policies take at several contexts, and the largest
 // context that fits a memory budget, for a model file or a model shape given by flags
 // (strata::plan, strata/plan.hpp). Nothing is allocated.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "kv/kv_select.hpp"
 #include "model/model.hpp"
+#include "model/thread_pool.hpp"
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
 
@@ -128,7 +130,9 @@ int main(int argc, char** argv) {
     strata::layer_map map;
     std::size_t fixed = 0;  // bytes beside the caches: weights, activations, logits
     std::string what;
+    const bool any_auto = std::any_of(policies.begin(), policies.end(), cli::is_auto_policy);
     if (shape.layers > 0) {
+      if (any_auto) f.fail("--kv-policy auto needs a model file (-m), not a shape");
       map = map_of(shape);
       fixed = std::size_t(weights_gib * kGiB);
       what = std::to_string(shape.layers) + " layers x " + std::to_string(shape.kv_heads) +
@@ -139,8 +143,18 @@ int main(int argc, char** argv) {
                   : "");
     } else {
       if (model_path.empty()) model_path = cli::default_model_path();
-      const auto lm = cli::load(model_path, false);
+      const auto lm = cli::load(model_path, any_auto);
       const engine::model_config& c = lm.net->config();
+      if (any_auto) {  // chosen at the first context of -c
+        engine::thread_pool pool(0);
+        for (std::string& p : policies) {
+          engine::kv_options k;
+          k.policy = p;
+          k.max_batch = fwd.n_batch;
+          cli::resolve_auto_policy(k, lm, model_path, int(contexts.front()), pool);
+          p = k.policy;
+        }
+      }
       map = lm.net->layers();
       const std::size_t buffers = engine::run_buffer_bytes(*lm.net, fwd.n_batch, 1);
       fixed = lm.net->weight_bytes() + buffers;

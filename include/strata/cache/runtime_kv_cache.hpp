@@ -37,7 +37,7 @@
 //   with each other, from any number of threads.
 // - append(layer, ...) on different layers may run concurrently with each other and with
 //   attend on other layers. append and attend on the same layer must not overlap.
-// - truncate, drop_front, shift, clear and load change every layer: nothing else may run.
+// - truncate, drop_front, shift, erase, clear and load change every layer: nothing else may run.
 //   save is const (it may run with attend, not with append).
 // - To split one layer's attention over threads, give each thread a range of KV heads
 //   (attention_params::kv_head_begin/end) and/or a range of query tokens (a sub-array of q and
@@ -54,6 +54,7 @@
 #include <vector>
 
 #include <strata/cache/attend.hpp>
+#include <strata/cache/erase.hpp>
 #include <strata/cache/k_balance.hpp>
 #include <strata/cache/layer_state.hpp>
 #include <strata/cache/options.hpp>
@@ -216,7 +217,7 @@ class runtime_kv_cache {
     for (std::size_t li = 0; li < layers_.size(); ++li) {
       detail::layer_state& L = layers_[li];
       if (!L.owns) continue;
-      rerope_keys(L, li, delta, rerope);
+      detail::rerope_ring(L, li, 0, L.count, delta, opt_.rotation, rerope);
       L.pos0 += delta;
       L.r_lo = L.pos_end();  // the recent rows sit at the old positions' slots
     }
@@ -226,6 +227,21 @@ class runtime_kv_cache {
       L.pos0 += delta;
       L.r_lo = L.pos_end();
     }
+  }
+
+  // Removes the tokens at positions [begin, end) from every layer, as llama-server's context
+  // shift does (keep the first n_keep tokens, discard n_discard after them): tokens before
+  // `begin` keep their positions and bytes, tokens at `end` and after move down by
+  // end - begin. Only the moved tokens' keys are re-encoded, through `rerope` as in shift (with
+  // no rerope the keys keep their stored values). The recent window's rows move with their
+  // tokens. A sliding-window layer that holds only the newest tokens keeps fewer than its
+  // window after an erase: the caller decides whether that still serves its next query.
+  template <class Fn> void erase(std::int64_t begin, std::int64_t end, Fn&& rerope) {
+    erase_range(begin, end, true, rerope);
+  }
+  void erase(std::int64_t begin, std::int64_t end) {
+    detail::no_rerope none;
+    erase_range(begin, end, false, none);
   }
 
   // Empties every layer.
@@ -373,22 +389,13 @@ class runtime_kv_cache {
     }
   }
 
-  // Every K row of layer li decoded, restored, moved by rerope to pos + delta and encoded again.
   template <class Fn>
-  void rerope_keys(detail::layer_state& L, std::size_t li, std::int64_t delta, Fn& rerope) const {
-    const std::size_t d = L.head_dim;
-    float* row = detail::scratch(d, 0);
-    float* tmp = detail::scratch(d, 1);
-    for (std::size_t t = 0; t < L.count; ++t) {
-      const std::size_t slot = L.slot(t);
-      const std::int64_t pos = L.pos0 + static_cast<std::int64_t>(t);
-      for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
-        L.k.decode(h, slot, d, opt_.rotation.inverse, row);
-        L.kt.inverse(h, row, d);
-        rerope(li, h, pos, pos + delta, row, d);
-        L.k.encode(L.kt.forward(h, row, d, row), tmp, d, opt_.rotation.forward, L.k.row(h, slot));
-      }
-    }
+  void erase_range(std::int64_t begin, std::int64_t end, bool rerope_k, Fn& rerope) {
+    if (begin < 0 || end < begin)
+      fail("bad range [" + std::to_string(begin) + ", " + std::to_string(end) + ")", "erase");
+    for (std::size_t li = 0; li < layers_.size(); ++li)
+      if (layers_[li].owns)
+        detail::erase_positions(layers_[li], li, begin, end, opt_.rotation, rerope_k, rerope);
   }
 
   void read_row(std::size_t layer, std::size_t token, std::size_t head, float* x, bool is_k) const {

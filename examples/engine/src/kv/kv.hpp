@@ -43,6 +43,11 @@ class kv_store {
   // Forgets every position >= pos (pos = 0 clears the cache).
   virtual void truncate(int pos) = 0;
 
+  // Removes positions [begin, end) (clamped to [0, size())): later tokens move down by
+  // end - begin, their keys re-RoPEd, without recomputing anything (a context shift).
+  // Returns false, changing nothing, when this cache cannot (the caller then re-prefills).
+  virtual bool erase(int /*begin*/, int /*end*/) { return false; }
+
   // Bytes the cache holds for its full capacity, and what f16 K/V would take for the same
   // layout (the same tokens per layer).
   virtual size_t bytes() const = 0;

@@ -9,6 +9,7 @@
 #include "error.hpp"
 #include "kv/kv_test_codebooks.hpp"
 #include "model/model.hpp"
+#include "model/rope.hpp"
 #include "model/thread_pool.hpp"
 
 namespace engine {
@@ -34,6 +35,8 @@ kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int m
   const model_config& c = m.config();
   rope_ = c.rope;
   n_rot_ = c.n_rot;
+  rope_layers_ = c.layers;
+  rope_freqs_ = m.rope_freqs();
   if (c.head_k != c.head_v)
     throw make_error("strata's cache needs equal K and V head sizes (model has " +
                          std::to_string(c.head_k) + " and " + std::to_string(c.head_v) + ")",
@@ -149,7 +152,38 @@ void kv_strata::load_state(const std::string& path, int n_tokens) {
   size_ = n_tokens;
 }
 
+bool kv_strata::erase(int begin, int end) {
+  begin = std::clamp(begin, 0, size_);
+  end = std::clamp(end, begin, size_);
+  if (begin == end) return true;
+  const int len = end - begin, new_size = size_ - len;
+  // The next query (at new_size) sees positions > new_size - window on a sliding layer.
+  for (int il = 0; il < n_layer_; ++il) {
+    const int w = window_[size_t(il)];
+    if (w <= 0 || cache_->size(size_t(il)) == 0) continue;
+    const int64_t p0 = cache_->pos_begin(size_t(il));
+    const int64_t p0_after = p0 < begin ? p0 : std::max<int64_t>(p0, end) - len;
+    if (p0_after > std::max(0, new_size - w + 1)) return false;
+  }
+  // Every moved key turns by the same delta: one table per layer (RoPE base differs by layer).
+  const int delta = -len;
+  std::vector<rope_table> tables;
+  for (int il = 0; il < n_layer_; ++il)
+    tables.emplace_back(&delta, 1, n_rot_, rope_layers_[size_t(il)], rope_freqs_);
+  rethrow([&] {
+    cache_->erase(begin, end,
+                  [&](size_t layer, size_t, int64_t, int64_t, float* row, size_t head_dim) {
+                    tables[layer].apply(row, 1, int(head_dim), rope_);
+                  });
+    return 0;
+  });
+  size_ = new_size;
+  return true;
+}
+
 size_t kv_strata::bytes() const { return cache_->bytes(); }
+
+size_t kv_strata::side_bytes() const { return cache_->side_bytes(); }
 
 size_t kv_strata::f16_bytes() const {
   size_t total = 0;

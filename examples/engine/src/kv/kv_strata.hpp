@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kv/kv.hpp"
 
@@ -32,8 +33,13 @@ class kv_strata final : public kv_store {
   // Drops positions >= pos. When a sliding-window ring no longer holds the window that
   // position pos needs, the whole cache is cleared (size() == 0: the caller re-prefills).
   void truncate(int pos) override;
+  // Moves the tail's keys by RoPE with the model's per-layer parameters. False when a
+  // sliding-window layer would no longer hold the window the next position sees.
+  bool erase(int begin, int end) override;
   size_t bytes() const override;
   size_t f16_bytes() const override;
+  // Side data beside the rows (K means, k-balance scales) once set: runtime_kv_cache::side_bytes.
+  size_t side_bytes() const;
   double bits_per_value() const override;
   std::string describe() const override;
   // The per-layer codec table (strata's policy report).
@@ -50,6 +56,8 @@ class kv_strata final : public kv_store {
   std::string policy_;
   rope_style rope_ = rope_style::normal;  // the model's RoPE pairs (k-balance shares their scales)
   int n_rot_ = 0;
+  std::vector<layer_config> rope_layers_;  // per layer: RoPE base and scale
+  std::vector<float> rope_freqs_;          // Llama 3 frequency factors or empty
   int size_ = 0;
 };
 

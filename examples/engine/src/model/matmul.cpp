@@ -53,33 +53,46 @@ namespace engine {
 namespace HWY_NAMESPACE {
 namespace {
 
-// Rows [r0, r1) for all tokens: blocks of rows that stay in L1 while the token tiles pass.
-template <class K4, class K1>
-HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K4 kernel4, K1 kernel1,
-                      decltype(kernel1) kernel8 = nullptr) {
+// Rows [r0, r1) for all tokens: blocks of rows that stay in L1 while the token tiles pass
+// (kernels for 8, 4, 2 and 1 tokens; a null one is skipped). Every kernel of a weight format
+// sums a token's products in the same order, so a token's result does not depend on the tile
+// it lands in, nor on how many tokens the call has (batch-invariant).
+template <class K>
+HWY_INLINE void tiles(const job& jb, int64_t r0, int64_t r1, K kernel8, K kernel4, K kernel2,
+                      K kernel1) {
   constexpr int64_t kRowBlock = 16;
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
     const int64_t re = std::min(r1, rb + kRowBlock);
     int64_t t = 0;
-    if (kernel8 && jb.xdT)
+    if (kernel8)
       for (; t + 8 <= jb.n_tokens; t += 8) kernel8(jb, rb, re, t);
     for (; t + 4 <= jb.n_tokens; t += 4) kernel4(jb, rb, re, t);
+    if (kernel2)
+      for (; t + 2 <= jb.n_tokens; t += 2) kernel2(jb, rb, re, t);
     for (; t < jb.n_tokens; ++t) kernel1(jb, rb, re, t);
   }
 }
 
 template <class F, bool kFine> void run_q_act(const job& jb, int64_t r0, int64_t r1) {
+  using kernel = void (*)(const job&, int64_t, int64_t, int64_t);
 #ifdef ENGINE_MATMUL_X86
-  tiles(jb, r0, r1, rows_x86<F, 4, kFine>, rows_x86_b8<F, kFine>, rows_x86_t8<F, kFine>);
+  // Legacy formats prefill with rows_x86_t8 (another order) when the call allows it (xdT set).
+  kernel k8 = rows_x86<F, 8, kFine>;
+  if constexpr (F::kSub == 1)
+    if (jb.xdT) k8 = rows_x86_t8<F, kFine>;
+  tiles<kernel>(jb, r0, r1, k8, rows_x86<F, 4, kFine>, rows_x86<F, 2, kFine>,
+                rows_x86<F, 1, kFine>);
 #else
-  tiles(jb, r0, r1, rows_q<F, 4, kFine>, rows_q<F, 1, kFine>);
+  tiles<kernel>(jb, r0, r1, nullptr, rows_q<F, 4, kFine>, nullptr, rows_q<F, 1, kFine>);
 #endif
 }
 // Rows [r0, r1) of the job for weight type T, by its matmul path (none: activation formats,
 // which check_shapes refuses before any kernel runs).
 template <ggml_type T, matmul_path P> void run(const job& jb, int64_t r0, int64_t r1) {
   if constexpr (P == matmul_path::floats) {
-    tiles(jb, r0, r1, rows_f<weight_format<T>, 4>, rows_f<weight_format<T>, 1>);
+    using kernel = void (*)(const job&, int64_t, int64_t, int64_t);
+    tiles<kernel>(jb, r0, r1, nullptr, rows_f<weight_format<T>, 4>, nullptr,
+                  rows_f<weight_format<T>, 1>);
   } else if constexpr (P == matmul_path::ints) {
     if (jb.fine)
       run_q_act<weight_format<T>, true>(jb, r0, r1);
@@ -204,7 +217,7 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
 }  // namespace
 
 void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
-            activations act) {
+            activations act, bool batch_invariant) {
   check_shapes(W, "matmul");
   if (n_tokens <= 0) return;
   if (act == activations::exact) return matmul_exact(W, x, n_tokens, y, pool);
@@ -228,8 +241,9 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
     jb.xq = t_act.q.data();
     jb.xd = t_act.d.data();
     jb.xs = t_act.sum16.data();
-    if (n_tokens >= 8) {  // token-major copies of the scales for the 8-token kernels
-      const int64_t nb = jb.n_in / 32;
+    // Legacy formats prefill faster in another order (rows_x86_t8), when invariance is not asked.
+    if (n_tokens > 8 && !batch_invariant && block_values(W.type) == 32) {
+      const int64_t nb = jb.n_in / 32;  // token-major copies of the scales for rows_x86_t8
       t_xdT.resize(static_cast<size_t>(nb * n_tokens));
       t_xsT.resize(static_cast<size_t>(2 * nb * n_tokens));
       for (int64_t t = 0; t < n_tokens; ++t)

@@ -27,9 +27,13 @@ namespace engine {
 //   q8    one int8 plane per 32-block (llama.cpp's Q8 activations): cheaper prefill, and on
 //         SmolLM2 it moves the top-1 token on about 3 % of positions against `exact`;
 //   exact weights dequantized to f32, f32 activations, f64 sums (the reference mode).
+// A token's outputs are bit-identical in every call of 1 to 8 tokens, whatever its place in the
+// batch (the kernels for 8, 4, 2 and 1 tokens sum in one order); with batch_invariant, in calls
+// of any size. Without it, calls of more than 8 tokens may prefill legacy formats (Q4_0 ... Q8_0)
+// on x86 in another order, which is faster.
 enum class activations { fine, q8, exact };
 void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
-            activations act = activations::fine);
+            activations act = activations::fine, bool batch_invariant = false);
 // Row lookup (token embedding): out[0..ne[0]) = dequantized row r of W.
 void get_row(const tensor& W, int64_t r, float* out);
 

@@ -157,7 +157,8 @@ void model::forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thr
     const int first = std::max(0, first_logit - b);
     float* out = (first < m && logits) ? logits + size_t(b + first - first_logit) * config_.n_vocab
                                        : nullptr;
-    run_batch(tokens.data() + b, m, pos0 + b, kv, pool, out, out ? first : m, opt);
+    const segment seg{&kv, pos0 + b, 0, m};
+    run_batch(tokens.data() + b, m, {&seg, 1}, pool, out, out ? first : m, opt, false);
   }
   if (opt.prof) {
     opt.prof->wall += profile::since(t_start);
@@ -165,8 +166,66 @@ void model::forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thr
   }
 }
 
-void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thread_pool& pool,
-                      float* logits, int first_logit, const forward_options& opt) {
+void model::decode(std::span<const decode_item> items, thread_pool& pool,
+                   const forward_options& opt) {
+  const int n = int(items.size());
+  if (n == 0) return;
+  // Every item is checked before any cache changes.
+  for (int i = 0; i < n; ++i) {
+    const decode_item& it = items[size_t(i)];
+    const std::string where = "model::decode, item " + std::to_string(i);
+    if (!it.kv) throw make_error("no cache", where);
+    for (int j = 0; j < i; ++j)
+      if (items[size_t(j)].kv == it.kv)
+        throw make_error("items " + std::to_string(j) + " and " + std::to_string(i) +
+                             " share a cache (each sequence needs its own)",
+                         "model::decode");
+    if (it.pos < 0 || it.pos > it.kv->size())
+      throw make_error("position " + std::to_string(it.pos) + " is past the cache's " +
+                           std::to_string(it.kv->size()) + " tokens",
+                       where);
+    if (int64_t(it.pos) + 1 > it.kv->capacity())
+      throw make_error("context overflow: " + std::to_string(it.pos + 1) +
+                           " tokens do not fit in " + std::to_string(it.kv->capacity()),
+                       where);
+    if (it.token < 0 || it.token >= config_.n_vocab)
+      throw make_error("token id " + std::to_string(it.token) + " outside the vocabulary of " +
+                           std::to_string(config_.n_vocab),
+                       where);
+  }
+  const auto t_start = opt.prof ? profile::clock::now() : profile::clock::time_point{};
+  if (opt.prof && opt.prof->layers.size() != size_t(config_.n_layer))
+    opt.prof->layers.assign(size_t(config_.n_layer), {});
+  const size_t V = size_t(config_.n_vocab);
+  // Batches of at most n_batch items, as forward splits its tokens.
+  const int batch = std::max(1, opt.n_batch);
+  std::vector<int32_t> tokens;
+  std::vector<segment> segs;
+  for (int b = 0; b < n; b += batch) {
+    const int m = std::min(batch, n - b);
+    tokens.clear();
+    segs.clear();
+    for (int i = 0; i < m; ++i) {
+      const decode_item& it = items[size_t(b + i)];
+      if (it.pos < it.kv->size()) it.kv->truncate(it.pos);
+      tokens.push_back(it.token);
+      segs.push_back({it.kv, it.pos, i, 1});
+    }
+    logits_.resize(size_t(m) * V);
+    run_batch(tokens.data(), m, segs, pool, logits_.data(), 0, opt, true);
+    for (int i = 0; i < m; ++i)
+      if (float* out = items[size_t(b + i)].logits)
+        std::copy_n(logits_.data() + size_t(i) * V, V, out);
+  }
+  if (opt.prof) {
+    opt.prof->wall += profile::since(t_start);
+    opt.prof->tokens += n;
+  }
+}
+
+void model::run_batch(const int32_t* tokens, int n, std::span<const segment> segs,
+                      thread_pool& pool, float* logits, int first_logit, const forward_options& opt,
+                      bool invariant) {
   const model_config& c = config_;
   const size_t E = size_t(c.n_embd);
   x_.resize(n * E);
@@ -184,16 +243,24 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     for (float& a : x_) a *= c.embd_scale;
 
   std::vector<int> pos(static_cast<size_t>(n));
-  std::iota(pos.begin(), pos.end(), pos0);
+  for (const segment& sg : segs)
+    std::iota(pos.begin() + sg.first, pos.begin() + sg.first + sg.n, sg.pos0);
 
   // The quantizing matmuls turn NaN inputs into finite garbage, so every matmul input is
   // checked (a cheap pass next to the matmul) as well as the residual stream.
   auto check = [&](const std::vector<float>& v, size_t count, int il, const char* stage) {
-    for (size_t i = 0; i < count; ++i)
-      if (!std::isfinite(v[i]))
-        throw make_error("non-finite activation (NaN or Inf) in " + std::string(stage),
-                         "layer " + std::to_string(il) + ", positions " + std::to_string(pos0) +
-                             ".." + std::to_string(pos0 + n - 1));
+    for (size_t i = 0; i < count; ++i) {
+      if (std::isfinite(v[i])) continue;
+      std::string where = "layer " + std::to_string(il);
+      if (segs.size() == 1) {
+        where += ", positions " + std::to_string(segs[0].pos0) + ".." +
+                 std::to_string(segs[0].pos0 + n - 1);
+      } else {
+        const size_t t = i / (count / size_t(n));  // the token whose row holds it
+        where += ", item " + std::to_string(t) + ", position " + std::to_string(pos[t]);
+      }
+      throw make_error("non-finite activation (NaN or Inf) in " + std::string(stage), where);
+    }
   };
   const activations act = opt.exact    ? activations::exact
                           : opt.act_q8 ? activations::q8
@@ -206,7 +273,7 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     const profile::part before = P;
     const auto t_layer = prof ? profile::clock::now() : profile::clock::time_point{};
     auto mm = [&](const tensor& W, const float* x, float* y) {
-      timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act); });
+      timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act, invariant); });
     };
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
@@ -225,12 +292,18 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
     const rope_table rope(pos.data(), n, c.n_rot, c.layers[size_t(il)], rope_freqs_);
     rope.apply(q_.data(), c.n_head, c.head_k, c.rope);
     rope.apply(k_.data(), c.n_head_kv, c.head_k, c.rope);
-    timed(prof, &profile::part::kv_append, P, [&] {
-      kv.prepare(il, pos0, n, q_.data(), k_.data());
-      kv.append(il, pos0, n, k_.data(), v_.data());
-    });
-    timed(prof, &profile::part::attention, P,
-          [&] { kv.attend(il, pos0, n, q_.data(), att_.data(), c.attn_scale, pool); });
+    for (const segment& sg : segs) {
+      const float* q = q_.data() + size_t(sg.first) * c.q_dim();
+      const float* k = k_.data() + size_t(sg.first) * c.k_dim();
+      const float* v = v_.data() + size_t(sg.first) * c.v_dim();
+      float* att = att_.data() + size_t(sg.first) * c.n_head * c.head_v;
+      timed(prof, &profile::part::kv_append, P, [&] {
+        sg.kv->prepare(il, sg.pos0, sg.n, q, k);
+        sg.kv->append(il, sg.pos0, sg.n, k, v);
+      });
+      timed(prof, &profile::part::attention, P,
+            [&] { sg.kv->attend(il, sg.pos0, sg.n, q, att, c.attn_scale, pool); });
+    }
     check(att_, att_.size(), il, "attention");
     mm(*L.attn_output, att_.data(), o_.data());
     if (!L.post_attn_norm.empty())
@@ -273,7 +346,8 @@ void model::run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thre
   const int m = n - first_logit;
   float* xl = x_.data() + size_t(first_logit) * E;
   rms_norm(xl, xl, m, c.n_embd, output_norm_.data(), c.rms_eps);
-  timed(prof, &profile::part::matmul, H, [&] { matmul(*output_, xl, m, logits, pool, act); });
+  timed(prof, &profile::part::matmul, H,
+        [&] { matmul(*output_, xl, m, logits, pool, act, invariant); });
   const size_t nl = size_t(m) * c.n_vocab;
   if (c.logit_softcap > 0)
     for (size_t i = 0; i < nl; ++i)

@@ -43,6 +43,15 @@ struct layer_weights {
   std::vector<float> bq, bk, bv;        // biases (qwen2) or empty
 };
 
+// One sequence's next token for model::decode: `token` at position `pos` of its own cache `kv`
+// (pos <= kv->size(), as for forward); `logits` receives [n_vocab] floats (nullptr: not wanted).
+struct decode_item {
+  int32_t token;
+  int pos;
+  kv_store* kv;
+  float* logits;  // [n_vocab]
+};
+
 struct forward_options {
   bool exact = false;       // f32 activations in every matmul (the reference mode)
   bool act_q8 = false;      // one int8 plane per 32 activations (llama.cpp's Q8) instead of two
@@ -62,6 +71,8 @@ class model {
   // Parameters in the weight tensors and their bytes in the file.
   int64_t n_params() const { return n_params_; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // Llama 3 RoPE frequency factors (n_rot / 2 divisors), or empty.
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
 
   // Runs `tokens` at positions pos0.. through the model, storing their K/V in `kv`
   // (pos0 <= kv.size(); positions past pos0 are overwritten). When `logits` is given it receives
@@ -70,9 +81,27 @@ class model {
   void forward(std::span<const int32_t> tokens, int pos0, kv_store& kv, thread_pool& pool,
                float* logits, int n_logits, const forward_options& opt = {});
 
+  // One step of several independent sequences: the items' tokens go through every weight
+  // matmul as one batch (the weights are read once for all of them), each item's attention
+  // reads and appends its own cache. The matmuls are batch-invariant, so each item's logits are
+  // bit-identical to forward() of that token alone. Every item needs its own cache. Throws
+  // engine::error as forward does, before any cache changes when an item is bad.
+  void decode(std::span<const decode_item> items, thread_pool& pool,
+              const forward_options& opt = {});
+
  private:
-  void run_batch(const int32_t* tokens, int n, int pos0, kv_store& kv, thread_pool& pool,
-                 float* logits, int first_logit, const forward_options& opt);
+  // Tokens [first, first + n) of a batch, at positions pos0.. of one cache.
+  struct segment {
+    kv_store* kv;
+    int pos0;
+    int first;
+    int n;
+  };
+  // Runs `n` tokens (segments cover them in order) through the model; logits of tokens
+  // first_logit..n-1 go to `logits` as [n - first_logit][n_vocab] (none when nullptr).
+  // invariant: every matmul batch-invariant (decode), else prefill may sum in a faster order.
+  void run_batch(const int32_t* tokens, int n, std::span<const segment> segs, thread_pool& pool,
+                 float* logits, int first_logit, const forward_options& opt, bool invariant);
 
   std::shared_ptr<const gguf> file_;
   model_config config_;
@@ -86,6 +115,7 @@ class model {
 
   // Scratch for one batch.
   std::vector<float> x_, xb_, q_, k_, v_, att_, o_, gate_, up_;
+  std::vector<float> logits_;  // decode: [n_items][n_vocab]
 };
 
 }  // namespace engine

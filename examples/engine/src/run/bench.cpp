@@ -166,6 +166,60 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
         r.tps_max = *std::max_element(tps.begin(), tps.end());
         rows.push_back(r);
       }
+      for (const int np : opt.parallel) {
+        if (opt.n_gen <= 0) break;
+        // np sequences with their own caches and prompts; the prefills are not timed.
+        const int base = depth + opt.n_prompt;
+        std::mt19937_64 prompt_rng(opt.seed + 1);
+        std::vector<std::unique_ptr<kv_store>> kvs;
+        const size_t ns = static_cast<size_t>(np);
+        std::vector<std::vector<float>> out(ns, std::vector<float>(logits.size()));
+        if (opt.progress)
+          std::fprintf(stderr, "filling %d caches (%s)...\r", np, opt.cache_names[ci].c_str());
+        for (int s = 0; s < np; ++s) {
+          kvs.push_back(make_kv(m, base + opt.n_gen, opt.caches[ci]));
+          if (depth > 0) {
+            if (shared)
+              shared->copy_into(*kvs.back(), depth, batch);
+            else
+              m.forward(fill, 0, *kvs.back(), pool, nullptr, 0, opt.fwd);
+          }
+          m.forward(random_tokens(opt.n_prompt, n_vocab, prompt_rng), depth, *kvs.back(), pool,
+                    nullptr, 0, opt.fwd);
+        }
+        std::vector<double> tps;
+        start_row();
+        std::vector<decode_item> items(ns);
+        for (int rep = 0; rep <= opt.reps; ++rep) {
+          for (int s = 0; s < np; ++s) {
+            kvs[size_t(s)]->truncate(base);
+            items[size_t(s)] = {int32_t(s + 1), base, kvs[size_t(s)].get(), out[size_t(s)].data()};
+          }
+          const double t0 = cli::now_s();
+          for (int i = 0; i < opt.n_gen; ++i) {
+            m.decode(items, pool, rep > 0 ? fwd : opt.fwd);
+            for (decode_item& it : items) {
+              it.token = int32_t((uint32_t(it.token) * 2654435761u + 12345u) % uint32_t(n_vocab));
+              ++it.pos;
+            }
+          }
+          const double dt = cli::now_s() - t0;
+          if (rep > 0) tps.push_back(double(np) * opt.n_gen / dt), timed += dt;
+        }
+        bench_row r =
+            row_for("tg" + std::to_string(opt.n_gen) + "x" + std::to_string(np), np * opt.n_gen);
+        r.kv_bytes = r.kv_f16_bytes = 0;
+        for (const auto& k : kvs) {
+          r.kv_bytes += k->bytes();
+          r.kv_f16_bytes += k->f16_bytes();
+        }
+        r.bits_per_value = kvs.front()->bits_per_value();
+        take_profile(r);
+        r.tps = median(tps);
+        r.tps_min = *std::min_element(tps.begin(), tps.end());
+        r.tps_max = *std::max_element(tps.begin(), tps.end());
+        rows.push_back(r);
+      }
       if (opt.progress) std::fprintf(stderr, "%60s\r", "");
     }
   }

@@ -29,16 +29,20 @@ struct bench_options {
   bool shared_fill = true;
   bool progress = false;
   bool profile = false;  // --profile: each row's timed repetitions also go through a profile
+  // -np/--parallel: per N, a "tg{n_gen}x{N}" row: N sequences, each with its own cache (depth
+  // tokens, then its own n_prompt-token prompt, not timed), then n_gen model::decode steps of
+  // all N at once; tokens/s counts every sequence's tokens (aggregate).
+  std::vector<int> parallel;
 };
 
 struct bench_row {
   std::string cache;  // policy name as given
   int depth = 0;
-  std::string test;  // "pp512", "tg128"
+  std::string test;  // "pp512", "tg128", "tg128x4" (4 sequences decoded together)
   int n_tokens = 0;
   double tps = 0;  // median tokens/s
   double tps_min = 0, tps_max = 0;
-  size_t kv_bytes = 0;  // allocated for depth + test tokens
+  size_t kv_bytes = 0;  // allocated for depth + test tokens (all sequences' caches)
   size_t kv_f16_bytes = 0;
   double bits_per_value = 0;
   std::shared_ptr<profile> prof;  // --profile: the timed repetitions' profile (else null)

@@ -20,6 +20,7 @@
 #include <strata/io/atomic_file.hpp>
 
 #include "error.hpp"
+#include "run/auto_policy.hpp"
 
 namespace engine::cli {
 
@@ -388,7 +389,10 @@ constexpr const char* kPolicyHelp =
 
 void kv_policy_flag(flags& f, kv_options& kv) {
   f.text({"--kv-policy"}, "STRING", std::string(kPolicyHelp) + "; wins over -ctk/-ctv",
-         [&kv](std::string v) { kv.policy = std::move(v); });
+         [&kv](std::string v) {
+           (void)parse_auto_policy(v);  // a malformed auto policy fails here, before loading
+           kv.policy = std::move(v);
+         });
 }
 
 void kv_policies_flag(flags& f, std::vector<std::string>& policies) {
@@ -396,7 +400,20 @@ void kv_policies_flag(flags& f, std::vector<std::string>& policies) {
          std::string(kPolicyHelp) +
              ": a cache to compare; give the\n"
              "flag once per cache: --kv-policy f16 --kv-policy la7 --kv-policy \"k=q8_0;v=turbo3\"",
-         [&policies](std::string v) { policies.push_back(std::move(v)); });
+         [&policies](std::string v) {
+           (void)parse_auto_policy(v);
+           policies.push_back(std::move(v));
+         });
+}
+
+bool is_auto_policy(const std::string& policy) { return policy.rfind("auto", 0) == 0; }
+
+void resolve_auto_policy(kv_options& kv, const loaded_model& lm, const std::string& model_path,
+                         int n_ctx, thread_pool& pool) {
+  if (!is_auto_policy(kv.policy)) return;
+  const auto c = engine::resolve_auto_policy(*lm.net, lm.tok.get(), model_path, kv.policy, n_ctx,
+                                             kv.max_batch, pool, stderr);
+  kv.policy = c->policy;
 }
 
 void seed_flag(flags& f, uint64_t& seed, std::string what, std::string default_text) {

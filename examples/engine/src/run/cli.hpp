@@ -17,6 +17,10 @@
 #include "run/sampler.hpp"
 #include "text/tokenizer.hpp"
 
+namespace engine {
+class thread_pool;
+}
+
 namespace engine::cli {
 
 // Walks argv (flags::parse below uses it; a flag's own parser gets it): `while (a.next()) {
@@ -97,6 +101,10 @@ void batch_flag(flags& f, forward_options& fwd);                        // -b, -
 void cache_type_flags(flags& f, kv_options& kv);                        // -ctk, -ctv
 void kv_policy_flag(flags& f, kv_options& kv);                          // --kv-policy (one)
 void kv_policies_flag(flags& f, std::vector<std::string>& policies);    // --kv-policy (each)
+// --kv-policy auto, auto:bits=X, auto:kld=Y (run/auto_policy.hpp): true for any policy string
+// that starts with "auto" (the flags above refuse malformed ones).
+bool is_auto_policy(const std::string& policy);
+
 // --seed N: help "<what>, in [0, ...] (<default_text>)".
 void seed_flag(flags& f, uint64_t& seed, std::string what, std::string default_text);
 void sampling_flags(flags& f, sampler_params& sp);  // --temp --top-k --top-p
@@ -124,6 +132,12 @@ struct loaded_model {
   double load_ms = 0;
 };
 loaded_model load(const std::string& path, bool need_tokenizer);
+
+// When kv.policy is an auto policy: replaces it with the chosen policy string for a cache of
+// n_ctx tokens (tuning the model on the calibration text once, then loading the cached result)
+// and prints the choice on stderr. Other policies are left as they are.
+void resolve_auto_policy(kv_options& kv, const loaded_model& lm, const std::string& model_path,
+                         int n_ctx, thread_pool& pool);
 
 // Reads a whole file (error naming it when it cannot). Only regular files are read (a
 // directory, FIFO or device is refused before it is opened, so nothing hangs or reads forever),

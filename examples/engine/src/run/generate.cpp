@@ -25,18 +25,24 @@ void session::ensure_room(int n, generation_stats& st) {
                          " tokens do not fit in -c " + std::to_string(cap) +
                          (shift_ ? "" : " (use a larger -c or --ctx-shift)"),
                      "session");
-  // Context shift: keep the first n_keep tokens and the newest half of the rest; the cache
-  // is re-filled from the kept tokens (positions move, so K must be recomputed).
+  // Context shift: keep the first n_keep tokens and the newest half of the rest. The cache
+  // drops the range in place and re-RoPEs the later keys (kv_store::erase); a cache that
+  // cannot is re-filled from the kept tokens.
   const int keep = std::min(n_keep_, int(tokens_.size()));
   const int rest = int(tokens_.size()) - keep;
   const int drop = std::max(rest / 2, int(tokens_.size()) + n - cap);
+  st.n_shifted += drop;
+  if (kv_.erase(keep, keep + drop)) {
+    tokens_.erase(tokens_.begin() + keep, tokens_.begin() + keep + drop);
+    return;
+  }
   std::vector<int32_t> kept(tokens_.begin(), tokens_.begin() + keep);
   kept.insert(kept.end(), tokens_.begin() + keep + drop, tokens_.end());
-  st.n_shifted += drop;
   kv_.truncate(0);
   tokens_.clear();
   if (!kept.empty()) {
     m_.forward(kept, 0, kv_, pool_, logits_.data(), 1, fwd_);
+    st.n_recomputed += int(kept.size());
     tokens_ = std::move(kept);
   }
 }

@@ -24,7 +24,8 @@ struct generation_stats {
   double prompt_s = 0;  // prefill seconds
   double gen_s = 0;     // generation seconds
   bool stopped_eog = false;
-  int n_shifted = 0;  // tokens dropped by context shifts
+  int n_shifted = 0;     // tokens dropped by context shifts
+  int n_recomputed = 0;  // tokens re-run by context shifts (caches that cannot erase)
 };
 
 class session {

@@ -289,15 +289,28 @@ void scheduler::step() {
       next.push_back(&s);
     }
   }
-  // One forward per slot. (Batched decode across slots replaces this loop.)
-  for (slot* s : next) {
+  // The sampled tokens of all going slots in one batch: the weights are read once for all, each
+  // slot's attention reads its own cache, and each slot's logits are bit-identical to running its
+  // token alone. decode() refuses a bad item before any cache changes; then each slot runs alone,
+  // so that only the slot at fault ends with the error.
+  if (!next.empty()) {
+    std::vector<decode_item> items;
+    for (slot* s : next)
+      items.push_back({s->tokens.back(), int(s->tokens.size()) - 1, s->kv.get(), s->logits.data()});
     try {
-      const int32_t t = s->tokens.back();
-      m_.forward({&t, 1}, int(s->tokens.size()) - 1, *s->kv, pool_, s->logits.data(), 1, o_.fwd);
-    } catch (const std::exception& e) {
-      s->tokens.clear();
-      s->kv->truncate(0);
-      finish(*s, finish_reason::error, e.what());
+      m_.decode(items, pool_, o_.fwd);
+    } catch (const std::exception&) {
+      for (slot* s : next) {
+        try {
+          const int32_t t = s->tokens.back();
+          m_.forward({&t, 1}, int(s->tokens.size()) - 1, *s->kv, pool_, s->logits.data(), 1,
+                     o_.fwd);
+        } catch (const std::exception& e) {
+          s->tokens.clear();
+          s->kv->truncate(0);
+          finish(*s, finish_reason::error, e.what());
+        }
+      }
     }
   }
   metrics_.step_us += micros(cli::now_s() - t0);

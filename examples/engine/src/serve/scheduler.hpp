@@ -4,7 +4,7 @@
 // wait in a bounded queue; a free slot takes the one whose prompt shares the longest prefix with
 // what the slot's cache holds (then the least recently used slot), and that prefix is not
 // computed again. The scheduler thread owns the model (it has one batch's scratch): each step()
-// advances every active slot by one token.
+// advances every active slot by one token, all slots' tokens in one model::decode batch.
 #pragma once
 
 #include <condition_variable>
@@ -96,8 +96,8 @@ class scheduler {
   void run();
   // Gives queued jobs to free slots (lock held).
   void assign();
-  // Advances every active slot by one token: prefill for newly assigned jobs, then sample and
-  // run each sampled token through the model.
+  // Advances every active slot by one token: prefill for newly assigned jobs, then sample, and
+  // run the sampled tokens of all slots that go on through the model as one batch.
   void step();
   void prefill(slot& s);
   void finish(slot& s, finish_reason r, std::string err = {});

@@ -1,7 +1,8 @@
-// Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the drivers that run a quantized weight
-// through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds): NT tokens
-// at a time (rows_x86), eight tokens with a lane per token (rows_x86_t8, prefill) and one token
-// with a lane per block (rows_x86_b8, decode). Included by model/matmul.cpp only.
+// Per Highway target, x86 AVX2/AVX3/AVX3_DL only: the driver that runs a quantized weight
+// through its `bytes` reader (32 values per 256-bit register, u8 x i8 multiply-adds) for NT
+// tokens at a time (rows_x86), with a lane per block, in one summation order for every NT, and
+// the legacy formats' prefill driver for 8 tokens with a lane per token (rows_x86_t8, another
+// order). Included by model/matmul.cpp only.
 //
 // y += scale * dot(u, qx) + m_lo * sum16_lo + m_hi * sum16_hi, where u are the values as bytes
 // and m the terms that undo their unsigned offset. Formats with one scale per 16 values
@@ -15,6 +16,7 @@
 #define ENGINE_MODEL_MATMUL_DOT_X86_INL_HPP_
 #endif
 
+#include <cmath>
 #include <cstdint>
 
 #include "model/matmul/common-inl.hpp"
@@ -111,10 +113,72 @@ HWY_INLINE float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Every driver below sums a token's products in one order, whatever the batch: per row, eight
+// 32-blocks per step are reduced (exact integer sums) into one vector with a lane per block, so
+// scales, activation scales and offset terms are vector loads and FMAs per eight blocks, into
+// one accumulator of eight lanes (lane j: blocks 8i + j); the last n_blocks % 8 blocks of a
+// legacy row add their eight partial sums to those lanes one block at a time; the row's value is
+// the total of the lanes plus the scalar offset terms of those last blocks. NT tokens share each
+// block's weight decoding; a token's float operations are the same for every NT, so its result
+// is bit-identical in a batch of any size (tests/engine/matmul_test.cpp).
+HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 blocks
+  const __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(s16), _mm256_loadu_ps(s16 + 8));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8));
+}
+// The 16-bit halves at byte offsets 0 and 2 of eight blocks `stride` bytes apart, as floats.
+HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256& hi) {
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
+  const __m256i split = _mm256_shuffle_epi8(
+      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9,
+                          12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  const __m256i ordered =
+      _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
+  lo = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
+  hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
+}
+
+// s[t], lane j: the integer dot product of block j's weights (mul(j), a block_mul) with token
+// t's block blk + j, for j = 0..7. Blocks are taken in pairs and reduced as they come (hadd),
+// so at most two vectors per token are live between pairs.
+template <int NT, class MakeMul>
+HWY_INLINE void dots8(__m256i s[NT], MakeMul mul, const int8_t* const xq[NT], int64_t blk) {
+  if constexpr (NT == 1) {  // decode: the eight products first (more independent work), then
+    __m256i d[8];           // the same sums
+    for (int j = 0; j < 8; ++j) d[j] = mul(j)(xq[0] + (blk + j) * 64);
+    const __m256i h0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+    const __m256i h1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+    s[0] = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                            _mm256_permute2x128_si256(h0, h1, 0x31));
+    return;
+  }
+  __m256i q[NT][2];
+  for (int h = 0; h < 2; ++h) {  // blocks 4h..4h+3: q = hadd(hadd(d0, d1), hadd(d2, d3))
+    const int j = 4 * h;
+    __m256i p[NT];
+    {
+      const auto m0 = mul(j), m1 = mul(j + 1);
+      for (int t = 0; t < NT; ++t)
+        p[t] = _mm256_hadd_epi32(m0(xq[t] + (blk + j) * 64), m1(xq[t] + (blk + j + 1) * 64));
+    }
+    const auto m2 = mul(j + 2), m3 = mul(j + 3);
+    for (int t = 0; t < NT; ++t)
+      q[t][h] = _mm256_hadd_epi32(
+          p[t], _mm256_hadd_epi32(m2(xq[t] + (blk + j + 2) * 64), m3(xq[t] + (blk + j + 3) * 64)));
+  }
+  for (int t = 0; t < NT; ++t)
+    s[t] = _mm256_add_epi32(_mm256_permute2x128_si256(q[t][0], q[t][1], 0x20),
+                            _mm256_permute2x128_si256(q[t][0], q[t][1], 0x31));
+}
+
+// Rows [r0, r1) for tokens [t0, t0 + NT).
 template <class F, int NT, bool kFine>
 HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
-  constexpr int64_t kBlockValues = 32 * F::kSub;
-  const int64_t n_super = jb.n_in / kBlockValues;
+  using R = typename F::bytes;
+  using Block = typename F::block;
   const int64_t nb32 = jb.n_in / 32;
   const int8_t* xq[NT];
   const float* xd[NT];
@@ -124,40 +188,81 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
     xd[t] = jb.xd + (t0 + t) * nb32;
     xs[t] = jb.xs + (t0 + t) * nb32 * 2;
   }
-  using R = typename F::bytes;
-  using Block = typename F::block;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
+    // One accumulator per token (scales and offset terms alike): NT = 8 tokens with a second
+    // one would not fit in the registers with the block sums.
     __m256 acc[NT];
-    float macc[NT];
+    float tail[NT];
     for (int t = 0; t < NT; ++t) {
       acc[t] = _mm256_setzero_ps();
-      macc[t] = 0;
+      tail[t] = 0;
     }
-    for (int64_t sb = 0; sb < n_super; ++sb) {
-      const uint8_t* next = row + static_cast<size_t>(sb + 4) * sizeof(Block);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
-      for (int j = 0; j < F::kSub; ++j) {
-        const int64_t blk = sb * F::kSub + j;
-        const block_mul<kFine, F> mul(f, j, f.values(j));
-        const float s = f.scale(j);
+    __m256i s[NT];
+    if constexpr (F::kSub == 8) {
+      for (int64_t blk = 0; blk < nb32; blk += 8) {
+        const R f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
+        dots8<NT>(
+            s, [&](int j) { return block_mul<kFine, F>(f, j, f.values(j)); }, xq, blk);
         for (int t = 0; t < NT; ++t) {
-          const __m256 sum = _mm256_cvtepi32_ps(mul(xq[t] + blk * 64));
-          acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(s * xd[t][blk]), acc[t]);
+          const __m256 sums = _mm256_cvtepi32_ps(s[t]);
+          const __m256 dx = _mm256_loadu_ps(xd[t] + blk);
+          if constexpr (F::kSplit) {
+            acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc[t]);
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs[t] + 2 * blk), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8),
+                                     _mm256_loadu_ps(xs[t] + 2 * blk + 8), acc[t]);
+          } else {
+            acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs[t] + 2 * blk), acc[t]);
+          }
+        }
+      }
+    } else {
+      int64_t blk = 0;
+      for (; blk + 8 <= nb32; blk += 8) {
+        const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
+        dots8<NT>(
+            s,
+            [&](int j) {
+              const R f(p + j * sizeof(Block));
+              return block_mul<kFine, F>(f, 0, f.values(0));
+            },
+            xq, blk);
+        __m256 dw, mw;
+        gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
+        if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+        for (int t = 0; t < NT; ++t) {
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]),
+                                   _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + blk)), acc[t]);
+          if constexpr (R::kMin) acc[t] = _mm256_fmadd_ps(mw, sum32x8(xs[t] + 2 * blk), acc[t]);
+        }
+      }
+      for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
+        const R f(row + static_cast<size_t>(blk) * sizeof(Block));
+        const block_mul<kFine, F> mul(f, 0, f.values(0));
+        for (int t = 0; t < NT; ++t) {
+          // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul(xq[t] + blk * 64)),
+                                   _mm256_set1_ps(f.scale(0) * xd[t][blk]), acc[t]);
+          // std::fma: the same rounding whether or not the compiler vectorizes over tokens.
           if constexpr (R::kMin)
-            macc[t] += f.m_lo(j) * xs[t][2 * blk] + f.m_hi(j) * xs[t][2 * blk + 1];
+            tail[t] = std::fma(f.m_lo(0), xs[t][2 * blk] + xs[t][2 * blk + 1], tail[t]);
         }
       }
     }
-    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + macc[t];
+    for (int t = 0; t < NT; ++t) jb.y[(t0 + t) * jb.n_out + r] = hsum(acc[t]) + tail[t];
   }
 }
 
-// Eight tokens at once (prefill): the eight block dot products are reduced across lanes into
-// one vector with one lane per token, so the per-block scale product, the float conversion and
-// the offset term are vector operations over tokens. Needs the activation scales transposed:
-// jb.xdT[blk][t] and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
+// Eight tokens at once, for the prefill of legacy formats: the eight block dot products are
+// reduced across lanes into one vector with one lane per token, so the per-block scale product,
+// the float conversion and the offset term are vector operations over tokens. Its order is not
+// rows_x86's (each token sums its blocks one after the other), so it runs only in calls of more
+// than 8 tokens that do not ask for batch invariance: there it prefills up to 20 % faster than
+// rows_x86<F, 8> (docs/engine-weights.md). Needs the activation scales transposed: jb.xdT[blk][t]
+// and jb.xsT[2 blk + h][t] (row length jb.n_tokens).
 HWY_INLINE __m256i lane_sums8(const __m256i d[8]) {
   const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
   const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
@@ -198,89 +303,6 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
     alignas(32) float out[8];
     _mm256_store_ps(out, _mm256_add_ps(acc, macc));
     for (int t = 0; t < 8; ++t) jb.y[(t0 + t) * jb.n_out + r] = out[t];
-  }
-}
-
-// One token (decode), eight 32-blocks per step: the eight block sums are reduced into one
-// vector (a lane per block), so scales, activation scales and offset terms are vector loads
-// and one FMA per eight blocks. Legacy formats gather the eight blocks' d (and m).
-HWY_INLINE __m256 sum32x8(const float* s16) {  // s16[2b] + s16[2b + 1] for 8 blocks
-  const __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(s16), _mm256_loadu_ps(s16 + 8));
-  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8));
-}
-// The 16-bit halves at byte offsets 0 and 2 of eight blocks `stride` bytes apart, as floats.
-HWY_INLINE void gather_halves8(const uint8_t* p, int stride, __m256& lo, __m256& hi) {
-  const __m256i idx =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
-  const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
-  const __m256i split = _mm256_shuffle_epi8(
-      g, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9,
-                          12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
-  const __m256i ordered =
-      _mm256_permute4x64_epi64(split, 0xD8);  // [lo 0-3, lo 4-7, hi 0-3, hi 4-7]
-  lo = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
-  hi = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
-}
-
-template <bool kFine, class F>
-HWY_INLINE __m256i block_dot(const typename F::bytes& f, int j, const int8_t* x) {
-  return block_mul<kFine, F>(f, j, f.values(j))(x);
-}
-
-template <class F, bool kFine>
-HWY_NOINLINE void rows_x86_b8(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
-  using R = typename F::bytes;
-  using Block = typename F::block;
-  const int64_t nb32 = jb.n_in / 32;
-  const int8_t* xq = jb.xq + t0 * 2 * jb.n_in;
-  const float* xd = jb.xd + t0 * nb32;
-  const float* xs = jb.xs + t0 * nb32 * 2;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
-    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
-    float tail = 0;
-    if constexpr (F::kSub == 8) {
-      for (int64_t blk = 0; blk < nb32; blk += 8) {
-        const R f(row + static_cast<size_t>(blk / 8) * sizeof(Block));
-        __m256i d[8];
-        for (int j = 0; j < 8; ++j) d[j] = block_dot<kFine, F>(f, j, xq + (blk + j) * 64);
-        const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(d));
-        const __m256 dx = _mm256_loadu_ps(xd + blk);
-        if constexpr (F::kSplit) {
-          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_set1_ps(f.d)), acc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), _mm256_loadu_ps(xs + 2 * blk), macc);
-          macc =
-              _mm256_fmadd_ps(_mm256_loadu_ps(f.ml + 8), _mm256_loadu_ps(xs + 2 * blk + 8), macc);
-        } else {
-          acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(dx, _mm256_loadu_ps(f.dl)), acc);
-          macc = _mm256_fmadd_ps(_mm256_loadu_ps(f.ml), sum32x8(xs + 2 * blk), macc);
-        }
-      }
-    } else {
-      int64_t blk = 0;
-      for (; blk + 8 <= nb32; blk += 8) {
-        const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
-        __m256i d[8];
-        for (int j = 0; j < 8; ++j)
-          d[j] = block_dot<kFine, F>(R(p + j * sizeof(Block)), 0, xq + (blk + j) * 64);
-        __m256 dw, mw;
-        gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums8(d)),
-                              _mm256_mul_ps(dw, _mm256_loadu_ps(xd + blk)), acc);
-        if constexpr (R::kMin) {
-          if constexpr (R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
-          macc = _mm256_fmadd_ps(mw, sum32x8(xs + 2 * blk), macc);
-        }
-      }
-      for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
-        const R f(row + static_cast<size_t>(blk) * sizeof(Block));
-        // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<kFine, F>(f, 0, xq + blk * 64)),
-                              _mm256_set1_ps(f.scale(0) * xd[blk]), acc);
-        if constexpr (R::kMin) tail += f.m_lo(0) * (xs[2 * blk] + xs[2 * blk + 1]);
-      }
-    }
-    jb.y[t0 * jb.n_out + r] = hsum(_mm256_add_ps(acc, macc)) + tail;
   }
 }
 

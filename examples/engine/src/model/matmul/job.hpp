@@ -14,7 +14,7 @@ struct job {
   const int8_t* xq;  // quantized activations (fast path: 64 bytes per 32-block) ...
   const float* xd;
   const float* xs;
-  const float* xdT;  // xd transposed: [n_in / 32][n_tokens] (when n_tokens >= 8)
+  const float* xdT;  // xd transposed: [n_in / 32][n_tokens], or null: rows_x86_t8 is not used
   const float* xsT;  // xs transposed: [n_in / 16][n_tokens]
   bool fine;         // two activation planes (activations::fine) or the coarse one (q8)
   const float* xf;   // ... or float activations (float weights)
