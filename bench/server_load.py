@@ -4,8 +4,9 @@ For each KV policy and each client count it starts strata-server (pinned with ta
 CPUs given), sends REQUESTS streamed /v1/completions requests (distinct prompts of about
 PROMPT_TOKENS tokens, greedy, at most GEN tokens; the model may end earlier, and the tokens
 counted are the usage the server reports) from N concurrent clients, and reports requests/s,
-time to first token p50/p95, the aggregate generated tokens/s and the server's peak RSS (from
-/metrics), as a Markdown table and JSON lines.
+time to first token p50/p95, the aggregate generated tokens/s (wall time), the tokens/s of the
+server's generation steps alone (prefill excluded, from /metrics) and the server's peak RSS, as a
+Markdown table and JSON lines.
 
 Usage: python3 bench/server_load.py [--bin build/bin] [--model FILE] [--clients 1,4]
        [--requests 16] [--gen 128] [--prompt-tokens 128] [--np 4] [--ctx 2048]
@@ -97,8 +98,9 @@ def main():
     # Distinct prompts (no shared prefix beyond BOS) of about prompt_tokens tokens each.
     words = "the cat sat on a warm mat while rain fell over quiet hills and old trees".split()
     rows = []
-    print("| KV | clients | requests/s | TTFT p50 (s) | TTFT p95 (s) | generated tok/s | RSS (MiB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| KV | clients | requests/s | TTFT p50 (s) | TTFT p95 (s) | generated tok/s "
+          "| generation-step tok/s | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for policy in args.policies.split(","):
         for n in [int(c) for c in args.clients.split(",")]:
             p, port = start(args, policy)
@@ -124,6 +126,9 @@ def main():
                 t.join()
             wall = time.perf_counter() - t0
             rss = metric(port, "strata_process_resident_peak_bytes") / 2**20
+            # Tokens per second of the generation steps alone (prefill excluded), as the server
+            # measures them.
+            step_tps = metric(port, "strata_generated_tokens_per_second")
             p.terminate()
             p.wait()
             ttft = [r[0] for r in results]
@@ -131,11 +136,11 @@ def main():
             row = {"policy": policy, "clients": n, "requests": len(results),
                    "requests_per_s": len(results) / wall, "ttft_p50_s": statistics.median(ttft),
                    "ttft_p95_s": pct(ttft, 0.95), "gen_tokens_per_s": tokens / wall,
-                   "rss_peak_mib": rss, "wall_s": wall}
+                   "step_tokens_per_s": step_tps, "rss_peak_mib": rss, "wall_s": wall}
             rows.append(row)
-            print("| %s | %d | %.2f | %.3f | %.3f | %.1f | %.0f |" % (
+            print("| %s | %d | %.2f | %.3f | %.3f | %.1f | %.1f | %.0f |" % (
                 policy, n, row["requests_per_s"], row["ttft_p50_s"], row["ttft_p95_s"],
-                row["gen_tokens_per_s"], rss), flush=True)
+                row["gen_tokens_per_s"], step_tps, rss), flush=True)
     for r in rows:
         print(json.dumps(r))
 
