@@ -544,6 +544,34 @@ def test_flags():
         assert srv.stop() == 0
 
 
+def test_context_shift():
+    """A 64-token slot: without --ctx-shift 100 tokens end at the context ("length" after 64 - 5
+    + 1); with it they all come, the cache making room in place (no prompt token computed again)."""
+    if not os.path.exists(STORIES):
+        print("  skipped: no stories260K")
+        return
+    body = {"prompt": "Once upon a time", "max_tokens": 100, "temperature": 0}
+    with Server("-np", "1", "-c", "64", "-ctk", "f16", "-ctv", "f16", model=STORIES) as srv:
+        _, r = call_json(srv, "POST", "/v1/completions", body)
+        assert r["choices"][0]["finish_reason"] == "length", r
+        assert r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] == 65, r["usage"]
+        assert metric(srv, "strata_context_shift_tokens_total") == 0
+        srv.stop()
+    with Server("-np", "1", "-c", "64", "-ctk", "f16", "-ctv", "f16", "--ctx-shift",
+                model=STORIES) as srv:
+        _, r = call_json(srv, "POST", "/v1/completions", dict(body, n_keep=-1))
+        assert r["usage"]["completion_tokens"] == 100, r
+        prompt = r["usage"]["prompt_tokens"]
+        assert metric(srv, "strata_context_shift_tokens_total") > 0
+        assert metric(srv, "strata_prompt_tokens_total") == prompt  # nothing re-prefilled
+        # Through Ollama's API with num_keep: the same tokens as the OpenAI request above.
+        _, g = call_json(srv, "POST", "/api/generate", {
+            "model": "stories260K", "prompt": "Once upon a time", "stream": False,
+            "options": {"num_predict": 100, "temperature": 0, "num_keep": -1}})
+        assert g["eval_count"] == 100 and g["response"] == r["choices"][0]["text"], (g, r)
+        srv.stop()
+
+
 def slot_action(srv, action, filename, slot=0):
     return call_json(srv, "POST", "/slots/%d?action=%s" % (slot, action),
                      {"filename": filename} if filename else None)
@@ -633,6 +661,7 @@ def main():
     if not only_stories:
         run(test_queue_full_and_sigterm)
         run(test_flags)
+        run(test_context_shift)
         run(test_slot_save_restore)
     print("%d failed; %.1f s in all" % (len(failures), time.time() - t_all))
     return 1 if failures else 0

@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
     f.integer({"--queue"}, "N",
               "requests that may wait for a slot, in {range} (default 64); more get 503", 0, 100000,
               [&](int64_t v) { so.queue = int(v); });
+    f.on({"--ctx-shift", "--context-shift"},
+         "when a slot's context is full, drop tokens after the request's n_keep (default 0;\n"
+         "n_discard, default half the rest) and go on generating (default: finish_reason\n"
+         "\"length\")",
+         [&] { so.ctx_shift = true; });
     f.text({"--slot-save-path"}, "DIR", "directory of slot files (/slots/{id}?action=save)",
            [&](std::string v) { ho.slot_save_path = std::move(v); });
     f.text({"--cors"}, "ORIGIN", "send Access-Control-Allow-Origin: ORIGIN (default: no CORS)",

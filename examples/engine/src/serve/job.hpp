@@ -17,7 +17,10 @@ namespace engine::serve {
 // A request's generation settings, parsed and validated (serve/request.hpp).
 struct gen_params {
   std::vector<int32_t> prompt;  // tokens, BOS and template included
-  int max_tokens = -1;          // < 0: until the slot's context is full
+  int max_tokens = -1;          // < 0: until the slot's context is full (or, with context
+                                // shift, until end of generation)
+  int n_keep = 0;               // context shift: tokens kept at the start (-1: the prompt)
+  int n_discard = 0;            // context shift: tokens dropped after them (0: half the rest)
   sampler_params sp;
   std::vector<std::string> stop;
   std::string kv_policy;  // empty: the server's policy
@@ -53,6 +56,7 @@ class job {
   int n_prompt = 0;                                          // prompt tokens
   int n_reused = 0;                                          // of which already in the slot's cache
   int n_gen = 0;                                             // tokens generated
+  int n_shifted = 0;                                         // tokens dropped by context shifts
   double t_submit = 0, t_start = 0, t_first = 0, t_end = 0;  // cli::now_s() seconds
   std::vector<int32_t> generated;
 

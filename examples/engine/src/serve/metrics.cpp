@@ -48,6 +48,8 @@ std::string prometheus_text(const server_metrics& m, const std::vector<slot_info
          double(m.reused_tokens.load()));
   metric(out, "tokens_generated_total", "counter", "Tokens generated.",
          double(m.gen_tokens.load()));
+  metric(out, "context_shift_tokens_total", "counter", "Tokens dropped by context shifts.",
+         double(m.shifted_tokens.load()));
   metric(out, "prompt_seconds_total", "counter", "Seconds spent in prompt prefill.", prompt_s);
   metric(out, "generation_seconds_total", "counter", "Seconds spent in generation steps.", step_s);
   metric(out, "prompt_tokens_per_second", "gauge", "Prompt tokens per prefill second.",

@@ -234,6 +234,8 @@ openai_request parse_openai(const json& body, const model_context& mc, bool chat
                                    std::numeric_limits<int64_t>::max()));
   g.stop = get_stop(body, "stop");
   g.kv_policy = get_string(body, "kv_policy", "");
+  g.n_keep = int(get_integer(body, "n_keep", 0, -1, max_tokens_limit));  // -1: the prompt
+  g.n_discard = int(get_integer(body, "n_discard", 0, 0, max_tokens_limit));
   r.stream = get_bool(body, "stream", false);
   if (const json* so = field(body, "stream_options")) {
     if (!so->is_object()) bad("stream_options", "must be an object");
@@ -288,6 +290,7 @@ ollama_request parse_ollama(const json& body, const model_context& mc, bool chat
         get_integer(*o, "seed", int64_t(g.sp.seed), 0, std::numeric_limits<int64_t>::max()));
     g.stop = get_stop(*o, "stop");
     g.kv_policy = get_string(*o, "kv_policy", "");
+    g.n_keep = int(get_integer(*o, "num_keep", 0, -1, max_tokens_limit));
   }
   if (chat) {
     g.prompt = build_prompt(mc, get_messages(body));

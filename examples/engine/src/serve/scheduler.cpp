@@ -247,6 +247,35 @@ void scheduler::prefill(slot& s) {
   metrics_.prompt_us += micros(dt);
 }
 
+bool scheduler::shift(slot& s) {
+  if (!o_.ctx_shift) return false;
+  job& j = *s.j;
+  const int n = int(s.tokens.size());
+  const int want = j.params.n_keep < 0 ? int(j.params.prompt.size()) : j.params.n_keep;
+  const int keep = std::min(want, n);
+  const int rest = n - keep;
+  const int drop = std::min(rest, j.params.n_discard > 0 ? j.params.n_discard : rest / 2);
+  if (drop < 1) return false;
+  // The cache drops the range in place and re-RoPEs the later keys; one that cannot is filled
+  // again from the kept tokens.
+  if (!s.kv->erase(keep, keep + drop)) {
+    std::vector<int32_t> kept(s.tokens.begin(), s.tokens.begin() + keep);
+    kept.insert(kept.end(), s.tokens.begin() + keep + drop, s.tokens.end());
+    s.kv->truncate(0);
+    s.tokens.clear();
+    m_.forward(kept, 0, *s.kv, pool_, s.logits.data(), 1, o_.fwd);
+    metrics_.prompt_tokens += kept.size();
+    s.tokens = std::move(kept);
+    j.n_shifted += drop;
+    metrics_.shifted_tokens += uint64_t(drop);
+    return true;
+  }
+  s.tokens.erase(s.tokens.begin() + keep, s.tokens.begin() + keep + drop);
+  j.n_shifted += drop;
+  metrics_.shifted_tokens += uint64_t(drop);
+  return true;
+}
+
 void scheduler::step() {
   // Cancelled jobs (the client went away) free their slot first.
   for (slot& s : slots_)
@@ -282,7 +311,7 @@ void scheduler::step() {
     if (s.ts->stopped()) {
       finish(s, finish_reason::stop);
     } else if ((j.params.max_tokens >= 0 && j.n_gen >= j.params.max_tokens) ||
-               int(s.tokens.size()) >= s.kv->capacity()) {
+               (int(s.tokens.size()) >= s.kv->capacity() && !shift(s))) {
       finish(s, finish_reason::length);
     } else {
       s.tokens.push_back(t);

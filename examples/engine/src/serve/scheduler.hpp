@@ -28,8 +28,9 @@ namespace engine::serve {
 
 struct scheduler_options {
   int n_slots = 1;
-  int n_ctx = 4096;  // per slot
-  int queue = 64;    // requests that may wait for a slot; beyond: refused (HTTP 503)
+  int n_ctx = 4096;        // per slot
+  int queue = 64;          // requests that may wait for a slot; beyond: refused (HTTP 503)
+  bool ctx_shift = false;  // a full slot drops tokens after n_keep and generation goes on
   kv_options kv;
   forward_options fwd;
 };
@@ -100,6 +101,9 @@ class scheduler {
   // run the sampled tokens of all slots that go on through the model as one batch.
   void step();
   void prefill(slot& s);
+  // Makes room for one more token in a full slot (context shift); false when shift is off or the
+  // request keeps too much.
+  bool shift(slot& s);
   void finish(slot& s, finish_reason r, std::string err = {});
   void rebuild(slot& s, const std::string& policy);
   void refresh_info(slot& s);  // lock held
