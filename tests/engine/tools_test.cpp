@@ -68,8 +68,8 @@ bool have_data() {
 }  // namespace
 
 TEST_CASE("bad flags and inputs: 'error: ...' and exit status 1") {
-  for (const char* tool :
-       {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle", "strata-eval"}) {
+  for (const char* tool : {"strata-perplexity", "strata-bench", "strata-chat", "strata-needle",
+                           "strata-eval", "strata-server"}) {
     if (!have(tool)) continue;
     CAPTURE(tool);
     const result unknown = run(tool, "--no-such-flag");
@@ -180,8 +180,11 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
   // Each flag of each --help line gets the value 'x' followed by an unknown flag, so parsing
   // always stops with an error before any work; a numeric flag's error names its range
   // "[lo, hi]", which its --help line must show too.
-  const std::vector<std::pair<const char*, int>> tools = {
-      {"strata-perplexity", 4}, {"strata-chat", 7}, {"strata-bench", 7}, {"strata-needle", 4}};
+  const std::vector<std::pair<const char*, int>> tools = {{"strata-perplexity", 4},
+                                                          {"strata-chat", 7},
+                                                          {"strata-bench", 7},
+                                                          {"strata-needle", 4},
+                                                          {"strata-server", 6}};
   for (const auto& [tool, want] : tools) {
     if (!have(tool)) continue;
     CAPTURE(tool);
