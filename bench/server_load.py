@@ -11,7 +11,7 @@ Markdown table and JSON lines.
 Usage: python3 bench/server_load.py [--bin build/bin] [--model FILE] [--clients 1,4]
        [--requests 16] [--gen 128] [--prompt-tokens 128] [--np 4] [--ctx 2048]
        [--policies "-ctk f16 -ctv f16,-ctk q8_0 -ctv turbo3"] [--cpus 0,1] [--threads 2]
-(--ctx is per slot; the server gets -c ctx*np.)
+(--ctx is per slot; the server gets -c ctx*np; --np 0 gives each client count as many slots.)
 """
 import argparse
 import http.client
@@ -25,9 +25,9 @@ import threading
 import time
 
 
-def start(args, policy):
+def start(args, policy, n_slots):
     cmd = [os.path.join(args.bin, "strata-server"), "-m", args.model, "--port", "0",
-           "-np", str(args.np), "-c", str(args.ctx * args.np), "-t", str(args.threads),
+           "-np", str(n_slots), "-c", str(args.ctx * n_slots), "-t", str(args.threads),
            "--kv-policy", policy, "--queue", str(max(64, args.requests))]
     if args.cpus:
         cmd = ["taskset", "-c", args.cpus] + cmd
@@ -89,7 +89,7 @@ def main():
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--gen", type=int, default=128)
     ap.add_argument("--prompt-tokens", type=int, default=128)
-    ap.add_argument("--np", type=int, default=4)
+    ap.add_argument("--np", type=int, default=4, help="slots; 0: as many as clients")
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cpus", default="")
@@ -103,7 +103,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for policy in args.policies.split(","):
         for n in [int(c) for c in args.clients.split(",")]:
-            p, port = start(args, policy)
+            p, port = start(args, policy, args.np if args.np > 0 else n)
             results = []
             jobs = [("Story %d: " % i) + " ".join(words[(i + k) % len(words)]
                                                   for k in range(int(args.prompt_tokens * 0.9)))
