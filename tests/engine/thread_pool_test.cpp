@@ -59,3 +59,21 @@ TEST_CASE("default size is the hardware concurrency") {
   engine::thread_pool pool(0);
   CHECK(pool.size() >= 1);
 }
+
+TEST_CASE("jobs of alternating sizes: a late thread never takes a chunk of the next job") {
+  // A job of 5 chunks then one of 8: a worker that read the first job's exhausted ticket must
+  // not claim chunk 5 with the second job's parameters (that ran a chunk twice and left the
+  // caller waiting forever for a count it had passed). Every index of every job exactly once.
+  engine::thread_pool pool(3);
+  std::vector<std::atomic<int>> hits(12);
+  int bad = 0;
+  for (int rep = 0; rep < 100000 && bad == 0; ++rep) {
+    const int64_t n = rep % 2 ? 12 : 5;
+    for (int64_t i = 0; i < n; ++i) hits[size_t(i)].store(0, std::memory_order_relaxed);
+    pool.parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) bad += hits[size_t(i)].load() != 1;
+  }
+  CHECK(bad == 0);
+}

@@ -27,6 +27,9 @@ inline void cpu_relax() {
 // per matmul in a decode step) do not pay a futex wake-up each.
 constexpr auto kSpin = std::chrono::microseconds(100);
 
+// The chunk index of a ticket while its job's parameters are being written: above any count.
+constexpr uint64_t kClosed = 0xFFFFFFFFu;
+
 // Polls `done()` with pause instructions for up to kSpin; true if it became true.
 template <class F> bool spin_until(F done) {
   const auto start = std::chrono::steady_clock::now();
@@ -42,7 +45,8 @@ template <class F> bool spin_until(F done) {
 // Work distribution: a job is split into n_chunks chunks; `ticket` holds (job id << 32 | next
 // unclaimed chunk) and threads claim chunks by compare-exchange on it, so a thread that wakes
 // late (after the job was finished by others and a new one was published) can never claim a
-// chunk of the old job with the new job's parameters or vice versa. The caller waits for
+// chunk of the old job with the new job's parameters or vice versa: the ticket is closed
+// (index kClosed) before the parameters change and opened after. The caller waits for
 // `done` == n_chunks, not for every worker: on an oversubscribed machine it may do all chunks.
 struct thread_pool::state {
   std::vector<std::thread> workers;
@@ -69,10 +73,12 @@ struct thread_pool::state {
     for (;;) {
       uint64_t t = ticket.load(std::memory_order_acquire);
       const int64_t idx = static_cast<int64_t>(t & 0xFFFFFFFFu);
-      const int64_t nch = n_chunks.load(std::memory_order_relaxed);
-      const int64_t cn = chunk.load(std::memory_order_relaxed);
-      const int64_t total = n.load(std::memory_order_relaxed);
-      const auto* f = fn.load(std::memory_order_relaxed);
+      // Acquire: a value of the next job seen here makes its closed ticket visible to the
+      // compare-exchange below, which then fails.
+      const int64_t nch = n_chunks.load(std::memory_order_acquire);
+      const int64_t cn = chunk.load(std::memory_order_acquire);
+      const int64_t total = n.load(std::memory_order_acquire);
+      const auto* f = fn.load(std::memory_order_acquire);
       if (idx >= nch) return;
       if (!ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
       const int64_t begin = idx * cn, end = std::min(total, begin + cn);
@@ -136,13 +142,17 @@ void thread_pool::parallel_for(int64_t n, const std::function<void(int64_t, int6
   // A few chunks per thread balance uneven progress (other processes on the cores).
   const int64_t n_chunks = std::min<int64_t>(n, int64_t{size()} * 4);
   const int64_t chunk = (n + n_chunks - 1) / n_chunks;
-  s.fn.store(&fn, std::memory_order_relaxed);
-  s.n.store(n, std::memory_order_relaxed);
-  s.chunk.store(chunk, std::memory_order_relaxed);
-  s.n_chunks.store((n + chunk - 1) / chunk, std::memory_order_relaxed);
+  // Close the ticket before the parameters change: a late thread that read the last job's
+  // exhausted ticket must fail its compare-exchange, not claim a chunk past the old count with
+  // the new job's parameters (which ran that chunk twice and counted one chunk too many).
+  ++s.job_id;
+  s.ticket.store(uint64_t{s.job_id} << 32 | kClosed, std::memory_order_seq_cst);
+  s.fn.store(&fn, std::memory_order_release);
+  s.n.store(n, std::memory_order_release);
+  s.chunk.store(chunk, std::memory_order_release);
+  s.n_chunks.store((n + chunk - 1) / chunk, std::memory_order_release);
   s.done.store(0, std::memory_order_relaxed);
   s.first_error = nullptr;
-  ++s.job_id;
   s.ticket.store(uint64_t{s.job_id} << 32, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(s.m);
