@@ -105,6 +105,9 @@ model_tag() {
 
 # The configurations: name | policy string (strata's parser) | turbo codebook (lm: strata's
 # Lloyd-Max tables; fork: the TurboQuant fork's tables, test-only, STRATA_TEST_CODEBOOK=fork).
+# The auto rows are the automatic policy (strata-tune, docs/policies.md): the first one tunes
+# the model once on the shipped calibration text (about 3 minutes here, counted in its
+# seconds) and caches the result under ~/.cache/strata/tune.
 CONFIGS_FULL='f16|-ctk f16 -ctv f16|lm
 q8_0|-ctk q8_0 -ctv q8_0|lm
 q4_0|-ctk q4_0 -ctv q4_0|lm
@@ -136,7 +139,9 @@ bv2+2 vq2|v:first2,last2=q8_0;v=vq2;k=q8_0|lm
 turbo4 fork|-ctk turbo4 -ctv turbo4|fork
 turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork
-q8_0/turbo3 fork|-ctk q8_0 -ctv turbo3|fork'
+q8_0/turbo3 fork|-ctk q8_0 -ctv turbo3|fork
+auto 4.5|auto:bits=4.5|lm
+auto 6|auto:bits=6|lm'
 
 # The tg-vs-depth sweep and the needle: a few policies / all of them.
 SWEEP_NAMES='f16,q8_0,turbo4,q8_0/turbo3,bv2+2'
