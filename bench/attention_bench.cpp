@@ -12,18 +12,20 @@
 //   build/bin/strata_attention_bench --benchmark_repetitions=5
 //     --benchmark_report_aggregates_only=true     (one line)
 //   decode_stream: decode over enough layers that the KV is at least 4x the last-level cache
-//             (so every byte comes from memory), 16K and 32K tokens, Llama-8B layer shape; each
-//             row prints GB/s and bw_fraction, its bytes per second over the streaming-read
-//             bandwidth of one core measured in the same run (bench/machine.hpp)
+//             (so every byte comes from memory), 16K and 32K tokens, Llama-8B layer shape (and
+//             SmolLM2's and Gemma 3's for the symmetric caches); each row prints GB/s and
+//             bw_fraction, its bytes per second over the streaming-read bandwidth of one core
+//             measured in the same run (bench/machine.hpp; also the stream_read row)
 // STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles;
-// STRATA_TARGET=AVX2 (AVX3, SSE4, ...) forces a SIMD target.
+// STRATA_TARGET=AVX2 (AVX3, SSE4, ...) forces a SIMD target; STRATA_TARGET=AVX2,AVX3 runs the
+// decode_stream rows once per target in one run (the other rows then run on the best target).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <strata/cache/runtime_kv_cache.hpp>
@@ -87,6 +89,7 @@ strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::s
 }
 
 void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shape sh = llama8b) {
+  (void)kTargetForced;
   const std::size_t n = std::size_t(st.range(0));
   strata::runtime_kv_cache c = filled(policy, n_layers, n, sh);
   const auto& q = random_rows(sh.heads * sh.dim);
@@ -101,26 +104,27 @@ void decode(benchmark::State& st, const char* policy, std::size_t n_layers, shap
   st.counters["KV_MB_per_layer"] = double(c.bytes()) / double(n_layers) / 1e6;
 }
 
-// Decode over ceil(4 x LLC / bytes per layer) layers of n tokens: the cache cannot stay in the
-// last-level cache between iterations, every layer's K and V are read once per step.
-void decode_stream(benchmark::State& st, const char* policy) {
-  (void)kTargetForced;
+// Decode over ceil(4 x LLC / bytes per layer) layers of n tokens of shape sh: the cache cannot
+// stay in the last-level cache between iterations, every layer's K and V are read once per
+// step. target: the Highway target forced for this row (0: the run's).
+void decode_stream(benchmark::State& st, const char* policy, shape sh, std::int64_t target) {
+  const strata_bench::scoped_target forced(target);
   const std::size_t n = std::size_t(st.range(0));
   const strata::policy_report one =
-      strata::report(strata::parse_policy(policy), strata::layer_map::dense(1, n_kv, head_dim));
+      strata::report(strata::parse_policy(policy), strata::layer_map::dense(1, sh.kv, sh.dim));
   const std::size_t per_layer = one.bytes(n);
   const std::size_t n_layers = (4 * strata_bench::llc_bytes() + per_layer - 1) / per_layer;
   const double bw = strata_bench::stream_bandwidth();
-  strata::runtime_kv_cache c = filled(policy, n_layers, n);
-  const auto& q = random_rows(n_heads * head_dim);
-  std::vector<float> out(n_heads * head_dim);
-  const auto t0 = std::chrono::steady_clock::now();
+  strata::runtime_kv_cache c = filled(policy, n_layers, n, sh);
+  const auto& q = random_rows(sh.heads * sh.dim);
+  std::vector<float> out(sh.heads * sh.dim);
+  const double t0 = strata_bench::thread_seconds();
   for (auto _ : st)
     for (std::size_t l = 0; l < n_layers; ++l) {
       c.attend(l, q.data(), 1, std::int64_t(n - 1), out.data());
       benchmark::DoNotOptimize(out.data());
     }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = strata_bench::thread_seconds() - t0;  // CPU time, as the Time column's
   const double rate = double(c.bytes()) * double(st.iterations()) / s;  // bytes per second
   st.counters["layers"] = double(n_layers);
   st.counters["KV_MB"] = double(c.bytes()) / 1e6;
@@ -128,6 +132,65 @@ void decode_stream(benchmark::State& st, const char* policy) {
   st.counters["bw_fraction"] = rate / bw;
   st.counters["stream_GB/s"] = bw / 1e9;
 }
+
+// The streaming read itself as a row (4x LLC bytes per iteration, the sum of bench/machine.hpp):
+// the bandwidth every decode_stream row is a fraction of, measured again beside them.
+void stream_read(benchmark::State& st) {
+  const std::size_t n = 4 * strata_bench::llc_bytes() / sizeof(std::uint64_t);
+  std::vector<std::uint64_t> buf(n);
+  for (std::size_t i = 0; i < n; ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
+  const double t0 = strata_bench::thread_seconds();
+  for (auto _ : st) benchmark::DoNotOptimize(strata_bench::stream_sum(buf.data(), n));
+  const double s = strata_bench::thread_seconds() - t0;
+  const double rate = double(n * sizeof(std::uint64_t)) * double(st.iterations()) / s;
+  st.counters["MB"] = double(n * sizeof(std::uint64_t)) / 1e6;
+  st.counters["GB/s"] = rate / 1e9;
+  st.counters["bw_fraction"] = rate / strata_bench::stream_bandwidth();
+  st.counters["LLC_MiB"] = double(strata_bench::llc_bytes()) / double(1 << 20);
+}
+
+// decode_stream rows: Llama-8B's layer shape for every cache below, SmolLM2's (head dim 64) and
+// Gemma 3's (256) for the symmetric ones, 16K and 32K keys; once per target when STRATA_TARGET
+// names several ("decode_stream/AVX2/turbo4/16384"), else "decode_stream/turbo4/16384".
+int register_stream_rows() {
+  struct row {
+    const char* name;
+    const char* policy;
+    bool other_shapes;
+  };
+  static constexpr row rows[] = {
+      {"f16", "f16", true},
+      {"q8_0", "q8_0", true},
+      {"q4_0", "q4_0", false},
+      {"turbo4", "turbo4", true},
+      {"turbo3", "turbo3", true},
+      {"turbo2", "turbo2", true},
+      {"q8_0_turbo4", "-ctk q8_0 -ctv turbo4", false},
+      {"q8_0_turbo3", "-ctk q8_0 -ctv turbo3", false},
+      {"q8_0_turbo2", "-ctk q8_0 -ctv turbo2", false},
+  };
+  std::vector<strata_bench::target> targets = strata_bench::named_targets();
+  const bool per_target = targets.size() > 1;
+  if (!per_target) targets = {{"", 0}};
+  benchmark::RegisterBenchmark("stream_read", stream_read)->Unit(benchmark::kMillisecond);
+  for (const auto& t : targets) {
+    const std::string prefix =
+        std::string("decode_stream/") + (per_target ? t.name + "/" : std::string());
+    for (const char* sname : {"", "smollm2_", "gemma3_"}) {
+      const shape sh = *sname == 's' ? smollm2 : *sname == 'g' ? gemma3 : llama8b;
+      for (const row& r : rows) {
+        if (*sname != '\0' && !r.other_shapes) continue;
+        benchmark::RegisterBenchmark((prefix + sname + r.name).c_str(), decode_stream, r.policy, sh,
+                                     t.bit)
+            ->Arg(16384)
+            ->Arg(32768)
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  return 0;
+}
+const int kStreamRows = register_stream_rows();
 
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;
@@ -177,21 +240,6 @@ STRATA_PREFILL(turbo2, "turbo2");
 STRATA_PREFILL(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
 STRATA_PREFILL(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 STRATA_PREFILL(q8_0_vq2, "-ctk q8_0 -ctv vq2");
-
-#define STRATA_DECODE_STREAM(name, policy)       \
-  BENCHMARK_CAPTURE(decode_stream, name, policy) \
-      ->Arg(16384)                               \
-      ->Arg(32768)                               \
-      ->Unit(benchmark::kMillisecond)
-STRATA_DECODE_STREAM(f16, "f16");
-STRATA_DECODE_STREAM(q8_0, "q8_0");
-STRATA_DECODE_STREAM(q4_0, "q4_0");
-STRATA_DECODE_STREAM(turbo4, "turbo4");
-STRATA_DECODE_STREAM(turbo3, "turbo3");
-STRATA_DECODE_STREAM(turbo2, "turbo2");
-STRATA_DECODE_STREAM(q8_0_turbo4, "-ctk q8_0 -ctv turbo4");
-STRATA_DECODE_STREAM(q8_0_turbo3, "-ctk q8_0 -ctv turbo3");
-STRATA_DECODE_STREAM(q8_0_turbo2, "-ctk q8_0 -ctv turbo2");
 
 BENCHMARK_CAPTURE(decode, model8_f32, "f32", 8)
     ->Arg(4096)

@@ -1,6 +1,8 @@
 // What the benchmarks need to know about the machine, measured in the benchmark's own run:
 // - STRATA_TARGET=AVX2 (or AVX3, SSE4, SCALAR, ...) restricts Highway's dispatch to that target
 //   (strata's kernels and the engine's matmul alike), so targets compare on one machine;
+//   STRATA_TARGET=AVX2,AVX3 names several, for benchmarks that run their rows once per target
+//   in one run (strata_attention_bench's decode_stream);
 // - the last-level cache's size (sysfs), so that a streaming row can be sized past it;
 // - the streaming-read bandwidth of one core over a buffer of 4x the last-level cache (the best
 //   of 5 passes of a plain 64-bit-word sum), the limit a row that reads its bytes once per
@@ -9,12 +11,12 @@
 #pragma once
 
 #include <algorithm>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -23,27 +25,69 @@
 
 namespace strata_bench {
 
-// The target STRATA_TARGET names, forced; "" when unset. Exits with a message when it names no
-// target this CPU supports and the build generated.
+// The targets STRATA_TARGET names (one name, or several separated by commas), each checked
+// against this CPU's targets and the build's: {name, Highway target bit}. Exits with a message
+// when one is not there.
+struct target {
+  std::string name;
+  std::int64_t bit;
+};
+inline const std::vector<target>& named_targets() {
+  static const std::vector<target> list = [] {
+    std::vector<target> out;
+    const char* want = std::getenv("STRATA_TARGET");
+    if (want == nullptr || *want == '\0') return out;
+    std::string all(want), have;
+    for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
+      have += std::string(" ") + hwy::TargetName(t);
+    for (std::size_t a = 0; a <= all.size();) {
+      const std::size_t b = std::min(all.find(',', a), all.size());
+      const std::string one = all.substr(a, b - a);
+      a = b + 1;
+      if (one.empty()) continue;
+      std::int64_t bit = 0;
+      for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
+        if (one == hwy::TargetName(t)) bit = t;
+      if (bit == 0) {
+        std::fprintf(stderr, "error: STRATA_TARGET=%s: %s is not one of this CPU's targets:%s\n",
+                     want, one.c_str(), have.c_str());
+        std::exit(1);
+      }
+      out.push_back({one, bit});
+    }
+    return out;
+  }();
+  return list;
+}
+
+// The target STRATA_TARGET names, forced for the whole run; "" when unset or when it names
+// several (a benchmark that runs per target then forces each itself: scoped_target).
 inline const std::string& forced_target() {
   static const std::string name = [] {
-    const char* want = std::getenv("STRATA_TARGET");
-    if (want == nullptr || *want == '\0') return std::string();
-    std::string have;
-    for (const std::int64_t t : hwy::SupportedAndGeneratedTargets()) {
-      if (std::strcmp(hwy::TargetName(t), want) == 0) {
-        hwy::SetSupportedTargetsForTest(t);
-        std::fprintf(stderr, "STRATA_TARGET: dispatch forced to %s\n", want);
-        return std::string(want);
-      }
-      have += std::string(" ") + hwy::TargetName(t);
-    }
-    std::fprintf(stderr, "error: STRATA_TARGET=%s is not one of this CPU's targets:%s\n", want,
-                 have.c_str());
-    std::exit(1);
+    const auto& list = named_targets();
+    if (list.size() != 1) return std::string();
+    hwy::SetSupportedTargetsForTest(list[0].bit);
+    std::fprintf(stderr, "STRATA_TARGET: dispatch forced to %s\n", list[0].name.c_str());
+    return list[0].name;
   }();
   return name;
 }
+
+// Dispatch forced to one target for a scope (bit 0: leave it as it is).
+class scoped_target {
+ public:
+  explicit scoped_target(std::int64_t bit) : bit_(bit) {
+    if (bit_ != 0) hwy::SetSupportedTargetsForTest(bit_);
+  }
+  ~scoped_target() {
+    if (bit_ != 0) hwy::SetSupportedTargetsForTest(0);
+  }
+  scoped_target(const scoped_target&) = delete;
+  scoped_target& operator=(const scoped_target&) = delete;
+
+ private:
+  std::int64_t bit_;
+};
 
 // Bytes of the last-level cache (the largest cache index of cpu0 in sysfs); 32 MiB when sysfs
 // says nothing.
@@ -66,6 +110,15 @@ inline std::size_t llc_bytes() {
   return bytes;
 }
 
+// Seconds of CPU time this thread has run: the rates below divide by it, not by wall time, so
+// time the thread spends descheduled on a shared machine does not count (as Google
+// Benchmark's CPU time column).
+inline double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 // Sum of n 64-bit words, four independent chains (what one core can stream).
 inline std::uint64_t stream_sum(const std::uint64_t* p, std::size_t n) {
   std::uint64_t a = 0, b = 0, c = 0, d = 0;
@@ -78,7 +131,8 @@ inline std::uint64_t stream_sum(const std::uint64_t* p, std::size_t n) {
   return a + b + c + d;
 }
 
-// Bytes per second one core reads from memory (4x the last-level cache, best of 5 passes).
+// Bytes per second one core reads from memory (4x the last-level cache, best of 5 passes, CPU
+// time).
 inline double stream_bandwidth() {
   static const double bw = [] {
     const std::size_t n = 4 * llc_bytes() / sizeof(std::uint64_t);
@@ -87,9 +141,9 @@ inline double stream_bandwidth() {
     double best = 0;
     volatile std::uint64_t sink = 0;
     for (int pass = 0; pass < 6; ++pass) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = thread_seconds();
       sink = sink + stream_sum(buf.data(), n);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = thread_seconds() - t0;
       if (pass > 0) best = std::max(best, double(n * sizeof(std::uint64_t)) / s);  // pass 0 warms
     }
     std::fprintf(stderr, "streaming read, one core: %.2f GB/s over %.0f MiB\n", best / 1e9,
