@@ -66,3 +66,11 @@ endif()
 if(TEST eval_test)
   set_tests_properties(eval_test PROPERTIES TIMEOUT 120)
 endif()
+
+# The whole-process memory plan (--mem-plan) against the peak RSS of the same run.
+if(STRATA_ENGINE_PYTHON AND TARGET strata-perplexity)
+  add_test(NAME rss_plan_test
+           COMMAND ${STRATA_ENGINE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/engine/rss_plan_test.py
+                   ${CMAKE_RUNTIME_OUTPUT_DIRECTORY} ${STRATA_DATA_DIR} ${STRATA_CACHE_DIR})
+  set_tests_properties(rss_plan_test PROPERTIES TIMEOUT 120)
+endif()

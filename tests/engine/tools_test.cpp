@@ -124,7 +124,7 @@ TEST_CASE("strata-plan: the Phase-1 f16 column, the fit in a budget, errors") {
       std::string(STRATA_CACHE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
   REQUIRE_MESSAGE(std::filesystem::exists(smol), smol << " not found (the build fetches it)");
   const result plan = run("strata-plan", "-m " + smol +
-                                             " --mem 0.12 -t 2 -c 256 "
+                                             " --mem 0.15 -t 2 -c 256 "
                                              "--kv-policy \"-ctk q8_0 -ctv turbo3\"");
   std::smatch m;
   REQUIRE(std::regex_search(plan.out, m, std::regex(R"(\| ([0-9,]+) tokens \|)")));
@@ -132,10 +132,13 @@ TEST_CASE("strata-plan: the Phase-1 f16 column, the fit in a budget, errors") {
   fits.erase(std::remove(fits.begin(), fits.end(), ','), fits.end());
   CHECK(std::stoi(fits) < 8192);
   const result chat = run("strata-chat", "-m " + smol +
-                                             " -c auto --mem 0.12 -t 2 "
+                                             " -c auto --mem 0.15 -t 2 "
                                              "-ctk q8_0 -ctv turbo3 -n 1 -p Hi");
   CHECK(chat.rc == 0);
-  CHECK(chat.out.find("-c auto gives " + fits + " tokens") != std::string::npos);
+  // Both plan the whole process (engine::process_plan), but the part measured in the process
+  // (program, libraries, heap) differs between the two binaries by some 100 KiB: a few tokens.
+  REQUIRE(std::regex_search(chat.out, m, std::regex(R"(-c auto gives ([0-9]+) tokens)")));
+  CHECK(std::abs(std::stoi(m[1].str()) - std::stoi(fits)) <= std::stoi(fits) / 50);
   const result ppl = run("strata-perplexity", "-m " + kStories + " -f " + kWiki + " -c auto");
   CHECK(ppl.rc == 1);
   CHECK(ppl.out.find("evaluation window") != std::string::npos);
@@ -180,7 +183,7 @@ TEST_CASE("every numeric flag's accepted range appears in --help") {
   // Each flag of each --help line gets the value 'x' followed by an unknown flag, so parsing
   // always stops with an error before any work; a numeric flag's error names its range
   // "[lo, hi]", which its --help line must show too.
-  const std::vector<std::pair<const char*, int>> tools = {{"strata-perplexity", 4},
+  const std::vector<std::pair<const char*, int>> tools = {{"strata-perplexity", 5},
                                                           {"strata-chat", 7},
                                                           {"strata-bench", 7},
                                                           {"strata-needle", 4},
@@ -459,6 +462,53 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
     CHECK(n.out.find("bad value '-1' for -n") != std::string::npos);
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("--mem and --mem-plan: bad budgets named, the plan's lines add up to its total") {
+  if (!have("strata-chat") || !have("strata-perplexity") || !have_data()) return;
+  for (const char* tool : {"strata-chat", "strata-perplexity", "strata-server"}) {
+    if (!have(tool)) continue;
+    CAPTURE(tool);
+    for (const char* bad : {"abc", "0", "-1", "nan", "inf", "1e9", "0.5GiB", "''"}) {
+      CAPTURE(bad);
+      const result r = run(tool, "-m " + kStories + " --mem " + bad);
+      CHECK(r.rc == 1);
+      CHECK(r.out.find("for --mem: GiB of the whole process") != std::string::npos);
+    }
+    const std::string args = std::string(tool) == "strata-perplexity"
+                                 ? " -f " + kWiki + " -c 128 -ctk f16 -ctv f16"
+                                 : " -c 256 -ctk f16 -ctv f16";
+    const result r = run(tool, "-m " + kStories + args + " --mem 1 --mem-plan");
+    INFO(r.out);
+    REQUIRE(r.rc == 0);
+    uint64_t sum = 0, total = 0;
+    int lines = 0;
+    const std::regex line_re(R"(^\s*([0-9]+) bytes .*  (.*)$)");
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (!std::regex_match(line, m, line_re)) continue;
+      if (m[2] == "total") {
+        total = std::stoull(m[1]);
+      } else {
+        sum += std::stoull(m[1]);
+        ++lines;
+      }
+    }
+    CHECK(lines >= 10);
+    CHECK(total > 0);
+    CHECK(sum == total);
+    for (const char* part : {"weights (mapped file", "KV cache (", "activations (", "logits (",
+                             "tokenizer tables", "program, libraries"})
+      CHECK(r.out.find(part) != std::string::npos);
+    CHECK(r.out.find("budget: 1.00 GiB (--mem): fits") != std::string::npos);
+  }
+  // A budget below the plan is refused with every line.
+  const result small =
+      run("strata-chat", "-m " + kStories + " -c 256 -ctk f16 -ctv f16 --mem 0.001 -p hi -n 1");
+  CHECK(small.rc == 1);
+  CHECK(small.out.find("are available (--mem)") != std::string::npos);
+  CHECK(small.out.find("weights (mapped file") != std::string::npos);
 }
 
 TEST_CASE("strata-bench writes JSON rows") {

@@ -14,6 +14,7 @@
 #include "run/cli.hpp"
 #include "run/generate.hpp"
 #include "run/memory_plan.hpp"
+#include "run/process_plan.hpp"
 #include "text/chat_template.hpp"
 
 namespace {
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     namespace cli = engine::cli;
     std::string model_path = cli::default_model_path(), prompt, system;
     bool one_shot = false, shift = false, raw = false;
-    int n_ctx = 4096, n_predict = 512, threads = 0;
+    int n_predict = 512, threads = 0;
     engine::sampler_params sp;
     sp.seed = uint64_t(cli::now_s() * 1e6);
     engine::kv_options kv;
@@ -62,28 +63,9 @@ int main(int argc, char** argv) {
            });
     f.text({"-sys", "--system"}, "TEXT", "system message",
            [&](std::string v) { system = std::move(v); });
-    bool ctx_auto = false;
-    double mem_gib = 0;
-    f.custom({"-c", "--ctx-size"}, "N|auto",
-             "context (KV cache) size in tokens, in [16, 4194304] (default 4096), or auto:\n"
-             "the largest that fits in --mem (strata-plan), at most the trained context",
-             [&](cli::args& a) {
-               const std::string v = a.str();
-               if (v == "auto") {
-                 ctx_auto = true;
-                 return;
-               }
-               char* end = nullptr;
-               const long long n = std::strtoll(v.c_str(), &end, 10);
-               if (v.empty() || *end != '\0' || n < 16 || n > (1 << 22))
-                 a.fail("bad value '" + v + "' for " + a.flag() +
-                        " (auto, or an integer in [16, 4194304])");
-               n_ctx = int(n);
-             });
-    f.real({"--mem"}, "GiB",
-           "with -c auto: memory of the whole process, in {range} (default: what the\n"
-           "machine has available)",
-           0.001, 1 << 20, [&](double v) { mem_gib = v; });
+    cli::context_request ctx;
+    cli::context_flag(f, ctx, "context (KV cache) size in tokens");
+    cli::mem_flags(f, ctx);
     f.integer({"-n", "--n-predict"}, "N", "most tokens per answer, in {range} (default 512)", 1,
               1 << 22, [&](int64_t v) { n_predict = int(v); });
     cli::threads_flag(f, threads);
@@ -109,30 +91,24 @@ int main(int argc, char** argv) {
     // An auto policy is chosen for -c (for -c auto: at the model's trained context, capped at 32K).
     engine::cli::resolve_auto_policy(
         kv, lm, model_path,
-        ctx_auto ? std::min(lm.net->config().n_ctx_train > 0 ? lm.net->config().n_ctx_train : 4096,
-                            32768)
-                 : n_ctx,
+        ctx.automatic
+            ? std::min(lm.net->config().n_ctx_train > 0 ? lm.net->config().n_ctx_train : 4096,
+                       32768)
+            : ctx.n_ctx,
         pool);
-    if (ctx_auto) {
-      const engine::memory_available avail = engine::available_memory();
-      const uint64_t budget = mem_gib > 0 ? uint64_t(mem_gib * 1073741824.0) : avail.bytes;
-      const int trained = lm.net->config().n_ctx_train;
-      const int limit = trained > 0 ? std::min(trained, 1 << 22) : 1 << 22;
-      n_ctx = engine::auto_context(*lm.net, kv, budget, fwd.n_batch, pool.size(), limit);
-      if (n_ctx < 16)
-        f.fail("-c auto: the weights and buffers leave no room for 16 tokens of KV cache in " +
-               cli::human_bytes(double(budget)));
-      std::fprintf(stderr, "context: -c auto gives %d tokens (%s budget%s%s)\n", n_ctx,
-                   cli::human_bytes(double(budget)).c_str(),
-                   mem_gib > 0 ? ", --mem" : (", " + avail.source).c_str(),
-                   n_ctx == limit ? "; the model's trained context" : "");
-    }
+    // The whole process: the session holds one row of logits.
+    engine::process_shape shape{.n_ctx = ctx.n_ctx, .n_batch = fwd.n_batch, .threads = pool.size()};
+    shape.resident_rest = engine::resident_rest(lm, 0);
+    if (ctx.automatic) shape.n_ctx = cli::auto_context_or_fail(f, lm, kv, shape, ctx);
+    const int n_ctx = shape.n_ctx;
     engine::cli::warn_sizes(threads, n_ctx, lm.net->config());
     {  // Refuse a context that cannot fit before the cache is allocated.
-      engine::memory_plan plan;
-      plan.add("KV cache (" + kv.policy_string() + ", " + std::to_string(n_ctx) + " tokens)",
-               engine::kv_bytes(*lm.net, n_ctx, kv));
-      plan.require_fits("strata-chat");
+      const engine::memory_plan plan = engine::process_plan(lm, kv, shape);
+      if (ctx.print_plan) {
+        cli::print_plan(plan, "strata-chat", ctx);
+        return 0;
+      }
+      cli::require_fits(plan, "strata-chat", ctx);
     }
     auto cache = engine::make_kv(*lm.net, n_ctx, kv);
     const auto& c = lm.net->config();

@@ -11,6 +11,7 @@
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
 #include "run/perplexity.hpp"
+#include "run/process_plan.hpp"
 
 int main(int argc, char** argv) {
   return engine::cli::run_tool([&] {
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
                  a.fail("bad value '" + v + "' for " + a.flag() + " (an integer in [8, 1048576])");
                opt.n_ctx = int(n);
              });
+    cli::context_request mem;  // --mem and --mem-plan (-c is the window here)
+    cli::mem_flags(f, mem);
     f.integer({"--chunks"}, "N", "score at most N windows, in {range} (default: all)", 1, 1 << 30,
               [&](int64_t v) { opt.n_chunks = int(v); });
     cli::threads_flag(f, threads);
@@ -77,14 +80,23 @@ int main(int argc, char** argv) {
       f.fail("the text has " + std::to_string(tokens.size()) +
              " tokens, fewer than one window of -c " + std::to_string(opt.n_ctx));
     engine::cli::warn_sizes(threads, opt.n_ctx, c);
-    {  // Refuse a run that cannot fit before anything big is allocated.
-      engine::memory_plan plan;
-      plan.add("KV cache (" + kv.policy_string() + (kv.reference ? ", f32 reference" : "") + ", " +
-                   std::to_string(opt.n_ctx) + " tokens)",
-               engine::kv_bytes(*lm.net, opt.n_ctx, kv));
-      plan.add("logits (" + std::to_string(opt.n_ctx) + " x " + std::to_string(c.n_vocab) + " f32)",
-               uint64_t(opt.n_ctx) * uint64_t(c.n_vocab) * 4);
-      plan.require_fits("strata-perplexity");
+    {  // Refuse a run that cannot fit before anything big is allocated: the whole process, with
+       // the window's logits, the text and its token ids.
+      const engine::process_shape shape{
+          .n_ctx = opt.n_ctx,
+          .n_batch = opt.fwd.n_batch,
+          .logits_rows = opt.n_ctx,
+          .logprob_rows = 2,
+          .samplers = 0,
+          .threads = pool.size(),
+          .input_bytes = text.size() + tokens.size() * sizeof(int32_t),
+          .input_what = "text and token ids (" + std::to_string(tokens.size()) + " tokens)"};
+      const engine::memory_plan plan = engine::process_plan(lm, kv, shape);
+      if (mem.print_plan) {
+        cli::print_plan(plan, "strata-perplexity", mem);
+        return 0;
+      }
+      cli::require_fits(plan, "strata-perplexity", mem);
     }
     auto probe = engine::make_kv(*lm.net, opt.n_ctx, kv);
     std::printf("model: %s (%s, %d layers, %.1f M params), loaded in %.0f ms\n", model_path.c_str(),

@@ -15,6 +15,7 @@
 #include "model/thread_pool.hpp"
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
+#include "run/process_plan.hpp"
 
 namespace {
 
@@ -23,7 +24,7 @@ const char* kEpilog =
 --kv-heads, --head-dim; --swa-pattern/--swa-window for hybrid sliding-window models) no file is
 read and --weights says what the weights take. "fits" is the largest context per sequence whose
 KV rows, side data and attention scratch fit in --mem after the weights (and, with -m, the
-engine's activation buffers for -b tokens and the logits of one token).
+rest of the process as strata-chat plans it: engine::process_plan, --mem-plan in chat).
 )";
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0, kMiB = 1024.0 * 1024.0;
@@ -156,11 +157,16 @@ int main(int argc, char** argv) {
         }
       }
       map = lm.net->layers();
-      const std::size_t buffers = engine::run_buffer_bytes(*lm.net, fwd.n_batch, 1);
-      fixed = lm.net->weight_bytes() + buffers;
+      // The whole process but the caches, as strata-chat -c auto plans it (engine::process_plan:
+      // measured resident set, the mapped file, activations of -b tokens, one row of logits).
+      engine::kv_options k;
+      k.max_batch = fwd.n_batch;
+      const engine::process_shape s{
+          .n_ctx = 0, .n_seq = n_seq, .n_batch = fwd.n_batch, .threads = threads};
+      fixed = engine::process_plan(lm, k, s).total();
       what = model_path + " (" + c.arch_name + ", " + std::to_string(c.n_layer) +
-             " layers; weights " + mib(lm.net->weight_bytes()) + ", activations of " +
-             std::to_string(fwd.n_batch) + " tokens and one token's logits " + mib(buffers) + ")";
+             " layers; weights " + mib(lm.net->weight_bytes()) +
+             ", the process without its caches " + mib(fixed) + ")";
     }
     std::printf("strata-plan: %s\n", what.c_str());
     if (mem_gib > 0)

@@ -15,6 +15,7 @@
 #include "model/thread_pool.hpp"
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
+#include "run/process_plan.hpp"
 #include "serve/http_server.hpp"
 #include "serve/prompt.hpp"
 
@@ -33,9 +34,7 @@ int main(int argc, char** argv) {
     namespace cli = engine::cli;
     namespace serve = engine::serve;
     std::string model_path = cli::default_model_path();
-    int n_ctx_total = 4096, n_slots = 1, threads = 0;
-    bool ctx_auto = false;
-    double mem_gib = 0;
+    int n_slots = 1, threads = 0;
     serve::scheduler_options so;
     so.kv.ctk = "q8_0";
     so.kv.ctv = "turbo3";
@@ -46,26 +45,9 @@ int main(int argc, char** argv) {
                  "/health /metrics /slots, POST /slots/{id}?action=save|restore|erase\n"
                  "(docs/server.md).\n");
     cli::model_flag(f, model_path);
-    f.custom({"-c", "--ctx-size"}, "N|auto",
-             "total context in tokens, split across the slots, in [16, 4194304]\n"
-             "(default 4096), or auto: the largest that fits in --mem",
-             [&](cli::args& a) {
-               const std::string v = a.str();
-               if (v == "auto") {
-                 ctx_auto = true;
-                 return;
-               }
-               char* end = nullptr;
-               const long long n = std::strtoll(v.c_str(), &end, 10);
-               if (v.empty() || *end != '\0' || n < 16 || n > (1 << 22))
-                 a.fail("bad value '" + v + "' for " + a.flag() +
-                        " (auto, or an integer in [16, 4194304])");
-               n_ctx_total = int(n);
-             });
-    f.real({"--mem"}, "GiB",
-           "with -c auto: memory of the whole process, in {range} (default: what the\n"
-           "machine has available)",
-           0.001, 1 << 20, [&](double v) { mem_gib = v; });
+    cli::context_request ctx;
+    cli::context_flag(f, ctx, "total context in tokens, split across the slots");
+    cli::mem_flags(f, ctx);
     f.integer({"-np", "--parallel"}, "N", "slots (requests served at once), in {range} (default 1)",
               1, 256, [&](int64_t v) { n_slots = int(v); });
     cli::threads_flag(f, threads);
@@ -100,49 +82,38 @@ int main(int argc, char** argv) {
     auto lm = cli::load(model_path, true);
     engine::thread_pool pool(threads);
     engine::model& net = *lm.net;
-    if (ctx_auto) {
-      // Each slot gets an equal share of what the weights and buffers leave.
-      const engine::memory_available avail = engine::available_memory();
-      const uint64_t budget = mem_gib > 0 ? uint64_t(mem_gib * 1073741824.0) : avail.bytes;
-      const uint64_t fixed = net.weight_bytes() + engine::run_buffer_bytes(net, so.fwd.n_batch, 1);
-      const uint64_t share = budget > fixed ? fixed + (budget - fixed) / uint64_t(n_slots) : 0;
-      const int trained = net.config().n_ctx_train;
-      const int limit = trained > 0 ? std::min(trained, 1 << 22) : 1 << 22;
-      const int per_slot =
-          share ? engine::auto_context(net, so.kv, share, so.fwd.n_batch, pool.size(), limit) : 0;
-      if (per_slot < 16)
-        f.fail("-c auto: the weights (" + cli::human_bytes(double(net.weight_bytes())) +
-               ") and buffers leave no room for " + std::to_string(n_slots) +
-               " slots of 16 tokens in " + cli::human_bytes(double(budget)));
-      n_ctx_total = per_slot * n_slots;
-      std::fprintf(stderr, "context: -c auto gives %d tokens per slot (%s budget%s)\n", per_slot,
-                   cli::human_bytes(double(budget)).c_str(),
-                   mem_gib > 0 ? ", --mem" : (", " + avail.source).c_str());
-    }
-    so.n_slots = n_slots;
-    so.n_ctx = n_ctx_total / n_slots;
-    if (so.n_ctx < 16)
-      f.fail("-c " + std::to_string(n_ctx_total) + " over " + std::to_string(n_slots) +
-             " slots leaves " + std::to_string(so.n_ctx) + " tokens per slot (at least 16)");
     ho.threads = std::max(8, n_slots + std::min(so.queue, 256) + 4);
+    // The whole process: a row of logits per slot and the decode step's rows; beside the pool,
+    // the HTTP workers, the listener, the scheduler and the signal thread.
+    engine::process_shape shape{.n_ctx = ctx.n_ctx / n_slots,
+                                .n_seq = n_slots,
+                                .n_batch = so.fwd.n_batch,
+                                .logits_rows = n_slots,
+                                .decode_rows = std::min(n_slots, so.fwd.n_batch),
+                                .samplers = n_slots,
+                                .threads = pool.size(),
+                                .other_threads = ho.threads + 3};
+    shape.resident_rest = engine::resident_rest(lm, 0);
+    if (ctx.automatic)
+      shape.n_ctx = cli::auto_context_or_fail(f, lm, so.kv, shape, ctx);
+    else if (shape.n_ctx < 16)
+      f.fail("-c " + std::to_string(ctx.n_ctx) + " over " + std::to_string(n_slots) +
+             " slots leaves " + std::to_string(shape.n_ctx) + " tokens per slot (at least 16)");
+    so.n_slots = n_slots;
+    so.n_ctx = shape.n_ctx;
+    const int n_ctx_total = ctx.automatic ? so.n_ctx * n_slots : ctx.n_ctx;
     cli::warn_sizes(threads, so.n_ctx, net.config());
     const uint64_t slot_kv = engine::kv_bytes(net, so.n_ctx, so.kv);
     engine::kv_options f16 = so.kv;
     f16.policy = "-ctk f16 -ctv f16";
     const uint64_t slot_f16 = engine::kv_bytes(net, so.n_ctx, f16);
     {
-      engine::memory_plan plan;
-      plan.add("weights", net.weight_bytes());
-      plan.add("buffers", engine::run_buffer_bytes(net, so.fwd.n_batch, 1));
-      plan.add("KV cache (" + so.kv.policy_string() + ", " + std::to_string(n_slots) + " x " +
-                   std::to_string(so.n_ctx) + " tokens)",
-               slot_kv * uint64_t(n_slots));
-      if (mem_gib > 0) {
-        engine::memory_available m{uint64_t(mem_gib * 1073741824.0), "--mem"};
-        plan.require_fits("strata-server", m);
-      } else {
-        plan.require_fits("strata-server");
+      const engine::memory_plan plan = engine::process_plan(lm, so.kv, shape);
+      if (ctx.print_plan) {
+        cli::print_plan(plan, "strata-server", ctx);
+        return 0;
       }
+      cli::require_fits(plan, "strata-server", ctx);
     }
     const auto& c = net.config();
     std::fprintf(stderr,

@@ -104,7 +104,8 @@ class gguf {
   uint64_t alignment() const;  // general.alignment or 32
   size_t data_offset() const;  // where the tensor data section starts in the file
   size_t file_size() const;
-  const std::string& path() const;  // the file name or the buffer's `where`
+  const std::string& path() const;            // the file name or the buffer's `where`
+  const void* base() const { return base_; }  // the mapping (or the caller's buffer)
 
  private:
   void parse();

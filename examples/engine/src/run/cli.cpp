@@ -21,6 +21,7 @@
 
 #include "error.hpp"
 #include "run/auto_policy.hpp"
+#include "run/memory_plan.hpp"
 
 namespace engine::cli {
 
@@ -185,10 +186,15 @@ std::string default_model_path() {
 loaded_model load(const std::string& path, bool need_tokenizer) {
   loaded_model lm;
   const double t0 = now_s();
+  const uint64_t anon0 = process_rss().anon;
   lm.file = std::make_shared<const gguf>(path);
   lm.net = std::make_unique<model>(lm.file);
+  const uint64_t anon1 = process_rss().anon;
   if (need_tokenizer || lm.file->has("tokenizer.ggml.tokens"))
     lm.tok = std::make_unique<tokenizer>(*lm.file);
+  const uint64_t anon2 = process_rss().anon;
+  lm.model_tables_bytes = anon1 > anon0 ? anon1 - anon0 : 0;
+  lm.tokenizer_bytes = anon2 > anon1 ? anon2 - anon1 : 0;
   lm.load_ms = (now_s() - t0) * 1000.0;
   return lm;
 }
@@ -475,6 +481,103 @@ int run_tool(const std::function<int()>& body) {
     std::fprintf(stderr, "%s\n", w.rfind("error: ", 0) == 0 ? w.c_str() : ("error: " + w).c_str());
     return 1;
   }
+}
+
+}  // namespace engine::cli
+
+namespace engine::cli {
+
+void context_flag(flags& f, context_request& c, const std::string& what) {
+  f.custom({"-c", "--ctx-size"}, "N|auto",
+           what + ", in [16, 4194304] (default " + std::to_string(c.n_ctx) +
+               "),\nor auto: the largest that fits in --mem, at most the trained context",
+           [&c](args& a) {
+             const std::string v = a.str();
+             if (v == "auto") {
+               c.automatic = true;
+               return;
+             }
+             char* end = nullptr;
+             errno = 0;
+             const long long n = std::strtoll(v.c_str(), &end, 10);
+             if (v.empty() || *end != '\0' || errno != 0 || n < 16 || n > (1 << 22))
+               a.fail("bad value '" + v + "' for " + a.flag() +
+                      " (auto, or an integer in [16, 4194304])");
+             c.n_ctx = int(n);
+             c.automatic = false;
+           });
+}
+
+void mem_flags(flags& f, context_request& c) {
+  f.custom({"--mem"}, "GiB",
+           "memory of the whole process in GiB, in [0.001, 1048576]: -c auto fits in it,\n"
+           "and a run whose plan (--mem-plan) exceeds it is refused (default: what the\n"
+           "machine has available)",
+           [&c](args& a) {
+             const std::string v = a.str();
+             char* end = nullptr;
+             errno = 0;
+             const double g = std::strtod(v.c_str(), &end);
+             if (v.empty() || *end != '\0' || errno != 0 || !(g >= 0.001 && g <= 1048576.0))
+               a.fail("bad value '" + v + "' for " + a.flag() +
+                      ": GiB of the whole process, e.g. 0.5 or 8 (a number in [0.001, 1048576])");
+             c.mem_gib = g;
+           });
+  f.on({"--mem-plan"},
+       "print the memory plan of the whole process (every buffer, a line each, and the\n"
+       "total) and exit",
+       [&c] { c.print_plan = true; });
+}
+
+memory_available budget_of(const context_request& c) {
+  if (c.mem_gib > 0) return {uint64_t(c.mem_gib * 1073741824.0), "--mem"};
+  return available_memory();
+}
+
+int auto_context_or_fail(const flags& f, const loaded_model& lm, const kv_options& kv,
+                         const process_shape& s, const context_request& c) {
+  memory_available b = budget_of(c);
+  // Without --mem the machine's available memory comes on top of what this process holds.
+  if (c.mem_gib <= 0) b.bytes = std::max(b.bytes, b.bytes + process_rss().now);
+  const int trained = lm.net->config().n_ctx_train;
+  const int limit = trained > 0 ? std::min(trained, 1 << 22) : 1 << 22;
+  const int n = auto_context(lm, kv, s, b.bytes, limit);
+  if (n < 16) {
+    process_shape none = s;
+    none.n_ctx = 0;
+    f.fail("-c auto: the process without its KV cache takes " +
+           human_bytes(double(process_plan(lm, kv, none).total())) + ", which leaves no room for " +
+           (s.n_seq > 1 ? std::to_string(s.n_seq) + " caches" : std::string("a cache")) +
+           " of 16 tokens in " + human_bytes(double(b.bytes)) + " (" + b.source +
+           "); see --mem-plan");
+  }
+  std::fprintf(stderr, "context: -c auto gives %d tokens%s (%s budget, %s%s)\n", n,
+               s.n_seq > 1 ? " per slot" : "", human_bytes(double(b.bytes)).c_str(),
+               b.source.c_str(), n == limit ? "; the model's trained context" : "");
+  return n;
+}
+
+void require_fits(const memory_plan& p, const std::string& tool, const context_request& c) {
+  if (c.mem_gib > 0)
+    p.require_fits(tool, budget_of(c));
+  else
+    p.require_fits(tool, available_memory(), process_rss().now);
+}
+
+void print_plan(const memory_plan& p, const std::string& tool, const context_request& c) {
+  std::printf("memory plan of %s (whole process):\n", tool.c_str());
+  char buf[64];
+  for (const memory_item& i : p.items()) {
+    std::snprintf(buf, sizeof buf, "%14llu bytes %12s  ", static_cast<unsigned long long>(i.bytes),
+                  human_bytes(double(i.bytes)).c_str());
+    std::printf("%s%s\n", buf, i.what.c_str());
+  }
+  std::snprintf(buf, sizeof buf, "%14llu bytes %12s  ", static_cast<unsigned long long>(p.total()),
+                human_bytes(double(p.total())).c_str());
+  std::printf("%stotal\n", buf);
+  const memory_available b = budget_of(c);
+  std::printf("budget: %s (%s)%s\n", human_bytes(double(b.bytes)).c_str(), b.source.c_str(),
+              c.mem_gib > 0 ? (p.total() <= b.bytes ? ": fits" : ": does not fit") : "");
 }
 
 }  // namespace engine::cli

@@ -14,6 +14,8 @@
 #include "io/gguf.hpp"
 #include "kv/kv_select.hpp"
 #include "model/model.hpp"
+#include "run/memory_plan.hpp"
+#include "run/process_plan.hpp"
 #include "run/sampler.hpp"
 #include "text/tokenizer.hpp"
 
@@ -94,13 +96,41 @@ class flags {
 // ---- the shared flags ----------------------------------------------------------------------
 // Each binds a flag to the tool's variable; the default shown in --help is the variable's value
 // when the flag is added (set the tool's default first).
+struct loaded_model;
 void model_flag(flags& f, std::string& path);                           // -m, --model FILE
 void threads_flag(flags& f, int& threads);                              // -t, --threads N
 void ctx_flag(flags& f, int& n_ctx, int lo, int hi, std::string what);  // -c, --ctx-size N
-void batch_flag(flags& f, forward_options& fwd);                        // -b, --batch-size N
-void cache_type_flags(flags& f, kv_options& kv);                        // -ctk, -ctv
-void kv_policy_flag(flags& f, kv_options& kv);                          // --kv-policy (one)
-void kv_policies_flag(flags& f, std::vector<std::string>& policies);    // --kv-policy (each)
+
+// -c N|auto and --mem GiB, as strata-chat and strata-server read them: a context in tokens, in
+// [16, 4194304], or "auto" (the largest that fits the budget, engine::auto_context); --mem is the
+// memory of the whole process in GiB (every tool that takes it means the same).
+struct context_request {
+  int n_ctx = 4096;         // -c N (the tool's default until given)
+  bool automatic = false;   // -c auto
+  double mem_gib = 0;       // --mem (0: what the machine has available)
+  bool print_plan = false;  // --mem-plan
+};
+// -c/--ctx-size N|auto; `what` starts its help ("context (KV cache) size in tokens").
+void context_flag(flags& f, context_request& c, const std::string& what);
+// --mem GiB (the budget of -c auto and of the refusal) and --mem-plan (print the plan, exit).
+void mem_flags(flags& f, context_request& c);
+// The budget a plan of the whole process is checked against: --mem, else what the machine has
+// available (engine::available_memory, which counts nothing this process already holds).
+memory_available budget_of(const context_request& c);
+// -c auto: the largest context (at most the model's trained one) whose caches fit the budget
+// with the rest of the process (engine::auto_context; s.n_ctx is ignored); fails naming the
+// budget and the numbers when not even 16 tokens per cache fit. Prints the choice on stderr.
+int auto_context_or_fail(const flags& f, const loaded_model& lm, const kv_options& kv,
+                         const process_shape& s, const context_request& c);
+// Refuses (engine::error with every line) a plan of the whole process beyond the budget: --mem,
+// else the available memory beside what this process holds now.
+void require_fits(const memory_plan& p, const std::string& tool, const context_request& c);
+// --mem-plan: the plan on stdout (a line per buffer with its bytes, the total, the budget).
+void print_plan(const memory_plan& p, const std::string& tool, const context_request& c);
+void batch_flag(flags& f, forward_options& fwd);                      // -b, --batch-size N
+void cache_type_flags(flags& f, kv_options& kv);                      // -ctk, -ctv
+void kv_policy_flag(flags& f, kv_options& kv);                        // --kv-policy (one)
+void kv_policies_flag(flags& f, std::vector<std::string>& policies);  // --kv-policy (each)
 // --kv-policy auto, auto:bits=X, auto:kld=Y (run/auto_policy.hpp): true for any policy string
 // that starts with "auto" (the flags above refuse malformed ones).
 bool is_auto_policy(const std::string& policy);
@@ -130,6 +160,9 @@ struct loaded_model {
   std::unique_ptr<model> net;
   std::unique_ptr<tokenizer> tok;  // null when the file has no vocabulary and none was asked
   double load_ms = 0;
+  // Anonymous memory (RssAnon) that loading added: the parsed metadata with the model's f32
+  // tables, and the tokenizer's tables (engine::process_plan lists them).
+  uint64_t model_tables_bytes = 0, tokenizer_bytes = 0;
 };
 loaded_model load(const std::string& path, bool need_tokenizer);
 

@@ -1,5 +1,6 @@
 #include "run/memory_plan.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -80,8 +81,28 @@ resident_set process_rss() {
   while (in >> key) {
     if (key == "VmRSS:" && in >> kib) r.now = kib * 1024;
     if (key == "VmHWM:" && in >> kib) r.peak = kib * 1024;
+    if (key == "RssAnon:" && in >> kib) r.anon = kib * 1024;
   }
   return r;
+}
+
+uint64_t mapping_rss(const void* base) {
+  std::ifstream in("/proc/self/smaps");
+  const uintptr_t want = reinterpret_cast<uintptr_t>(base);
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    // A mapping's first line: "start-end perms offset dev inode [path]" (start in hex).
+    const size_t dash = line.find('-');
+    if (dash != std::string::npos && dash > 0 &&
+        line.find_first_not_of("0123456789abcdef") == dash) {
+      inside = std::strtoull(line.substr(0, dash).c_str(), nullptr, 16) == want;
+      continue;
+    }
+    if (inside && line.rfind("Rss:", 0) == 0)
+      return std::strtoull(line.c_str() + 4, nullptr, 10) * 1024;
+  }
+  return 0;
 }
 
 uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o) {
@@ -98,23 +119,6 @@ uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o) {
     const std::string w = e.what();
     throw error(w.rfind("error: ", 0) == 0 ? w : "error: " + w + " (kv policy)");
   }
-}
-
-uint64_t run_buffer_bytes(const model& m, int n_batch, int n_logits) {
-  const model_config& c = m.config();
-  const uint64_t per_token =
-      uint64_t(4 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_head * c.head_v + 2 * c.n_ff);
-  return 4 * (uint64_t(n_batch) * per_token + uint64_t(n_logits) * uint64_t(c.n_vocab));
-}
-
-int auto_context(const model& m, const kv_options& o, uint64_t budget, int n_batch, int threads,
-                 int limit) {
-  const uint64_t fixed = m.weight_bytes() + run_buffer_bytes(m, n_batch, 1);
-  if (budget <= fixed) return 0;
-  const auto rep = strata::report(strata::parse_policy(o.policy_string()), m.layers());
-  const strata::plan_options po{.max_batch = size_t(std::max(0, o.max_batch)),
-                                .n_threads = size_t(std::max(1, threads))};
-  return int(strata::largest_context(rep, size_t(budget - fixed), po, size_t(limit)));
 }
 
 uint64_t memory_plan::total() const {
@@ -135,12 +139,20 @@ void memory_plan::require_fits(const std::string& where) const {
   require_fits(where, available_memory());
 }
 
-void memory_plan::require_fits(const std::string& where, const memory_available& available) const {
-  if (total() <= available.bytes) return;
+void memory_plan::require_fits(const std::string& where, const memory_available& available,
+                               uint64_t held) const {
+  const uint64_t room = std::max(available.bytes, available.bytes + held);  // saturating
+  if (total() <= room) return;
+  std::string beside;
+  if (held) {
+    beside = " beside the ";
+    beside += cli::human_bytes(double(held));
+    beside += " this process holds";
+  }
   throw make_error("this run needs " + cli::human_bytes(double(total())) + " (" +
                        std::to_string(total()) + " bytes) but " +
                        cli::human_bytes(double(available.bytes)) + " are available (" +
-                       available.source + "):\n" + describe() +
+                       available.source + ")" + beside + ":\n" + describe() +
                        "\nhint: use a smaller context (-c), a smaller KV type (-ctk/-ctv, "
                        "--kv-policy), or fewer slots",
                    where);

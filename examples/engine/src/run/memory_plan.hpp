@@ -26,26 +26,19 @@ struct memory_available {
 };
 memory_available available_memory();
 
-// This process's resident set: now (VmRSS) and its peak so far (VmHWM), from /proc/self/status;
-// 0 where it cannot be read.
+// This process's resident set: now (VmRSS), its peak so far (VmHWM) and now's anonymous part
+// (RssAnon: heap, stacks), from /proc/self/status; 0 where it cannot be read.
 struct resident_set {
-  uint64_t now = 0, peak = 0;
+  uint64_t now = 0, peak = 0, anon = 0;
 };
 resident_set process_rss();
+
+// Resident bytes of the mapping that starts at `base` (/proc/self/smaps' Rss); 0 when none does.
+uint64_t mapping_rss(const void* base);
 
 // The KV cache make_kv(m, n_ctx, o) will hold, in bytes, without allocating it: the cache's own
 // bytes() (strata's policy report; f32 rows for the reference cache).
 uint64_t kv_bytes(const model& m, int n_ctx, const kv_options& o);
-
-// The engine's buffers beside the weights and the cache: the activations of a batch of n_batch
-// tokens (residual, norms, Q/K/V, attention output, feed-forward) and n_logits rows of logits.
-uint64_t run_buffer_bytes(const model& m, int n_batch, int n_logits);
-
-// -c auto: the largest context (at most `limit`) whose KV cache of policy o, with its side
-// data and `threads` threads' attention scratch (strata::plan), fits in `budget` bytes of the
-// whole process after the weights and run_buffer_bytes(m, n_batch, 1); 0 when none does.
-int auto_context(const model& m, const kv_options& o, uint64_t budget, int n_batch, int threads,
-                 int limit);
 
 struct memory_item {
   std::string what;
@@ -62,7 +55,10 @@ class memory_plan {
   // Throws engine::error naming every item, the total, what is available (and where that number
   // comes from) and a hint, when the total exceeds `available` (default: available_memory()).
   void require_fits(const std::string& where) const;
-  void require_fits(const std::string& where, const memory_available& available) const;
+  // `held`: bytes the plan counts that this process holds already (its resident set when the
+  // plan covers the whole process and `available` counts only what may still be allocated).
+  void require_fits(const std::string& where, const memory_available& available,
+                    uint64_t held = 0) const;
 
  private:
   std::vector<memory_item> items_;
