@@ -7,13 +7,16 @@
 # bench/ladder/report.py turns them into markdown tables and PNG plots.
 #
 # usage: bench/ladder.sh [--smoke] [--model M] [--ctx 512,2048] [--chunks N] [--out DIR]
-#                        [--stages quality,bench,sweep,needle] [--only NAME,NAME] [--threads N] [--jobs J]
+#                        [--stages quality,bench,sweep,needle,peer] [--only NAME,NAME] [--threads N] [--jobs J]
 #                        [--bin DIR] [--data DIR] [--needle-ctx N] [--needle-trials N] [--bench-depth N]
 #                        [--sweep-depths LIST] [--report]
 #   --model       smollm2 (default), gemma3, stories260K, or a GGUF path
 #   --ctx         context sizes of the quality runs (default 512)
 #   --chunks      windows scored per quality run (default 20 at 512; scaled by 512/ctx above it)
-#   --stages      which parts to run (default: all four)
+#   --stages      which parts to run (default: the first four; peer runs only when named):
+#                 peer = llama.cpp's KV types (its llama-perplexity, built by bench/llamacpp.sh,
+#                 flash attention on, its Hadamard rotation of quantized KV on) on the same
+#                 windows, KLD against its own f16-KV logits, into peer.tsv
 #   --only        run only these configurations (names as in the table below; f16 always runs)
 #   --threads     threads in all (default: all cores); --jobs J runs the quality and needle
 #                 configurations J at a time with threads/J threads each (default 2 when
@@ -312,6 +315,81 @@ needle() {
   return $fail
 }
 
+# llama.cpp's KV types (docs/results.md, "llama.cpp's rotated-KV front"): symmetric, and q8_0 K
+# with each V type. name | -ctk | -ctv. Bits/value from ggml's block sizes (34, 24, 22, 20, 18,
+# 18 bytes per 32 values).
+PEER_CONFIGS='f16|f16|f16
+q8_0|q8_0|q8_0
+q5_1|q5_1|q5_1
+q5_0|q5_0|q5_0
+q4_1|q4_1|q4_1
+iq4_nl|iq4_nl|iq4_nl
+q4_0|q4_0|q4_0
+q8_0/q5_1|q8_0|q5_1
+q8_0/q5_0|q8_0|q5_0
+q8_0/q4_1|q8_0|q4_1
+q8_0/iq4_nl|q8_0|iq4_nl
+q8_0/q4_0|q8_0|q4_0'
+peer_bits() {
+  case $1 in
+    f16) echo 16 ;; q8_0) echo 8.5 ;; q5_1) echo 6 ;; q5_0) echo 5.5 ;; q4_1) echo 5 ;;
+    iq4_nl|q4_0) echo 4.5 ;; *) echo 0 ;;
+  esac
+}
+
+# peer MODEL CTXS CHUNKS OUTDIR: llama-perplexity for each PEER_CONFIGS row (one at a time, all
+# threads: llama.cpp's own threading), rows into OUTDIR/peer.tsv in quality.tsv's columns.
+peer() {
+  local model=$1 ctxs=$2 chunks0=$3 dir=$4 fail=0
+  local lbin=${LLAMA_CPP_BIN:-$CACHE/llama.cpp/build/bin}
+  [ -x "$lbin/llama-perplexity" ] || die "no $lbin/llama-perplexity (bench/llamacpp.sh build)"
+  mkdir -p "$dir/logs"
+  local tsv=$dir/peer.tsv version
+  version=$(cat "$CACHE/llama.cpp/VERSION" 2>/dev/null || echo unknown)
+  [ -f "$tsv" ] || echo "$QHEAD" > "$tsv"
+  echo "llama.cpp: $version" > "$dir/peer-version.txt"
+  local ctx
+  for ctx in ${ctxs//,/ }; do
+    local chunks=$chunks0
+    if [ -z "$chunks" ]; then chunks=$(( 20 * 512 / ctx )); [ "$chunks" -ge 4 ] || chunks=4; fi
+    local base=$dir/peer-base-ctx$ctx.kld logdir=$dir/logs/peer-ctx$ctx
+    mkdir -p "$logdir"
+    echo "peer: llama.cpp ($version), $(basename "$model"), context $ctx, $chunks windows"
+    while IFS='|' read -r name ctk ctv; do
+      [ -n "$name" ] || continue
+      local log=$logdir/$(slug "$name").log args=(--kl-divergence-base "$base") rc=0 t0 secs
+      [ "$name" = f16 ] || args+=(--kl-divergence)
+      t0=$(date +%s.%N)
+      "$lbin/llama-perplexity" -m "$model" -f "$TEXT" -c "$ctx" --chunks "$chunks" -t "$THREADS" \
+        -fa on -ctk "$ctk" -ctv "$ctv" -lv 4 "${args[@]}" > "$log" 2>&1 || rc=$?
+      secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+      local rot
+      rot=$(grep -o 'attn_rot_k = [01]' "$log" | head -1 | sed 's/.*= //')
+      if [ $rc -ne 0 ]; then
+        printf '%s\t%s\t%s\t-ctk %s -ctv %s\tllama.cpp\tFAILED\t\t\t\t\t\t\t\t%s\t%s\n' "$(basename "$model")" \
+          "$ctx" "$name" "$ctk" "$ctv" "$secs" "$(tail -n1 "$log")" >> "$tsv"
+        echo "  $name: FAILED ($(tail -n1 "$log"))"; fail=1; continue
+      fi
+      local bits
+      bits=$(awk -v a="$(peer_bits "$ctk")" -v b="$(peer_bits "$ctv")" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+      awk -v m="$(basename "$model")" -v ctx="$ctx" -v name="$name" -v pol="-ctk $ctk -ctv $ctv (rot $rot)" \
+          -v secs="$secs" -v bits="$bits" '
+        { sub(/^[0-9.]+ [A-Z] /, "") }  # llama.cpp log lines start with a time stamp and a level
+        /^Final estimate: PPL =/ { ppl = $5; ppl_err = $7 }
+        /^Mean PPL\(Q\) +:/ { ppl = $4; ppl_err = $6 }
+        /^Mean +KLD:/ { kld = $3; kld_err = $5 }
+        /^Same top p:/ { top = $4; top_err = $6 }
+        END { printf "%s\t%s\t%s\t%s\tllama.cpp\tok\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m, ctx, name, pol,
+                     bits, ppl, ppl_err, kld, kld_err, top, top_err, secs }' "$log" >> "$tsv"
+      tail -n1 "$tsv" | awk -F'\t' '{ printf "  llama.cpp %-12s PPL %s +/- %s  KLD %s +/- %s  top-1 %s %%  %s bits  %s  (%s s)\n",
+                                      $3, $9, $10, ($11 == "" ? "-" : $11), ($12 == "" ? "-" : $12),
+                                      ($13 == "" ? "-" : $13), $7, $4, $15 }'
+    done <<< "$PEER_CONFIGS"
+    rm -f "$base"
+  done
+  return $fail
+}
+
 write_meta() {
   local dir=$1
   {
@@ -404,7 +482,8 @@ for stage in ${STAGES//,/ }; do
     bench) bench "$MPATH" "$CONFIGS" "$DIR" "$BENCH_DEPTH" 512 32 1 bench.json || fail=1 ;;
     sweep) bench "$MPATH" "$(select_configs "$CONFIGS_FULL" "$SWEEP_NAMES")" "$DIR" "$SWEEP_DEPTHS" 0 32 2 sweep.json || fail=1 ;;
     needle) needle "$MPATH" "$CONFIGS" "$DIR" "$NEEDLE_CTX" || fail=1 ;;
-    *) die "unknown stage '$stage' (quality, bench, sweep, needle)" ;;
+    peer) peer "$MPATH" "$CTXS" "$CHUNKS" "$DIR" || fail=1 ;;
+    *) die "unknown stage '$stage' (quality, bench, sweep, needle, peer)" ;;
   esac
   echo "$stage $(( $(date +%s) - t0 )) s, load average after: $(loadavg)" | tee -a "$DIR/stages.txt"
 done

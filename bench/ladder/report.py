@@ -4,8 +4,10 @@
 usage: report.py OUT [--plots DIR] [--results-md FILE]
 
 OUT holds one folder per model (quality.tsv, bench.json, sweep.json, needle.md, meta.txt,
-stages.txt). Writes OUT/ladder.md; with matplotlib, DIR/ladder_kld_<model>.png (KLD, log scale,
-against bits/value) and DIR/ladder_tg_<model>.png (tg tokens/s against context depth);
+stages.txt, and peer.tsv from the ladder's peer stage: llama.cpp's KV types). Writes
+OUT/ladder.md; with matplotlib, DIR/ladder_kld_<model>.png (KLD, log scale, against bits/value),
+DIR/ladder_tg_<model>.png (tg tokens/s against context depth) and, when peer.tsv exists,
+DIR/fronts_<model>_<ctx>.png (strata's and llama.cpp's fronts);
 with --results-md, replaces the text between the markers
   <!-- ladder:tables:begin --> ... <!-- ladder:tables:end -->
 of FILE with the tables (nothing else in FILE changes).
@@ -30,8 +32,8 @@ def fnum(s):
         return None
 
 
-def read_quality(d):
-    p = os.path.join(d, "quality.tsv")
+def read_quality(d, name="quality.tsv"):
+    p = os.path.join(d, name)
     if not os.path.exists(p):
         return []
     with open(p, newline="") as f:
@@ -117,7 +119,7 @@ def quality_tables(model, rows, out):
                 out.append(f"| {name} | `{r['policy']}` | — | — | FAILED: {r['error']} | | | | | {r['seconds']} |")
                 continue
             ppl, pe = fnum(r["ppl"]), fnum(r["ppl_err"])
-            d = f"{100 * (ppl / bppl - 1):+.2f} %" if bppl and r["config"] != "f16" else "—"
+            d = f"{100 * (ppl / bppl - 1):+.2f} %" if bppl and ppl and r["config"] != "f16" else "—"
             k = kld_fmt(fnum(r["kld"]), fnum(r["kld_err"])) if r["kld"] else "— (base)"
             t = f"{fnum(r['top1']):.1f} %" if r["top1"] else "—"
             par = "★" if r["codebook"] == "lm" and r["config"] in front else ""
@@ -153,6 +155,76 @@ def quality_tables(model, rows, out):
                 out.append(f"| {n} | {fnum(r['bits_per_value']):.2f} | {fnum(r['ppl']):.3f} | {100 * pg:.0f} % | "
                            f"{kld_fmt(fnum(r['kld']), fnum(r['kld_err']))} | {100 * kg:.0f} % |")
     return summary
+
+
+# The issue-21 goal: for each llama.cpp point, a strata configuration with no more bits/value
+# and at most this fraction of its KLD, the difference at least Z_GOAL standard errors.
+KLD_RATIO_GOAL, Z_GOAL = 0.8, 3.0
+
+
+def fronts(model, rows, peer_rows, out):
+    """Per context: llama.cpp's points against strata's best configuration at no more bits.
+    Returns {ctx: (strata points, peer points)} for the plot; points are (name, bits, kld, se)."""
+    res = {}
+    for ctx in sorted({r["ctx"] for r in peer_rows}, key=int):
+        pp = [(r["config"], fnum(r["bits_per_value"]), fnum(r["kld"]), fnum(r["kld_err"]) or 0.0)
+              for r in peer_rows if r["ctx"] == ctx and r["status"] == "ok" and fnum(r["kld"]) is not None]
+        sp = [(r["config"], fnum(r["bits_per_value"]), fnum(r["kld"]), fnum(r["kld_err"]) or 0.0)
+              for r in rows if r["ctx"] == ctx and r["status"] == "ok" and r["codebook"] == "lm"
+              and fnum(r["kld"]) is not None]
+        if not pp or not sp:
+            continue
+        res[ctx] = (sp, pp)
+        out.append(f"\n#### {PRETTY.get(model, model)}, context {ctx}: strata against llama.cpp's rotated KV\n")
+        out.append(f"For each llama.cpp KV configuration (its `llama-perplexity`, flash attention and its Hadamard "
+                   f"rotation on, KLD against its own f16-KV logits on the same windows), the strata "
+                   f"configuration with the lowest KLD at no more bits/value (KLD against strata's f16-KV "
+                   f"logits). Goal: ratio ≤ {KLD_RATIO_GOAL} and the difference ≥ {Z_GOAL:g} standard errors "
+                   f"(z = difference / √(SE₁² + SE₂²)).\n")
+        out.append("| llama.cpp | bits/value | KLD | strata | bits/value | KLD | strata / llama.cpp | z | goal |")
+        out.append("|---|---:|---:|---|---:|---:|---:|---:|:---:|")
+        for n, b, k, e in sorted(pp, key=lambda p: -p[1]):
+            cand = [p for p in sp if p[1] <= b + 1e-9]
+            if not cand:
+                out.append(f"| {n} | {b:.2f} | {kld_fmt(k, e)} | — | | | | | no |")
+                continue
+            sn, sb, sk, se = min(cand, key=lambda p: p[2])
+            z = (k - sk) / math.sqrt(e * e + se * se) if (e or se) else float("inf")
+            ok = sk <= KLD_RATIO_GOAL * k and z >= Z_GOAL
+            out.append(f"| {n} | {b:.2f} | {kld_fmt(k, e)} | {sn} | {sb:.2f} | {kld_fmt(sk, se)} | "
+                       f"{sk / k:.2f} | {z:.1f} | {'yes' if ok else 'no'} |")
+    return res
+
+
+def fronts_plot(model, res, plot_dir, written):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    for ctx, (sp, pp) in res.items():
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        for pts, fmt, lab in ((sp, "o", "strata"), (pp, "s", "llama.cpp (rotated KV)")):
+            pts = [p for p in pts if p[2] > 0]
+            line = ax.errorbar([p[1] for p in pts], [p[2] for p in pts], yerr=[p[3] for p in pts], fmt=fmt,
+                               capsize=2, label=lab)
+            front = pareto([(p[0], p[1], p[2]) for p in pts])
+            fr = sorted([p for p in pts if p[0] in front], key=lambda p: p[1])
+            ax.plot([p[1] for p in fr], [p[2] for p in fr], "-", lw=1.0, color=line[0].get_color())
+            for p in fr:
+                ax.annotate(p[0], (p[1], p[2]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        ax.set_yscale("log")
+        ax.set_xlabel("KV bits per value")
+        ax.set_ylabel("mean KL divergence vs own f16 KV (log)")
+        ax.set_title(f"{PRETTY.get(model, model)}, context {ctx}: strata and llama.cpp fronts")
+        ax.grid(True, which="both", lw=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = os.path.join(plot_dir, f"fronts_{model}_{ctx}.png")
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
 
 
 def bench_table(model, rows, out):
@@ -332,6 +404,12 @@ def main(argv):
             out.append("Stage times and load average (1, 5, 15 min) after each: " +
                        "; ".join(l.strip() for l in open(st)) + ".")
         summary = quality_tables(model, q, out)
+        peer = read_quality(d, "peer.tsv")
+        if peer:
+            vf = os.path.join(d, "peer-version.txt")
+            if os.path.exists(vf):
+                out.append("\n" + open(vf).read().strip() + ".")
+            fronts_plot(model, fronts(model, q, peer, out), plot_dir, written)
         bench_table(model, bench_rows(d, "bench"), out)
         sweep = bench_rows(d, "sweep")
         sweep_table(model, sweep, out)
