@@ -107,8 +107,10 @@ int main(int argc, char** argv) {
     engine::kv_options f16 = so.kv;
     f16.policy = "-ctk f16 -ctv f16";
     const uint64_t slot_f16 = engine::kv_bytes(net, so.n_ctx, f16);
+    uint64_t planned = 0;
     {
       const engine::memory_plan plan = engine::process_plan(lm, so.kv, shape);
+      planned = plan.total();
       if (ctx.print_plan) {
         cli::print_plan(plan, "strata-server", ctx);
         return 0;
@@ -129,6 +131,10 @@ int main(int argc, char** argv) {
                  cli::human_bytes(double(slot_f16 * uint64_t(n_slots))).c_str(),
                  cli::human_bytes(double(slot_f16)).c_str());
 
+    const engine::memory_available budget = cli::budget_of(ctx);
+    std::fprintf(stderr, "memory: %s planned for the whole process, budget %s (%s; --mem-plan)\n",
+                 cli::human_bytes(double(planned)).c_str(),
+                 cli::human_bytes(double(budget.bytes)).c_str(), budget.source.c_str());
     serve::server_metrics metrics;
     serve::scheduler sched(net, *lm.tok, pool, so, metrics);
     std::string name = std::filesystem::path(model_path).filename().string();

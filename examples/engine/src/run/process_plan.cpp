@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <strata/plan.hpp>
 #include <strata/policy/parse.hpp>
@@ -108,9 +109,12 @@ memory_plan process_plan(const cli::loaded_model& lm, const kv_options& kv,
     p.add("sampler candidates (" + str(s.samplers) + " x " + str(c.n_vocab) + " x 8 bytes)",
           uint64_t(s.samplers) * heap_block(uint64_t(c.n_vocab) * 8));
   const int threads = std::max(0, s.threads - 1) + s.other_threads;
-  if (threads > 0)
-    p.add("threads (" + str(threads) + ": stacks and allocator arenas)",
-          uint64_t(threads) * kThreadBytes);
+  if (threads > 0) {
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    const int arenas = std::min(threads, 8 * cores);
+    p.add("threads (" + str(threads) + " stacks, " + str(arenas) + " allocator arenas)",
+          uint64_t(threads) * kThreadStackBytes + uint64_t(arenas) * kArenaBytes);
+  }
   if (s.input_bytes > 0) p.add(s.input_what, s.input_bytes);
   return p;
 }

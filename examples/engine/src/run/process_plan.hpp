@@ -45,9 +45,11 @@ struct process_shape {
 // its libraries and what the start-up left on the heap.
 uint64_t resident_rest(const cli::loaded_model& lm, uint64_t input_bytes);
 
-// What one thread adds to the resident set beside its buffers: the stack pages it touches and
-// its share of the allocator's per-thread arenas (measured: bench/rss_plan.sh).
-inline constexpr uint64_t kThreadBytes = 256 * 1024;
+// What a thread adds to the resident set beside its buffers: the stack pages it touches, and
+// for each of the allocator's per-thread arenas (glibc makes at most 8 per core) the heap it
+// keeps (measured: bench/server_capacity.py, bench/rss_plan.sh).
+inline constexpr uint64_t kThreadStackBytes = 64 * 1024;
+inline constexpr uint64_t kArenaBytes = 256 * 1024;
 // Pages of the program (kernels, tables) that a run touches only after the plan is made.
 inline constexpr uint64_t kLateCodeBytes = 512 * 1024;
 
