@@ -466,7 +466,7 @@ TEST_CASE("text inputs: directories, FIFOs and devices are refused before they a
 
 TEST_CASE("--mem and --mem-plan: bad budgets named, the plan's lines add up to its total") {
   if (!have("strata-chat") || !have("strata-perplexity") || !have_data()) return;
-  for (const char* tool : {"strata-chat", "strata-perplexity", "strata-server"}) {
+  for (const char* tool : {"strata-chat", "strata-perplexity", "strata-server", "strata-plan"}) {
     if (!have(tool)) continue;
     CAPTURE(tool);
     for (const char* bad : {"abc", "0", "-1", "nan", "inf", "1e9", "0.5GiB", "''"}) {
@@ -475,6 +475,10 @@ TEST_CASE("--mem and --mem-plan: bad budgets named, the plan's lines add up to i
       CHECK(r.rc == 1);
       CHECK(r.out.find("for --mem: GiB of the whole process") != std::string::npos);
     }
+  }
+  for (const char* tool : {"strata-chat", "strata-perplexity", "strata-server"}) {
+    if (!have(tool)) continue;
+    CAPTURE(tool);
     const std::string args = std::string(tool) == "strata-perplexity"
                                  ? " -f " + kWiki + " -c 128 -ctk f16 -ctv f16"
                                  : " -c 256 -ctk f16 -ctv f16";

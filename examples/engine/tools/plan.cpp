@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
               [&](std::int64_t v) { shape.swa_window = int(v); });
     f.real({"--weights"}, "GiB", "with a shape: memory of the weights, in {range} (default 0)", 0,
            1 << 20, [&](double v) { weights_gib = v; });
-    f.real({"--mem"}, "GiB", "memory budget of the whole process, in {range} (default: none)",
-           0.001, 1 << 20, [&](double v) { mem_gib = v; });
+    cli::mem_flag(f, mem_gib,
+                  "memory budget of the whole process in GiB, in [0.001, 1048576] (default: none)");
     f.int_list({"-c", "--ctx-size"}, "LIST",
                "contexts in tokens, in {range} (default 2048,8192,32768,65536,131072)", 1, 1 << 26,
                [&](std::vector<std::int64_t> v) { contexts = std::move(v); });

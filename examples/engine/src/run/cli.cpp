@@ -508,21 +508,24 @@ void context_flag(flags& f, context_request& c, const std::string& what) {
            });
 }
 
+void mem_flag(flags& f, double& mem_gib, const std::string& help) {
+  f.custom({"--mem"}, "GiB", help, [&mem_gib](args& a) {
+    const std::string v = a.str();
+    char* end = nullptr;
+    errno = 0;
+    const double g = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || errno != 0 || !(g >= 0.001 && g <= 1048576.0))
+      a.fail("bad value '" + v + "' for " + a.flag() +
+             ": GiB of the whole process, e.g. 0.5 or 8 (a number in [0.001, 1048576])");
+    mem_gib = g;
+  });
+}
+
 void mem_flags(flags& f, context_request& c) {
-  f.custom({"--mem"}, "GiB",
+  mem_flag(f, c.mem_gib,
            "memory of the whole process in GiB, in [0.001, 1048576]: -c auto fits in it,\n"
            "and a run whose plan (--mem-plan) exceeds it is refused (default: what the\n"
-           "machine has available)",
-           [&c](args& a) {
-             const std::string v = a.str();
-             char* end = nullptr;
-             errno = 0;
-             const double g = std::strtod(v.c_str(), &end);
-             if (v.empty() || *end != '\0' || errno != 0 || !(g >= 0.001 && g <= 1048576.0))
-               a.fail("bad value '" + v + "' for " + a.flag() +
-                      ": GiB of the whole process, e.g. 0.5 or 8 (a number in [0.001, 1048576])");
-             c.mem_gib = g;
-           });
+           "machine has available)");
   f.on({"--mem-plan"},
        "print the memory plan of the whole process (every buffer, a line each, and the\n"
        "total) and exit",

@@ -112,6 +112,8 @@ struct context_request {
 };
 // -c/--ctx-size N|auto; `what` starts its help ("context (KV cache) size in tokens").
 void context_flag(flags& f, context_request& c, const std::string& what);
+// --mem GiB alone (strata-plan), with its help text; every tool refuses a bad value alike.
+void mem_flag(flags& f, double& mem_gib, const std::string& help);
 // --mem GiB (the budget of -c auto and of the refusal) and --mem-plan (print the plan, exit).
 void mem_flags(flags& f, context_request& c);
 // The budget a plan of the whole process is checked against: --mem, else what the machine has
