@@ -22,6 +22,7 @@
 #include <strata/kernels/kernel_table.hpp>
 
 #include <strata/reference/reference.hpp>
+#include <strata/reference/softmax.hpp>
 #include "../support/codec_cases.hpp"
 #include "../support/targets.hpp"
 
@@ -246,6 +247,38 @@ TEST_CASE_TEMPLATE_DEFINE("kernels: a standard codec matches the reference on ev
   });
 }
 TEST_CASE_TEMPLATE_APPLY(kernels_match_reference, strata_test::codec_cases<standard_codecs>);
+
+// The softmax loops (strata::softmax_max / softmax_exp_sum) against reference/softmax.hpp: the
+// same bits on x86 (the golden attention outputs rely on it), within 1e-6 relative elsewhere
+// (the Arm reference may be contracted into FMAs by the compiler). Lengths around each vector
+// width, scores from -120 (below exp's clamp) up to the maximum.
+TEST_CASE("kernels: the softmax loops match the reference on every target") {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> ud(-30.0f, 12.0f);
+  for (const std::size_t n :
+       {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 2048}) {
+    std::vector<float> s(n);
+    for (auto& v : s) v = ud(rng);
+    if (n > 3) s[n / 3] = -120.0f;
+    const float m_ref = reference::softmax_max(s.data(), n);
+    std::vector<float> w_ref = s;
+    const float sum_ref = reference::softmax_exp_sum(w_ref.data(), n, m_ref);
+    strata_test::for_each_target([&] {
+      INFO("n = ", n);
+      const float m = softmax_max(s.data(), n);
+      CHECK(m == m_ref);
+      std::vector<float> w = s;
+      const float sum = softmax_exp_sum(w.data(), n, m_ref);
+#if HWY_ARCH_X86
+      CHECK(std::memcmp(&sum, &sum_ref, sizeof sum) == 0);
+      CHECK(std::memcmp(w.data(), w_ref.data(), n * sizeof(float)) == 0);
+#else
+      CHECK(std::fabs(sum - sum_ref) <= 1e-6f * sum_ref);
+      for (std::size_t j = 0; j < n; ++j) CHECK(std::fabs(w[j] - w_ref[j]) <= 1e-6f * w_ref[j]);
+#endif
+    });
+  }
+}
 
 TEST_CASE("kernels: every target was exercised") { strata_test::check_targets_exercised(); }
 

@@ -40,4 +40,13 @@ const std::array<dispatch_set, precompiled_count> precompiled_dispatch = [] {
   return a;
 }();
 
+// The softmax loops (no codec), compiled here for the units that see declarations only.
+struct softmax_set {
+  max_fn (*max_of)();
+  exp_sum_fn (*exp_sub_sum)();
+};
+extern const softmax_set precompiled_softmax;
+const softmax_set precompiled_softmax = {&softmax_dispatch<>::max_of,
+                                         &softmax_dispatch<>::exp_sub_sum};
+
 }  // namespace strata::kernels::detail

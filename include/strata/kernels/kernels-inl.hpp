@@ -11,6 +11,7 @@
 //   dot_i8-inl.hpp    the integer dot driver (int8_expander)
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
+//   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
 //
 // codec_kernels<Codec> picks a driver by the roles the codec provides on this target (use_* in
 // roles-inl.hpp) and names no codec: a family without a role there gets the scalar reference path
@@ -46,6 +47,7 @@
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/scalar.hpp>
 #include <strata/reference/block.hpp>
+#include <strata/reference/softmax.hpp>
 // Helpers and roles first, then the codec families, then the drivers.
 // clang-format off
 #include <strata/kernels/simd-inl.hpp>
@@ -58,6 +60,7 @@
 #include <strata/kernels/dot_i8-inl.hpp>
 #include <strata/kernels/axpy-inl.hpp>
 #include <strata/kernels/axpy_x86-inl.hpp>
+#include <strata/kernels/softmax-inl.hpp>
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();

@@ -44,6 +44,16 @@ using dot_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std
 using axpy_fn = void (*)(const float*, std::size_t, std::size_t, const void*, std::size_t,
                          std::size_t, std::size_t, float*);
 
+using max_fn = float (*)(const float*, std::size_t);
+using exp_sum_fn = float (*)(float*, std::size_t, float);
+
+// The best compiled target's softmax loops (a template only so that its definitions, like
+// dispatch<Codec>'s, may be in every translation unit).
+template <class = void> struct softmax_dispatch {
+  static max_fn max_of();
+  static exp_sum_fn exp_sub_sum();
+};
+
 // The best compiled target's kernels of one codec type. Declared alike in every translation
 // unit; the definitions below are compiled where STRATA_KERNELS_HEADER_ONLY is 1.
 template <class Codec> struct dispatch {
@@ -67,6 +77,12 @@ template <class Codec> dot_fn dispatch<Codec>::dot() {
 }
 template <class Codec> axpy_fn dispatch<Codec>::axpy() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::axpy;
+}
+template <class T> max_fn softmax_dispatch<T>::max_of() {
+  return &HWY_STATIC_DISPATCH(softmax_kernels)::max_of;
+}
+template <class T> exp_sum_fn softmax_dispatch<T>::exp_sub_sum() {
+  return &HWY_STATIC_DISPATCH(softmax_kernels)::exp_sub_sum;
 }
 #else
 // Like HWY_EXPORT, but the tables are static members of a class template (one definition
@@ -94,6 +110,22 @@ STRATA_KERNELS_TABLE(decode, decode_fn)
 STRATA_KERNELS_TABLE(dot, dot_fn)
 STRATA_KERNELS_TABLE(axpy, axpy_fn)
 #undef STRATA_KERNELS_TABLE
+template <class T> struct softmax_tables {
+  static const max_fn max_of[table_size];
+  static const exp_sum_fn exp_sub_sum[table_size];
+};
+#define STRATA_SOFTMAX_TABLE(FN, TYPE)                                                        \
+  template <class T>                                                                          \
+  const TYPE softmax_tables<T>::FN[table_size] = {                                            \
+      &decltype(hwy::DeduceFunctionCache(                                                     \
+          static_cast<TYPE>(nullptr)))::template ChooseAndCall<softmax_tables<T>::FN>,        \
+      HWY_CHOOSE_TARGET_LIST(softmax_kernels::FN), HWY_CHOOSE_FALLBACK(softmax_kernels::FN)}; \
+  template <class T> TYPE softmax_dispatch<T>::FN() {                                         \
+    return softmax_tables<T>::FN[hwy::GetChosenTarget().GetIndex()];                          \
+  }
+STRATA_SOFTMAX_TABLE(max_of, max_fn)
+STRATA_SOFTMAX_TABLE(exp_sub_sum, exp_sum_fn)
+#undef STRATA_SOFTMAX_TABLE
 #endif
 #endif  // STRATA_KERNELS_HEADER_ONLY
 
@@ -156,6 +188,17 @@ inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const vo
   kernels::detail::require_compiled<Codec>();
   kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values, dim,
                                            out);
+}
+
+// The softmax's loops over a row of scores (reference/softmax.hpp has the definition; the
+// kernels give its bits on x86): the maximum of x[0..n), n > 0 ...
+inline float softmax_max(const float* x, std::size_t n) {
+  return kernels::detail::softmax_dispatch<>::max_of()(x, n);
+}
+
+// ... and x[j] = exp(x[j] - m) for j < n, returning their sum.
+inline float softmax_exp_sum(float* x, std::size_t n, float m) {
+  return kernels::detail::softmax_dispatch<>::exp_sub_sum()(x, n, m);
 }
 
 }  // namespace strata
