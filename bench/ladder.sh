@@ -110,7 +110,8 @@ model_tag() {
 # Lloyd-Max tables; fork: the TurboQuant fork's tables, test-only, STRATA_TEST_CODEBOOK=fork).
 # The auto rows are the automatic policy (strata-tune, docs/policies.md): the first one tunes
 # the model once on the shipped calibration text (about 3 minutes here, counted in its
-# seconds) and caches the result under ~/.cache/strata/tune.
+# seconds) and caches the result under ~/.cache/strata/tune. q8_0r and q4_0r are llama.cpp's
+# q8_0 and q4_0 with its K/V rotation on (docs/policies.md); turbo4g32 fixes turbo's group.
 CONFIGS_FULL='f16|-ctk f16 -ctv f16|lm
 q8_0|-ctk q8_0 -ctv q8_0|lm
 q4_0|-ctk q4_0 -ctv q4_0|lm
@@ -144,7 +145,15 @@ turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork
 q8_0/turbo3 fork|-ctk q8_0 -ctv turbo3|fork
 auto 4.5|auto:bits=4.5|lm
-auto 6|auto:bits=6|lm'
+auto 6|auto:bits=6|lm
+q8_0r|-ctk q8_0r -ctv q8_0r|lm
+q4_0r|-ctk q4_0r -ctv q4_0r|lm
+q8_0r/q4_0r|-ctk q8_0r -ctv q4_0r|lm
+turbo5|-ctk turbo5 -ctv turbo5|lm
+turbo4g32|-ctk turbo4g32 -ctv turbo4g32|lm
+turbo5/turbo4|-ctk turbo5 -ctv turbo4|lm
+q8_0r/turbo4|-ctk q8_0r -ctv turbo4|lm
+q8_0r/turbo5|-ctk q8_0r -ctv turbo5|lm'
 
 # The tg-vs-depth sweep and the needle: a few policies / all of them.
 SWEEP_NAMES='f16,q8_0,turbo4,q8_0/turbo3,bv2+2'
@@ -426,7 +435,7 @@ if [ $SMOKE = 1 ]; then
 f32|-ctk f32 -ctv f32|lm
 bf16|-ctk bf16 -ctv bf16|lm
 bf16/f16|-ctk bf16 -ctv f16|lm' "$S" || ok=0
-  for c in q8_0 q4_0 turbo4 turbo2; do
+  for c in q8_0 q4_0 turbo4 turbo2 q4_0r turbo4g32; do
     if "$BIN/strata-perplexity" -m "$DATA/stories260K.gguf" -f "$TEXT" -c 128 --chunks 1 \
          -ctk "$c" -ctv "$c" --no-progress > "$S/logs/refused-$c.log" 2>&1; then
       echo "  FAILED: $c accepted on head dim 8"; ok=0
@@ -445,15 +454,16 @@ bf16/f16|-ctk bf16 -ctv f16|lm' "$S" || ok=0
   M=$(model_path smollm2)
   if [ -f "$M" ]; then
     L=$OUT/smollm2
-    quality "$M" 256 3 "$(select_configs "$CONFIGS_FULL" 'q8_0,q4_0,turbo4,q8_0/turbo3,q8_0/turbo2,bv2+2,turbo4 fork')" "$L" || ok=0
+    quality "$M" 256 3 "$(select_configs "$CONFIGS_FULL" 'q8_0,q4_0,turbo4,q8_0/turbo3,q8_0/turbo2,bv2+2,turbo4 fork,q4_0r')" "$L" || ok=0
     f16=$(get "$L" f16 ppl); q8=$(get "$L" q8_0 ppl)
     kq8=$(get "$L" q8_0 kld); kq4=$(get "$L" q4_0 kld); kt4=$(get "$L" turbo4 kld)
     kt4f=$(get "$L" 'turbo4 fork' kld); kq3=$(get "$L" q8_0/turbo3 kld); kq2=$(get "$L" q8_0/turbo2 kld)
-    kbv=$(get "$L" bv2+2 kld)
+    kbv=$(get "$L" bv2+2 kld); kq4r=$(get "$L" q4_0r kld)
     check "SmolLM2 q8_0 PPL $q8 within 1% of f16 $f16" "$q8 > 0 && ($q8 / $f16 - 1)^2 < 1e-4"
     check "SmolLM2 KLD q8_0 $kq8 < turbo4 $kt4 < q4_0 $kq4" "$kq8 < $kt4 && $kt4 < $kq4"
     check "SmolLM2 KLD turbo4 (Lloyd-Max) $kt4 < turbo4 (fork table) $kt4f" "$kt4 < $kt4f"
     check "SmolLM2 KLD q8_0/turbo3 $kq3 < Boundary V 2+2 $kbv < q8_0/turbo2 $kq2" "$kq3 < $kbv && $kbv < $kq2"
+    check "SmolLM2 KLD q4_0r (rotated) $kq4r < q4_0 $kq4" "$kq4r < $kq4"
     bench "$M" "$(select_configs "$CONFIGS_FULL" 'turbo4,bv2+2,turbo4 fork')" "$L" 0,256 32 4 1 bench.json || ok=0
     n=$(grep -c '"tokens_per_s"' "$L/bench.json" || true)
     check "strata-bench gave $n rows (4 caches x 2 depths x pp/tg = 16)" "$n == 16"

@@ -292,6 +292,68 @@ TEST_CASE("save / load round trip; corrupt, truncated and mismatched files are e
   fs::remove_all(dir);
 }
 
+TEST_CASE("rotated twins, turbo5 and fixed groups: attention, save / load, ids in the file") {
+  namespace fs = std::filesystem;
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 40;
+  const layer_map m = layer_map::dense(2, nkv, d, nh);
+  const cache_options opt{.n_ctx = 64, .max_batch = 8};
+  const char* policy = "k:0=q8_0r;k=turbo4g32;v:0=turbo5;v=q4_0r";
+  runtime_kv_cache a(m, parse_policy(policy), opt), exact(m, parse_policy("f32"), opt);
+  CHECK(a.k_codec(0) == codec_id::q8_0r);
+  CHECK(a.k_codec(1) == codec_id::turbo4g32);
+  CHECK(a.v_codec(0) == codec_id::turbo5);
+  CHECK(a.v_codec(1) == codec_id::q4_0r);
+  CHECK(a.bytes() == report(parse_policy(policy), m).bytes(64));
+  const auto k = gaussian(n * nkv * d, 50), v = gaussian(n * nkv * d, 51),
+             q = gaussian(2 * nh * d, 52);
+  for (std::size_t l : {0, 1}) {
+    std::vector<float> oa(2 * nh * d), oe(2 * nh * d);
+    for (std::size_t t = 0; t < n; t += 8) {
+      a.append(l, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 8);
+      exact.append(l, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 8);
+    }
+    a.attend(l, q.data(), 2, std::int64_t(n - 2), oa.data());
+    exact.attend(l, q.data(), 2, std::int64_t(n - 2), oe.data());
+    CHECK(max_abs_diff(oa, oe) < (l == 0 ? 0.1 : 0.2));  // V turbo5 / q4_0r, K q8_0r / turbo4g32
+  }
+  const fs::path dir = fs::temp_directory_path() / "strata_kv_cache_new_codecs_test";
+  fs::create_directories(dir);
+  const std::string file = (dir / "state.bin").string();
+  a.save(file);
+  runtime_kv_cache b(m, parse_policy(policy), opt);
+  b.load(file);
+  for (std::size_t l : {0, 1}) {
+    std::vector<float> oa(2 * nh * d), ob(2 * nh * d);
+    a.attend(l, q.data(), 2, std::int64_t(n - 2), oa.data());
+    b.attend(l, q.data(), 2, std::int64_t(n - 2), ob.data());
+    CHECK(max_abs_diff(oa, ob) == 0.0);
+  }
+  // The file names the codecs by id: rotation (q8_0 vs q8_0r) and group (turbo4 takes 64 at
+  // this head dim, turbo4g32 keeps 32) are part of it.
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // Bytes 28 + 2 * 22 = 72, 73: the first KV layer's K and V codec ids.
+  CHECK(std::uint8_t(bytes[72]) == 9);   // q8_0r
+  CHECK(std::uint8_t(bytes[73]) == 11);  // turbo5
+  runtime_kv_cache unrotated(m, parse_policy("k:0=q8_0;k=turbo4g32;v:0=turbo5;v=q4_0r"), opt);
+  CHECK_THROWS_WITH_AS(unrotated.load(file), doctest::Contains("saved with K q8_0r / V turbo5"),
+                       std::runtime_error);
+  runtime_kv_cache laddered(m, parse_policy("k:0=q8_0r;k=turbo4;v:0=turbo5;v=q4_0r"), opt);
+  CHECK_THROWS_WITH_AS(laddered.load(file), doctest::Contains("saved with K turbo4g32 / V q4_0r"),
+                       std::runtime_error);
+  fs::remove_all(dir);
+  // A fixed group that does not divide the head dim is refused, naming both.
+  CHECK_THROWS_WITH_AS(runtime_kv_cache(m, parse_policy("k=turbo4g128"), opt),
+                       doctest::Contains("head dim 64 is not a multiple of turbo4g128's block"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      runtime_kv_cache(layer_map::dense(1, 1, 96), parse_policy("v=turbo3g64"), {}),
+      doctest::Contains("turbo3g64"), std::invalid_argument);
+}
+
 TEST_CASE("threads: KV-head ranges of one layer, and different layers, in parallel") {
   const std::size_t d = 64, nkv = 4, nh = 16, n = 500, nq = 3;
   const layer_map m = layer_map::dense(2, nkv, d, nh);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -34,7 +35,18 @@ static_assert(turbo<3>::rotated && turbo<3>::id == codec_id::turbo3);
 static_assert(std::is_empty_v<turbo<2>> && std::is_empty_v<q8_0>);
 static_assert(check_codec<turbo<4, 64, fork_codebook<4>>>());
 static_assert(!codec<int> && !codec<float>);
-static_assert(parse_codec("turbo3") == codec_id::turbo3 && !parse_codec("turbo5"));
+static_assert(parse_codec("turbo3") == codec_id::turbo3 && !parse_codec("turbo6"));
+static_assert(parse_codec("turbo5") == codec_id::turbo5 && turbo<5>::bits_per_value == 5.125);
+static_assert(turbo<5, 64>::block_bytes == 42 && turbo<5, 16>::block_bytes == 12);
+static_assert(parse_codec("q8_0r") == codec_id::q8_0r && parse_codec("q4_0r") == codec_id::q4_0r);
+static_assert(q8_0r::rotated && !q8_0::rotated && q8_0r::block_bytes == 34);
+static_assert(q4_0r::rotated && q4_0r::block_bytes == 18 && q4_0r::bits_per_value == 4.5);
+static_assert(parse_codec("turbo4g32") == codec_id::turbo4g32 && !parse_codec("turbo4g16"));
+static_assert(parse_codec("turbo2g256") == codec_id::turbo2g256 && !parse_codec("turbo4g512"));
+static_assert(turbo_fixed<3, 64>::rotated && turbo_fixed<3, 64>::block_values == 64);
+static_assert(std::is_same_v<storage_t<turbo_fixed<3, 64>>, turbo<3, 64>>);
+static_assert(std::is_same_v<storage_t<q4_0r>, q4_0> && std::is_same_v<storage_t<q4_0>, q4_0>);
+static_assert(!grouped_codec<turbo_fixed<4, 32>> && !grouped_codec<q8_0r>);
 static_assert(codec_name(codec_id::q4_0) == "q4_0");
 
 TEST_CASE("codec ids: names round trip and match the codec types") {
@@ -47,6 +59,23 @@ TEST_CASE("codec ids: names round trip and match the codec types") {
   CHECK(std::string_view(turbo<2>::name) == codec_name(turbo<2>::id));
   CHECK(std::string_view(turbo<3, 32>::name) == "turbo3");
   CHECK(std::string_view(turbo<4>::name) == codec_name(turbo<4>::id));
+  CHECK(std::string_view(turbo<5>::name) == "turbo5");
+  CHECK(std::string_view(q8_0r::name) == "q8_0r");
+  CHECK(std::string_view(q4_0r::name) == "q4_0r");
+  // The fixed-group ids: 12 + 4 (B - 2) + log2(G / 32), names turbo<B>g<G>.
+  int fixed = 0;
+  standard_codecs::for_each([&](auto t) {
+    using C = typename decltype(t)::type;
+    if constexpr (requires { C::group; } && aliased_codec<C>) {
+      const int lg = C::group == 32 ? 0 : C::group == 64 ? 1 : C::group == 128 ? 2 : 3;
+      CHECK(int(C::id) == 12 + 4 * (C::bits - 2) + lg);
+      CHECK(std::string(C::name) ==
+            "turbo" + std::to_string(C::bits) + "g" + std::to_string(C::group));
+      CHECK(C::block_bytes == std::size_t(2 + C::group * C::bits / 8));
+      ++fixed;
+    }
+  });
+  CHECK(fixed == 16);
   CHECK_FALSE(parse_codec("F16"));
   CHECK_FALSE(parse_codec(""));
 }
@@ -69,6 +98,10 @@ template <int B, int G> void check_pack() {
     for (std::size_t j = 0; j < sizeof idx; ++j) set += __builtin_popcount(idx[j]);
     CHECK(set == B);
     if constexpr (B == 4) CHECK(idx[e % (G / 2)] == (e < G / 2 ? 0x0f : 0xf0));
+    if constexpr (B == 5) {
+      CHECK(idx[e % (G / 2)] == (e < G / 2 ? 0x0f : 0xf0));
+      CHECK(idx[G / 2 + e % (G / 8)] == 1u << (e / (G / 8)));
+    }
     if constexpr (B == 2 || B == 3) CHECK(((idx[e % (G / 4)] >> (2 * (e / (G / 4)))) & 3) == 3);
     if constexpr (B == 3) CHECK(((idx[G / 4 + e % (G / 8)] >> (e / (G / 8))) & 1) == 1);
   }
@@ -87,6 +120,13 @@ TEST_CASE("turbo index packing: round trip and planar layout") {
   check_pack<4, 32>();
   check_pack<4, 64>();
   check_pack<4, 128>();
+  check_pack<4, 256>();
+  check_pack<3, 256>();
+  check_pack<5, 16>();
+  check_pack<5, 32>();
+  check_pack<5, 64>();
+  check_pack<5, 128>();
+  check_pack<5, 256>();
 }
 
 namespace {

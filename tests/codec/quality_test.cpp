@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <strata/codec/half.hpp>
@@ -64,6 +65,7 @@ TEST_CASE("turbo<b>: normalised per-coordinate MSE on 20,000 Gaussian vectors vs
   check_turbo_vs_lloyd_max<2>(x);
   check_turbo_vs_lloyd_max<3>(x);
   check_turbo_vs_lloyd_max<4>(x);
+  check_turbo_vs_lloyd_max<5>(x);
   // The fork's 4-bit table is much worse (its measured 0.018).
   const double fork = relative_mse(x, round_trip_rows<turbo<4, 128, fork_codebook<4>>>(x, 128));
   CHECK(fork > 1.7 * lloyd_max_codebook<4>::mse);
@@ -131,6 +133,56 @@ TEST_CASE("turbo: outlier channels cost at most 1.5x the Gaussian error (rotatio
     with_turbo_group<3>(d, check);
     with_turbo_group<4>(d, check);
   }
+}
+
+TEST_CASE("fixed turbo groups: Bits + 16 / G bits per value; the MSE falls with the group") {
+  // turbo_fixed<B, G> is turbo<B, G>'s blocks; a smaller group spends scale bits for a lower
+  // error (more norm information per value), a group of 256 saves them.
+  const auto x = gaussian_rows(2000, 256, 11);
+  const auto mse = [&](auto codec) {
+    using C = decltype(codec);
+    return relative_mse(x, round_trip_rows<C>(x, 256));
+  };
+  const double g32 = mse(turbo_fixed<4, 32>{}), g64 = mse(turbo_fixed<4, 64>{});
+  const double g128 = mse(turbo_fixed<4, 128>{}), g256 = mse(turbo_fixed<4, 256>{});
+  MESSAGE("turbo4 g32 " << g32 << ", g64 " << g64 << ", g128 " << g128 << ", g256 " << g256);
+  CHECK(g32 < g64);
+  CHECK(g64 < g128);
+  CHECK(g128 < g256);
+  CHECK(g256 < 1.03 * lloyd_max_codebook<4>::mse);
+  CHECK(g32 > 0.8 * lloyd_max_codebook<4>::mse);
+  CHECK(mse(turbo_fixed<5, 256>{}) < 1.03 * lloyd_max_codebook<5>::mse);
+  CHECK(mse(turbo_fixed<2, 32>{}) < 1.03 * lloyd_max_codebook<2>::mse);
+  CHECK(turbo_fixed<4, 32>::bits_per_value == 4.5);
+  CHECK(turbo_fixed<4, 256>::bits_per_value == 4.0625);
+  CHECK(turbo_fixed<5, 64>::bits_per_value == 5.25);
+}
+
+TEST_CASE("q8_0r and q4_0r: q8_0's and q4_0's blocks of rotated rows; outliers cost little") {
+  // Rotation makes outlier rows Gaussian-like (docs/codecs.md "Rotations"): q4_0r's error on
+  // rows with 4 channels at 20x stays within 1.5x its Gaussian error, q4_0's grows over 3x.
+  const std::size_t d = 128, n = 300;
+  const auto g = gaussian_rows(n, d, 12);
+  const auto o = outlier_rows(n, d, 4, 20.0f, 13);
+  const auto check = [&](auto twin, auto base) {
+    using T = decltype(twin);
+    using B = decltype(base);
+    static_assert(T::rotated && !B::rotated && T::block_bytes == B::block_bytes);
+    const double tg = mean_row_relative_mse(g, round_trip_rows<T>(g, d), d);
+    const double to = mean_row_relative_mse(o, round_trip_rows<T>(o, d), d);
+    const double bo = mean_row_relative_mse(o, round_trip_rows<B, identity_rotation>(o, d), d);
+    MESSAGE(std::string(T::name) << ": Gaussian " << tg << ", outliers " << to << "; "
+                                 << std::string(B::name) << " unrotated on outliers " << bo);
+    CHECK(to < 1.5 * tg);
+    CHECK(bo > 3.0 * to);
+    // The same blocks: encoding a row with the twin gives the base's bytes.
+    std::vector<unsigned char> a(d / T::block_values * T::block_bytes), b(a.size());
+    reference::encode<T>(g.data(), d, a.data());
+    reference::encode<B>(g.data(), d, b.data());
+    CHECK(a == b);
+  };
+  check(q8_0r{}, q8_0{});
+  check(q4_0r{}, q4_0{});
 }
 
 TEST_CASE("turbo scale rule: norm correction lowers the attention error of compressed K") {

@@ -232,18 +232,65 @@ template <class C> std::vector<std::size_t> test_dims() {
     return {5 * C::block_values};
 }
 
+// Whether some non-alias codec of standard_codecs gives S with a group of the ladder (then its
+// own test case checks S's kernels).
+template <class S> constexpr bool on_the_ladder() {
+  bool found = false;
+  standard_codecs::for_each([&](auto t) {
+    using C = typename decltype(t)::type;
+    if constexpr (!aliased_codec<C>)
+      for_each_group_variant<C>(
+          [&](auto v) { found = found || std::is_same_v<typename decltype(v)::type, S>; });
+  });
+  return found;
+}
+
+// An alias (q8_0r, turbo4g32) runs its storage type's kernels: the same bytes and results
+// through the alias as through the storage type, on the current target.
+template <class A> void check_alias(std::size_t dim) {
+  using S = storage_t<A>;
+  const std::size_t n = 7, row = dim / A::block_values * A::block_bytes;
+  const auto x = make_rows(n, dim, 77);
+  std::vector<unsigned char> a(n * row), b(n * row);
+  strata::encode<A>(x.data(), n * dim, a.data());
+  strata::encode<S>(x.data(), n * dim, b.data());
+  CHECK(a == b);
+  std::vector<float> da(n * dim), db(n * dim);
+  strata::decode<A>(a.data(), n * dim, da.data());
+  strata::decode<S>(b.data(), n * dim, db.data());
+  CHECK(da == db);
+  const auto q = make_rows(5, dim, 78);
+  std::vector<float> sa(5 * n), sb(5 * n);
+  strata::dot<A>(q.data(), 5, dim, a.data(), row, n, sa.data(), n);
+  strata::dot<S>(q.data(), 5, dim, b.data(), row, n, sb.data(), n);
+  CHECK(sa == sb);
+  std::vector<float> oa(5 * dim, 0.0f), ob(5 * dim, 0.0f);
+  strata::axpy<A>(sb.data(), 5, n, a.data(), row, n, dim, oa.data());
+  strata::axpy<S>(sb.data(), 5, n, b.data(), row, n, dim, ob.data());
+  CHECK(oa == ob);
+}
+
 // Every codec of standard_codecs, with every group the ladder gives it, against the reference
 // on every target: one test case per codec (a codec added to the set is tested here with no
-// edit), which .ci/aarch64.sh runs as separate processes under qemu.
+// edit), which .ci/aarch64.sh runs as separate processes under qemu. An alias is checked to
+// run its storage type's kernels; a storage type no ladder gives (turbo<B, 256>) is checked
+// against the reference too, at one head dim (qemu's SVE is slow).
 TEST_CASE_TEMPLATE_DEFINE("kernels: a standard codec matches the reference on every target", Case,
                           kernels_match_reference) {
   using C = strata_test::codec_of<standard_codecs, Case>;
   strata_test::for_each_target([] {
-    for_each_group_variant<C>([](auto v) {
-      using V = typename decltype(v)::type;
-      INFO("codec ", V::name, ", groups of ", V::block_values);
-      check_codec<V>(test_dims<V>());
-    });
+    if constexpr (aliased_codec<C>) {
+      using S = storage_t<C>;
+      INFO("codec ", C::name, ", stored as ", S::name, " with blocks of ", S::block_values);
+      check_alias<C>(2 * C::block_values);
+      if constexpr (!on_the_ladder<S>()) check_codec<S>({S::block_values});
+    } else {
+      for_each_group_variant<C>([](auto v) {
+        using V = typename decltype(v)::type;
+        INFO("codec ", V::name, ", groups of ", V::block_values);
+        check_codec<V>(test_dims<V>());
+      });
+    }
   });
 }
 TEST_CASE_TEMPLATE_APPLY(kernels_match_reference, strata_test::codec_cases<standard_codecs>);
@@ -288,16 +335,26 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
     std::size_t dim, values, bytes;
     const char* name;
   };
-  for (const auto& e :
-       {expect{codec_id::f32, 8, 1, 4, "f32"}, expect{codec_id::f16, 64, 1, 2, "f16"},
-        expect{codec_id::bf16, 80, 1, 2, "bf16"}, expect{codec_id::q8_0, 128, 32, 34, "q8_0"},
-        expect{codec_id::q4_0, 96, 32, 18, "q4_0"},
-        expect{codec_id::turbo2, 128, 128, 34, "turbo2"},
-        expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
-        expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
-        expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
-        expect{codec_id::turbo3, 80, 16, 8, "turbo3"}, expect{codec_id::vq2, 128, 128, 34, "vq2"},
-        expect{codec_id::vq2, 64, 64, 18, "vq2"}, expect{codec_id::vq2, 80, 16, 6, "vq2"}}) {
+  for (const auto& e : {expect{codec_id::f32, 8, 1, 4, "f32"},
+                        expect{codec_id::f16, 64, 1, 2, "f16"},
+                        expect{codec_id::bf16, 80, 1, 2, "bf16"},
+                        expect{codec_id::q8_0, 128, 32, 34, "q8_0"},
+                        expect{codec_id::q4_0, 96, 32, 18, "q4_0"},
+                        expect{codec_id::turbo2, 128, 128, 34, "turbo2"},
+                        expect{codec_id::turbo3, 256, 128, 50, "turbo3"},
+                        expect{codec_id::turbo4, 64, 64, 34, "turbo4"},
+                        expect{codec_id::turbo4, 96, 32, 18, "turbo4"},
+                        expect{codec_id::turbo3, 80, 16, 8, "turbo3"},
+                        expect{codec_id::vq2, 128, 128, 34, "vq2"},
+                        expect{codec_id::vq2, 64, 64, 18, "vq2"},
+                        expect{codec_id::vq2, 80, 16, 6, "vq2"},
+                        expect{codec_id::q8_0r, 64, 32, 34, "q8_0r"},
+                        expect{codec_id::q4_0r, 96, 32, 18, "q4_0r"},
+                        expect{codec_id::turbo5, 64, 64, 42, "turbo5"},
+                        expect{codec_id::turbo5, 256, 128, 82, "turbo5"},
+                        expect{codec_id::turbo4g32, 64, 32, 18, "turbo4g32"},
+                        expect{codec_id::turbo3g256, 256, 256, 98, "turbo3g256"},
+                        expect{codec_id::turbo5g64, 192, 64, 42, "turbo5g64"}}) {
     const codec_kernels t = make_kernel_table(e.id, std::uint32_t(e.dim));
     CHECK(t.layout.block_values == e.values);
     CHECK(t.layout.block_bytes == e.bytes);
@@ -330,7 +387,10 @@ TEST_CASE("make_kernel_table: a head dim that is not whole blocks is refused nam
   for (auto [id, dim] :
        {std::pair{codec_id::q8_0, std::size_t(8)}, std::pair{codec_id::q4_0, std::size_t(80)},
         std::pair{codec_id::turbo4, std::size_t(8)}, std::pair{codec_id::turbo2, std::size_t(0)},
-        std::pair{codec_id::vq2, std::size_t(8)}}) {
+        std::pair{codec_id::vq2, std::size_t(8)}, std::pair{codec_id::q4_0r, std::size_t(80)},
+        std::pair{codec_id::turbo4g256, std::size_t(64)},
+        std::pair{codec_id::turbo4g64, std::size_t(96)},
+        std::pair{codec_id::turbo5g32, std::size_t(16)}}) {
     try {
       (void)make_kernel_table(id, std::uint32_t(dim));
       FAIL("no exception for ", codec_name(id), " head dim ", dim);

@@ -215,6 +215,19 @@ TEST_CASE("policy strings") {
     CHECK(c.k == codec_id::f16);
     CHECK(c.v == codec_id::turbo4);
   }
+  SUBCASE("rotated twins, turbo5 and fixed turbo groups") {
+    const policy_spec a = parse_policy("-ctk q8_0r -ctv q4_0r");
+    CHECK(a.k == codec_id::q8_0r);
+    CHECK(a.v == codec_id::q4_0r);
+    const policy_spec b = parse_policy("k=turbo4g32;v=turbo5");
+    CHECK(b.k == codec_id::turbo4g32);
+    CHECK(b.v == codec_id::turbo5);
+    const policy_spec c = parse_policy("v:first2,last2=q8_0r;k=turbo5g256;v=turbo2g64");
+    CHECK(c.resolve(0, 10).v == codec_id::q8_0r);
+    CHECK(c.resolve(5, 10).k == codec_id::turbo5g256);
+    CHECK(c.resolve(5, 10).v == codec_id::turbo2g64);
+    CHECK(parse_policy(c.to_string()).resolve(m) == c.resolve(m));
+  }
   SUBCASE("presets by name equal the compile-time presets") {
     CHECK(parse_policy("la7") == to_spec<la7<>>());
     CHECK(parse_policy("boundary-v") == to_spec<boundary_v<>>());
@@ -257,9 +270,14 @@ TEST_CASE("policy strings") {
     }
   }
   SUBCASE("errors name the valid choices") {
-    CHECK_THROWS_WITH_AS(parse_policy("turbo5"),
+    CHECK_THROWS_WITH_AS(parse_policy("turbo6"),
                          doctest::Contains(standard_codecs::names().c_str()),
                          std::invalid_argument);
+    // Groups outside 32, 64, 128, 256, and spellings near the rotated twins', are unknown.
+    for (const char* bad : {"k=turbo4g16", "k=turbo4g48", "v=turbo5g512", "k=turbo4g", "k=q8_0rr",
+                            "-ctk q4_0R", "v=turbo1g32"})
+      CHECK_THROWS_WITH_AS(parse_policy(bad), doctest::Contains("unknown KV cache type"),
+                           std::invalid_argument);
     for (codec_id id : all_codec_ids)  // every standard codec is named in the list
       CHECK(standard_codecs::names().find(std::string(codec_name(id))) != std::string::npos);
     CHECK_THROWS_WITH_AS(parse_policy("la9"), doctest::Contains("la1 la2 la5 la6 la7 boundary-v"),

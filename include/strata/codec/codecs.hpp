@@ -10,8 +10,10 @@
 #include <strata/codec/bf16.hpp>
 #include <strata/codec/f16.hpp>
 #include <strata/codec/f32.hpp>
+#include <strata/codec/fixed_group.hpp>
 #include <strata/codec/q4_0.hpp>
 #include <strata/codec/q8_0.hpp>
+#include <strata/codec/rotated_twin.hpp>
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/codec/turbo.hpp>
 #include <strata/codec/vq2.hpp>
@@ -69,5 +71,7 @@ template <class C> consteval bool check_codec() {
 static_assert(codec<f32> && codec<f16> && codec<bf16> && codec<q8_0> && codec<q4_0>);
 static_assert(codec<turbo<2>> && codec<turbo<3>> && codec<turbo<4>> && codec<turbo<4, 32>>);
 static_assert(codec<vq2<128>> && codec<vq2<64>> && codec<vq2<16>>);
+static_assert(codec<q8_0r> && codec<q4_0r> && codec<turbo<5>> && codec<turbo<5, 16>>);
+static_assert(codec<turbo_fixed<4, 32>> && codec<turbo_fixed<2, 256>>);
 
 }  // namespace strata

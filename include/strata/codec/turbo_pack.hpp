@@ -8,10 +8,18 @@
 namespace strata {
 
 template <int Bits, int Group> constexpr void turbo_pack(const std::uint8_t* q, std::uint8_t* idx) {
-  static_assert(Bits == 2 || Bits == 3 || Bits == 4);
-  if constexpr (Bits == 4) {
+  static_assert(Bits >= 2 && Bits <= 5);
+  if constexpr (Bits >= 4) {
     for (int j = 0; j < Group / 2; ++j)
       idx[j] = std::uint8_t((q[j] & 0xf) | ((q[j + Group / 2] & 0xf) << 4));
+    if constexpr (Bits == 5) {
+      constexpr int E = Group / 8;
+      for (int j = 0; j < E; ++j) {
+        std::uint8_t hi = 0;
+        for (int k = 0; k < 8; ++k) hi = std::uint8_t(hi | (((q[j + k * E] >> 4) & 1) << k));
+        idx[Group / 2 + j] = hi;
+      }
+    }
   } else {
     constexpr int Q = Group / 4;
     for (int j = 0; j < Q; ++j)
@@ -30,11 +38,17 @@ template <int Bits, int Group> constexpr void turbo_pack(const std::uint8_t* q, 
 
 template <int Bits, int Group>
 constexpr void turbo_unpack(const std::uint8_t* idx, std::uint8_t* q) {
-  static_assert(Bits == 2 || Bits == 3 || Bits == 4);
-  if constexpr (Bits == 4) {
+  static_assert(Bits >= 2 && Bits <= 5);
+  if constexpr (Bits >= 4) {
     for (int j = 0; j < Group / 2; ++j) {
       q[j] = idx[j] & 0xf;
       q[j + Group / 2] = idx[j] >> 4;
+    }
+    if constexpr (Bits == 5) {
+      constexpr int E = Group / 8;
+      for (int j = 0; j < E; ++j)
+        for (int k = 0; k < 8; ++k)
+          q[j + k * E] = std::uint8_t(q[j + k * E] | (((idx[Group / 2 + j] >> k) & 1) << 4));
     }
   } else {
     constexpr int Q = Group / 4;

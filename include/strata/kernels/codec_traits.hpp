@@ -20,7 +20,8 @@ struct float_family {};  // f32, f16, bf16: one value per block, decoded to f32 
 struct q8_family {};     // q8_0: int8 values, fp16 scale per 32
 struct q4_family {};     // q4_0: 4-bit values - 8, fp16 scale per 32
 struct turbo_family {};  // turbo<B, G>: packed codebook indices, fp16 scale per group
-struct vq_family {};     // vq2<G>: 16-bit d8 lattice codes per 8 values, fp16 scale per group
+// An alias (strata/codec/codec_alias.hpp) is read by its storage type's family and kernels.
+struct vq_family {};  // vq2<G>: 16-bit d8 lattice codes per 8 values, fp16 scale per group
 
 template <class Codec> struct family_of { using type = void; };
 template <> struct family_of<f32> { using type = float_family; };
@@ -30,6 +31,7 @@ template <> struct family_of<q8_0> { using type = q8_family; };
 template <> struct family_of<q4_0> { using type = q4_family; };
 template <int B, int G, class CB> struct family_of<turbo<B, G, CB>> { using type = turbo_family; };
 template <int G> struct family_of<vq2<G>> { using type = vq_family; };
+template <aliased_codec C> struct family_of<C> : family_of<typename C::storage> {};
 template <class Codec> using family_t = typename family_of<Codec>::type;
 
 template <class Codec>
@@ -41,11 +43,12 @@ template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
   static constexpr int bits = B;
   static constexpr int group = G;
   static constexpr int levels = 1 << B;
-  // Bytes of one "plane": B = 4 has 2 planes of G/2 bytes (low / high nibbles), B = 2 and the
-  // low two bits of B = 3 have 4 planes of G/4 bytes; B = 3's high bits are 8 planes of G/8.
-  static constexpr int plane_bytes = B == 4 ? G / 2 : G / 4;
-  static constexpr int planes = B == 4 ? 2 : 4;
-  static constexpr int high_offset = G / 4;  // B = 3: where the high-bit planes start
+  // Bytes of one "plane": B = 4 (and the low four bits of B = 5) has 2 planes of G/2 bytes
+  // (low / high nibbles), B = 2 and the low two bits of B = 3 have 4 planes of G/4 bytes;
+  // the high bits of B = 3 and B = 5 are 8 planes of G/8.
+  static constexpr int plane_bytes = B >= 4 ? G / 2 : G / 4;
+  static constexpr int planes = B >= 4 ? 2 : 4;
+  static constexpr int high_offset = B >= 4 ? G / 2 : G / 4;  // B = 3, 5: the high-bit planes
   static constexpr int high_bytes = G / 8;
 
   static constexpr std::array<float, levels> codebook() { return CB::centroids; }
@@ -60,18 +63,20 @@ template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
   // subtract 64 * sum(q) once per query block.
   static constexpr float unit = max_abs() / 63.0f;
   static constexpr int codebook_offset = 64;
-  static constexpr std::array<std::int8_t, 16> codebook_i8() {
-    std::array<std::int8_t, 16> q{};
+  // 16 entries (a byte table) for B <= 4, 32 for B = 5.
+  static constexpr std::size_t table_size = levels < 16 ? 16 : std::size_t(levels);
+  static constexpr std::array<std::int8_t, table_size> codebook_i8() {
+    std::array<std::int8_t, table_size> q{};
     for (int i = 0; i < levels; ++i) {
       const float v = codebook()[std::size_t(i)] * 63.0f / max_abs();
       q[std::size_t(i)] = std::int8_t(v < 0 ? -int(-v + 0.5f) : int(v + 0.5f));
     }
     return q;
   }
-  static constexpr std::array<std::uint8_t, 16> codebook_u8() {
-    std::array<std::uint8_t, 16> u{};
-    for (int i = 0; i < 16; ++i)
-      u[std::size_t(i)] = std::uint8_t(codebook_i8()[std::size_t(i)] + codebook_offset);
+  static constexpr std::array<std::uint8_t, table_size> codebook_u8() {
+    std::array<std::uint8_t, table_size> u{};
+    for (std::size_t i = 0; i < table_size; ++i)
+      u[i] = std::uint8_t(codebook_i8()[i] + codebook_offset);
     return u;
   }
 };

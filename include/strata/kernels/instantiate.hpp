@@ -1,11 +1,17 @@
 #pragma once
-// The body of strata::kernels' one translation unit (CMake generates a .cpp that includes this
-// header): the Highway kernels of every precompiled codec type (strata/kernels/precompiled.hpp)
-// for every target, which units compiled with STRATA_KERNELS_PRECOMPILED call. Taking each
-// dispatch function's address instantiates it here; the array keeps them in the object file.
+// The body of strata::kernels' translation units (CMake generates one .cpp per part, each
+// defining STRATA_KERNELS_PART and STRATA_KERNELS_PARTS before including this header): the
+// Highway kernels of every precompiled codec type (strata/kernels/precompiled.hpp) for every
+// target, which units compiled with STRATA_KERNELS_PRECOMPILED call. Part P holds the types at
+// positions P, P + PARTS, ... Taking each dispatch function's address instantiates it here;
+// the array keeps them in the object file.
 
 #ifndef STRATA_KERNELS_DEFINE
 #define STRATA_KERNELS_DEFINE 1
+#endif
+#ifndef STRATA_KERNELS_PART
+#define STRATA_KERNELS_PART 0
+#define STRATA_KERNELS_PARTS 1
 #endif
 #include <array>
 #include <cstddef>
@@ -15,11 +21,8 @@
 
 namespace strata::kernels::detail {
 
-inline constexpr std::size_t precompiled_count = [] {
-  std::size_t n = 0;
-  for_each_precompiled([&](auto) { ++n; });
-  return n;
-}();
+static_assert(STRATA_KERNELS_PART < STRATA_KERNELS_PARTS,
+              "strata::kernels: STRATA_KERNELS_PART must be below STRATA_KERNELS_PARTS");
 
 struct dispatch_set {
   encode_fn (*encode)();
@@ -28,17 +31,33 @@ struct dispatch_set {
   axpy_fn (*axpy)();
 };
 
-// External linkage: the definitions stay in the library even where nothing here calls them.
-extern const std::array<dispatch_set, precompiled_count> precompiled_dispatch;
-const std::array<dispatch_set, precompiled_count> precompiled_dispatch = [] {
-  std::array<dispatch_set, precompiled_count> a{};
+namespace {
+constexpr std::size_t part = STRATA_KERNELS_PART, parts = STRATA_KERNELS_PARTS;
+constexpr std::size_t part_count = [] {
+  std::size_t n = 0;
+  for_each_precompiled_part<part, parts>([&](auto) { ++n; });
+  return n;
+}();
+}  // namespace
+
+// One array per part, named by it (external linkage: the definitions stay in the library even
+// where nothing here calls them).
+#define STRATA_KERNELS_JOIN2(a, b) a##b
+#define STRATA_KERNELS_JOIN(a, b) STRATA_KERNELS_JOIN2(a, b)
+#define STRATA_KERNELS_ARRAY STRATA_KERNELS_JOIN(precompiled_dispatch_, STRATA_KERNELS_PART)
+extern const std::array<dispatch_set, part_count> STRATA_KERNELS_ARRAY;
+const std::array<dispatch_set, part_count> STRATA_KERNELS_ARRAY = [] {
+  std::array<dispatch_set, part_count> a{};
   std::size_t i = 0;
-  for_each_precompiled([&](auto t) {
+  for_each_precompiled_part<part, parts>([&](auto t) {
     using C = typename decltype(t)::type;
     a[i++] = {&dispatch<C>::encode, &dispatch<C>::decode, &dispatch<C>::dot, &dispatch<C>::axpy};
   });
   return a;
 }();
+#undef STRATA_KERNELS_ARRAY
+#undef STRATA_KERNELS_JOIN
+#undef STRATA_KERNELS_JOIN2
 
 // The softmax loops (no codec), compiled here for the units that see declarations only.
 struct softmax_set {

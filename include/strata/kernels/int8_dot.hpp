@@ -94,6 +94,9 @@ template <int G> struct int8_block<vq2<G>> {
   }
 };
 
+// An alias (q8_0r, turbo4g32) reads as its storage codec.
+template <aliased_codec C> struct int8_block<C> : int8_block<typename C::storage> {};
+
 // The reference int8 dot, same signature as strata::dot.
 template <class Codec>
 void int8_dot_reference(const float* q, std::size_t n_q, std::size_t dim, const void* keys,

@@ -1,6 +1,7 @@
 #pragma once
 // strata::encode / decode / dot / axpy for every codec (docs/formats.md), compiled for every
-// SIMD target Highway generates and dispatched at run time (one dispatch per call).
+// SIMD target Highway generates and dispatched at run time (one dispatch per call). An alias
+// codec (q8_0r, turbo4g32: strata/codec/codec_alias.hpp) runs the kernels of its storage type.
 //
 // Two ways to compile it, chosen per translation unit:
 // - header-only (strata::strata): the per-target code (kernels-inl.hpp) is re-included once
@@ -155,16 +156,16 @@ template <kernels::kernel_codec Codec>
 inline void encode(const float* x, std::size_t n, void* out) {
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
-  kernels::detail::require_compiled<Codec>();
-  kernels::detail::dispatch<Codec>::encode()(x, n, out);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch<storage_t<Codec>>::encode()(x, n, out);
 }
 
 // n / block_values blocks at in -> x[0..n).
 template <kernels::kernel_codec Codec> inline void decode(const void* in, std::size_t n, float* x) {
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
-  kernels::detail::require_compiled<Codec>();
-  kernels::detail::dispatch<Codec>::decode()(in, n, x);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch<storage_t<Codec>>::decode()(in, n, x);
 }
 
 // scores[i * score_stride + j] = <q_i, key_j>, i < n_q, j < n_keys (docs/formats.md).
@@ -174,9 +175,9 @@ inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* ke
                 std::size_t score_stride) {
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
-  kernels::detail::require_compiled<Codec>();
-  kernels::detail::dispatch<Codec>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
-                                          score_stride);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch<storage_t<Codec>>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
+                                                     score_stride);
 }
 
 // out[i * dim + c] += sum_j w[i * w_stride + j] * value_j[c] (docs/formats.md).
@@ -185,9 +186,9 @@ inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const vo
                  std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
-  kernels::detail::require_compiled<Codec>();
-  kernels::detail::dispatch<Codec>::axpy()(w, n_q, w_stride, values, value_stride, n_values, dim,
-                                           out);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch<storage_t<Codec>>::axpy()(w, n_q, w_stride, values, value_stride,
+                                                      n_values, dim, out);
 }
 
 // The softmax's loops over a row of scores (reference/softmax.hpp has the definition; the

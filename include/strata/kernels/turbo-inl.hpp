@@ -1,5 +1,7 @@
 // turbo<B, G> (packed Lloyd-Max codebook indices, one fp16 scale per group; docs/formats.md):
-// its readers and encoder, per Highway target. A fragment of kernels-inl.hpp.
+// its readers and encoder, per Highway target. A fragment of kernels-inl.hpp. The readers serve
+// B = 2, 3, 4 (16-entry byte tables); turbo5's 32 entries are read by turbo5-inl.hpp, and the
+// encoder serves every B.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
@@ -110,7 +112,8 @@ template <class Codec> constexpr byte_tables turbo_byte_tables() {
 
 // Values in the layout of the byte-plane decode at full vector width: within a segment of L
 // indices (L/16 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3.
-template <int B, int G, class CB> struct f32_reader<turbo<B, G, CB>> {
+template <int B, int G, class CB>
+requires(B <= 4) struct f32_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
   static constexpr std::size_t kBytes =
@@ -154,7 +157,8 @@ template <int B, int G, class CB> struct f32_reader<turbo<B, G, CB>> {
 // Decode in element order (128-bit segments): the byte tables looked up on the packed indices
 // give the four bytes of each value, two zips put them together. Exact: value = scale *
 // codebook[index], the same float multiply as the reference.
-template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
+template <int B, int G, class CB>
+requires(B <= 4) struct block_decoder<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
   using DU = hn::Full128<std::uint8_t>;
@@ -185,7 +189,8 @@ template <int B, int G, class CB> struct block_decoder<turbo<B, G, CB>> {
 };
 
 // Keys as the 7-bit image of the codebook + 64 (codec_traits.hpp), looked up per index.
-template <int B, int G, class CB> struct i8_reader<turbo<B, G, CB>> {
+template <int B, int G, class CB>
+requires(B <= 4) struct i8_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
   static constexpr std::size_t kBytes =
@@ -273,7 +278,7 @@ using u32x8 = hn::Vec256<std::uint32_t>;
 // B = 2, 3: pass p covers bytes 8p .. 8p + 7 of the low planes, chunk C = plane C (elements
 // C * G/4 + 8p + l); B = 3's high bit of lane l is bit 2C + 8p / E of high byte 8p % E + l.
 template <int B, int G, class CB>
-requires(G >= 64 && G % 32 == 0) struct lane_reader<turbo<B, G, CB>> {
+requires(B <= 4 && G >= 64 && G % 32 == 0) struct lane_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
   using traits = turbo_traits<codec>;
   static constexpr bool four_rows = HWY_TARGET == HWY_AVX2 && B == 2;

@@ -9,6 +9,7 @@
 //     x * (1 / d) with round-half-even (nearbyint in the default rounding mode).
 //   - q4_0: max = first signed value of largest magnitude; d = max / -8 (|d| clamped);
 //     q = clamp(floor(x * (1 / d) + 8.5), 0, 15) (ggml's rule).
+//   - an alias (q8_0r, turbo4g32, ...) encodes and decodes as its storage codec.
 //   - turbo: n = |x| over the group (sum of squares in double); n == 0 gives an all-zero block.
 //     v_i = x_i * float(sqrt(G) / n); index = number of thresholds t with t < v_i; the scale is
 //     turbo_scale_rule (below), stored as fp16, clamped to 65504.
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include <strata/codec/codec_alias.hpp>
 #include <strata/codec/codecs.hpp>
 #include <strata/codec/d8_codebook.hpp>
 #include <strata/codec/half.hpp>
@@ -185,6 +187,14 @@ template <int G> void decode_block(vq2<G>, const typename vq2<G>::block& b, floa
     d8::decode_chunk(b.code[c], k);
     for (int i = 0; i < 8; ++i) x[8 * c + i] = h * float(k[i]);
   }
+}
+
+// ---- an alias (q8_0r, turbo4g32: strata/codec/codec_alias.hpp) is its storage codec ----
+template <aliased_codec C> void encode_block(C, const float* x, typename C::block& b) {
+  encode_block(typename C::storage{}, x, b);
+}
+template <aliased_codec C> void decode_block(C, const typename C::block& b, float* x) {
+  decode_block(typename C::storage{}, b, x);
 }
 
 }  // namespace reference::detail
