@@ -59,7 +59,9 @@ const std::array<dispatch_set, part_count> STRATA_KERNELS_ARRAY = [] {
 #undef STRATA_KERNELS_JOIN
 #undef STRATA_KERNELS_JOIN2
 
-// The softmax loops (no codec), compiled here for the units that see declarations only.
+#if STRATA_KERNELS_PART == 0
+// The softmax loops (no codec), compiled here for the units that see declarations only (in
+// part 0 only: the set is defined once).
 struct softmax_set {
   max_fn (*max_of)();
   exp_sum_fn (*exp_sub_sum)();
@@ -67,5 +69,6 @@ struct softmax_set {
 extern const softmax_set precompiled_softmax;
 const softmax_set precompiled_softmax = {&softmax_dispatch<>::max_of,
                                          &softmax_dispatch<>::exp_sub_sum};
+#endif
 
 }  // namespace strata::kernels::detail
