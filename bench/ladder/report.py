@@ -196,6 +196,21 @@ def fronts(model, rows, peer_rows, out):
     return res
 
 
+def finish_log_plot(fig, ax, xlabel, ylabel, title, path, written):
+    """Log-scale y axis, labels, grid and legend; saves the figure to path."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    written.append(path)
+
+
 def fronts_plot(model, res, plot_dir, written):
     try:
         import matplotlib
@@ -214,17 +229,9 @@ def fronts_plot(model, res, plot_dir, written):
             ax.plot([p[1] for p in fr], [p[2] for p in fr], "-", lw=1.0, color=line[0].get_color())
             for p in fr:
                 ax.annotate(p[0], (p[1], p[2]), fontsize=7, xytext=(4, 2), textcoords="offset points")
-        ax.set_yscale("log")
-        ax.set_xlabel("KV bits per value")
-        ax.set_ylabel("mean KL divergence vs own f16 KV (log)")
-        ax.set_title(f"{PRETTY.get(model, model)}, context {ctx}: strata and llama.cpp fronts")
-        ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        p = os.path.join(plot_dir, f"fronts_{model}_{ctx}.png")
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        finish_log_plot(fig, ax, "KV bits per value", "mean KL divergence vs own f16 KV (log)",
+                        f"{PRETTY.get(model, model)}, context {ctx}: strata and llama.cpp fronts",
+                        os.path.join(plot_dir, f"fronts_{model}_{ctx}.png"), written)
 
 
 def bench_table(model, rows, out):
@@ -332,17 +339,9 @@ def plots(model, summary, sweep, plot_dir, written):
             if i == 0:
                 for p in pts:
                     ax.annotate(p[0], (p[2], p[3]), fontsize=7, xytext=(4, 2), textcoords="offset points")
-        ax.set_yscale("log")
-        ax.set_xlabel("KV bits per value (policy report)")
-        ax.set_ylabel("mean KL divergence vs f16 KV (log)")
-        ax.set_title(f"{PRETTY.get(model, model)}: KLD against bits/value (wiki.test.raw)")
-        ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        p = os.path.join(plot_dir, f"ladder_kld_{model}.png")
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        finish_log_plot(fig, ax, "KV bits per value (policy report)", "mean KL divergence vs f16 KV (log)",
+                        f"{PRETTY.get(model, model)}: KLD against bits/value (wiki.test.raw)",
+                        os.path.join(plot_dir, f"ladder_kld_{model}.png"), written)
     tg = [r for r in sweep if r["test"].startswith("tg")]
     if tg:
         fig, ax = plt.subplots(figsize=(7, 4.5))
