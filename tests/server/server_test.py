@@ -285,7 +285,7 @@ def test_faults(srv):
     expect_error(srv, chat_body("hi", -1), 400, "must be in", param="max_tokens")
     expect_error(srv, chat_body("hi", 10 ** 12), 400, "must be in", param="max_tokens")
     expect_error(srv, chat_body("word " * 1500), 400, "prompt too long", param="messages")
-    expect_error(srv, chat_body("hi", 4, kv_policy="turbo5"), 400, "turbo5", param="kv_policy")
+    expect_error(srv, chat_body("hi", 4, kv_policy="turbo9"), 400, "turbo9", param="kv_policy")
     expect_error(srv, chat_body("hi", 4, kv_policy="-ctk f32 -ctv f32"), 400, "allocation",
                  param="kv_policy")
     expect_error(srv, chat_body("hi", 4, n=2), 400, "'n'", param="n")
