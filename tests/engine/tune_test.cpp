@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -71,15 +72,28 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
   CHECK(a.gain > 0);
   CHECK(a.calib_kld > 0);
   CHECK(a.checks.size() == 2);
-  const int q8 = a.codec_index("q8_0"), t2 = a.codec_index("turbo2"), t4 = a.codec_index("turbo4");
+  // The menu on head dim 64: issue 21's q8_0r, q4_0r and turbo5 in; q8_0 and q4_0 out (their
+  // rotated twins fit); no fixed-group turbo.
+  CHECK(a.menu ==
+        std::vector<std::string>{"turbo2", "turbo3", "turbo4", "vq2", "q8_0r", "q4_0r", "turbo5"});
+  CHECK(a.menu == engine::tune_menu(*lm.net));
+  const int q8 = a.codec_index("q8_0r"), q4 = a.codec_index("q4_0r"), t5 = a.codec_index("turbo5");
+  const int t2 = a.codec_index("turbo2"), t4 = a.codec_index("turbo4");
   REQUIRE(q8 >= 0);
+  REQUIRE(q4 >= 0);
+  REQUIRE(t5 >= 0);
   REQUIRE(t2 >= 0);
   REQUIRE(t4 >= 0);
+  CHECK(a.codec_index("q8_0") < 0);
+  CHECK(a.codec_index("turbo4g32") < 0);
   for (const auto& L : a.layers) {
     CAPTURE(L.ordinal);
-    CHECK(L.k_err[size_t(q8)] < L.k_err[size_t(t4)]);
+    CHECK(L.k_err[size_t(q8)] < L.k_err[size_t(t5)]);
+    CHECK(L.k_err[size_t(t5)] < L.k_err[size_t(q4)]);
+    CHECK(L.k_err[size_t(t5)] < L.k_err[size_t(t4)]);
     CHECK(L.k_err[size_t(t4)] < L.k_err[size_t(t2)]);
-    CHECK(L.v_err[size_t(q8)] < L.v_err[size_t(t2)]);
+    CHECK(L.v_err[size_t(q8)] < L.v_err[size_t(t5)]);
+    CHECK(L.v_err[size_t(t5)] < L.v_err[size_t(t2)]);
     CHECK(L.k_rms > 0);
     CHECK(L.v_rms > 0);
   }
@@ -91,7 +105,7 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
   SUBCASE("the chosen policy meets its budget in the built cache's bytes") {
     const auto map = lm.net->layers();
     const int n_ctx = 512;
-    for (const double bits : {3.0, 4.5, 5.79, 7.0}) {
+    for (const double bits : {3.0, 4.5, 5.5, 5.79, 7.0, 7.25}) {
       CAPTURE(bits);
       const engine::policy_choice c =
           engine::choose_policy(a, map, n_ctx, 512, engine::choice_target{false, bits});
@@ -107,6 +121,10 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
       CHECK(built <= bits);
       CHECK(built == doctest::Approx(c.bits).epsilon(1e-9));
     }
+    // With q8_0r and turbo5 on the menu, 7 bits buys q8_0r K nearly everywhere and turbo5 V.
+    const auto seven = engine::choose_policy(a, map, n_ctx, 512, {false, 7.0});
+    CHECK(seven.policy.find("k=q8_0r") != std::string::npos);
+    CHECK(seven.policy.find("turbo5") != std::string::npos);
     // More bits never predict more KLD.
     const auto lo = engine::choose_policy(a, map, n_ctx, 512, {false, 4.0});
     const auto hi = engine::choose_policy(a, map, n_ctx, 512, {false, 6.0});
@@ -182,6 +200,15 @@ TEST_CASE("the tune cache key changes with the model file") {
     engine::tune_options other = o;
     other.n_ctx = 256;
     CHECK(engine::tune_cache_key(copy.string(), *lm.net, other) != k0);  // the settings count
+    // The menu counts: a result tuned on issue 20's menu (before q8_0r, q4_0r and turbo5) is
+    // stored under another key, so it is never loaded for today's menu.
+    engine::tune_options old_menu = o;
+    old_menu.menu = {"q8_0", "q4_0", "turbo2", "turbo3", "turbo4", "vq2"};
+    engine::tune_options new_menu = o;
+    new_menu.menu = {"turbo2", "turbo3", "turbo4", "vq2", "q8_0r", "q4_0r", "turbo5"};
+    CHECK(engine::tune_cache_key(copy.string(), *lm.net, old_menu) != k0);
+    CHECK(engine::tune_cache_key(copy.string(), *lm.net, new_menu) !=
+          engine::tune_cache_key(copy.string(), *lm.net, old_menu));
   }
   {  // a new modification time
     struct timespec times[2] = {{1000000000, 0}, {1000000000, 0}};

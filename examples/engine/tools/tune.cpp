@@ -1,6 +1,7 @@
 // strata-tune: how much each KV layer's K and V add to the output error on cheaper codecs
 // (predicted KLD per layer, side and codec; K/V norms and outlier channels), and the policies an
 // automatic choice would pick (--choose auto:bits=X / auto:kld=Y).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -46,6 +47,20 @@ int main(int argc, char** argv) {
            [&](std::string v) { opt.calib_policy = std::move(v); });
     f.integer({"--validate"}, "N", "true single-layer KLD runs, in {range} (default 0)", 0, 1000,
               [&](int64_t v) { opt.validate = int(v); });
+    f.text({"--menu"}, "A,B,...",
+           "the codecs to measure (default: the automatic policy's menu, run/tune.hpp)",
+           [&](std::string v) {
+             opt.menu.clear();
+             size_t at = 0;
+             while (at <= v.size()) {
+               const size_t comma = std::min(v.find(',', at), v.size());
+               const std::string name = v.substr(at, comma - at);
+               if (name.empty())
+                 throw engine::make_error("empty codec name in --menu", "strata-tune");
+               opt.menu.push_back(name);
+               at = comma + 1;
+             }
+           });
     f.text({"--validate-codec"}, "NAME", "codec of the single-layer runs (default turbo3)",
            [&](std::string v) { opt.validate_codec = std::move(v); });
     f.text({"--choose"}, "auto:...",

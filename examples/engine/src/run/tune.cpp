@@ -77,10 +77,7 @@ double tune_result::predicted(int ordinal, bool k_side, const std::string& codec
 std::vector<std::string> tune_menu(const model& m) {
   std::vector<std::string> menu;
   for (const strata::codec_id id : strata::all_codec_ids) {
-    if (strata::is_element_codec(id)) continue;
-    // The codecs of issue 21 (q8_0r, q4_0r, turbo5, fixed turbo groups: ids 9 and up) are not
-    // in the menu yet: the automatic policy's tables and cached tunings stay as measured.
-    if (std::uint8_t(id) >= std::uint8_t(strata::codec_id::q8_0r)) continue;
+    if (strata::is_element_codec(id) || tune_menu_skips(id)) continue;
     const std::string name(strata::codec_name(id));
     try {
       (void)strata::report(strata::parse_policy("-ctk " + name + " -ctv " + name), m.layers());
@@ -88,6 +85,13 @@ std::vector<std::string> tune_menu(const model& m) {
     } catch (const std::exception&) {
       // The codec's blocks do not fit this model's head dimension.
     }
+  }
+  // An unrotated codec whose rotated twin fits is left out (the twin has the same bytes).
+  for (const auto& [plain, twin] : rotated_twins) {
+    const std::string t(strata::codec_name(twin));
+    if (std::find(menu.begin(), menu.end(), t) != menu.end())
+      menu.erase(std::remove(menu.begin(), menu.end(), std::string(strata::codec_name(plain))),
+                 menu.end());
   }
   return menu;
 }
@@ -136,6 +140,11 @@ tune_result run_tune(model& m, const std::vector<int32_t>& tokens, int32_t bos, 
   r.menu = opt.menu.empty() ? tune_menu(m) : opt.menu;
   if (r.menu.empty())
     throw make_error("no compressed codec fits this model's head dimension", "tune");
+  for (const auto& codec : r.menu) {
+    const auto id = strata::parse_codec(codec);
+    if (!id || strata::is_element_codec(*id))
+      throw make_error("'" + codec + "' is not a compressed codec (menu)", "tune");
+  }
   r.n_ctx = n_ctx;
   r.n_chunks = std::min(opt.n_chunks, max_chunks);
   r.calib_policy = opt.calib_policy;

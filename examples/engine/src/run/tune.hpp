@@ -12,7 +12,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <strata/codec/codec_id.hpp>
 
 #include "model/model.hpp"
 
@@ -71,8 +74,24 @@ struct tune_result {
 };
 
 // The codecs a tuner tries: strata's standard block codecs (every name of the registry that is
-// not an element codec) whose blocks fit the model's head dimensions.
+// not an element codec) whose blocks fit the model's head dimensions, less two kinds measured
+// not to help (docs/results.md, "Automatic policy"): the fixed-group turbos (turbo4g32, ...),
+// whose errors are within a few percent of the default group's at more bits, and q8_0 / q4_0
+// where their rotated twins q8_0r / q4_0r fit (same bytes, lower error on every layer and side
+// of SmolLM2). On SmolLM2 (head dim 64): turbo2, turbo3, turbo4, vq2, q8_0r, q4_0r,
+// turbo5.
 std::vector<std::string> tune_menu(const model& m);
+
+// The (unrotated, rotated) codec pairs of the rule above.
+inline constexpr std::pair<strata::codec_id, strata::codec_id> rotated_twins[] = {
+    {strata::codec_id::q8_0, strata::codec_id::q8_0r},
+    {strata::codec_id::q4_0, strata::codec_id::q4_0r}};
+
+// True for the codecs tune_menu never offers (the fixed-group turbos).
+constexpr bool tune_menu_skips(strata::codec_id id) {
+  return std::uint8_t(id) >= std::uint8_t(strata::codec_id::turbo2g32) &&
+         std::uint8_t(id) <= std::uint8_t(strata::codec_id::turbo5g256);
+}
 
 // tokens: the calibration text, tokenized (BOS first when the model adds one); bos >= 0 replaces
 // each window's first token, as the perplexity tool does.
