@@ -1,5 +1,8 @@
 // kv_cache<Policy, Rotation, Codecs>: the compile-time policy gives the same cache as the
 // runtime policy string; custom codec types reach the kernels.
+// This unit links strata::kernels for the standard codecs and compiles the kernels of its own
+// codec types itself (strata/kernels/kernels.hpp: STRATA_KERNELS_DEFINE).
+#define STRATA_KERNELS_DEFINE 1
 #include <doctest/doctest.h>
 
 #include <cmath>

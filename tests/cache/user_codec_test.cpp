@@ -2,6 +2,9 @@
 // user range and its own (scalar) kernels, it gets a name the policy parser knows, a layout,
 // kernels, a runtime cache and a state-file round trip, with no edit of strata's headers. The
 // standard set still refuses it by id.
+// This unit links strata::kernels for the standard codecs and compiles the kernels of its own
+// codec types itself (strata/kernels/kernels.hpp: STRATA_KERNELS_DEFINE).
+#define STRATA_KERNELS_DEFINE 1
 #include <doctest/doctest.h>
 
 #include <unistd.h>

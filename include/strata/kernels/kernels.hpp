@@ -3,7 +3,7 @@
 // SIMD target Highway generates and dispatched at run time (one dispatch per call). An alias
 // codec (q8_0r, turbo4g32: strata/codec/codec_alias.hpp) runs the kernels of its storage type.
 //
-// Two ways to compile it, chosen per translation unit:
+// Three ways to compile it, chosen per translation unit:
 // - header-only (strata::strata): the per-target code (kernels-inl.hpp) is re-included once
 //   per target through hwy/foreach_target.h in every unit that includes this header. The
 //   dispatch tables are static members of class templates, so any number of units of one
@@ -13,18 +13,25 @@
 // - compiled once (strata::kernels, which defines STRATA_KERNELS_PRECOMPILED): units see
 //   declarations only and call into the library's one unit (strata/kernels/instantiate.hpp),
 //   which holds every standard codec's kernels; no Highway header is included here.
+// - both (strata::kernels linked, STRATA_KERNELS_DEFINE defined before the includes): the
+//   standard codecs' calls go to the library as above, and this unit compiles, for every
+//   target, the kernels of the codec types the library does not hold (a program's own).
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/precompiled.hpp>
 
 // STRATA_KERNELS_PRECOMPILED (set by linking strata::kernels): this translation unit sees the
-// kernels' declarations only; strata::kernels' one translation unit holds the instantiations
-// for every standard codec and group (strata/kernels/precompiled.hpp). STRATA_KERNELS_DEFINE
-// compiles the definitions here even then (that unit, or a program's own codec types).
+// kernels' declarations only; strata::kernels' units hold the instantiations for every standard
+// codec and group (strata/kernels/precompiled.hpp). STRATA_KERNELS_DEFINE besides it (a program's
+// own codec types, e.g. a turbo with another codebook) compiles here the kernels of the codec
+// types strata::kernels does not hold, and only those (STRATA_KERNELS_OWN_TYPES): the standard
+// ones still come from the library, so such a unit compiles its own types for every target and
+// nothing else.
 #if !defined(STRATA_KERNELS_PRECOMPILED) || defined(STRATA_KERNELS_DEFINE)
 #define STRATA_KERNELS_HEADER_ONLY 1
 #undef HWY_TARGET_INCLUDE
@@ -34,6 +41,11 @@
 #include <strata/kernels/kernels-inl.hpp>
 #else
 #define STRATA_KERNELS_HEADER_ONLY 0
+#endif
+#if defined(STRATA_KERNELS_PRECOMPILED) && defined(STRATA_KERNELS_DEFINE)
+#define STRATA_KERNELS_OWN_TYPES 1
+#else
+#define STRATA_KERNELS_OWN_TYPES 0
 #endif
 
 namespace strata::kernels::detail {
@@ -56,7 +68,8 @@ template <class = void> struct softmax_dispatch {
 };
 
 // The best compiled target's kernels of one codec type. Declared alike in every translation
-// unit; the definitions below are compiled where STRATA_KERNELS_HEADER_ONLY is 1.
+// unit; the definitions below are compiled where STRATA_KERNELS_HEADER_ONLY is 1 and
+// STRATA_KERNELS_OWN_TYPES is 0 (header-only units and strata::kernels' own).
 template <class Codec> struct dispatch {
   static encode_fn encode();
   static decode_fn decode();
@@ -64,27 +77,49 @@ template <class Codec> struct dispatch {
   static axpy_fn axpy();
 };
 
+// The same for a codec type strata::kernels does not hold, compiled in a unit with
+// STRATA_KERNELS_OWN_TYPES (another name than dispatch<Codec>, so that the standard types'
+// definitions are never instantiated there).
+template <class Codec> struct own_dispatch {
+  static encode_fn encode();
+  static decode_fn decode();
+  static dot_fn dot();
+  static axpy_fn axpy();
+};
+
+// Where a call for Codec goes in this unit.
+template <class Codec>
+using dispatch_of = std::conditional_t<STRATA_KERNELS_OWN_TYPES && !precompiled<Codec>,
+                                       own_dispatch<Codec>, dispatch<Codec>>;
+
 #if STRATA_KERNELS_HEADER_ONLY
+#if STRATA_KERNELS_OWN_TYPES
+#define STRATA_KERNELS_DISPATCH own_dispatch
+#else
+#define STRATA_KERNELS_DISPATCH dispatch
+#endif
 #if (HWY_TARGETS & (HWY_TARGETS - 1)) == 0
 // One target compiled: call it directly.
-template <class Codec> encode_fn dispatch<Codec>::encode() {
+template <class Codec> encode_fn STRATA_KERNELS_DISPATCH<Codec>::encode() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::encode;
 }
-template <class Codec> decode_fn dispatch<Codec>::decode() {
+template <class Codec> decode_fn STRATA_KERNELS_DISPATCH<Codec>::decode() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::decode;
 }
-template <class Codec> dot_fn dispatch<Codec>::dot() {
+template <class Codec> dot_fn STRATA_KERNELS_DISPATCH<Codec>::dot() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::dot;
 }
-template <class Codec> axpy_fn dispatch<Codec>::axpy() {
+template <class Codec> axpy_fn STRATA_KERNELS_DISPATCH<Codec>::axpy() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::axpy;
 }
+#if !STRATA_KERNELS_OWN_TYPES  // (else strata::kernels' softmax loops)
 template <class T> max_fn softmax_dispatch<T>::max_of() {
   return &HWY_STATIC_DISPATCH(softmax_kernels)::max_of;
 }
 template <class T> exp_sum_fn softmax_dispatch<T>::exp_sub_sum() {
   return &HWY_STATIC_DISPATCH(softmax_kernels)::exp_sub_sum;
 }
+#endif
 #else
 // Like HWY_EXPORT, but the tables are static members of a class template (one definition
 // per program, not one per translation unit): entry 0 picks the best target on the first
@@ -103,7 +138,7 @@ template <class Codec> struct tables {
           static_cast<TYPE>(nullptr)))::template ChooseAndCall<tables<Codec>::FN>, \
       HWY_CHOOSE_TARGET_LIST(codec_kernels<Codec>::FN),                            \
       HWY_CHOOSE_FALLBACK(codec_kernels<Codec>::FN)};                              \
-  template <class Codec> TYPE dispatch<Codec>::FN() {                              \
+  template <class Codec> TYPE STRATA_KERNELS_DISPATCH<Codec>::FN() {               \
     return tables<Codec>::FN[hwy::GetChosenTarget().GetIndex()];                   \
   }
 STRATA_KERNELS_TABLE(encode, encode_fn)
@@ -111,6 +146,7 @@ STRATA_KERNELS_TABLE(decode, decode_fn)
 STRATA_KERNELS_TABLE(dot, dot_fn)
 STRATA_KERNELS_TABLE(axpy, axpy_fn)
 #undef STRATA_KERNELS_TABLE
+#if !STRATA_KERNELS_OWN_TYPES
 template <class T> struct softmax_tables {
   static const max_fn max_of[table_size];
   static const exp_sum_fn exp_sub_sum[table_size];
@@ -128,6 +164,8 @@ STRATA_SOFTMAX_TABLE(max_of, max_fn)
 STRATA_SOFTMAX_TABLE(exp_sub_sum, exp_sum_fn)
 #undef STRATA_SOFTMAX_TABLE
 #endif
+#endif
+#undef STRATA_KERNELS_DISPATCH
 #endif  // STRATA_KERNELS_HEADER_ONLY
 
 // Stops the build with a readable message where a translation unit that sees declarations
@@ -157,7 +195,7 @@ inline void encode(const float* x, std::size_t n, void* out) {
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
-  kernels::detail::dispatch<storage_t<Codec>>::encode()(x, n, out);
+  kernels::detail::dispatch_of<storage_t<Codec>>::encode()(x, n, out);
 }
 
 // n / block_values blocks at in -> x[0..n).
@@ -165,7 +203,7 @@ template <kernels::kernel_codec Codec> inline void decode(const void* in, std::s
   if (n % Codec::block_values != 0)
     kernels::detail::bad_length("length", Codec::name, n, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
-  kernels::detail::dispatch<storage_t<Codec>>::decode()(in, n, x);
+  kernels::detail::dispatch_of<storage_t<Codec>>::decode()(in, n, x);
 }
 
 // scores[i * score_stride + j] = <q_i, key_j>, i < n_q, j < n_keys (docs/formats.md).
@@ -176,8 +214,8 @@ inline void dot(const float* q, std::size_t n_q, std::size_t dim, const void* ke
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
-  kernels::detail::dispatch<storage_t<Codec>>::dot()(q, n_q, dim, keys, key_stride, n_keys, scores,
-                                                     score_stride);
+  kernels::detail::dispatch_of<storage_t<Codec>>::dot()(q, n_q, dim, keys, key_stride, n_keys,
+                                                        scores, score_stride);
 }
 
 // out[i * dim + c] += sum_j w[i * w_stride + j] * value_j[c] (docs/formats.md).
@@ -187,8 +225,8 @@ inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const vo
   if (dim % Codec::block_values != 0)
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
-  kernels::detail::dispatch<storage_t<Codec>>::axpy()(w, n_q, w_stride, values, value_stride,
-                                                      n_values, dim, out);
+  kernels::detail::dispatch_of<storage_t<Codec>>::axpy()(w, n_q, w_stride, values, value_stride,
+                                                         n_values, dim, out);
 }
 
 // The softmax's loops over a row of scores (reference/softmax.hpp has the definition; the
