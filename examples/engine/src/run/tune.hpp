@@ -77,9 +77,9 @@ struct tune_result {
 // not an element codec) whose blocks fit the model's head dimensions, less two kinds measured
 // not to help (docs/results.md, "Automatic policy"): the fixed-group turbos (turbo4g32, ...),
 // whose errors are within a few percent of the default group's at more bits, and q8_0 / q4_0
-// where their rotated twins q8_0r / q4_0r fit (same bytes, lower error on every layer and side
-// of SmolLM2). On SmolLM2 (head dim 64): turbo2, turbo3, turbo4, vq2, q8_0r, q4_0r,
-// turbo5.
+// where their rotated twins q8_0r / q4_0r fit (same bytes, lower error on nearly every layer and
+// side of SmolLM2 and Gemma 3; never picked by the chooser when offered both). On SmolLM2 (head dim
+// 64): turbo2, turbo3, turbo4, vq2, q8_0r, q4_0r, turbo5.
 std::vector<std::string> tune_menu(const model& m);
 
 // The (unrotated, rotated) codec pairs of the rule above.
