@@ -145,7 +145,10 @@ turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork
 q8_0/turbo3 fork|-ctk q8_0 -ctv turbo3|fork
 auto 4.5|auto:bits=4.5|lm
+auto 5.5|auto:bits=5.5|lm
 auto 6|auto:bits=6|lm
+auto 7|auto:bits=7|lm
+auto 7.25|auto:bits=7.25|lm
 q8_0r|-ctk q8_0r -ctv q8_0r|lm
 q4_0r|-ctk q4_0r -ctv q4_0r|lm
 q8_0r/q4_0r|-ctk q8_0r -ctv q4_0r|lm
@@ -153,7 +156,9 @@ turbo5|-ctk turbo5 -ctv turbo5|lm
 turbo4g32|-ctk turbo4g32 -ctv turbo4g32|lm
 turbo5/turbo4|-ctk turbo5 -ctv turbo4|lm
 q8_0r/turbo4|-ctk q8_0r -ctv turbo4|lm
-q8_0r/turbo5|-ctk q8_0r -ctv turbo5|lm'
+q8_0r/turbo5|-ctk q8_0r -ctv turbo5|lm
+turbo5/q4_0r|-ctk turbo5 -ctv q4_0r|lm
+q4_0r kb|-ctk q4_0r -ctv q4_0r k-balance|lm'
 
 # The tg-vs-depth sweep and the needle: a few policies / all of them.
 SWEEP_NAMES='f16,q8_0,turbo4,q8_0/turbo3,bv2+2'
