@@ -48,6 +48,39 @@ void scale_rule_rows(const std::vector<float>& x, const attention_problem& p,
   row("unbiased", encode_with_rule<C, turbo_scale_rule::unbiased>);
 }
 
+// One row of the scale-search table (docs/codecs.md "Scale search"): Gaussian rows x (d = 256),
+// attention problem p with outlier keys; K-only and V-only attention error.
+template <class C, class Encode>
+void search_row(const char* label, const std::vector<float>& x, const attention_problem& p,
+                const std::vector<double>& exact, Encode encode) {
+  const std::size_t d = p.d;
+  const auto y = round_trip_rows<C, hadamard<>>(x, d, encode);
+  const auto ip = inner_product_error(x, y, d, 99);
+  const auto k = round_trip_rows<C, hadamard<>>(p.k, d, encode);
+  const auto v = round_trip_rows<C, hadamard<>>(p.v, d, encode);
+  const auto ko = compare_attention(exact, attention(p, k, p.v), d);
+  const auto vo = compare_attention(exact, attention(p, p.k, v), d);
+  std::printf("| %-11s | %6.4f | %-26s | %.6f | %.4e | %+.2e | %.5f | %.5f |\n", C::name,
+              C::bits_per_value, label, relative_mse(x, y), ip.rms, ip.bias, ko.rel_l2, vo.rel_l2);
+}
+
+template <int B, int G>
+void search_rows(const std::vector<float>& x, const attention_problem& p,
+                 const std::vector<double>& exact) {
+  using C = turbo<B, G>;
+  using S = turbo_scale_rule;
+  using I = turbo_index_rule;
+  search_row<C>("norm, norm-corrected (old)", x, p, exact,
+                encode_with_rule<C, S::norm_corrected, I::norm>);
+  search_row<C>("searched, least squares", x, p, exact,
+                encode_with_rule<C, S::least_squares, I::searched>);
+  search_row<C>("searched, norm-corrected", x, p, exact,
+                encode_with_rule<C, S::norm_corrected, I::searched>);
+  search_row<C>("absmax, absmax", x, p, exact, encode_with_rule<C, S::absmax, I::absmax>);
+  search_row<C>("absmax, least squares", x, p, exact,
+                encode_with_rule<C, S::least_squares, I::absmax>);
+}
+
 template <int B> void rotation_rows(std::size_t d, std::size_t n, std::size_t n_out, float factor) {
   const auto g = gaussian_rows(n, d, 5);
   const auto o = outlier_rows(n, d, n_out, factor, 6);
@@ -105,6 +138,37 @@ int main(int argc, char** argv) {
   scale_rule_rows<2>(xs, p, exact);
   scale_rule_rows<3>(xs, p, exact);
   scale_rule_rows<4>(xs, p, exact);
+
+  {
+    const std::size_t ds = 256;
+    const auto ps = make_attention(ds, 1024, 64, 41);
+    const auto exact_s = attention(ps, ps.k, ps.v);
+    const auto xg = gaussian_rows(n / 5, ds, 78);
+    std::printf(
+        "\n## Scale search: %zu Gaussian rows of d = %zu; attention: 1024 keys with outlier "
+        "channels, 64 peaked queries (entropy %.2f nats)\n\n",
+        n / 5, ds, attention_entropy(ps));
+    std::printf(
+        "| codec | bits/value | indices, scale | MSE (relative) | inner product rel. RMS | inner "
+        "product bias | attention rel. L2 (K only) | rel. L2 (V only) |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    search_row<q4_0r>(
+        "absmax (q4_0 rule)", xg, ps, exact_s,
+        [](const float* a, std::size_t m, void* o) { reference::encode<q4_0r>(a, m, o); });
+    search_rows<2, 32>(xg, ps, exact_s);
+    search_rows<2, 64>(xg, ps, exact_s);
+    search_rows<2, 128>(xg, ps, exact_s);
+    search_rows<3, 32>(xg, ps, exact_s);
+    search_rows<3, 64>(xg, ps, exact_s);
+    search_rows<3, 128>(xg, ps, exact_s);
+    search_rows<4, 32>(xg, ps, exact_s);
+    search_rows<4, 64>(xg, ps, exact_s);
+    search_rows<4, 128>(xg, ps, exact_s);
+    search_rows<4, 256>(xg, ps, exact_s);
+    search_rows<5, 32>(xg, ps, exact_s);
+    search_rows<5, 64>(xg, ps, exact_s);
+    search_rows<5, 128>(xg, ps, exact_s);
+  }
 
   std::printf("\n## Rotations for head dims: outlier channels, %zu vectors each\n\n", n / 4);
   std::printf(

@@ -223,13 +223,14 @@ template <std::uint64_t Seed = 0x7374726174611ull> struct block_diagonal_hadamar
 };
 
 // Reference encode of a turbo codec with a given scale rule (for the norm-correction study).
-template <class Codec, turbo_scale_rule Rule>
+// Index picks the indices (norm: the rule the norm-correction study measured).
+template <class Codec, turbo_scale_rule Rule, turbo_index_rule Index = turbo_index_rule::norm>
 void encode_with_rule(const float* x, std::size_t n, void* out) {
   auto* dst = static_cast<unsigned char*>(out);
   for (std::size_t i = 0; i < n / Codec::block_values; ++i) {
     typename Codec::block b{};
-    reference::detail::encode_turbo_block<Rule, Codec::bits, Codec::group,
-                                          typename Codec::codebook>(x + i * Codec::block_values, b);
+    reference::detail::encode_turbo_block<Rule, Codec::bits, Codec::group, typename Codec::codebook,
+                                          Index>(x + i * Codec::block_values, b);
     std::memcpy(dst + i * Codec::block_bytes, &b, Codec::block_bytes);
   }
 }

@@ -216,16 +216,14 @@ requires(B <= 4) struct i8_reader<turbo<B, G, CB>> {
   }
 };
 
-// The reference's rule (strata/reference/block.hpp, norm_corrected): n = |x| in f64,
-// v = x * float(sqrt(G) / n), index = number of thresholds below v, scale = n / |c| in f64.
-// The f64 sums run in SIMD lanes (|x|^2) and per codebook entry (|c|^2 = sum of count * c^2)
-// instead of element order: the same values up to f64 rounding (~1e-16 relative), which only
-// changes the f32 inverse or the fp16 scale when a value lies within that distance of a
-// rounding boundary (the tests compare bytes exactly).
-template <int B, int G, class CB>
-requires(turbo_scale == turbo_scale_rule::norm_corrected) struct block_encoder<turbo<B, G, CB>> {
+// The reference's encoder (strata/reference/block.hpp, encode_turbo_group: the scale search and
+// the scale rule are that one function) with the index assignment in SIMD: for each inverse the
+// search tries, index = number of thresholds below x * inv (the same float multiply and
+// compares). n = |x| in f64 runs in SIMD lanes instead of element order: the same value up to
+// f64 rounding (~1e-16 relative), which only changes the f32 inverses when n lies within that
+// distance of a rounding boundary (the tests compare bytes exactly); max|x| is exact in any order.
+template <int B, int G, class CB> struct block_encoder<turbo<B, G, CB>> {
   using Codec = turbo<B, G, CB>;
-  using traits = turbo_traits<Codec>;
   static HWY_INLINE void encode(const float* x, std::size_t n, void* out) {
     const hn::ScalableTag<double> dd;
     const hn::Rebind<float, decltype(dd)> dfh;
@@ -246,26 +244,23 @@ requires(turbo_scale == turbo_scale_rule::norm_corrected) struct block_encoder<t
         std::memset(blk, 0, Codec::block_bytes);
         continue;
       }
-      const double norm = std::sqrt(ss);
-      const auto inv = hn::Set(df, float(std::sqrt(double(G)) / norm));
-      HWY_ALIGN std::uint8_t q[G];
-      for (int i = 0; i < G; i += int(hn::Lanes(df))) {
-        const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
-        auto k = hn::Zero(di);
-        for (float t : CB::thresholds)
-          k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
-        hn::Store(hn::DemoteTo(du8, k), du8, q + i);
-      }
-      int count[traits::levels] = {};
-      for (int i = 0; i < G; ++i) ++count[q[i]];
-      double cc = 0.0;
-      for (int k = 0; k < traits::levels; ++k) {
-        const double c = CB::centroids[std::size_t(k)];
-        cc += double(count[k]) * (c * c);
-      }
-      const std::uint16_t h = f32_to_f16(float(std::min(norm / std::sqrt(cc), double(f16_max))));
-      std::memcpy(blk, &h, 2);
-      turbo_pack<traits::bits, G>(q, blk + 2);
+      auto vmax = hn::Zero(df);
+      for (int i = 0; i < G; i += int(hn::Lanes(df)))
+        vmax = hn::Max(vmax, hn::Abs(clean_f(df, hn::LoadU(df, xg + i))));
+      const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+      typename Codec::block b;
+      reference::detail::encode_turbo_group<turbo_scale, turbo_index<B>, B, G, CB>(
+          xg, std::sqrt(ss), amax, b, [&](float inv_s, std::uint8_t* q) {
+            const auto inv = hn::Set(df, inv_s);
+            for (int i = 0; i < G; i += int(hn::Lanes(df))) {
+              const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
+              auto k = hn::Zero(di);
+              for (float t : CB::thresholds)
+                k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
+              hn::StoreU(hn::DemoteTo(du8, k), du8, q + i);
+            }
+          });
+      std::memcpy(blk, &b, Codec::block_bytes);
     }
   }
 };

@@ -11,8 +11,9 @@
 //     q = clamp(floor(x * (1 / d) + 8.5), 0, 15) (ggml's rule).
 //   - an alias (q8_0r, turbo4g32, ...) encodes and decodes as its storage codec.
 //   - turbo: n = |x| over the group (sum of squares in double); n == 0 gives an all-zero block.
-//     v_i = x_i * float(sqrt(G) / n); index = number of thresholds t with t < v_i; the scale is
-//     turbo_scale_rule (below), stored as fp16, clamped to 65504.
+//     v_i = x_i * inv; index = number of thresholds t with t < v_i, with inv = float(sqrt(G) / n)
+//     (2 bits) or the best of a search around it (3 bits and up: turbo_index_rule, below); the
+//     scale is turbo_scale_rule (below), stored as fp16, clamped to 65504.
 //   - vq2: n as for turbo; each chunk of 8 values v = x * float(gain * sqrt(G) / n) is the
 //     nearest d8 codeword (d8::encode_chunk); scale = n / |c| (norm corrected, c = k / 2),
 //     fp16, clamped; value = (scale / 2) * k.
@@ -36,10 +37,32 @@ namespace strata {
 //   norm_corrected  n / |c|                (the reconstruction has norm n; the fork's rule)
 //   least_squares   <x, c> / |c|^2         (the scale minimising |x - s c|)
 //   unbiased        |x|^2 / <x, c>         (<x_hat, x> = |x|^2: scores not shrunk on average)
-enum class turbo_scale_rule { plain, norm_corrected, least_squares, unbiased };
+//   absmax          max|x| / max|codebook| (iq4_nl's scale without its search)
+enum class turbo_scale_rule { plain, norm_corrected, least_squares, unbiased, absmax };
 
-// The rule strata uses (measured in docs/codecs.md "Norm correction").
+// How a turbo block's indices are chosen: index_i = number of thresholds below x_i * inv, with
+//   norm      inv = sqrt(G) / n            (each coordinate read as N(0, n^2 / G))
+//   absmax    inv = max|codebook| / max|x| (the largest value on the outermost centroid)
+//   searched  the best of: the norm inverse, it times each of turbo_search_factors, the absmax
+//             inverse, then least-squares refits (inv = |c|^2 / <x, c>) while they improve;
+//             "best" = the largest <x, c>^2 / |c|^2, i.e. the smallest |x - s c| at the
+//             least-squares s (and the smallest at the norm-corrected s too).
+enum class turbo_index_rule { norm, absmax, searched };
+
+// The rules strata uses (measured in docs/codecs.md "Norm correction" and "Scale search"): the
+// search from 3 bits up; at 2 bits it gains under 2% MSE and costs K's attention error a few %.
 inline constexpr turbo_scale_rule turbo_scale = turbo_scale_rule::norm_corrected;
+template <int Bits>
+inline constexpr turbo_index_rule turbo_index =
+    Bits >= 3 ? turbo_index_rule::searched : turbo_index_rule::norm;
+
+// The factors of the norm inverse that the search tries (docs/codecs.md "Scale search").
+// 0.70 .. 1.45 in steps of 0.05 (1.00 is the norm inverse itself): on Gaussian groups within 0.5%
+// of the MSE of a 111-point grid (0.50 .. 1.60) at every width and group measured.
+inline constexpr float turbo_search_factors[] = {0.70f, 0.75f, 0.80f, 0.85f, 0.90f,
+                                                 0.95f, 1.05f, 1.10f, 1.15f, 1.20f,
+                                                 1.25f, 1.30f, 1.35f, 1.40f, 1.45f};
+inline constexpr int turbo_search_refits = 2;
 
 namespace reference::detail {
 
@@ -91,41 +114,104 @@ template <int G> double group_norm(const float* x) {
   return std::sqrt(ss);
 }
 
-template <turbo_scale_rule Rule, int B, int G, class CB>
+// <x, c> and |c|^2 of one turbo group for indices q: per codebook entry the count and the sum of
+// the (cleaned) values in element order, then combined in entry order with std::fma, so the
+// reference and every SIMD target compute the same bits (no contraction left to the compiler).
+struct turbo_fit {
+  double xc = 0.0, cc = 0.0;
+  // <x, c>^2 / |c|^2: larger is better (|x - s c|^2 = |x|^2 - this at s = <x, c> / |c|^2).
+  double score() const { return xc > 0.0 ? (xc * xc) / cc : 0.0; }
+};
+
+template <int B, int G, class CB> turbo_fit fit_turbo_group(const float* x, const std::uint8_t* q) {
+  constexpr int L = 1 << B;
+  double sum[L] = {};
+  int count[L] = {};
+  for (int i = 0; i < G; ++i) {
+    sum[q[i]] += double(clean(x[i]));
+    ++count[q[i]];
+  }
+  turbo_fit f;
+  for (int k = 0; k < L; ++k) {
+    const double c = CB::centroids[std::size_t(k)];
+    f.xc = std::fma(c, sum[k], f.xc);
+    f.cc = std::fma(double(count[k]), c * c, f.cc);
+  }
+  return f;
+}
+
+// The encoder of one turbo group, given its norm n (> 0; the caller zeroes the block when
+// n == 0) and max|x| (cleaned), with an index assigner: assign(inv, q) sets q[i] = number of
+// thresholds t with t < clean(x_i) * inv (a float multiply). The reference assigns in scalar
+// code, a kernel in SIMD; the rest (fits, choice, scale) is this one function, so they agree.
+template <turbo_scale_rule Rule, turbo_index_rule Index, int B, int G, class CB, class Assign>
+void encode_turbo_group(const float* x, double n, float amax, typename turbo<B, G, CB>::block& b,
+                        Assign&& assign) {
+  std::uint8_t q[G], t[G];
+  const float inv0 = float(std::sqrt(double(G)) / n);
+  const float inv_absmax = amax > 0.0f ? float(CB::centroids[CB::size - 1]) / amax : inv0;
+  turbo_fit best;
+  auto attempt = [&](float inv) {
+    assign(inv, t);
+    const turbo_fit f = fit_turbo_group<B, G, CB>(x, t);
+    if (f.score() <= best.score()) return false;
+    best = f;
+    std::memcpy(q, t, G);
+    return true;
+  };
+  if constexpr (Index == turbo_index_rule::absmax) {
+    attempt(inv_absmax);
+  } else {
+    attempt(inv0);
+    if constexpr (Index == turbo_index_rule::searched) {
+      for (float f : turbo_search_factors) attempt(inv0 * f);
+      attempt(inv_absmax);
+      for (int r = 0; r < turbo_search_refits; ++r)
+        if (!attempt(float(best.cc / best.xc))) break;
+    }
+  }
+  if (best.score() == 0.0) {  // every attempt gave <x, c> <= 0 (values far below fp16's range)
+    assign(inv0, q);
+    best = fit_turbo_group<B, G, CB>(x, q);
+  }
+  double s = 0.0;
+  if constexpr (Rule == turbo_scale_rule::plain)
+    s = n / std::sqrt(double(G));
+  else if constexpr (Rule == turbo_scale_rule::norm_corrected)
+    s = n / std::sqrt(best.cc);
+  else if constexpr (Rule == turbo_scale_rule::least_squares)
+    s = best.xc / best.cc;
+  else if constexpr (Rule == turbo_scale_rule::unbiased)
+    s = n * n / best.xc;
+  else
+    s = double(amax) / double(CB::centroids[CB::size - 1]);
+  b.scale = f32_to_f16(float(std::min(std::max(s, 0.0), double(f16_max))));
+  turbo_pack<B, G>(q, b.idx);
+}
+
+template <turbo_scale_rule Rule, int B, int G, class CB,
+          turbo_index_rule Index = turbo_index_rule::norm>
 void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
   const double n = group_norm<G>(x);
   if (n == 0.0) {
     std::memset(&b, 0, sizeof b);
     return;
   }
-  const float inv = float(std::sqrt(double(G)) / n);
-  std::uint8_t q[G];
-  double xc = 0.0, cc = 0.0;
-  for (int i = 0; i < G; ++i) {
-    const float v = clean(x[i]) * inv;
-    std::uint8_t k = 0;
-    for (float t : CB::thresholds) k = std::uint8_t(k + (t < v));
-    q[i] = k;
-    const double c = CB::centroids[k];
-    xc += double(clean(x[i])) * c;
-    cc += c * c;
-  }
-  double s = 0.0;
-  if constexpr (Rule == turbo_scale_rule::plain)
-    s = n / std::sqrt(double(G));
-  else if constexpr (Rule == turbo_scale_rule::norm_corrected)
-    s = n / std::sqrt(cc);
-  else if constexpr (Rule == turbo_scale_rule::least_squares)
-    s = xc / cc;
-  else
-    s = n * n / xc;
-  b.scale = f32_to_f16(float(std::min(s, double(f16_max))));
-  turbo_pack<B, G>(q, b.idx);
+  float amax = 0.0f;
+  for (int i = 0; i < G; ++i) amax = std::max(amax, std::fabs(clean(x[i])));
+  encode_turbo_group<Rule, Index, B, G, CB>(x, n, amax, b, [x](float inv, std::uint8_t* q) {
+    for (int i = 0; i < G; ++i) {
+      const float v = clean(x[i]) * inv;
+      std::uint8_t k = 0;
+      for (float t : CB::thresholds) k = std::uint8_t(k + (t < v));
+      q[i] = k;
+    }
+  });
 }
 
 template <int B, int G, class CB>
 void encode_block(turbo<B, G, CB>, const float* x, typename turbo<B, G, CB>::block& b) {
-  encode_turbo_block<turbo_scale, B, G, CB>(x, b);
+  encode_turbo_block<turbo_scale, B, G, CB, turbo_index<B>>(x, b);
 }
 
 // One vq2 group with a chunk encoder (d8::encode_chunk, or a kernel's equal one).
