@@ -157,6 +157,7 @@ turbo4g32|-ctk turbo4g32 -ctv turbo4g32|lm
 turbo5/turbo4|-ctk turbo5 -ctv turbo4|lm
 q8_0r/turbo4|-ctk q8_0r -ctv turbo4|lm
 q8_0r/turbo5|-ctk q8_0r -ctv turbo5|lm
+q8_0r/turbo4g32|-ctk q8_0r -ctv turbo4g32|lm
 turbo5/q4_0r|-ctk turbo5 -ctv q4_0r|lm
 q4_0r kb|-ctk q4_0r -ctv q4_0r k-balance|lm'
 
