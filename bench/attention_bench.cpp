@@ -16,6 +16,9 @@
 //             SmolLM2's and Gemma 3's for the symmetric caches); each row prints GB/s and
 //             bw_fraction, its bytes per second over the streaming-read bandwidth of one core
 //             measured in the same run (bench/machine.hpp; also the stream_read row)
+//   decode_threads: two threads (pinned to CPUs 0 and 1) against one on one layer's decode at
+//             16K keys, Llama-8B / SmolLM2 / Gemma 3 shapes, f16, q8_0, turbo4: split by KV
+//             heads and key ranges (split-K), wall time, speedup and issue 23's goal per row
 // STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles;
 // STRATA_TARGET=AVX2 (AVX3, SSE4, ...) forces a SIMD target; STRATA_TARGET=AVX2,AVX3 runs the
 // decode_stream rows once per target in one run (the other rows then run on the best target).
@@ -24,11 +27,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/cache/split_k.hpp>
 #include <strata/policy/parse.hpp>
 
 #include "machine.hpp"
@@ -191,6 +196,133 @@ int register_stream_rows() {
   return 0;
 }
 const int kStreamRows = register_stream_rows();
+
+// ---- Two threads on one layer's decode (issue 23: split by KV heads, and by key ranges with
+// a merge of the partial softmax states, strata/cache/split_k.hpp) -----------------------------
+// decode_threads/<shape>_<cache>/threads:N/16384: a decode step over the layers of a cache of
+// at least 4x the last-level cache (as decode_stream), one layer at a time, on N = 1 thread
+// (one attend call per layer) or 2 (the calling thread on CPU 0 and a worker on CPU 1, pinned:
+// strata_bench::pinned_pair; each takes half of the layer's (KV head, key chunk) jobs, the
+// chunks of key_chunks(n_kv_heads, 2, keys, 1024), then the caller merges the chunks). Wall
+// time (both threads work). Counters: GB/s, bw_fraction (of one core's streaming read for N = 1,
+// of two cores' for N = 2, both measured in the run), and on the 2-thread row speedup (over
+// the 1-thread row just before it) and goal = min(1.7, 0.8 x two-core bandwidth / the
+// 1-thread row's rate), issue 23's bar for that speedup.
+
+// The cache of the last decode_threads row (its 1- and 2-thread rows share the fill).
+struct threads_cache {
+  std::string key;
+  std::unique_ptr<strata::runtime_kv_cache> cache;
+  std::size_t layers = 0;
+  double one_thread_seconds = 0, one_thread_rate = 0;  // per step, of the 1-thread row
+};
+threads_cache& last_threads_cache() {
+  static threads_cache c;
+  return c;
+}
+
+void decode_threads(benchmark::State& st, const char* policy, shape sh, const char* label,
+                    int threads) {
+  const std::size_t n = std::size_t(st.range(0));
+  threads_cache& tc = last_threads_cache();
+  const std::string key = std::string(label) + "/" + std::to_string(n);
+  if (tc.key != key) {
+    const strata::policy_report one =
+        strata::report(strata::parse_policy(policy), strata::layer_map::dense(1, sh.kv, sh.dim));
+    const std::size_t per_layer = one.bytes(n);
+    tc.cache.reset();
+    tc.layers = (4 * strata_bench::llc_bytes() + per_layer - 1) / per_layer;
+    tc.cache = std::make_unique<strata::runtime_kv_cache>(filled(policy, tc.layers, n, sh));
+    tc.key = key;
+    tc.one_thread_seconds = 0;
+  }
+  const strata::runtime_kv_cache& c = *tc.cache;
+  const std::size_t n_layers = tc.layers;
+  const auto& q = random_rows(sh.heads * sh.dim);
+  const std::size_t rows = sh.heads, d = sh.dim;
+  const std::size_t chunks =
+      threads > 1 ? strata::key_chunks(sh.kv, std::size_t(threads), n, 1024) : 1;
+  const std::size_t jobs = sh.kv * chunks;
+  std::vector<std::vector<float>> out(chunks, std::vector<float>(rows * d)),
+      lse(chunks, std::vector<float>(rows));
+  std::vector<strata::attention_part> parts;
+  for (std::size_t i = 0; i < chunks; ++i) parts.push_back({out[i].data(), lse[i].data()});
+  const strata::key_range keys{0, std::int64_t(n)};
+  // Thread t's share of a layer's jobs (job j: KV head j % kv, key chunk j / kv).
+  auto work = [&](std::size_t layer, int t) {
+    for (std::size_t j = jobs * std::size_t(t) / std::size_t(threads);
+         j < jobs * std::size_t(t + 1) / std::size_t(threads); ++j) {
+      const std::size_t h = j % sh.kv, i = j / sh.kv;
+      strata::attention_params p;
+      p.kv_head_begin = h;
+      p.kv_head_end = h + 1;
+      if (chunks > 1) {
+        p.key_begin = keys.chunk(chunks, i).begin;
+        p.key_end = keys.chunk(chunks, i).end;
+        p.lse = lse[i].data();
+      }
+      c.attend(layer, q.data(), 1, std::int64_t(n - 1), out[i].data(), p);
+    }
+  };
+  const double bw =
+      threads > 1 ? strata_bench::stream_bandwidth_two() : strata_bench::stream_bandwidth();
+  std::unique_ptr<strata_bench::pinned_pair> pair;
+  std::unique_ptr<strata_bench::pinned_here> here;
+  if (threads > 1)
+    pair = std::make_unique<strata_bench::pinned_pair>();
+  else
+    here = std::make_unique<strata_bench::pinned_here>(0);
+  const double t0 = strata_bench::wall_seconds();
+  for (auto _ : st)
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      if (pair)
+        pair->run([&](int t) { work(l, t); });
+      else
+        work(l, 0);
+      if (chunks > 1) strata::merge_attention(parts, rows, d, out[0].data());
+      benchmark::DoNotOptimize(out[0].data());
+    }
+  const double s = (strata_bench::wall_seconds() - t0) / double(st.iterations());
+  pair.reset();
+  here.reset();
+  const double rate = double(c.bytes()) / s;
+  st.counters["layers"] = double(n_layers);
+  st.counters["key_chunks"] = double(chunks);
+  st.counters["GB/s"] = rate / 1e9;
+  st.counters["bw_fraction"] = rate / bw;
+  if (threads == 1) {
+    tc.one_thread_seconds = s;
+    tc.one_thread_rate = rate;
+  } else if (tc.one_thread_seconds > 0) {
+    st.counters["speedup"] = tc.one_thread_seconds / s;
+    st.counters["goal"] = std::min(1.7, 0.8 * bw / tc.one_thread_rate);
+  }
+}
+
+int register_threads_rows() {
+  struct row {
+    const char* name;
+    const char* policy;
+  };
+  static constexpr row rows[] = {{"f16", "f16"}, {"q8_0", "q8_0"}, {"turbo4", "turbo4"}};
+  static std::vector<std::string> labels;  // the rows keep pointers into these
+  labels.reserve(9);
+  for (const char* sname : {"llama8b_", "smollm2_", "gemma3_"}) {
+    const shape sh = *sname == 's' ? smollm2 : *sname == 'g' ? gemma3 : llama8b;
+    for (const row& r : rows) {
+      labels.push_back(std::string(sname) + r.name);
+      for (int threads : {1, 2})
+        benchmark::RegisterBenchmark(
+            ("decode_threads/" + labels.back() + "/threads:" + std::to_string(threads)).c_str(),
+            decode_threads, r.policy, sh, labels.back().c_str(), threads)
+            ->Arg(16384)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    }
+  }
+  return 0;
+}
+const int kThreadsRows = register_threads_rows();
 
 void prefill(benchmark::State& st, const char* policy) {
   const std::size_t n = 4096, n_q = 512;

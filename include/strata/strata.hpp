@@ -29,6 +29,7 @@
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/cache/softmax.hpp>
+#include <strata/cache/split_k.hpp>
 #include <strata/cache/state_file.hpp>
 #include <strata/codec/layout.hpp>
 #include <strata/kv_cache.hpp>

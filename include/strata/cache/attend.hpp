@@ -6,12 +6,14 @@
 //                    softmax of each row (softmax.hpp) over the keys the row may see
 //   accumulate_v     the tile's weights times its V rows with the V codec's axpy kernel
 //                    (skipping parts whose weights are all below sparse_v)
-//   finish_rows      each row divided by its softmax sum, rotated back, written to out
+//   finish_rows      each row divided by its softmax sum, rotated back, written to out (and,
+//                    for split-K, its log-sum-exp to lse)
 // Query tokens go in groups of tiling.query_rows rows (tokens x query heads), so each K/V tile
 // is read once per group; a tile is tiling.keys(rows) keys, cut at the ring's wrap and at the
 // start of the recent window.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +36,11 @@ struct attend_call {
   float scale = 0.0f, softcap = 0.0f, sparse_v = 0.0f;
   attention_tiling tiling = {};
   rotation_ops rotation = {};
+  // Split-K: only logical slots [slot_begin, slot_end) are attended; lse (when set, as
+  // attention_params::lse) gets each row's log-sum-exp over them.
+  std::int64_t slot_begin = 0;
+  std::int64_t slot_end = std::numeric_limits<std::int64_t>::max();
+  float* lse = nullptr;
 };
 
 class head_attention {
@@ -70,15 +77,16 @@ class head_attention {
     bool recent;
   };
 
-  // Visible logical slots of query token t: [lo(t), hi(t)] (both non-decreasing in t).
+  // Visible logical slots of query token t: [lo(t), hi(t)] (both non-decreasing in t), within
+  // the call's key range [slot_begin, slot_end).
   std::int64_t hi(std::size_t t) const {
-    return std::min<std::int64_t>(std::int64_t(L_.count) - 1,
-                                  c_.first_pos + std::int64_t(t) - L_.pos0);
+    return std::min<std::int64_t>(
+        {std::int64_t(L_.count) - 1, c_.first_pos + std::int64_t(t) - L_.pos0, c_.slot_end - 1});
   }
   std::int64_t lo(std::size_t t) const {
-    if (!L_.sliding) return 0;
+    if (!L_.sliding) return std::max<std::int64_t>(0, c_.slot_begin);
     return std::max<std::int64_t>(
-        0, c_.first_pos + std::int64_t(t) - std::int64_t(L_.window) + 1 - L_.pos0);
+        {0, c_.slot_begin, c_.first_pos + std::int64_t(t) - std::int64_t(L_.window) + 1 - L_.pos0});
   }
 
   void prepare_queries(std::size_t t0, std::size_t nt) {
@@ -171,7 +179,11 @@ class head_attention {
         const float inv = l > 0.0f ? 1.0f / l : 0.0f;
         for (std::size_t c = 0; c < d_; ++c) a[c] *= inv;
         if (L_.v.kern.layout.rotated) c_.rotation.inverse(a, d_);
-        std::memcpy(c_.out + ((t0 + t) * c_.n_heads + h_ * g_ + j) * d_, a, d_ * sizeof(float));
+        const std::size_t row = (t0 + t) * c_.n_heads + h_ * g_ + j;
+        std::memcpy(c_.out + row * d_, a, d_ * sizeof(float));
+        if (c_.lse)
+          c_.lse[row] =
+              l > 0.0f ? ml_[2 * r] + std::log(l) : -std::numeric_limits<float>::infinity();
       }
     }
   }

@@ -40,6 +40,17 @@ struct attention_params {
   // `out` is left untouched): give disjoint ranges to threads to parallelize one layer.
   std::size_t kv_head_begin = 0;
   std::size_t kv_head_end = std::numeric_limits<std::size_t>::max();
+  // Split-K: only keys at positions [key_begin, key_end) are attended (intersected with what
+  // each query sees: causal, sliding window; the recent window and the ring as ever). Each call
+  // writes its range's normalized output; strata::merge_attention (cache/split_k.hpp) combines
+  // the calls of disjoint ranges into the output of one call over their union.
+  std::int64_t key_begin = std::numeric_limits<std::int64_t>::min();
+  std::int64_t key_end = std::numeric_limits<std::int64_t>::max();
+  // When set: [n_q][n_heads] floats, the log-sum-exp of each computed query row's scores over
+  // its keys in the range (ln of its softmax sum plus its max, softcap applied; -inf when the
+  // row sees no key there), what merge_attention weighs the calls by. Rows of other KV heads
+  // are left untouched.
+  float* lse = nullptr;
 };
 
 // How the attention loop walks the cache (bench/attention_bench.cpp, docs/policies.md "Tile

@@ -8,6 +8,7 @@
 //                             projection output, heads concatenated)
 //   Q given to attend():      [n_q][n_heads][head_dim]
 //   out written by attend():  [n_q][n_heads][head_dim]           (ready for the output proj.)
+//   lse written by attend():  [n_q][n_heads]                     (when attention_params::lse)
 // n_heads, n_kv_heads and head_dim are those of the layer (layer_map). Query head i uses KV
 // head i / (n_heads / n_kv_heads) (GQA, as llama.cpp). RoPE is the caller's business: append
 // K after RoPE, attend with Q after RoPE.
@@ -42,7 +43,10 @@
 // - To split one layer's attention over threads, give each thread a range of KV heads
 //   (attention_params::kv_head_begin/end) and/or a range of query tokens (a sub-array of q and
 //   out with its own first_pos): each call writes only its own output rows. Scratch memory is
-//   per thread (scratch.hpp), no locks.
+//   per thread (scratch.hpp), no locks. With few KV heads (or one), split the keys too
+//   (split-K, strata/cache/split_k.hpp): calls over disjoint key ranges
+//   (attention_params::key_begin/end), each into its own output and log-sum-exp rows
+//   (attention_params::lse), then merge_attention.
 
 #include <algorithm>
 #include <cmath>
@@ -59,6 +63,7 @@
 #include <strata/cache/layer_state.hpp>
 #include <strata/cache/options.hpp>
 #include <strata/cache/scratch.hpp>
+#include <strata/cache/split_k.hpp>
 #include <strata/cache/state_io.hpp>
 #include <strata/layer_map.hpp>
 #include <strata/policy/report.hpp>
@@ -175,7 +180,8 @@ class runtime_kv_cache {
 
   // Attention of n_q queries on `layer` (its own cache or the one it shares). Query t is at
   // position first_pos + t. q and out: [n_q][n_heads][head_dim]. A query that sees no key
-  // gets a zero output.
+  // gets a zero output. p may restrict the call to some KV heads and to a range of key
+  // positions (split-K: several calls over disjoint ranges, merged by merge_attention).
   void attend(std::size_t layer, const float* q, std::size_t n_q, std::int64_t first_pos,
               float* out, const attention_params& p = {}) const {
     const detail::layer_state& L = owner(layer, "attend");
@@ -186,8 +192,24 @@ class runtime_kv_cache {
     c.sparse_v = p.sparse_v;
     c.tiling = opt_.tiling;
     c.rotation = opt_.rotation;
+    // The key range in logical slots, clamped to the layer's tokens in positions first (no
+    // overflow whatever the positions).
+    c.slot_begin = std::clamp(p.key_begin, L.pos0, L.pos_end()) - L.pos0;
+    c.slot_end = std::clamp(p.key_end, L.pos0, L.pos_end()) - L.pos0;
+    c.lse = p.lse;
     const std::size_t h1 = std::min<std::size_t>(p.kv_head_end, L.n_kv_heads);
     for (std::size_t h = p.kv_head_begin; h < h1; ++h) detail::head_attention(L, h, c).run();
+  }
+
+  // The positions the queries at first_pos .. first_pos + n_q - 1 see on `layer` together
+  // (causal, the sliding window): the range a split-K caller cuts into key chunks
+  // (split_k.hpp). Empty when they see nothing.
+  key_range visible_keys(std::size_t layer, std::int64_t first_pos, std::size_t n_q) const {
+    const detail::layer_state& L = owner(layer, "visible_keys");
+    std::int64_t begin = L.pos0;
+    if (L.sliding) begin = std::max(begin, first_pos - std::int64_t(L.window) + 1);
+    const std::int64_t end = std::min(L.pos_end(), first_pos + std::int64_t(n_q));
+    return {begin, std::max(begin, end)};
   }
 
   // Drops every token at a position >= pos, on every layer.

@@ -1,6 +1,7 @@
 #include "kv/kv_strata.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 
 #include <strata/cache/runtime_kv_cache.hpp>
@@ -41,6 +42,7 @@ kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int m
     throw make_error("strata's cache needs equal K and V head sizes (model has " +
                          std::to_string(c.head_k) + " and " + std::to_string(c.head_v) + ")",
                      "kv_strata");
+  if (const char* e = std::getenv("STRATA_SPLIT_KEYS")) split_keys_ = std::max(0, std::atoi(e));
   rethrow([&] {
     strata::cache_options opt;
     opt.n_ctx = size_t(n_ctx);
@@ -84,9 +86,22 @@ void kv_strata::prepare(int layer, int pos0, int n, const float* q, const float*
 
 void kv_strata::attend(int layer, int pos0, int n, const float* q, float* out, float scale,
                        thread_pool& pool) {
-  // Split over KV heads and, for a batch, over query rows: each job writes its own rows/heads.
   const int n_kv = n_head_kv_;
   const int threads = pool.size();
+  // A decode step or a small batch (one query group of the cache's attention loop, so each K/V
+  // byte is read once per call) over enough keys: split each head's keys too (split-K), so
+  // that n_kv x chunks jobs share out evenly over the threads.
+  if (split_keys_ > 0 && threads > 1 && n > 0 && n * (n_head_ / n_kv) <= 32) {
+    const strata::key_range keys =
+        rethrow([&] { return cache_->visible_keys(size_t(layer), pos0, size_t(n)); });
+    const size_t chunks =
+        strata::key_chunks(size_t(n_kv), size_t(threads), keys.size(), size_t(split_keys_));
+    if (chunks > 1) {
+      attend_split(layer, pos0, n, q, out, scale, pool, keys, chunks);
+      return;
+    }
+  }
+  // Split over KV heads and, for a batch, over query rows: each job writes its own rows/heads.
   int q_chunks = 1;
   if (n > 1 && n_kv < 2 * threads) q_chunks = std::min(n, (2 * threads + n_kv - 1) / n_kv);
   const int per = (n + q_chunks - 1) / q_chunks;
@@ -107,6 +122,39 @@ void kv_strata::attend(int layer, int pos0, int n, const float* q, float* out, f
     });
     return 0;
   });
+}
+
+void kv_strata::attend_split(int layer, int pos0, int n, const float* q, float* out, float scale,
+                             thread_pool& pool, strata::key_range keys, size_t chunks) {
+  // Job (h, i): KV head h over key chunk i, into out (chunk 0) or a part buffer, with the
+  // rows' log-sum-exp; then the parts are merged into out.
+  const int n_kv = n_head_kv_;
+  const size_t rows = size_t(n) * size_t(n_head_), part = rows * size_t(head_v_);
+  part_out_.resize((chunks - 1) * part);
+  part_lse_.resize(chunks * rows);
+  rethrow([&] {
+    pool.parallel_for(int64_t(n_kv) * int64_t(chunks), [&](int64_t begin, int64_t end) {
+      for (int64_t job = begin; job < end; ++job) {
+        const size_t h = size_t(job % n_kv), i = size_t(job / n_kv);
+        const strata::key_range r = keys.chunk(chunks, i);
+        strata::attention_params p;
+        p.scale = scale;
+        p.kv_head_begin = h;
+        p.kv_head_end = h + 1;
+        p.key_begin = r.begin;
+        p.key_end = r.end;
+        p.lse = part_lse_.data() + i * rows;
+        cache_->attend(size_t(layer), q, size_t(n), pos0,
+                       i == 0 ? out : part_out_.data() + (i - 1) * part, p);
+      }
+    });
+    return 0;
+  });
+  parts_.clear();
+  for (size_t i = 0; i < chunks; ++i)
+    parts_.push_back(
+        {i == 0 ? out : part_out_.data() + (i - 1) * part, part_lse_.data() + i * rows});
+  strata::merge_attention(parts_, rows, size_t(head_v_), out);
 }
 
 void kv_strata::truncate(int pos) {

@@ -2,9 +2,12 @@
 // codecs from a policy string, attention straight from the compressed blocks.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <strata/cache/split_k.hpp>
 
 #include "kv/kv.hpp"
 
@@ -28,8 +31,16 @@ class kv_strata final : public kv_store {
   int size() const override { return size_; }
   void append(int layer, int pos0, int n, const float* k, const float* v) override;
   void prepare(int layer, int pos0, int n, const float* q, const float* k) override;
+  // Splits the layer over KV heads and threads; a decode step or a small batch over at least
+  // 2 x split_min_keys() keys whose KV heads do not share out evenly over the threads (SmolLM2:
+  // 3 heads, Gemma 3: 1, on 2 threads) also splits each head's keys (split-K,
+  // strata/cache/split_k.hpp) and merges the parts.
   void attend(int layer, int pos0, int n, const float* q, float* out, float scale,
               thread_pool& pool) override;
+  // The fewest keys per split-K chunk (default 1024, or the environment's STRATA_SPLIT_KEYS);
+  // 0 turns split-K off.
+  int split_min_keys() const { return split_keys_; }
+  void set_split_min_keys(int keys) { split_keys_ = std::max(0, keys); }
   // Drops positions >= pos. When a sliding-window ring no longer holds the window that
   // position pos needs, the whole cache is cleared (size() == 0: the caller re-prefills).
   void truncate(int pos) override;
@@ -59,6 +70,14 @@ class kv_strata final : public kv_store {
   std::vector<layer_config> rope_layers_;  // per layer: RoPE base and scale
   std::vector<float> rope_freqs_;          // Llama 3 frequency factors or empty
   int size_ = 0;
+  int split_keys_ = 1024;
+  // Split-K's part outputs (chunks 1..: [n][n_head][head_v] each), log-sum-exps (chunks 0..:
+  // [n][n_head] each) and their views, kept between calls.
+  std::vector<float> part_out_, part_lse_;
+  std::vector<strata::attention_part> parts_;
+
+  void attend_split(int layer, int pos0, int n, const float* q, float* out, float scale,
+                    thread_pool& pool, strata::key_range keys, size_t chunks);
 };
 
 }  // namespace engine
