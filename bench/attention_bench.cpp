@@ -20,8 +20,11 @@
 //             16K keys, Llama-8B / SmolLM2 / Gemma 3 shapes, f16, q8_0, turbo4: split by KV
 //             heads and key ranges (split-K), wall time, speedup and issue 23's goal per row
 // STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles;
-// STRATA_TARGET=AVX2 (AVX3, SSE4, ...) forces a SIMD target; STRATA_TARGET=AVX2,AVX3 runs the
-// decode_stream rows once per target in one run (the other rows then run on the best target).
+// STRATA_TARGET=AVX2 (AVX3, AVX3_DL, SSE4, ...) forces a SIMD target; STRATA_TARGET=AVX2,AVX3 runs
+// the decode_stream rows once per target in one run (the other rows then run on the best target).
+// strata::kernels compiles the AVX3_DL target (its integer dot): see it here too, so the
+// per-target loops run it (must come before any Highway header).
+#define HWY_WANT_AVX3_DL
 #include <benchmark/benchmark.h>
 
 #include <cstddef>

@@ -7,6 +7,9 @@
 //     integer arithmetic), and within the stated bound of the exact reference::dot.
 //   axpy: within float rounding of strata::reference::axpy (f64 accumulation).
 
+// strata::kernels compiles the AVX3_DL target (its integer dot): see it here too, so the
+// per-target loops run it (must come before any Highway header).
+#define HWY_WANT_AVX3_DL
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -99,6 +102,22 @@ template <class Codec> void check_dot(std::size_t dim, std::size_t n_keys, std::
   if constexpr (!is_float)
     kernels::int8_dot_reference<Codec>(q.data(), n_q, dim, keys.data(), stride, n_keys, same.data(),
                                        ss);
+  // x86 AVX2 and up run the 4-key integer dot (kernels/dot_i8-inl.hpp) for blocks of 64 values
+  // or more (AVX3_DL: also q8_0 and q4_0): the reference's arithmetic in its order, so its bits.
+  if constexpr (!is_float) {
+    const std::int64_t t = hwy::SupportedTargets();
+    const bool four_keys =
+        (Codec::block_values >= 64 && (t & (HWY_AVX2 | HWY_AVX3 | HWY_AVX3_DL)) != 0) ||
+        ((std::is_same_v<Codec, q8_0> || std::is_same_v<Codec, q4_0>)&&(t & HWY_AVX3_DL) != 0);
+    if (four_keys && HWY_ARCH_X86) {
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < n_q; ++i)
+        for (std::size_t j = 0; j < n_keys; ++j)
+          differ += std::memcmp(&got[i * ss + j], &same[i * ss + j], sizeof(float)) != 0;
+      CHECK_MESSAGE(differ == 0, "dot ", std::string(Codec::name), " dim ", dim, " keys ", n_keys,
+                    " n_q ", n_q, ": ", differ, " scores differ from int8_dot_reference's bits");
+    }
+  }
   // Per score: sum |q||k| (scale of float rounding) and the int8 bound.
   bool ok = true;
   for (std::size_t j = 0; j < n_keys && ok; ++j) {

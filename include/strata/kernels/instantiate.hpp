@@ -6,6 +6,13 @@
 // positions P, P + PARTS, ... Taking each dispatch function's address instantiates it here;
 // the array keeps them in the object file.
 
+// strata::kernels also compiles Highway's AVX3_DL target (AVX-512 VNNI: Ice Lake, Zen 4), for
+// the integer dot only (kernels-inl.hpp: its other kernels are AVX3's). Here only: header-only
+// units keep Highway's default targets (every unit of a program that compiles the kernels
+// must see the same targets), and this must come before any Highway header.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #ifndef STRATA_KERNELS_DEFINE
 #define STRATA_KERNELS_DEFINE 1
 #endif

@@ -65,9 +65,34 @@
 #include <strata/kernels/softmax-inl.hpp>
 // clang-format on
 
+// AVX3_DL (compiled where HWY_WANT_AVX3_DL is defined: strata::kernels' units) differs from AVX3
+// only in the integer dot (vpdpbusd): its codec_kernels inherits AVX3's encode, decode and axpy
+// (the same functions: nothing is compiled again) and compiles the integer dot only.
+#if HWY_TARGET == HWY_AVX3_DL && (HWY_TARGETS & HWY_AVX3)
+#define STRATA_KERNELS_DL_ONLY_DOT 1
+namespace strata::kernels::N_AVX3 {
+template <class Codec> struct codec_kernels;
+}  // namespace strata::kernels::N_AVX3
+#else
+#define STRATA_KERNELS_DL_ONLY_DOT 0
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 
+#if STRATA_KERNELS_DL_ONLY_DOT
+template <class Codec> struct codec_kernels : N_AVX3::codec_kernels<Codec> {
+  static void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
+                  std::size_t key_stride, std::size_t n_keys, float* scores,
+                  std::size_t score_stride) {
+    if constexpr (!use_float_io<Codec> && use_i8_reader<Codec>)
+      i8_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
+    else
+      N_AVX3::codec_kernels<Codec>::dot(q, n_q, dim, keys, key_stride, n_keys, scores,
+                                        score_stride);
+  }
+};
+#else
 template <class Codec> struct codec_kernels {
   static void encode(const float* x, std::size_t n, void* out) {
     if constexpr (use_float_io<Codec>)
@@ -87,9 +112,11 @@ template <class Codec> struct codec_kernels {
       scalar_decode<Codec>(in, n, x);
   }
 
-  static void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
-                  std::size_t key_stride, std::size_t n_keys, float* scores,
-                  std::size_t score_stride) {
+  // Not inlined: called through the dispatch tables only (and by AVX3_DL's forwarder above,
+  // which must not compile it again).
+  static HWY_NOINLINE void dot(const float* q, std::size_t n_q, std::size_t dim, const void* keys,
+                               std::size_t key_stride, std::size_t n_keys, float* scores,
+                               std::size_t score_stride) {
     if constexpr (use_float_io<Codec>)
       float_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
     else if constexpr (use_i8_reader<Codec>)
@@ -132,6 +159,8 @@ template <class Codec> struct codec_kernels {
       scalar_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
   }
 };
+#endif
+#undef STRATA_KERNELS_DL_ONLY_DOT
 
 }  // namespace strata::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

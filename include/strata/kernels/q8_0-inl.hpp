@@ -5,6 +5,27 @@ HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 
 #if HWY_TARGET != HWY_SCALAR
+#if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
+// AVX3_DL (g++: 256-bit EVEX vpdpbusd, simd-inl.hpp): the codes + 128 (unsigned: qs ^ 0x80)
+// against int8 queries, one vpdpbusd per 32 values and query (exact: 4-byte sums without
+// saturation), minus 128 * sum(q) once per query block. Not with pmaddubsw (its pair sums of
+// codes up to 255 would saturate): clang keeps the int16 reader below.
+template <> struct i8_reader<q8_0> {
+  using D = hn::CappedTag<std::int8_t, 32>;
+  using DU = hn::RebindToUnsigned<D>;
+  using query_t = std::int8_t;
+  static constexpr int kOffset = 128;
+  struct state {};
+  template <class F> static HWY_INLINE float block(const state&, const q8_0::block& b, F&& f) {
+    const DU du;
+    f(hn::Xor(hn::LoadU(du, reinterpret_cast<const std::uint8_t*>(b.qs)), hn::Set(du, 0x80)), 0);
+    return scale_f32(b.d);
+  }
+  static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
+    return dot_acc_u8i8(D(), hn::Zero(hn::Repartition<std::int32_t, D>()), u, hn::LoadU(D(), q));
+  }
+};
+#else
 // Keys widened to int16 (vpmovsxbw), queries stored as int16 once per call, one pmaddwd per 32
 // (AVX3) or 16 values per query: exact, no saturation.
 template <> struct i8_reader<q8_0> {
@@ -27,6 +48,7 @@ template <> struct i8_reader<q8_0> {
     return hn::Add(s0, s1);
   }
 };
+#endif
 
 template <> struct f32_reader<q8_0> {
   using DF = hn::CappedTag<float, 16>;

@@ -44,6 +44,36 @@ template <class D, class V> HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e,
   out[3] = reduce_sum(d, e);
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// The transpose-add tree of four keys' int32 lane sums (the 4-key integer dot): zip_add(a, b)
+// adds the interleaved lanes of two vectors (per 128-bit block: a0 + a2, b0 + b2, a1 + a3,
+// b1 + b3), sum_zipped(zip_add(a, b), zip_add(c, d)) gives {sum a, sum b, sum c, sum d}: 3 + 3
+// operations per 128-bit block width for four vectors, plus 2 per halving above 128 bits.
+HWY_INLINE __m128i zip_add(__m128i a, __m128i b) {
+  return _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+}
+HWY_INLINE __m256i zip_add(__m256i a, __m256i b) {
+  return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+}
+HWY_INLINE __m128i sum_zipped(__m128i ab, __m128i cd) {
+  return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
+}
+HWY_INLINE __m128i sum_zipped(__m256i ab, __m256i cd) {
+  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+#if HWY_TARGET <= HWY_AVX3
+HWY_INLINE __m512i zip_add(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+HWY_INLINE __m128i sum_zipped(__m512i ab, __m512i cd) {
+  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+  const __m256i t = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+#endif
+#endif
+
 // Stores the QT lane sums of f0..f3 (QT <= 4) to scores[i * stride + j].
 template <std::size_t QT, class D, class V>
 HWY_INLINE void store_scores(D d, V f0, V f1, V f2, V f3, float* scores, std::size_t stride,
@@ -172,6 +202,43 @@ HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_u8i8(D8 d8,
       d8, hn::PromoteTo(d16h, hn::LowerHalf(duh, u)), hn::PromoteTo(d16h, hn::UpperHalf(duh, u)),
       hn::PromoteTo(d16h, hn::LowerHalf(dh, q)), hn::PromoteTo(d16h, hn::UpperHalf(dh, q)));
 #endif
+}
+
+// acc + the int32 lane sums of u[i] * q[i] (u unsigned, q signed, as dot_u8i8). AVX3_DL: one
+// vpdpbusd (AVX-512 VNNI, which that target's run-time check proves). It must be the EVEX
+// encoding: the VEX one (for 128/256-bit vectors) is AVX-VNNI, a separate CPUID feature that no
+// check proves (Zen 4 has AVX-512 VNNI but not AVX-VNNI) and that Highway 1.0.3's AVX3_DL target
+// string nevertheless enables, so g++ would pick VEX for the intrinsic: inline assembly with the
+// {evex} prefix fixes it (tests/isa/isa_gate.py checks every binary). The target string does
+// not name avx512vnni, so the 512-bit intrinsic is refused too: inline assembly as well (only
+// EVEX encodes zmm registers; clang included); clang keeps pmaddubsw + pmaddwd below 512 bits.
+// No saturation either way: vpdpbusd adds exact 4-byte sums, pmaddubsw's pair sums stay below
+// 2^15 for the readers' ranges (u <= 127).
+#if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE __m512i dpbusd(__m512i acc, __m512i u, __m512i q) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(q));
+  return acc;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+HWY_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i q) {
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(q));
+  return acc;
+}
+HWY_INLINE __m128i dpbusd(__m128i acc, __m128i u, __m128i q) {
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(q));
+  return acc;
+}
+#endif
+#endif
+template <class D8>
+HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_acc_u8i8(
+    D8 d8, hn::Vec<hn::Repartition<std::int32_t, D8>> acc, hn::Vec<hn::RebindToUnsigned<D8>> u,
+    hn::Vec<D8> q) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if constexpr (requires { dpbusd(acc.raw, u.raw, q.raw); })
+    return hn::Vec<hn::Repartition<std::int32_t, D8>>{dpbusd(acc.raw, u.raw, q.raw)};
+#endif
+  return hn::Add(acc, dot_u8i8(d8, u, q));
 }
 
 // Int8 values -> f32 lanes of DF (DF's lanes of int8 at p converted exactly).
