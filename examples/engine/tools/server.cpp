@@ -82,6 +82,12 @@ int main(int argc, char** argv) {
     auto lm = cli::load(model_path, true);
     engine::thread_pool pool(threads);
     engine::model& net = *lm.net;
+    // An auto policy is chosen (or loaded from the tune cache) for the context of one slot; for
+    // -c auto at the model's trained context capped at 32K, as strata-chat does.
+    const int n_ctx_train = net.config().n_ctx_train > 0 ? net.config().n_ctx_train : 4096;
+    cli::resolve_auto_policy(
+        so.kv, lm, model_path,
+        ctx.automatic ? std::min(n_ctx_train, 32768) : std::max(16, ctx.n_ctx / n_slots), pool);
     ho.threads = std::max(8, n_slots + std::min(so.queue, 256) + 4);
     // The whole process: a row of logits per slot and the decode step's rows; beside the pool,
     // the HTTP workers, the listener, the scheduler and the signal thread.

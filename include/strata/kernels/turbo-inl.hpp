@@ -217,13 +217,55 @@ requires(B <= 4) struct i8_reader<turbo<B, G, CB>> {
 };
 
 // The reference's encoder (strata/reference/block.hpp, encode_turbo_group: the scale search and
-// the scale rule are that one function) with the index assignment in SIMD: for each inverse the
-// search tries, index = number of thresholds below x * inv (the same float multiply and
-// compares). n = |x| in f64 runs in SIMD lanes instead of element order: the same value up to
-// f64 rounding (~1e-16 relative), which only changes the f32 inverses when n lies within that
-// distance of a rounding boundary (the tests compare bytes exactly); max|x| is exact in any order.
+// the scale rule are that one function) with the fit and the index assignment in SIMD. For each
+// inverse the search tries, fit() takes each element's codebook value by blends over the
+// thresholds (c = codebook[number of thresholds below x * inv]: the same float multiply and
+// compares as the index) and adds the exact f64 products c * x and c * c into the reference's 8
+// partial lanes in its order (fit_turbo_group), so the choice is the reference's, bit for bit;
+// the winner's indices are assigned once. n = |x| in f64 runs in SIMD lanes instead of element
+// order: the same value up to f64 rounding (~1e-16 relative), which only changes the f32
+// inverses when n lies within that distance of a rounding boundary (the tests compare bytes
+// exactly); max|x| is exact in any order.
 template <int B, int G, class CB> struct block_encoder<turbo<B, G, CB>> {
   using Codec = turbo<B, G, CB>;
+  static constexpr int kLevels = 1 << B;
+#if !HWY_HAVE_SCALABLE  // (SVE's sizeless vectors make no arrays: the reference's fit there)
+  // fit_turbo_group of the indices inv gives, for the group at xg (see above).
+  static HWY_INLINE reference::detail::turbo_fit fit(const float* xg, float inv_s) {
+    const DE df;
+    const hn::Half<DE> dh;
+    const hn::Rebind<double, hn::Half<DE>> dd;
+    using VD = hn::Vec<decltype(dd)>;
+    constexpr int kLanes = reference::detail::turbo_fit_lanes;
+    const std::size_t lf = hn::Lanes(df), ld = hn::Lanes(dd), parts = kLanes / ld;
+    VD pxc[kLanes], pcc[kLanes];
+    for (std::size_t p = 0; p < parts; ++p) pxc[p] = pcc[p] = hn::Zero(dd);
+    const auto inv = hn::Set(df, inv_s);
+    for (std::size_t i = 0; i < std::size_t(G); i += lf) {
+      const auto xv = clean_f(df, hn::LoadU(df, xg + i));
+      const auto v = hn::Mul(xv, inv);
+      auto c = hn::Set(df, float(CB::centroids[0]));
+      for (int k = 0; k + 1 < kLevels; ++k)
+        c = hn::IfThenElse(hn::Lt(hn::Set(df, CB::thresholds[std::size_t(k)]), v),
+                           hn::Set(df, float(CB::centroids[std::size_t(k + 1)])), c);
+      const std::size_t plo = (i % kLanes) / ld, phi = ((i + ld) % kLanes) / ld;
+      const VD clo = hn::PromoteTo(dd, hn::LowerHalf(dh, c));
+      const VD chi = hn::PromoteTo(dd, hn::UpperHalf(dh, c));
+      const VD xlo = hn::PromoteTo(dd, hn::LowerHalf(dh, xv));
+      const VD xhi = hn::PromoteTo(dd, hn::UpperHalf(dh, xv));
+      pxc[plo] = hn::Add(pxc[plo], hn::Mul(clo, xlo));
+      pcc[plo] = hn::Add(pcc[plo], hn::Mul(clo, clo));
+      pxc[phi] = hn::Add(pxc[phi], hn::Mul(chi, xhi));
+      pcc[phi] = hn::Add(pcc[phi], hn::Mul(chi, chi));
+    }
+    HWY_ALIGN double axc[kLanes], acc[kLanes];
+    for (std::size_t p = 0; p < parts; ++p) {
+      hn::StoreU(pxc[p], dd, axc + p * ld);
+      hn::StoreU(pcc[p], dd, acc + p * ld);
+    }
+    return {reference::detail::combine_fit_lanes(axc), reference::detail::combine_fit_lanes(acc)};
+  }
+#endif
   static HWY_INLINE void encode(const float* x, std::size_t n, void* out) {
     const hn::ScalableTag<double> dd;
     const hn::Rebind<float, decltype(dd)> dfh;
@@ -231,6 +273,12 @@ template <int B, int G, class CB> struct block_encoder<turbo<B, G, CB>> {
     const hn::Rebind<std::int32_t, DE> di;
     const hn::Rebind<std::uint8_t, DE> du8;
     auto* o = static_cast<unsigned char*>(out);
+#if !HWY_HAVE_SCALABLE
+    // The 8 partial lanes as 8 / ld vectors.
+    const std::size_t ld = hn::Lanes(hn::Rebind<double, hn::Half<DE>>());
+    static_assert(G % hn::MaxLanes(DE()) == 0);
+    const bool lanes_fit = ld <= 8 && 8 % ld == 0;
+#endif
     for (std::size_t g = 0; g < n / G; ++g) {
       const float* xg = x + g * G;
       unsigned char* blk = o + g * Codec::block_bytes;
@@ -249,17 +297,28 @@ template <int B, int G, class CB> struct block_encoder<turbo<B, G, CB>> {
         vmax = hn::Max(vmax, hn::Abs(clean_f(df, hn::LoadU(df, xg + i))));
       const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
       typename Codec::block b;
-      reference::detail::encode_turbo_group<turbo_scale, turbo_index<B>, B, G, CB>(
-          xg, std::sqrt(ss), amax, b, [&](float inv_s, std::uint8_t* q) {
-            const auto inv = hn::Set(df, inv_s);
-            for (int i = 0; i < G; i += int(hn::Lanes(df))) {
-              const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
-              auto k = hn::Zero(di);
-              for (float t : CB::thresholds)
-                k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
-              hn::StoreU(hn::DemoteTo(du8, k), du8, q + i);
-            }
-          });
+      const auto assign = [&](float inv_s, std::uint8_t* q) {
+        const auto inv = hn::Set(df, inv_s);
+        for (int i = 0; i < G; i += int(hn::Lanes(df))) {
+          const auto v = hn::Mul(clean_f(df, hn::LoadU(df, xg + i)), inv);
+          auto k = hn::Zero(di);
+          for (float t : CB::thresholds)
+            k = hn::Sub(k, hn::VecFromMask(di, hn::RebindMask(di, hn::Lt(hn::Set(df, t), v))));
+          hn::StoreU(hn::DemoteTo(du8, k), du8, q + i);
+        }
+      };
+#if !HWY_HAVE_SCALABLE
+      if (lanes_fit)
+        reference::detail::encode_turbo_group<turbo_scale, turbo_index<B>, B, G, CB>(
+            std::sqrt(ss), amax, b, assign, [&](float inv) { return fit(xg, inv); });
+      else
+#endif
+        reference::detail::encode_turbo_group<turbo_scale, turbo_index<B>, B, G, CB>(
+            std::sqrt(ss), amax, b, assign, [&](float inv) {
+              std::uint8_t q[G];
+              assign(inv, q);
+              return reference::detail::fit_turbo_group<B, G, CB>(xg, q);
+            });
       std::memcpy(blk, &b, Codec::block_bytes);
     }
   }

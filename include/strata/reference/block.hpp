@@ -114,49 +114,56 @@ template <int G> double group_norm(const float* x) {
   return std::sqrt(ss);
 }
 
-// <x, c> and |c|^2 of one turbo group for indices q: per codebook entry the count and the sum of
-// the (cleaned) values in element order, then combined in entry order with std::fma, so the
-// reference and every SIMD target compute the same bits (no contraction left to the compiler).
+// <x, c> and |c|^2 of one turbo group for indices q, with c the f32 codebook the decoder reads
+// (CB::centroids rounded to float). Each product of two f32 values is exact in f64; element i's
+// products go to partial sum i % 8 in element order, and the 8 partials are added as
+// ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)). A SIMD kernel keeps the 8 partials in f64
+// lanes (one vector of 8, or 2 x 4, 4 x 2) and adds them in this order, so the reference and
+// every target compute the same bits whatever the vector width (and whether or not a compiler
+// contracts the multiply-add: the product is exact either way).
 struct turbo_fit {
   double xc = 0.0, cc = 0.0;
   // <x, c>^2 / |c|^2: larger is better (|x - s c|^2 = |x|^2 - this at s = <x, c> / |c|^2).
   double score() const { return xc > 0.0 ? (xc * xc) / cc : 0.0; }
 };
 
-template <int B, int G, class CB> turbo_fit fit_turbo_group(const float* x, const std::uint8_t* q) {
-  constexpr int L = 1 << B;
-  double sum[L] = {};
-  int count[L] = {};
-  for (int i = 0; i < G; ++i) {
-    sum[q[i]] += double(clean(x[i]));
-    ++count[q[i]];
-  }
-  turbo_fit f;
-  for (int k = 0; k < L; ++k) {
-    const double c = CB::centroids[std::size_t(k)];
-    f.xc = std::fma(c, sum[k], f.xc);
-    f.cc = std::fma(double(count[k]), c * c, f.cc);
-  }
-  return f;
+inline constexpr int turbo_fit_lanes = 8;
+
+inline double combine_fit_lanes(const double* p) {
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
-// The encoder of one turbo group, given its norm n (> 0; the caller zeroes the block when
-// n == 0) and max|x| (cleaned), with an index assigner: assign(inv, q) sets q[i] = number of
-// thresholds t with t < clean(x_i) * inv (a float multiply). The reference assigns in scalar
-// code, a kernel in SIMD; the rest (fits, choice, scale) is this one function, so they agree.
-template <turbo_scale_rule Rule, turbo_index_rule Index, int B, int G, class CB, class Assign>
-void encode_turbo_group(const float* x, double n, float amax, typename turbo<B, G, CB>::block& b,
-                        Assign&& assign) {
-  std::uint8_t q[G], t[G];
+template <int B, int G, class CB> turbo_fit fit_turbo_group(const float* x, const std::uint8_t* q) {
+  static_assert(G % turbo_fit_lanes == 0);
+  double xc[turbo_fit_lanes] = {}, cc[turbo_fit_lanes] = {};
+  for (int i = 0; i < G; ++i) {
+    const double c = double(float(CB::centroids[std::size_t(q[i])]));
+    xc[i % turbo_fit_lanes] += c * double(clean(x[i]));
+    cc[i % turbo_fit_lanes] += c * c;
+  }
+  return {combine_fit_lanes(xc), combine_fit_lanes(cc)};
+}
+
+// The encoder of one turbo group x, given its norm n (> 0; the caller zeroes the block when
+// n == 0) and max|x| (cleaned), with an index assigner and a fitter that read x: assign(inv, q)
+// sets q[i] = number of thresholds t with t < clean(x_i) * inv (a float multiply); fit(inv)
+// returns fit_turbo_group of the indices assign(inv) gives. The reference does both in scalar code,
+// a kernel in SIMD (the fit without storing indices); the rest (the attempts, the choice, the
+// scale) is this one function, so they agree. The indices are assigned once, for the winner.
+template <turbo_scale_rule Rule, turbo_index_rule Index, int B, int G, class CB, class Assign,
+          class Fit>
+void encode_turbo_group(double n, float amax, typename turbo<B, G, CB>::block& b, Assign&& assign,
+                        Fit&& fit) {
+  std::uint8_t q[G];
   const float inv0 = float(std::sqrt(double(G)) / n);
   const float inv_absmax = amax > 0.0f ? float(CB::centroids[CB::size - 1]) / amax : inv0;
   turbo_fit best;
+  float best_inv = inv0;
   auto attempt = [&](float inv) {
-    assign(inv, t);
-    const turbo_fit f = fit_turbo_group<B, G, CB>(x, t);
+    const turbo_fit f = fit(inv);
     if (f.score() <= best.score()) return false;
     best = f;
-    std::memcpy(q, t, G);
+    best_inv = inv;
     return true;
   };
   if constexpr (Index == turbo_index_rule::absmax) {
@@ -171,9 +178,10 @@ void encode_turbo_group(const float* x, double n, float amax, typename turbo<B, 
     }
   }
   if (best.score() == 0.0) {  // every attempt gave <x, c> <= 0 (values far below fp16's range)
-    assign(inv0, q);
-    best = fit_turbo_group<B, G, CB>(x, q);
+    best_inv = inv0;
+    best = fit(inv0);
   }
+  assign(best_inv, q);
   double s = 0.0;
   if constexpr (Rule == turbo_scale_rule::plain)
     s = n / std::sqrt(double(G));
@@ -199,13 +207,18 @@ void encode_turbo_block(const float* x, typename turbo<B, G, CB>::block& b) {
   }
   float amax = 0.0f;
   for (int i = 0; i < G; ++i) amax = std::max(amax, std::fabs(clean(x[i])));
-  encode_turbo_group<Rule, Index, B, G, CB>(x, n, amax, b, [x](float inv, std::uint8_t* q) {
+  const auto assign = [x](float inv, std::uint8_t* q) {
     for (int i = 0; i < G; ++i) {
       const float v = clean(x[i]) * inv;
       std::uint8_t k = 0;
       for (float t : CB::thresholds) k = std::uint8_t(k + (t < v));
       q[i] = k;
     }
+  };
+  encode_turbo_group<Rule, Index, B, G, CB>(n, amax, b, assign, [&](float inv) {
+    std::uint8_t q[G];
+    assign(inv, q);
+    return fit_turbo_group<B, G, CB>(x, q);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/plan.hpp>
 #include <strata/policy/parse.hpp>
 
 #include "error.hpp"
@@ -241,12 +242,17 @@ size_t kv_strata::f16_bytes() const {
 }
 
 double kv_strata::bits_per_value() const {
-  // The policy's bits per value, plus a recent window's f16 rows (recent=N) spread over every
-  // value the cache holds.
+  // The policy's bits per value, plus a recent window's f16 rows (recent=N) and the side data
+  // (K means, k-balance scales: strata::plan's side line, allocated once the prompt sets them)
+  // spread over every value the cache holds: the chooser's bits (policy_choice.cpp).
   strata::policy_report plain = cache_->policy();
   plain.recent = 0;
   const strata::cache_options& o = cache_->options();
-  const double extra = double(cache_->bytes() - plain.bytes(o.n_ctx, o.max_batch));
+  strata::plan_options po;
+  po.max_batch = o.max_batch;
+  po.subtract_k_mean = o.subtract_k_mean;
+  const double side = double(strata::plan(cache_->policy(), o.n_ctx, po).side);
+  const double extra = double(cache_->bytes() - plain.bytes(o.n_ctx, o.max_batch)) + side;
   return cache_->policy().bits() + extra * 16.0 / double(f16_bytes());
 }
 
