@@ -526,6 +526,15 @@ TEST_CASE("strata-bench writes JSON rows") {
   CHECK(r.out.find("\"test\": \"tg8\"") != std::string::npos);
   CHECK(r.out.find("\"depth\": 16") != std::string::npos);
   CHECK(r.out.find("\"kv_bits_per_value\": 32.0") != std::string::npos);
+  // --kv-policy auto reaches the tuner (stories260K's head dim 8 fits no compressed codec, so
+  // the tuner refuses it; before, strata-bench took "auto" for a policy target)
+  const result a =
+      run("strata-bench", "-m " + kStories + " -p 8 -n 4 -r 1 --kv-policy auto:bits=6");
+  INFO(a.out);
+  CHECK(a.rc == 1);
+  CHECK(a.out.find("error: no compressed codec fits this model's head dimension") !=
+        std::string::npos);
+  CHECK(a.out.find("unknown target") == std::string::npos);
 }
 
 TEST_CASE("strata-chat: a one-shot answer, context overflow as an error or a shift") {

@@ -72,9 +72,18 @@ int main(int argc, char** argv) {
     if (opt.n_prompt == 0 && opt.n_gen == 0) f.fail("nothing to run (-p 0 and -n 0)");
     base.max_batch = opt.fwd.n_batch;
     engine::cli::expand_kv_policies(base, policies, opt.caches, opt.cache_names);
-    auto lm = engine::cli::load(model_path, false);
+    const bool any_auto =
+        std::any_of(opt.caches.begin(), opt.caches.end(),
+                    [](const engine::kv_options& k) { return cli::is_auto_policy(k.policy); });
+    auto lm = engine::cli::load(model_path, any_auto);
     engine::thread_pool pool(threads);
     opt.progress = format == "table";
+    {  // auto policies are chosen for the largest context a row holds
+      const int max_depth =
+          opt.depths.empty() ? 0 : *std::max_element(opt.depths.begin(), opt.depths.end());
+      const int n_ctx = max_depth + std::max(opt.n_prompt, opt.n_gen);
+      for (auto& k : opt.caches) engine::cli::resolve_auto_policy(k, lm, model_path, n_ctx, pool);
+    }
     // Check every cache spec before spending time.
     for (const auto& k : opt.caches) engine::make_kv(*lm.net, 16, k);
     {  // The largest cache a row will hold (caches are made one at a time), and the shared fill.
