@@ -9,7 +9,7 @@
 # usage: bench/ladder.sh [--smoke] [--model M] [--ctx 512,2048] [--chunks N] [--out DIR]
 #                        [--stages quality,bench,sweep,needle,peer] [--only NAME,NAME] [--threads N] [--jobs J]
 #                        [--bin DIR] [--data DIR] [--needle-ctx N] [--needle-trials N] [--bench-depth N]
-#                        [--sweep-depths LIST] [--report]
+#                        [--sweep-depths LIST] [--q8-act] [--report]
 #   --model       smollm2 (default), gemma3, stories260K, or a GGUF path
 #   --ctx         context sizes of the quality runs (default 512)
 #   --chunks      windows scored per quality run (default 20 at 512; scaled by 512/ctx above it)
@@ -24,6 +24,9 @@
 #                 timed stages (bench, sweep) always run alone with every thread
 #   --needle-ctx  needle prompt length (default 1024), --needle-trials keys per depth (default 1)
 #   --bench-depth depth of the pp512/tg32 test (default 4096); --sweep-depths of the tg sweep
+#   --q8-act      strata's runs with one int8 activation plane (`--q8-act`, the precision
+#                 llama.cpp's CPU path uses) into OUT/<model>-q8act; report.py compares them
+#                 with the llama.cpp points of OUT/<model> (its peer stage needs no rerun)
 #   --report      run bench/ladder/report.py on OUT at the end (tables + plots into OUT)
 #   --smoke       the CI version: stories260K (head dim 8: only f32/f16/bf16 fit, the block
 #                 codecs are checked to be refused) and, when present, SmolLM2 at context 256
@@ -50,6 +53,7 @@ BENCH_DEPTH=4096
 SWEEP_DEPTHS=512,1024,2048,4096
 SMOKE=0
 REPORT=0
+ACT_ARGS=()
 
 die() { echo "error: $* (bench/ladder.sh)" >&2; exit 1; }
 
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
     --bench-depth) BENCH_DEPTH=$2; shift ;;
     --sweep-depths) SWEEP_DEPTHS=$2; shift ;;
     --report) REPORT=1 ;;
+    --q8-act) ACT_ARGS=(--q8-act) ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d;s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
@@ -145,8 +150,10 @@ turbo3 fork|-ctk turbo3 -ctv turbo3|fork
 q8_0/turbo4 fork|-ctk q8_0 -ctv turbo4|fork
 q8_0/turbo3 fork|-ctk q8_0 -ctv turbo3|fork
 auto 4.5|auto:bits=4.5|lm
+auto 5|auto:bits=5|lm
 auto 5.5|auto:bits=5.5|lm
 auto 6|auto:bits=6|lm
+auto 6.5|auto:bits=6.5|lm
 auto 7|auto:bits=7|lm
 auto 7.25|auto:bits=7.25|lm
 q8_0r|-ctk q8_0r -ctv q8_0r|lm
@@ -183,7 +190,7 @@ run_ppl() {
   local t0 rc=0
   t0=$(date +%s.%N)
   STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-perplexity" -m "$model" -f "$TEXT" -c "$ctx" \
-    --chunks "$chunks" -t "${PPL_THREADS:-$THREADS}" --no-progress --kv-policy "$policy" "${kld_args[@]}" \
+    --chunks "$chunks" -t "${PPL_THREADS:-$THREADS}" --no-progress "${ACT_ARGS[@]}" --kv-policy "$policy" "${kld_args[@]}" \
     > "$log" 2>&1 || rc=$?
   local secs
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -274,7 +281,7 @@ bench() {
     local env_cb=
     [ $cb = fork ] && env_cb=fork
     echo "bench ($file, codebook $cb): depths $depths, pp$np tg$ng, $(( ${#args[@]} / 2 )) caches"
-    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-bench" -m "$model" -t "$THREADS" -d "$depths" \
+    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-bench" -m "$model" -t "$THREADS" "${ACT_ARGS[@]}" -d "$depths" \
       -p "$np" -n "$ng" -r "$reps" -o json "${args[@]}" > "$dir/logs/${file%.json}-$cb.json" \
       2> "$dir/logs/${file%.json}-$cb.err" || { fail=1; cat "$dir/logs/${file%.json}-$cb.err" >&2; }
     # one JSON list per codebook: tag the fork rows
@@ -295,7 +302,7 @@ needle_part() {
     local env_cb= rc=0 log=$dir/logs/needle-$tag-$cb
     [ $cb = fork ] && env_cb=fork
     echo "needle (part $tag, codebook $cb): context $ctx, depths 0.1,0.5,0.9, $NEEDLE_TRIALS keys each, $(( ${#args[@]} / 2 )) caches, $threads threads"
-    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-needle" -m "$model" -t "$threads" -c "$ctx" \
+    STRATA_TEST_CODEBOOK=$env_cb "$BIN/strata-needle" -m "$model" -t "$threads" "${ACT_ARGS[@]}" -c "$ctx" \
       --depth 0.1,0.5,0.9 --trials "$NEEDLE_TRIALS" "${args[@]}" > "$log.md" 2> "$log.err" || rc=$?
     [ $rc -le 2 ] || { fail=1; cat "$log.err" >&2; }
     grep '^| ' "$log.md" | grep -v '^| kv \|^| ---' | sed "s/^| /| $cb | /" >> "$dir/needle-$tag.part" || true
@@ -486,6 +493,10 @@ MPATH=$(model_path "$MODEL")
 [ -f "$MPATH" ] || die "no model $MPATH (cmake -DMODEL=smollm2|gemma3 -P cmake/fetch_model.cmake)"
 OUT=${OUT:-$ROOT/build/ladder}
 DIR=$OUT/$(model_tag "$MODEL")
+if [ ${#ACT_ARGS[@]} -gt 0 ]; then
+  case ,$STAGES, in *,peer,*) die "--q8-act with the peer stage: llama.cpp has one activation mode; run peer without --q8-act" ;; esac
+  DIR=$DIR-q8act
+fi
 mkdir -p "$DIR"
 write_meta "$DIR"
 CONFIGS=$(select_configs "$CONFIGS_FULL" "$ONLY")

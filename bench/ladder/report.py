@@ -3,7 +3,8 @@
 
 usage: report.py OUT [--plots DIR] [--results-md FILE]
 
-OUT holds one folder per model (quality.tsv, bench.json, sweep.json, needle.md, meta.txt,
+OUT holds one folder per model (<model>-q8act: strata with --q8-act, compared with the llama.cpp
+points of <model>/peer.tsv) (quality.tsv, bench.json, sweep.json, needle.md, meta.txt,
 stages.txt, and peer.tsv from the ladder's peer stage: llama.cpp's KV types). Writes
 OUT/ladder.md; with matplotlib, DIR/ladder_kld_<model>.png (KLD, log scale, against bits/value),
 DIR/ladder_tg_<model>.png (tg tokens/s against context depth) and, when peer.tsv exists,
@@ -21,6 +22,8 @@ import sys
 
 BEGIN, END = "<!-- ladder:tables:begin -->", "<!-- ladder:tables:end -->"
 PRETTY = {"smollm2": "SmolLM2-135M-Instruct (Q4_1)", "gemma3": "Gemma 3 270M (Q4_K_M)"}
+PRETTY.update({k + "-q8act": v + ", `--q8-act` (one int8 activation plane)" for k, v in list(PRETTY.items())})
+Q8ACT = "-q8act"  # ladder.sh --q8-act: strata's runs in that mode, llama.cpp's from the plain folder
 # Pairs measured with strata's Lloyd-Max tables and with the TurboQuant fork's.
 FORK_PAIRS = ["turbo4", "turbo3", "q8_0/turbo4", "q8_0/turbo3"]
 
@@ -403,9 +406,12 @@ def main(argv):
             out.append("Stage times and load average (1, 5, 15 min) after each: " +
                        "; ".join(l.strip() for l in open(st)) + ".")
         summary = quality_tables(model, q, out)
-        peer = read_quality(d, "peer.tsv")
+        peer_dir = d
+        if model.endswith(Q8ACT) and not os.path.exists(os.path.join(d, "peer.tsv")):
+            peer_dir = os.path.join(out_dir, model[:-len(Q8ACT)])  # llama.cpp has one mode
+        peer = read_quality(peer_dir, "peer.tsv") if os.path.isdir(peer_dir) else []
         if peer:
-            vf = os.path.join(d, "peer-version.txt")
+            vf = os.path.join(peer_dir, "peer-version.txt")
             if os.path.exists(vf):
                 out.append("\n" + open(vf).read().strip() + ".")
             fronts_plot(model, fronts(model, q, peer, out), plot_dir, written)
