@@ -526,6 +526,30 @@ TEST_CASE("strata-bench writes JSON rows") {
   CHECK(r.out.find("\"test\": \"tg8\"") != std::string::npos);
   CHECK(r.out.find("\"depth\": 16") != std::string::npos);
   CHECK(r.out.find("\"kv_bits_per_value\": 32.0") != std::string::npos);
+  {  // tg rows carry the bandwidth limit: weights once plus the KV at the test's mean length
+    const std::regex tg_re(
+        R"re("depth": (\d+),\s*"test": "tg8",[^}]*?"tokens_per_s": ([0-9.e+-]+),[^}]*?)re"
+        R"re("kv_bits_per_value": ([0-9.]+),[^}]*?"read_bandwidth_bytes_per_s": ([0-9.e+]+),\s*)re"
+        R"re("step_weight_bytes": (\d+),\s*"step_kv_bytes": (\d+),\s*)re"
+        R"re("bandwidth_limit_tokens_per_s": ([0-9.e+-]+),\s*"bandwidth_fraction": ([0-9.e+-]+))re");
+    int tg_rows = 0;
+    for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), tg_re);
+         it != std::sregex_iterator(); ++it, ++tg_rows) {
+      const auto& m = *it;
+      const int depth = std::stoi(m[1]);
+      const double tps = std::stod(m[2]), bw = std::stod(m[4]), limit = std::stod(m[7]),
+                   frac = std::stod(m[8]);
+      const double weights = std::stod(m[5]), kv = std::stod(m[6]);
+      CHECK(bw > 1e8);  // any machine reads more than 100 MB/s
+      CHECK(weights > 0);
+      // stories260K: 5 layers, 4 KV heads of 8, K and V f32, at depth + 4 tokens
+      CHECK(kv == doctest::Approx(5.0 * 4 * (8 + 8) * 4 * (depth + 4)).epsilon(0.02));
+      CHECK(limit == doctest::Approx(bw / (weights + kv)).epsilon(1e-3));
+      CHECK(frac == doctest::Approx(tps / limit).epsilon(2e-3));
+    }
+    CHECK(tg_rows == 2);  // depths 0 and 16
+    CHECK(r.out.find("\"test\": \"pp32\",") != std::string::npos);
+  }
   // --kv-policy auto reaches the tuner (stories260K's head dim 8 fits no compressed codec, so
   // the tuner refuses it; before, strata-bench took "auto" for a policy target)
   const result a =

@@ -110,6 +110,10 @@ model::model(std::shared_ptr<const gguf> file) : file_(std::move(file)) {
   }
 }
 
+size_t model::step_weight_bytes() const {
+  return output_ == tok_embd_ ? weight_bytes_ : weight_bytes_ - tok_embd_->nbytes;
+}
+
 strata::layer_map model::layers() const {
   std::vector<strata::layer_info> v(static_cast<size_t>(config_.n_layer));
   for (int il = 0; il < config_.n_layer; ++il) {

@@ -71,6 +71,9 @@ class model {
   // Parameters in the weight tensors and their bytes in the file.
   int64_t n_params() const { return n_params_; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // The weight bytes one decode step reads: all of them, less the token embedding when the model
+  // has its own output matrix (a step then reads one embedding row).
+  size_t step_weight_bytes() const;
   // Llama 3 RoPE frequency factors (n_rot / 2 divisors), or empty.
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }
 

@@ -10,6 +10,7 @@
 #include "error.hpp"
 #include "kv/kv_recorder.hpp"
 #include "model/thread_pool.hpp"
+#include "run/bandwidth.hpp"
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
 
@@ -72,6 +73,16 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
   for (size_t di = 0; di < opt.depths.size(); ++di)
     prompts.push_back(random_tokens(opt.n_prompt, n_vocab, rng));
   const int batch = std::max(1, opt.fwd.n_batch);
+  // The limit of the tg rows: weights once per step plus the KV the step reads.
+  const double bw = opt.n_gen > 0 ? read_bandwidth(pool) : 0;
+  const uint64_t step_weights = m.step_weight_bytes();
+  auto set_limit = [&](bench_row& r, size_t ci, int mean_tokens, int sequences) {
+    kv_options o = opt.caches[ci];
+    o.max_batch = 1;  // the bytes a step reads, not the batch scratch
+    r.read_bw = bw;
+    r.step_kv_bytes = uint64_t(sequences) * kv_bytes(m, std::max(1, mean_tokens), o);
+    r.limit_tps = bandwidth_limit_tps(bw, step_weights, r.step_kv_bytes, sequences);
+  };
   std::unique_ptr<kv_recorder> shared;
   if (opt.shared_fill && max_depth > 0) {
     kv_options f16;
@@ -160,6 +171,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
           if (rep > 0) tps.push_back(opt.n_gen / dt), timed += dt;
         }
         bench_row r = row_for("tg" + std::to_string(opt.n_gen), opt.n_gen);
+        set_limit(r, ci, depth + opt.n_gen / 2, 1);
         take_profile(r);
         r.tps = median(tps);
         r.tps_min = *std::min_element(tps.begin(), tps.end());
@@ -214,6 +226,7 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
           r.kv_f16_bytes += k->f16_bytes();
         }
         r.bits_per_value = kvs.front()->bits_per_value();
+        set_limit(r, ci, base + opt.n_gen / 2, np);
         take_profile(r);
         r.tps = median(tps);
         r.tps_min = *std::min_element(tps.begin(), tps.end());
@@ -225,6 +238,17 @@ std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_option
   }
   return rows;
 }
+
+namespace {
+// A tg row's limit (what 1), fraction (0) or fraction in percent (2); "-" for pp rows.
+std::string limit_cell(const bench_row& r, const char* fmt, int what) {
+  if (r.limit_tps <= 0) return "-";
+  const double v = what == 1 ? r.limit_tps : r.tps / r.limit_tps * (what == 2 ? 100 : 1);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+}  // namespace
 
 void print_bench(std::FILE* out, const std::string& format, const model& m, int n_threads,
                  const std::vector<bench_row>& rows) {
@@ -252,6 +276,13 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
       j["kv_f16_bytes"] = r.kv_f16_bytes;
       j["kv_bits_per_value"] = std::round(r.bits_per_value * 1e4) / 1e4;
       j["rss_peak_bytes"] = r.rss_peak;
+      if (r.limit_tps > 0) {
+        j["read_bandwidth_bytes_per_s"] = std::round(r.read_bw);
+        j["step_weight_bytes"] = m.step_weight_bytes();
+        j["step_kv_bytes"] = r.step_kv_bytes;
+        j["bandwidth_limit_tokens_per_s"] = round3(r.limit_tps);
+        j["bandwidth_fraction"] = std::round(r.tps / r.limit_tps * 1e4) / 1e4;
+      }
       if (r.prof) {
         j["profile"] = nlohmann::ordered_json::parse(r.prof->json());
         j["profile"]["measured_wall_s"] = r.timed_s;
@@ -266,25 +297,38 @@ void print_bench(std::FILE* out, const std::string& format, const model& m, int 
   if (format == "csv") {
     std::fprintf(out,
                  "model,threads,kv,depth,test,tokens_per_s,tokens_per_s_min,tokens_per_s_max,kv_"
-                 "bytes,kv_f16_bytes,kv_bits_per_value\r\n");
+                 "bytes,kv_f16_bytes,kv_bits_per_value,bandwidth_limit_tokens_per_s,bandwidth_"
+                 "fraction\r\n");
     for (const bench_row& r : rows)
-      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f\r\n", csv_field(name).c_str(),
-                   n_threads, csv_field(r.cache).c_str(), r.depth, csv_field(r.test).c_str(), r.tps,
-                   r.tps_min, r.tps_max, r.kv_bytes, r.kv_f16_bytes, r.bits_per_value);
+      std::fprintf(out, "%s,%d,%s,%d,%s,%.3f,%.3f,%.3f,%zu,%zu,%.4f,%s,%s\r\n",
+                   csv_field(name).c_str(), n_threads, csv_field(r.cache).c_str(), r.depth,
+                   csv_field(r.test).c_str(), r.tps, r.tps_min, r.tps_max, r.kv_bytes,
+                   r.kv_f16_bytes, r.bits_per_value, limit_cell(r, "%.3f", 1).c_str(),
+                   limit_cell(r, "%.4f", 0).c_str());
     return;
   }
   std::fprintf(out,
                "| model | size | params | threads | kv | depth | test | t/s (median) | min..max | "
-               "KV bytes | bits/value | peak RSS |\n");
-  std::fprintf(
-      out, "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+               "KV bytes | bits/value | peak RSS | limit t/s | of limit |\n");
+  std::fprintf(out,
+               "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | "
+               "---: | ---: |\n");
   for (const bench_row& r : rows)
     std::fprintf(
-        out, "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f | %s |\n",
+        out,
+        "| %s | %s | %.2f M | %d | %s | %d | %s | %.2f | %.2f..%.2f | %s | %.2f | %s | %s | %s "
+        "|\n",
         md_cell(name).c_str(), cli::human_bytes(double(m.weight_bytes())).c_str(),
         double(m.n_params()) / 1e6, n_threads, md_cell(r.cache).c_str(), r.depth, r.test.c_str(),
         r.tps, r.tps_min, r.tps_max, cli::human_bytes(double(r.kv_bytes)).c_str(), r.bits_per_value,
-        cli::human_bytes(double(r.rss_peak)).c_str());
+        cli::human_bytes(double(r.rss_peak)).c_str(), limit_cell(r, "%.2f", 1).c_str(),
+        limit_cell(r, "%.1f %%", 2).c_str());
+  if (!rows.empty() && rows.back().read_bw > 0)
+    std::fprintf(out,
+                 "\nlimit: the weights a step reads (%s) and its KV at the test's mean length, "
+                 "at the read bandwidth of %d threads (%.2f GB/s, measured in this run)\n",
+                 cli::human_bytes(double(m.step_weight_bytes())).c_str(), n_threads,
+                 rows.back().read_bw / 1e9);
   for (const bench_row& r : rows)
     if (r.prof)
       std::fprintf(out, "\nprofile of %s, depth %d, %s (timed repetitions: %.4f s measured):\n%s",

@@ -48,6 +48,12 @@ struct bench_row {
   std::shared_ptr<profile> prof;  // --profile: the timed repetitions' profile (else null)
   double timed_s = 0;             // seconds of the timed repetitions, as the tool measured them
   uint64_t rss_peak = 0;          // the process's peak resident set after the row (VmHWM)
+  // tg rows: the tokens/s at which a step's bytes (the weights once, each sequence's KV cache at
+  // the test's mean length) take the pool's measured read bandwidth (run/bandwidth.hpp); 0 for
+  // pp rows.
+  double read_bw = 0;  // bytes/s
+  double limit_tps = 0;
+  uint64_t step_kv_bytes = 0;
 };
 
 std::vector<bench_row> run_bench(model& m, thread_pool& pool, const bench_options& opt);
