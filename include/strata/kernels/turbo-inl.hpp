@@ -95,23 +95,48 @@ template <class Codec, class DU> struct turbo_planes {
 };
 
 // The f32 codebook split into four byte tables: TableLookupBytes (pshufb/tbl) on packed
-// indices gives byte k of each value from t[k].
+// indices gives byte k of each value from t[k]. Entries first .. first + 15 (turbo5 has two
+// such sets: 0 and 16); zero past the codebook.
 struct byte_tables {
   std::uint8_t t[4][16];
 };
-template <class Codec> constexpr byte_tables turbo_byte_tables() {
+template <class Codec> constexpr byte_tables turbo_byte_tables(int first = 0) {
   using traits = turbo_traits<Codec>;
   byte_tables bt{};
   const auto cb = traits::codebook();
-  for (int i = 0; i < traits::levels; ++i) {
-    const auto bits = std::bit_cast<std::uint32_t>(cb[std::size_t(i)]);
+  for (int i = 0; i < 16 && first + i < traits::levels; ++i) {
+    const auto bits = std::bit_cast<std::uint32_t>(cb[std::size_t(first + i)]);
     for (int k = 0; k < 4; ++k) bt.t[k][i] = std::uint8_t(bits >> (8 * k));
   }
   return bt;
 }
 
-// Values in the layout of the byte-plane decode at full vector width: within a segment of L
-// indices (L/16 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3.
+// Four byte planes to f32 (turbo and turbo5's readers): p_k holds byte k of the bits of L
+// values (L = Lanes(DU), elements o .. o + L - 1); two zips rebuild them, f(v, pos) gets each
+// f32 vector at its position in the byte-plane layout: within a segment of L values (L/16
+// 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3 (natural order
+// when L = 16). byte_plane_position(L, p) is the element stored at position p.
+template <class DU, class F>
+HWY_INLINE void byte_planes_to_f32(DU, hn::Vec<DU> p0, hn::Vec<DU> p1, hn::Vec<DU> p2,
+                                   hn::Vec<DU> p3, std::size_t o, F&& f) {
+  const hn::Repartition<float, DU> df;
+  const hn::Repartition<std::uint16_t, DU> du16;
+  const hn::Repartition<std::uint32_t, DU> du32;
+  const std::size_t Lf = hn::Lanes(df);
+  const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
+  const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
+  f(hn::BitCast(df, hn::ZipLower(du32, lo01, lo23)), o);
+  f(hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23)), o + Lf);
+  f(hn::BitCast(df, hn::ZipLower(du32, hi01, hi23)), o + 2 * Lf);
+  f(hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23)), o + 3 * Lf);
+}
+inline std::size_t byte_plane_position(std::size_t L, std::size_t p) {
+  const std::size_t Lf = L / 4;
+  const std::size_t seg = p - p % L, r = p % L, k = r / Lf, l = r % Lf;
+  return seg + 16 * (l / 4) + 4 * k + l % 4;
+}
+
+// Values in the layout of the byte-plane decode at full vector width (byte_planes_to_f32).
 template <int B, int G, class CB>
 requires(B <= 4) struct f32_reader<turbo<B, G, CB>> {
   using codec = turbo<B, G, CB>;
@@ -128,30 +153,16 @@ requires(B <= 4) struct f32_reader<turbo<B, G, CB>> {
   template <class F>
   static HWY_INLINE void visit(const state& st, const typename codec::block& b, F&& f) {
     const DU du;
-    const DF df;
-    const hn::Repartition<std::uint16_t, DU> du16;
-    const hn::Repartition<std::uint32_t, DU> du32;
     HWY_ALIGN static constexpr auto kT = turbo_byte_tables<codec>();
     const auto t0 = hn::LoadDup128(du, kT.t[0]), t1 = hn::LoadDup128(du, kT.t[1]);
     const auto t2 = hn::LoadDup128(du, kT.t[2]), t3 = hn::LoadDup128(du, kT.t[3]);
-    const std::size_t Lf = hn::Lanes(df);
     planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
-      const auto p0 = hn::TableLookupBytes(t0, ix), p1 = hn::TableLookupBytes(t1, ix);
-      const auto p2 = hn::TableLookupBytes(t2, ix), p3 = hn::TableLookupBytes(t3, ix);
-      const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
-      const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
-      f(hn::BitCast(df, hn::ZipLower(du32, lo01, lo23)), o);
-      f(hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23)), o + Lf);
-      f(hn::BitCast(df, hn::ZipLower(du32, hi01, hi23)), o + 2 * Lf);
-      f(hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23)), o + 3 * Lf);
+      byte_planes_to_f32(du, hn::TableLookupBytes(t0, ix), hn::TableLookupBytes(t1, ix),
+                         hn::TableLookupBytes(t2, ix), hn::TableLookupBytes(t3, ix), o, f);
     });
   }
   // Element of the group stored at position p.
-  static std::size_t position(std::size_t p) {
-    const std::size_t L = hn::MaxLanes(DU()), Lf = L / 4;
-    const std::size_t seg = p - p % L, r = p % L, k = r / Lf, l = r % Lf;
-    return seg + 16 * (l / 4) + 4 * k + l % 4;
-  }
+  static std::size_t position(std::size_t p) { return byte_plane_position(hn::MaxLanes(DU()), p); }
 };
 
 // Decode in element order (128-bit segments): the byte tables looked up on the packed indices
@@ -168,22 +179,16 @@ requires(B <= 4) struct block_decoder<turbo<B, G, CB>> {
   static HWY_INLINE void block(const state& st, const typename codec::block& b, float* x) {
     const DU du;
     const hn::Full128<float> df;
-    const hn::Full128<std::uint16_t> du16;
-    const hn::Full128<std::uint32_t> du32;
     HWY_ALIGN static constexpr byte_tables kT = turbo_byte_tables<codec>();
     const auto t0 = hn::Load(du, kT.t[0]), t1 = hn::Load(du, kT.t[1]);
     const auto t2 = hn::Load(du, kT.t[2]), t3 = hn::Load(du, kT.t[3]);
     const auto scale = hn::Set(df, f32_reader<codec>::scale(b));
     planes::for_each(st, b.idx, [&](hn::Vec<DU> ix, std::size_t o) {
-      const auto p0 = hn::TableLookupBytes(t0, ix), p1 = hn::TableLookupBytes(t1, ix);
-      const auto p2 = hn::TableLookupBytes(t2, ix), p3 = hn::TableLookupBytes(t3, ix);
-      const auto lo01 = hn::ZipLower(du16, p0, p1), hi01 = hn::ZipUpper(du16, p0, p1);
-      const auto lo23 = hn::ZipLower(du16, p2, p3), hi23 = hn::ZipUpper(du16, p2, p3);
-      float* out = x + o;
-      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipLower(du32, lo01, lo23))), df, out);
-      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipUpper(du32, lo01, lo23))), df, out + 4);
-      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipLower(du32, hi01, hi23))), df, out + 8);
-      hn::StoreU(hn::Mul(scale, hn::BitCast(df, hn::ZipUpper(du32, hi01, hi23))), df, out + 12);
+      byte_planes_to_f32(du, hn::TableLookupBytes(t0, ix), hn::TableLookupBytes(t1, ix),
+                         hn::TableLookupBytes(t2, ix), hn::TableLookupBytes(t3, ix), o,
+                         [&](hn::Vec<hn::Full128<float>> v, std::size_t pos) {
+                           hn::StoreU(hn::Mul(scale, v), df, x + pos);
+                         });
     });
   }
 };
