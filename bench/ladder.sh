@@ -16,7 +16,8 @@
 #   --stages      which parts to run (default: the first four; peer runs only when named):
 #                 peer = llama.cpp's KV types (its llama-perplexity, built by bench/llamacpp.sh,
 #                 flash attention on, its Hadamard rotation of quantized KV on) on the same
-#                 windows, KLD against its own f16-KV logits, into peer.tsv
+#                 windows, KLD against its own f16-KV logits, into peer.tsv; it resumes:
+#                 configurations with an ok row in OUT's peer.tsv are skipped
 #   --only        run only these configurations (names as in the table below; f16 always runs)
 #   --threads     threads in all (default: all cores); --jobs J runs the quality and needle
 #                 configurations J at a time with threads/J threads each (default 2 when
@@ -377,8 +378,17 @@ peer() {
     local base=$dir/peer-base-ctx$ctx.kld logdir=$dir/logs/peer-ctx$ctx
     mkdir -p "$logdir"
     echo "peer: llama.cpp ($version), $(basename "$model"), context $ctx, $chunks windows"
+    local ctx_fail=0
     while IFS='|' read -r name ctk ctv; do
       [ -n "$name" ] || continue
+      # Resumable: a configuration with an ok row for this model and context is not run again
+      # (f16 only while its logits file is still there; when f16 runs again, its old rows go).
+      if awk -F'\t' -v m="$(basename "$model")" -v c="$ctx" -v n="$name" \
+           '$1 == m && $2 == c && $3 == n && $6 == "ok" { f = 1 } END { exit !f }' "$tsv"; then
+        if [ "$name" != f16 ] || [ -f "$base" ]; then echo "  $name: in peer.tsv already, skipped"; continue; fi
+        awk -F'\t' -v m="$(basename "$model")" -v c="$ctx" '!($1 == m && $2 == c && $3 == "f16")' "$tsv" \
+          > "$tsv.tmp" && mv "$tsv.tmp" "$tsv"
+      fi
       local log=$logdir/$(slug "$name").log args=(--kl-divergence-base "$base") rc=0 t0 secs
       [ "$name" = f16 ] || args+=(--kl-divergence)
       t0=$(date +%s.%N)
@@ -390,7 +400,7 @@ peer() {
       if [ $rc -ne 0 ]; then
         printf '%s\t%s\t%s\t-ctk %s -ctv %s\tllama.cpp\tFAILED\t\t\t\t\t\t\t\t%s\t%s\n' "$(basename "$model")" \
           "$ctx" "$name" "$ctk" "$ctv" "$secs" "$(tail -n1 "$log")" >> "$tsv"
-        echo "  $name: FAILED ($(tail -n1 "$log"))"; fail=1; continue
+        echo "  $name: FAILED ($(tail -n1 "$log"))"; fail=1; ctx_fail=1; continue
       fi
       local bits
       bits=$(awk -v a="$(peer_bits "$ctk")" -v b="$(peer_bits "$ctv")" 'BEGIN { printf "%.3f", (a + b) / 2 }')
@@ -407,7 +417,7 @@ peer() {
                                       $3, $9, $10, ($11 == "" ? "-" : $11), ($12 == "" ? "-" : $12),
                                       ($13 == "" ? "-" : $13), $7, $4, $15 }'
     done <<< "$PEER_CONFIGS"
-    rm -f "$base"
+    [ $ctx_fail -ne 0 ] || rm -f "$base"  # kept after a failure, so that a rerun resumes
   done
   return $fail
 }
