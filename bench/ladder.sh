@@ -7,7 +7,7 @@
 # bench/ladder/report.py turns them into markdown tables and PNG plots.
 #
 # usage: bench/ladder.sh [--smoke] [--model M] [--ctx 512,2048] [--chunks N] [--out DIR]
-#                        [--stages quality,bench,sweep,needle,peer] [--only NAME,NAME] [--threads N] [--jobs J]
+#                        [--stages quality,bench,sweep,needle,peer,peer-sweep] [--only NAME,NAME] [--threads N] [--jobs J]
 #                        [--bin DIR] [--data DIR] [--needle-ctx N] [--needle-trials N] [--bench-depth N]
 #                        [--sweep-depths LIST] [--q8-act] [--report]
 #   --model       smollm2 (default), gemma3, stories260K, or a GGUF path
@@ -17,7 +17,9 @@
 #                 peer = llama.cpp's KV types (its llama-perplexity, built by bench/llamacpp.sh,
 #                 flash attention on, its Hadamard rotation of quantized KV on) on the same
 #                 windows, KLD against its own f16-KV logits, into peer.tsv; it resumes:
-#                 configurations with an ok row in OUT's peer.tsv are skipped
+#                 configurations with an ok row in OUT's peer.tsv are skipped;
+#                 peer-sweep = llama.cpp's tg32 against depth (llama-bench -fa 1 -d, --sweep-depths)
+#                 for f16, q8_0 and q4_0 KV into peer-sweep.json, drawn in the tg plot
 #   --only        run only these configurations (names as in the table below; f16 always runs)
 #   --threads     threads in all (default: all cores); --jobs J runs the quality and needle
 #                 configurations J at a time with threads/J threads each (default 2 when
@@ -422,6 +424,28 @@ peer() {
   return $fail
 }
 
+# peer_sweep MODEL OUTDIR DEPTHS: llama.cpp's tg32 against context depth (its llama-bench, flash
+# attention on, -d DEPTHS) for f16, q8_0 and q4_0 KV, into OUTDIR/peer-sweep.json (one JSON list
+# per type); report.py draws them beside strata's sweep.
+PEER_SWEEP_TYPES='f16 q8_0 q4_0'
+peer_sweep() {
+  local model=$1 dir=$2 depths=$3 fail=0 t
+  local lbin=${LLAMA_CPP_BIN:-$CACHE/llama.cpp/build/bin}
+  [ -x "$lbin/llama-bench" ] || die "no $lbin/llama-bench (bench/llamacpp.sh build)"
+  mkdir -p "$dir/logs"
+  : > "$dir/peer-sweep.json"
+  for t in $PEER_SWEEP_TYPES; do
+    echo "peer-sweep: llama-bench -ctk $t -ctv $t, depths $depths, tg32, $THREADS threads"
+    if "$lbin/llama-bench" -m "$model" -t "$THREADS" -fa 1 -ctk "$t" -ctv "$t" -p 0 -n 32 -r 2 \
+         -d "$depths" -o json > "$dir/logs/peer-sweep-$t.json" 2> "$dir/logs/peer-sweep-$t.err"; then
+      cat "$dir/logs/peer-sweep-$t.json" >> "$dir/peer-sweep.json"
+    else
+      fail=1; tail -n3 "$dir/logs/peer-sweep-$t.err" >&2
+    fi
+  done
+  return $fail
+}
+
 write_meta() {
   local dir=$1
   {
@@ -504,7 +528,7 @@ MPATH=$(model_path "$MODEL")
 OUT=${OUT:-$ROOT/build/ladder}
 DIR=$OUT/$(model_tag "$MODEL")
 if [ ${#ACT_ARGS[@]} -gt 0 ]; then
-  case ,$STAGES, in *,peer,*) die "--q8-act with the peer stage: llama.cpp has one activation mode; run peer without --q8-act" ;; esac
+  case ,$STAGES, in *,peer,*|*,peer-sweep,*) die "--q8-act with a peer stage: llama.cpp has one activation mode; run peer and peer-sweep without --q8-act" ;; esac
   DIR=$DIR-q8act
 fi
 mkdir -p "$DIR"
@@ -520,7 +544,8 @@ for stage in ${STAGES//,/ }; do
     sweep) bench "$MPATH" "$(select_configs "$CONFIGS_FULL" "$SWEEP_NAMES")" "$DIR" "$SWEEP_DEPTHS" 0 32 2 sweep.json || fail=1 ;;
     needle) needle "$MPATH" "$CONFIGS" "$DIR" "$NEEDLE_CTX" || fail=1 ;;
     peer) peer "$MPATH" "$CTXS" "$CHUNKS" "$DIR" || fail=1 ;;
-    *) die "unknown stage '$stage' (quality, bench, sweep, needle, peer)" ;;
+    peer-sweep) peer_sweep "$MPATH" "$DIR" "$SWEEP_DEPTHS" || fail=1 ;;
+    *) die "unknown stage '$stage' (quality, bench, sweep, needle, peer, peer-sweep)" ;;
   esac
   echo "$stage $(( $(date +%s) - t0 )) s, load average after: $(loadavg)" | tee -a "$DIR/stages.txt"
 done

@@ -267,7 +267,9 @@ def bench_table(model, rows, out):
                    + " | ".join(cells) + " |")
 
 
-def sweep_table(model, rows, out):
+def sweep_table(model, rows, peer_rows, out):
+    """strata's tg against depth, and llama.cpp's (llama-bench, peer-sweep.json) in the same columns."""
+    peer_rows = [r for r in peer_rows if r.get("n_gen", 0) > 0 and r.get("n_prompt", 0) == 0]
     if not rows:
         return
     depths = sorted({r["depth"] for r in rows})
@@ -282,6 +284,10 @@ def sweep_table(model, rows, out):
     for n in names:
         v = {r["depth"]: r["tokens_per_s"] for r in rows if r["kv"] == n and r["test"].startswith("tg")}
         out.append(f"| `{n}` | " + " | ".join(f"{v[d]:.1f}" if d in v else "—" for d in depths) + " |")
+    for t in sorted({r["type_k"] for r in peer_rows}):
+        v = {r["n_depth"]: r["avg_ts"] for r in peer_rows if r["type_k"] == t}
+        out.append(f"| llama.cpp `-ctk {t} -ctv {t}` | " + " | ".join(f"{v[d]:.1f}" if d in v else "—" for d in depths)
+                   + " |")
 
 
 def needle_table(model, d, out):
@@ -315,7 +321,7 @@ def needle_table(model, d, out):
         out.append(f"| `{kv}` | {cb} | " + " | ".join(cells) + f" | {hit}/{tot} |")
 
 
-def plots(model, summary, sweep, plot_dir, written):
+def plots(model, summary, sweep, peer_sweep, plot_dir, written):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -346,7 +352,8 @@ def plots(model, summary, sweep, plot_dir, written):
                         f"{PRETTY.get(model, model)}: KLD against bits/value (wiki.test.raw)",
                         os.path.join(plot_dir, f"ladder_kld_{model}.png"), written)
     tg = [r for r in sweep if r["test"].startswith("tg")]
-    if tg:
+    peer_tg = [r for r in peer_sweep if r.get("n_gen", 0) > 0 and r.get("n_prompt", 0) == 0]
+    if tg or peer_tg:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         names = []
         for r in tg:
@@ -358,6 +365,10 @@ def plots(model, summary, sweep, plot_dir, written):
                         yerr=[[r["tokens_per_s"] - r["tokens_per_s_min"] for r in rs],
                               [r["tokens_per_s_max"] - r["tokens_per_s"] for r in rs]],
                         marker="o", capsize=2, label=n)
+        for t in sorted({r["type_k"] for r in peer_tg}):
+            rs = sorted([r for r in peer_tg if r["type_k"] == t], key=lambda r: r["n_depth"])
+            ax.errorbar([r["n_depth"] for r in rs], [r["avg_ts"] for r in rs], yerr=[r["stddev_ts"] for r in rs],
+                        marker="s", mfc="none", ls="--", capsize=2, label=f"llama.cpp {t} (llama-bench -fa 1)")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("context depth (tokens in the cache)")
         ax.set_ylabel("tg tokens/s (median)")
@@ -417,9 +428,10 @@ def main(argv):
             fronts_plot(model, fronts(model, q, peer, out), plot_dir, written)
         bench_table(model, bench_rows(d, "bench"), out)
         sweep = bench_rows(d, "sweep")
-        sweep_table(model, sweep, out)
+        peer_sweep = read_json_lists([os.path.join(d, "peer-sweep.json")])
+        sweep_table(model, sweep, peer_sweep, out)
         needle_table(model, d, out)
-        plots(model, summary, sweep, plot_dir, written)
+        plots(model, summary, sweep, peer_sweep, plot_dir, written)
     text = "\n".join(out).strip() + "\n"
     with open(os.path.join(out_dir, "ladder.md"), "w") as f:
         f.write(text)
