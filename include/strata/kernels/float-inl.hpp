@@ -93,6 +93,27 @@ template <class Codec> HWY_INLINE void float_decode(const void* in, std::size_t 
   for (; i < n; ++i) x[i] = io::scalar(p[i]);
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// A row of f32 / f16 / bf16 read as blocks of 16 values (one chunk each: vcvtph2ps for f16),
+// no factor.
+template <class E> struct float_chunk { E v[16]; };
+static_assert(sizeof(float_chunk<std::uint16_t>) == 32 && sizeof(float_chunk<float>) == 64);
+template <class Codec>
+requires(std::is_same_v<Codec, f32> || std::is_same_v<Codec, f16> ||
+         std::is_same_v<Codec, bf16>) struct zmm_reader<Codec> {
+  using io = float_io<Codec>;
+  using block = float_chunk<typename io::elem>;
+  static constexpr std::size_t kValues = 16;
+  static constexpr bool kScaled = false;
+  struct tables {};
+  static constexpr std::size_t pos(std::size_t) { return 0; }
+  template <std::size_t C> static HWY_INLINE __m512 chunk(const tables&, const block& b) {
+    return io::load(hn::Full512<float>(), b.v).raw;
+  }
+  static HWY_INLINE float scale(const block&) { return 1.0f; }
+};
+#endif
+
 // Scores of QT (1, 2 or 4) queries against n_keys keys: each key chunk is converted to f32
 // once and used for all QT queries; QT <= 2 runs two accumulator chains per query.
 template <std::size_t QT, class Codec>

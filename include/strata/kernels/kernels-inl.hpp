@@ -12,6 +12,7 @@
 //   dot_i8-inl.hpp    the integer dot driver (int8_expander)
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
+//   axpy_zmm-inl.hpp  the register-blocked axpy driver at 512 bits, AVX3 (zmm readers)
 //   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
 //
 // codec_kernels<Codec> picks a driver by the roles the codec provides on this target (use_* in
@@ -62,6 +63,7 @@
 #include <strata/kernels/dot_i8-inl.hpp>
 #include <strata/kernels/axpy-inl.hpp>
 #include <strata/kernels/axpy_x86-inl.hpp>
+#include <strata/kernels/axpy_zmm-inl.hpp>
 #include <strata/kernels/softmax-inl.hpp>
 // clang-format on
 
@@ -127,6 +129,27 @@ template <class Codec> struct codec_kernels {
 
   static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                    std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    // 16-value chunks, each element summed in the order of the driver it replaces (so the
+    // results are that driver's bits): float_axpy's chain on out, plane_axpy's and lane_axpy's
+    // per-tile sums, fused_axpy's chain from zero (groups of 4 rows of lane readers; all rows
+    // where there is none).
+    if constexpr (use_zmm_reader<Codec>) {
+      if constexpr (use_float_io<Codec>) {
+        if (dim % 16 == 0)
+          return zmm_axpy<Codec, false>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+      } else if constexpr (use_plane_reader<Codec>) {
+        return zmm_axpy<Codec, true>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+      } else {
+        const std::size_t n4 = use_lane_reader<Codec> ? n_q - n_q % 4 : n_q;
+        if (n4) zmm_axpy_chain<Codec>(w, n4, w_stride, values, value_stride, n_values, dim, out);
+        if (n4 < n_q)
+          zmm_axpy<Codec, true>(w + n4 * w_stride, n_q - n4, w_stride, values, value_stride,
+                                n_values, dim, out + n4 * dim);
+        return;
+      }
+    }
+#endif
     if constexpr (use_float_io<Codec>) {
       float_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
       return;

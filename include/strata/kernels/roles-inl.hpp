@@ -13,6 +13,7 @@
 //   block_encoder   f32 values to blocks (encode)                     the entry point
 //   lane_reader     x86: 8 values of a block per chunk, natural order axpy_x86-inl.hpp
 //   plane_reader    x86: turbo's 2-bit planes as index words          axpy_x86-inl.hpp
+//   zmm_reader      AVX-512: 16 values of a block per chunk, natural  axpy_zmm-inl.hpp
 // A fragment of kernels-inl.hpp.
 
 HWY_BEFORE_NAMESPACE();
@@ -25,6 +26,7 @@ template <class Codec> struct block_decoder { using absent = void; };
 template <class Codec> struct block_encoder { using absent = void; };
 template <class Codec> struct lane_reader { using absent = void; };
 template <class Codec> struct plane_reader { using absent = void; };
+template <class Codec> struct zmm_reader { using absent = void; };
 
 // A role the codec's family specializes on this target (the primaries above are `absent`).
 template <class R>
@@ -112,7 +114,8 @@ enum class role {
   block_decoder,
   block_encoder,
   lane_reader,
-  plane_reader
+  plane_reader,
+  zmm_reader
 };
 template <bool Provided> consteval bool require(role r) {
   if (!Provided) {
@@ -129,6 +132,9 @@ template <bool Provided> consteval bool require(role r) {
       case role::lane_reader:
         throw "lane_reader<Codec> must provide tables, chunk<C>, pos, kPasses and four_rows";
       case role::plane_reader: throw "plane_reader<Codec> must provide tables, word<P> and chunk";
+      case role::zmm_reader:
+        throw "zmm_reader<Codec> must provide block, kValues, kScaled, tables, chunk<C>, pos and "
+              "scale";
     }
   }
   return true;
@@ -155,6 +161,24 @@ concept plane_reading = requires(const typename plane_reader<Codec>::tables& t,
                                  const typename Codec::block& b, __m256i w) {
   { plane_reader<Codec>::template word<0>(t, b) } -> std::same_as<__m256i>;
   { plane_reader<Codec>::chunk(t, w, 0) } -> std::same_as<__m256>;
+};
+#endif
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// zmm_reader<C> (AVX-512: 32 vector registers of 16 floats): a row is read in blocks of
+// kValues values (a multiple of 16; block: their bytes); chunk<C>(tables, block) returns the 16
+// unscaled values of elements pos(C) .. pos(C) + 15 of the block, C < kValues / 16 (chunks
+// that read the same bytes are numbered next to each other, so a pass over a few shares the
+// loads); scale(block) is every value's factor, or kScaled is false (no factor: the weights
+// are used as they are).
+template <class Codec>
+concept zmm_reading = requires(const typename zmm_reader<Codec>::tables& t,
+                               const typename zmm_reader<Codec>::block& b, std::size_t c) {
+  { zmm_reader<Codec>::template chunk<0>(t, b) } -> std::same_as<__m512>;
+  { zmm_reader<Codec>::pos(c) } -> std::same_as<std::size_t>;
+  { zmm_reader<Codec>::kValues } -> std::convertible_to<std::size_t>;
+  { zmm_reader<Codec>::kScaled } -> std::convertible_to<bool>;
+  { zmm_reader<Codec>::scale(b) } -> std::same_as<float>;
 };
 #endif
 
@@ -210,6 +234,15 @@ inline constexpr bool use_plane_reader = [] {
     return false;
   else
     return require<plane_reading<Codec>>(role::plane_reader) && use_f32_reader<Codec>;
+}();
+#endif
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+template <class Codec>
+inline constexpr bool use_zmm_reader = [] {
+  if constexpr (!provided<zmm_reader<Codec>>)
+    return false;
+  else
+    return require<zmm_reading<Codec>>(role::zmm_reader);
 }();
 #endif
 

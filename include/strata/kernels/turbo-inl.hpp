@@ -427,6 +427,66 @@ requires(B == 2 || B == 3) struct plane_reader<turbo<B, 128, CB>> {
   }
 };
 
+#if HWY_TARGET <= HWY_AVX3
+// turbo at 16 values per chunk (docs/formats.md), each looked up in the whole codebook with one
+// vpermps (_mm512_permutexvar_ps reads bits 0-3 of each lane; the 16-float table repeats a
+// smaller codebook, cb[i % levels], so index bits above the codec's are ignored, not masked).
+// B = 4 (G % 32 == 0): chunk C = the low (C even) or high (C odd) nibbles of bytes 16 (C / 2)
+// .. + 15: elements 16 (C / 2) + l, or those + G / 2. B = 2 (G % 64 == 0) and B = 3
+// (G % 128 == 0): chunk C = plane c = C % 4 of low bytes 16h .. 16h + 15 (h = C / 4): elements
+// c G / 4 + 16h + l; B = 3's high bit of element i = 16h + l of a plane is bit 2c + i / E of high
+// byte i % E (E = G / 8: bit 2c + h / (E / 16) of byte 16 (h % (E / 16)) + l). The four chunks
+// of a byte group share its load.
+template <int B, int G, class CB>
+requires((B == 4 && G % 32 == 0) || (B == 2 && G % 64 == 0) ||
+         (B == 3 && G % 128 == 0)) struct zmm_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  using block = typename codec::block;
+  static constexpr std::size_t kValues = std::size_t(G);
+  static constexpr bool kScaled = true;
+  struct tables {
+    __m512 cb;  // cb[i % levels]
+    tables() {
+      HWY_ALIGN float t[16];
+      const auto c = traits::codebook();
+      for (std::size_t i = 0; i < 16; ++i) t[i] = c[i % c.size()];
+      cb = _mm512_load_ps(t);
+    }
+  };
+  static constexpr std::size_t pos(std::size_t c) {
+    if constexpr (B == 4)
+      return 16 * (c / 2) + (c % 2) * std::size_t(G / 2);
+    else
+      return (c % 4) * std::size_t(G / 4) + 16 * (c / 4);
+  }
+  static HWY_INLINE __m512i bytes16(const std::uint8_t* p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  template <std::size_t C> static HWY_INLINE __m512 chunk(const tables& t, const block& b) {
+    if constexpr (B == 4) {
+      const __m512i x = bytes16(b.idx + 16 * (C / 2));
+      return _mm512_permutexvar_ps(C % 2 == 0 ? x : _mm512_srli_epi32(x, 4), t.cb);
+    } else {
+      constexpr std::size_t c = C % 4, h = C / 4;
+      const __m512i x = bytes16(b.idx + 16 * h);
+      if constexpr (B == 2) {
+        return _mm512_permutexvar_ps(c == 0 ? x : _mm512_srli_epi32(x, int(2 * c)), t.cb);
+      } else {
+        constexpr std::size_t kG = std::size_t(G) / 128;  // E / 16
+        // bit 2c + h / kG of the high byte to bit 2c + 2, then bits 2c, 2c + 1 from x
+        const __m512i hz = bytes16(b.idx + traits::high_offset + 16 * (h % kG));
+        const __m512i hs = _mm512_slli_epi32(hz, int(2 - h / kG));
+        const __m512i m = _mm512_set1_epi32(3 << (2 * c));
+        const __m512i i = _mm512_ternarylogic_epi32(x, hs, m, 0xE4);  // m ? x : hs
+        return _mm512_permutexvar_ps(c == 0 ? i : _mm512_srli_epi32(i, int(2 * c)), t.cb);
+      }
+    }
+  }
+  static HWY_INLINE float scale(const block& b) { return scale_f32(b.scale); }
+};
+#endif  // AVX3
+
 #endif  // x86 AVX2 / AVX3
 #endif  // HWY_TARGET != HWY_SCALAR
 
