@@ -61,10 +61,10 @@ inline std::size_t side_floats(const policy_report& r, bool k_mean) {
   return n;
 }
 
-// The most scratch floats one thread's attend() asks for (strata/cache/attend.hpp, slots 0-3)
+// The most scratch floats one thread's attend() asks for (strata/cache/attend.hpp, slots 0-3, 5)
 // and its row reads (slot 4), over every KV layer and any number of queries.
 inline std::size_t scratch_floats(const policy_report& r, const attention_tiling& t) {
-  std::size_t s0 = 0, s2 = 0, s3 = 0, s4 = 0;
+  std::size_t s0 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
   for (const auto& lc : r.layers) {
     const layer_info& li = r.map[lc.layer];
     const std::size_t d = li.head_dim;
@@ -74,8 +74,11 @@ inline std::size_t scratch_floats(const policy_report& r, const attention_tiling
     s2 = std::max({s2, t.score_floats, rows * t.keys(rows)});  // fewer rows: more keys
     s3 = std::max(s3, rows * 2);
     s4 = std::max(s4, d);
+    // the matrix-product path (slot 5): a tile of decoded rows for its smallest groups
+    const std::size_t gemm_min = (t.gemm_rows + g - 1) / g * g;
+    if (t.gemm_rows > 0 && gemm_min <= rows) s5 = std::max(s5, d * t.keys(gemm_min));
   }
-  return 2 * s0 + s2 + s3 + s4;  // slots 0 and 1 hold rows x head dim each
+  return 2 * s0 + s2 + s3 + s4 + s5;  // slots 0 and 1 hold rows x head dim each
 }
 
 }  // namespace detail

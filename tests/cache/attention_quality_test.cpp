@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -24,11 +25,14 @@ struct setup {
   std::vector<float> q, k, v;
 };
 
-std::vector<float> attend_with(const setup& s, const std::string& policy, bool k_mean = false) {
+// gemm_rows: as attention_tiling's (0: the dot/axpy path for every group).
+std::vector<float> attend_with(const setup& s, const std::string& policy, bool k_mean = false,
+                               std::size_t gemm_rows = attention_tiling{}.gemm_rows) {
   const layer_map m =
       layer_map::dense(1, std::uint32_t(s.n_kv), std::uint32_t(s.d), std::uint32_t(s.n_heads));
   cache_options opt{.n_ctx = s.n_keys};
   opt.subtract_k_mean = k_mean;
+  opt.tiling.gemm_rows = gemm_rows;
   runtime_kv_cache c(m, parse_policy(policy), opt);
   c.balance_k(0, s.q.data(), s.n_q, s.k.data(), s.n_keys);  // a no-op without k-balance
   c.append(0, 0, s.k.data(), s.v.data(), s.n_keys);
@@ -147,6 +151,64 @@ TEST_CASE("outlier-heavy K over 20 seeds, with and without per-channel K mean su
       const std::string name = policies[p];
       if (name.find("k-balance") != std::string::npos || name.find("-ctv vq2") != std::string::npos)
         CHECK(mean > fork[p]);
+    }
+  }
+}
+
+// Prefill's matrix-product path (cache/attend.hpp; 16 queries x 4 heads per KV head = 64 rows)
+// against the dot/axpy path (gemm_rows = 0) on the same caches: the relative L2 error of the
+// output against f64, mean of 20 seeds per codec and head dim, at most 1.1x the old path's
+// (issue 23's accuracy rule). Printed for docs/kernels.md.
+TEST_CASE("prefill's matrix-product path: relative L2 error against f64 within 1.1x the old") {
+  const char* policies[] = {"f32",
+                            "f16",
+                            "bf16",
+                            "q8_0",
+                            "q4_0",
+                            "turbo4",
+                            "turbo3",
+                            "turbo2",
+                            "-ctk q8_0 -ctv turbo4",
+                            "-ctk q8_0 -ctv turbo2",
+                            "vq2",
+                            "-ctk q8_0 -ctv vq2"};
+  const auto rel_l2 = [](const std::vector<float>& x, const std::vector<double>& ref) {
+    double e = 0, r = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      e += (double(x[i]) - ref[i]) * (double(x[i]) - ref[i]);
+      r += ref[i] * ref[i];
+    }
+    return std::sqrt(e / r);
+  };
+  const int n_seeds = 20;
+  for (const std::size_t d : {64, 128, 256}) {
+    std::vector<setup> seeds;
+    std::vector<std::vector<double>> refs;
+    for (int seed = 0; seed < n_seeds; ++seed) {
+      setup s{d, 256, 16, 8, 2, {}, {}, {}};
+      s.q = gaussian(s.n_q * s.n_heads * s.d, 2000 + 3 * seed);
+      s.k = gaussian(s.n_keys * s.n_kv * s.d, 2001 + 3 * seed);
+      s.v = gaussian(s.n_keys * s.n_kv * s.d, 2002 + 3 * seed);
+      refs.push_back(f64_attention(s));
+      seeds.push_back(std::move(s));
+    }
+    for (const char* policy : policies) {
+      double e_old = 0, e_new = 0;
+      try {
+        for (int seed = 0; seed < n_seeds; ++seed) {
+          e_old += rel_l2(attend_with(seeds[seed], policy, false, 0), refs[seed]) / n_seeds;
+          e_new += rel_l2(attend_with(seeds[seed], policy), refs[seed]) / n_seeds;
+        }
+      } catch (const std::invalid_argument&) {
+        MESSAGE("head dim " << d << ", " << std::string(policy)
+                            << ": not a whole number of blocks (skipped)");
+        continue;
+      }
+      MESSAGE("head dim " << d << ", " << std::string(policy)
+                          << ": relative L2 error vs f64, dot/axpy path " << e_old
+                          << ", matrix-product path " << e_new << " (" << e_new / e_old << "x)");
+      CHECK(e_new <= 1.1 * e_old);
+      CHECK(e_new > 0.0);
     }
   }
 }

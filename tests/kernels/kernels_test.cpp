@@ -6,6 +6,8 @@
 //   dot, q8_0/q4_0/turbo: within float reassociation of kernels::int8_dot_reference (the same
 //     integer arithmetic), and within the stated bound of the exact reference::dot.
 //   axpy: within float rounding of strata::reference::axpy (f64 accumulation).
+//   gemm_f32 (the prefill path's matrix product): the bits of reference::gemm_f32 on targets
+//     with FMA, within float rounding on the others.
 
 // strata::kernels compiles the AVX3_DL target (its integer dot): see it here too, so the
 // per-target loops run it (must come before any Highway header).
@@ -24,6 +26,7 @@
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/kernel_table.hpp>
 
+#include <strata/reference/gemm.hpp>
 #include <strata/reference/reference.hpp>
 #include <strata/reference/softmax.hpp>
 #include "../support/codec_cases.hpp"
@@ -342,6 +345,78 @@ TEST_CASE("kernels: the softmax loops match the reference on every target") {
       CHECK(std::fabs(sum - sum_ref) <= 1e-6f * sum_ref);
       for (std::size_t j = 0; j < n; ++j) CHECK(std::fabs(w[j] - w_ref[j]) <= 1e-6f * w_ref[j]);
 #endif
+    });
+  }
+}
+
+// strata::gemm_f32 and gemm_nt_f32 against reference/gemm.hpp: shapes around every block size (rows
+// 1-13 over the 6-row blocks, columns over 1-4 vectors and a scalar tail, k from 1 to 257), strided
+// operands, overwrite and accumulate. Same bits where the target has FMA (x86 AVX2/AVX3, Arm);
+// SSE4 and SSSE3 multiply and add apart: within float rounding there. A wrong element, a missed
+// row or column, or a lost accumulate would be far off.
+TEST_CASE("kernels: the f32 matrix product matches the reference on every target") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  struct shape {
+    std::size_t m, n, k;
+  };
+  for (const shape sh :
+       {shape{1, 1, 1}, shape{5, 17, 3}, shape{6, 64, 128}, shape{7, 65, 128}, shape{13, 128, 256},
+        shape{12, 131, 33}, shape{3, 16, 257}, shape{32, 256, 128}, shape{11, 200, 64}}) {
+    const std::size_t lda = sh.k + 3, ldb = sh.n + 5, ldc = sh.n + 2;
+    std::vector<float> a(sh.m * lda), b(sh.k * ldb), c0(sh.m * ldc);
+    for (auto& v : a) v = nd(rng);
+    for (auto& v : b) v = nd(rng);
+    for (auto& v : c0) v = nd(rng);
+    for (const bool accumulate : {false, true}) {
+      std::vector<float> want = c0;
+      reference::gemm_f32(a.data(), lda, b.data(), ldb, want.data(), ldc, sh.m, sh.n, sh.k,
+                          accumulate);
+      strata_test::for_each_target([&] {
+        INFO("m ", sh.m, " n ", sh.n, " k ", sh.k, " accumulate ", accumulate);
+        std::vector<float> got = c0;
+        gemm_f32(a.data(), lda, b.data(), ldb, got.data(), ldc, sh.m, sh.n, sh.k, accumulate);
+        // (the one target forced: SupportedTargets() is just it)
+        const bool fma = (hwy::SupportedTargets() & (HWY_SSE4 | HWY_SSSE3 | HWY_EMU128)) == 0;
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < sh.m; ++i)
+          for (std::size_t j = 0; j < ldc; ++j) {
+            const float x = got[i * ldc + j], y = want[i * ldc + j];
+            if (j >= sh.n) {
+              bad += x != c0[i * ldc + j];  // padding untouched
+            } else if (fma) {
+              bad += std::memcmp(&x, &y, sizeof x) != 0;
+            } else {
+              bad += std::fabs(x - y) > 1e-5f * (std::fabs(y) + std::sqrt(float(sh.k)));
+            }
+          }
+        CHECK(bad == 0);
+      });
+    }
+    // gemm_nt: b's rows as columns (b read as n x k with row stride lda here), against the f64
+    // sums within float rounding of the sum of |terms|.
+    std::vector<float> want_f(sh.m * ldc);
+    reference::gemm_nt_f32(a.data(), lda, b.data(), lda, want_f.data(), ldc, sh.m,
+                           std::min(sh.n, b.size() / lda), sh.k);
+    const std::size_t n_nt = std::min(sh.n, b.size() / lda);
+    strata_test::for_each_target([&] {
+      INFO("gemm_nt m ", sh.m, " n ", n_nt, " k ", sh.k);
+      std::vector<float> got = c0;
+      gemm_nt_f32(a.data(), lda, b.data(), lda, got.data(), ldc, sh.m, n_nt, sh.k);
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < sh.m; ++i)
+        for (std::size_t j = 0; j < ldc; ++j) {
+          if (j >= n_nt) {
+            bad += got[i * ldc + j] != c0[i * ldc + j];
+            continue;
+          }
+          double mag = 0;
+          for (std::size_t p = 0; p < sh.k; ++p)
+            mag += std::fabs(double(a[i * lda + p]) * double(b[j * lda + p]));
+          bad += std::fabs(double(got[i * ldc + j]) - double(want_f[i * ldc + j])) >
+                 1e-6 * mag + 1e-30;
+        }
+      CHECK(bad == 0);
     });
   }
 }

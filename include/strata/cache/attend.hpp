@@ -11,6 +11,14 @@
 // Query tokens go in groups of tiling.query_rows rows (tokens x query heads), so each K/V tile
 // is read once per group; a tile is tiling.keys(rows) keys, cut at the ring's wrap and at the
 // start of the recent window.
+//
+// The matrix-product path (prefill: groups of at least tiling.gemm_rows rows): a tile's value
+// rows are decoded to f32 once and out += P V is one f32 matrix product (strata::gemm_f32,
+// register-blocked) instead of the codec's axpy; for keys of a float format (one value per
+// block: f32, f16, bf16) the tile's keys are decoded too and the scores are Q K^T
+// (strata::gemm_nt_f32, lanes along the head dim as the dot kernels). Other K codecs keep their dot
+// kernel (whose query is int8 for the integer ones), so the scores, and a prefill against
+// token-by-token, are as before.
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +31,7 @@
 #include <strata/cache/options.hpp>
 #include <strata/cache/scratch.hpp>
 #include <strata/cache/softmax.hpp>
+#include <strata/kernels/kernels.hpp>
 
 namespace strata::detail {
 
@@ -58,6 +67,13 @@ class head_attention {
     acc_ = scratch(rows_max * d_, 1);
     S_ = scratch(rows_max * T_, 2);
     ml_ = scratch(rows_max * 2, 3);  // running max, running sum
+    gemm_ = c.tiling.gemm_rows > 0 && rows_max >= c.tiling.gemm_rows;
+    if (gemm_) {
+      gemm_k_ =
+          L.k.kern.layout.block_values == 1 && (!L.rk.on() || L.rk.kern.layout.block_values == 1);
+      // a tile's decoded rows (T_ x d_: keys, then values)
+      F_ = scratch(T_ * d_, 5);
+    }
   }
 
   void run() {
@@ -138,7 +154,13 @@ class head_attention {
     const std::size_t r0 = ta * g_, nr = (tb - ta) * g_;
     const row_store& keys = k.recent && L_.rk.on() ? L_.rk : L_.k;
     const std::size_t slot = k.recent && L_.rk.on() ? k.rs : k.phys;
-    keys.kern.dot(qr_ + r0 * d_, nr, d_, keys.row(h_, slot), keys.row_bytes(), n, S_, T_);
+    if (gemm_k_) {
+      // keys decoded (n x d_), scores = Q K^T
+      decode_rows(keys, slot, n, F_);
+      gemm_nt_f32(qr_ + r0 * d_, d_, F_, d_, S_, T_, nr, n, d_);
+    } else {
+      keys.kern.dot(qr_ + r0 * d_, nr, d_, keys.row(h_, slot), keys.row_bytes(), n, S_, T_);
+    }
     for (std::size_t t = ta; t < tb; ++t) {
       const std::int64_t a = std::max(lo(t0 + t), k.s0) - k.s0;
       const std::int64_t b = std::min(hi(t0 + t) + 1, k.s1) - k.s0;
@@ -158,6 +180,7 @@ class head_attention {
     const std::size_t part = sparse ? std::max<std::size_t>(1, c_.tiling.key_tile) : n;
     const row_store& vals = k.recent && L_.rv.on() ? L_.rv : L_.v;
     const std::size_t slot = k.recent && L_.rv.on() ? k.rs : k.phys;
+    bool decoded = false;
     for (std::size_t c0 = 0; c0 < n; c0 += part) {
       const std::size_t cn = std::min(part, n - c0);
       if (sparse) {
@@ -165,9 +188,20 @@ class head_attention {
         for (std::size_t r = 0; r < nr; ++r) w = std::max(w, max_of(S_ + r * T_ + c0, cn));
         if (w < c_.sparse_v) continue;
       }
-      vals.kern.axpy(S_ + c0, nr, T_, vals.row(h_, slot + c0), vals.row_bytes(), cn, d_,
-                     acc_ + r0 * d_);
+      if (gemm_) {
+        if (!decoded) decode_rows(vals, slot, n, F_);
+        decoded = true;
+        gemm_f32(S_ + c0, T_, F_ + c0 * d_, d_, acc_ + r0 * d_, d_, nr, d_, cn, true);
+      } else {
+        vals.kern.axpy(S_ + c0, nr, T_, vals.row(h_, slot + c0), vals.row_bytes(), cn, d_,
+                       acc_ + r0 * d_);
+      }
     }
+  }
+
+  // Rows slot .. slot + n - 1 of this head in `rows`, decoded to f32 (n x d_, stored order).
+  void decode_rows(const row_store& rows, std::size_t slot, std::size_t n, float* x) const {
+    for (std::size_t j = 0; j < n; ++j) rows.kern.decode(rows.row(h_, slot + j), d_, x + j * d_);
   }
 
   void finish_rows(std::size_t t0, std::size_t nt) {
@@ -192,6 +226,8 @@ class head_attention {
   const attend_call& c_;
   std::size_t h_, d_, g_, qb_, T_;
   float *qr_, *acc_, *S_, *ml_;
+  bool gemm_ = false, gemm_k_ = false;  // the matrix-product path for V (and K)
+  float* F_ = nullptr;                  // its decoded tiles
 };
 
 }  // namespace strata::detail

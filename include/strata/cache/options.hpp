@@ -59,12 +59,18 @@ struct attention_params {
 // groups keep their accumulators in L1. A tile holds at least key_tile keys and, when the group
 // has few rows, up to score_floats / rows (rounded down to 64 keys): a decode step (4 rows of
 // the Llama-8B shape) calls dot/axpy on 2048 keys at a time, measured 5-16 % faster than 256
-// for the turbo codecs and the q8_0-K pairs, while a prefill group of 32 rows keeps 256.
+// for the turbo codecs and the q8_0-K pairs, while a prefill group keeps 256. A prefill group
+// of 128 rows (32 tokens of the Llama-8B shape) takes the matrix-product path (gemm_rows) and
+// decodes each tile once per 128 rows (docs/kernels.md "Prefill"; 32 before it).
 // Sparse V skips per key_tile keys whatever the tile.
 struct attention_tiling {
   std::size_t key_tile = 256;
-  std::size_t query_rows = 32;
+  std::size_t query_rows = 128;
   std::size_t score_floats = 8192;
+  // Groups of at least gemm_rows rows take the matrix-product path (cache/attend.hpp: a tile's
+  // values, and keys of a float format, decoded to f32 once per group and multiplied with
+  // strata::gemm_f32); 0: never.
+  std::size_t gemm_rows = 16;
 
   // Keys per tile for groups of up to `rows` rows.
   std::size_t keys(std::size_t rows) const {

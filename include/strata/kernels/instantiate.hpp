@@ -76,6 +76,13 @@ struct softmax_set {
 extern const softmax_set precompiled_softmax;
 const softmax_set precompiled_softmax = {&softmax_dispatch<>::max_of,
                                          &softmax_dispatch<>::exp_sub_sum};
+// The prefill path's matrix products (no codec), likewise.
+struct gemm_set {
+  gemm_fn (*gemm)();
+  gemm_nt_fn (*gemm_nt)();
+};
+extern const gemm_set precompiled_gemm;
+const gemm_set precompiled_gemm = {&gemm_dispatch<>::gemm, &gemm_dispatch<>::gemm_nt};
 #endif
 
 }  // namespace strata::kernels::detail

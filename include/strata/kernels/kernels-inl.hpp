@@ -14,6 +14,7 @@
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
 //   axpy_zmm-inl.hpp  the register-blocked axpy driver at 512 bits, AVX3 (zmm readers)
 //   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
+//   gemm-inl.hpp      the f32 matrix product of the attention loop's prefill path (no codec)
 //
 // codec_kernels<Codec> picks a driver by the roles the codec provides on this target (use_* in
 // roles-inl.hpp) and names no codec: a family without a role there gets the scalar reference path
@@ -49,6 +50,7 @@
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/scalar.hpp>
 #include <strata/reference/block.hpp>
+#include <strata/reference/gemm.hpp>
 #include <strata/reference/softmax.hpp>
 // Helpers and roles first, then the codec families, then the drivers.
 // clang-format off
@@ -65,6 +67,7 @@
 #include <strata/kernels/axpy_x86-inl.hpp>
 #include <strata/kernels/axpy_zmm-inl.hpp>
 #include <strata/kernels/softmax-inl.hpp>
+#include <strata/kernels/gemm-inl.hpp>
 // clang-format on
 
 // AVX3_DL (compiled where HWY_WANT_AVX3_DL is defined: strata::kernels' units) differs from AVX3

@@ -59,12 +59,22 @@ using axpy_fn = void (*)(const float*, std::size_t, std::size_t, const void*, st
 
 using max_fn = float (*)(const float*, std::size_t);
 using exp_sum_fn = float (*)(float*, std::size_t, float);
+using gemm_fn = void (*)(const float*, std::size_t, const float*, std::size_t, float*, std::size_t,
+                         std::size_t, std::size_t, std::size_t, bool);
+using gemm_nt_fn = void (*)(const float*, std::size_t, const float*, std::size_t, float*,
+                            std::size_t, std::size_t, std::size_t, std::size_t);
 
 // The best compiled target's softmax loops (a template only so that its definitions, like
 // dispatch<Codec>'s, may be in every translation unit).
 template <class = void> struct softmax_dispatch {
   static max_fn max_of();
   static exp_sum_fn exp_sub_sum();
+};
+
+// The best compiled target's f32 matrix product (the attention loop's prefill path).
+template <class = void> struct gemm_dispatch {
+  static gemm_fn gemm();
+  static gemm_nt_fn gemm_nt();
 };
 
 // The best compiled target's kernels of one codec type. Declared alike in every translation
@@ -119,6 +129,12 @@ template <class T> max_fn softmax_dispatch<T>::max_of() {
 template <class T> exp_sum_fn softmax_dispatch<T>::exp_sub_sum() {
   return &HWY_STATIC_DISPATCH(softmax_kernels)::exp_sub_sum;
 }
+template <class T> gemm_fn gemm_dispatch<T>::gemm() {
+  return &HWY_STATIC_DISPATCH(gemm_kernels)::gemm;
+}
+template <class T> gemm_nt_fn gemm_dispatch<T>::gemm_nt() {
+  return &HWY_STATIC_DISPATCH(gemm_kernels)::gemm_nt;
+}
 #endif
 #else
 // Like HWY_EXPORT, but the tables are static members of a class template (one definition
@@ -163,6 +179,22 @@ template <class T> struct softmax_tables {
 STRATA_SOFTMAX_TABLE(max_of, max_fn)
 STRATA_SOFTMAX_TABLE(exp_sub_sum, exp_sum_fn)
 #undef STRATA_SOFTMAX_TABLE
+template <class T> struct gemm_tables {
+  static const gemm_fn gemm[table_size];
+  static const gemm_nt_fn gemm_nt[table_size];
+};
+#define STRATA_GEMM_TABLE(FN, TYPE)                                                     \
+  template <class T>                                                                    \
+  const TYPE gemm_tables<T>::FN[table_size] = {                                         \
+      &decltype(hwy::DeduceFunctionCache(                                               \
+          static_cast<TYPE>(nullptr)))::template ChooseAndCall<gemm_tables<T>::FN>,     \
+      HWY_CHOOSE_TARGET_LIST(gemm_kernels::FN), HWY_CHOOSE_FALLBACK(gemm_kernels::FN)}; \
+  template <class T> TYPE gemm_dispatch<T>::FN() {                                      \
+    return gemm_tables<T>::FN[hwy::GetChosenTarget().GetIndex()];                       \
+  }
+STRATA_GEMM_TABLE(gemm, gemm_fn)
+STRATA_GEMM_TABLE(gemm_nt, gemm_nt_fn)
+#undef STRATA_GEMM_TABLE
 #endif
 #endif
 #undef STRATA_KERNELS_DISPATCH
@@ -238,6 +270,23 @@ inline float softmax_max(const float* x, std::size_t n) {
 // ... and x[j] = exp(x[j] - m) for j < n, returning their sum.
 inline float softmax_exp_sum(float* x, std::size_t n, float m) {
   return kernels::detail::softmax_dispatch<>::exp_sub_sum()(x, n, m);
+}
+
+// c[i * ldc + j] (+)= sum_p a[i * lda + p] * b[p * ldb + j] for i < m, j < n, p < k, in f32
+// (reference/gemm.hpp has the definition and the order of the sums; where the target has FMA the
+// kernel gives its bits). The attention loop's prefill path (cache/attend.hpp).
+inline void gemm_f32(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+                     std::size_t ldc, std::size_t m, std::size_t n, std::size_t k,
+                     bool accumulate) {
+  kernels::detail::gemm_dispatch<>::gemm()(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
+}
+
+// c[i * ldc + j] = sum_p a[i * lda + p] * b[j * ldb + p] for i < m, j < n, p < k, in f32 (b's
+// rows as columns; within float rounding of reference/gemm.hpp's f64 sums, as the dot kernels).
+// The prefill path's scores from decoded key rows.
+inline void gemm_nt_f32(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+                        std::size_t ldc, std::size_t m, std::size_t n, std::size_t k) {
+  kernels::detail::gemm_dispatch<>::gemm_nt()(a, lda, b, ldb, c, ldc, m, n, k);
 }
 
 }  // namespace strata
