@@ -39,7 +39,7 @@ def main(argv):
         if argv[i] == "--rounds":
             rounds = int(argv[i + 1])
         elif argv[i] == "--cpu":
-            cpu = int(argv[i + 1])
+            cpu = argv[i + 1]  # a core or a taskset list (0-1)
         elif argv[i] == "--limit":
             limit = float(argv[i + 1])
         else:
