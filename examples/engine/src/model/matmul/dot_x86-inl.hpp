@@ -182,6 +182,25 @@ HWY_INLINE void dots8(__m256i s[NT], MakeMul mul, const int8_t* const xq[NT], in
                             _mm256_permute2x128_si256(q[t][0], q[t][1], 0x31));
 }
 
+// Eight blocks of a legacy-format row (one scale per 32 values) from p: per token t, s[t] lane j
+// = the integer dot of block j with token t's block blk + j; dw, mw = the blocks' scales and
+// offset terms (m) as floats. Shared by the decode and batch drivers below.
+template <class F, bool kFine, int NT>
+HWY_INLINE void legacy_blocks8(const uint8_t* p, const int8_t* const xq[NT], int64_t blk,
+                               __m256i s[NT], __m256& dw, __m256& mw) {
+  using R = typename F::bytes;
+  using Block = typename F::block;
+  dots8<NT>(
+      s,
+      [&](int j) {
+        const R f(p + j * sizeof(Block));
+        return block_mul<kFine, F>(f, 0, f.values(0));
+      },
+      xq, blk);
+  gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
+  if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+}
+
 // Decode (one token) of a legacy format, RN rows side by side: each row's float operations
 // are exactly those of rows_x86<F, NT> below (same lanes, same FMAs in the same order, same
 // tail), so the result is bit-identical; the rows only interleave their instructions, so one
@@ -212,16 +231,8 @@ HWY_INLINE void legacy_rows1(const job& jb, int64_t r, int64_t t0) {
     for (int k = 0; k < RN; ++k) {
       const uint8_t* p = row[k] + static_cast<size_t>(blk) * sizeof(Block);
       __m256i s[1];
-      dots8<1>(
-          s,
-          [&](int j) {
-            const R f(p + j * sizeof(Block));
-            return block_mul<kFine, F>(f, 0, f.values(0));
-          },
-          xq, blk);
       __m256 dw, mw;
-      gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
-      if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+      legacy_blocks8<F, kFine, 1>(p, xq, blk, s, dw, mw);
       acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[0]), _mm256_mul_ps(dw, dx), acc[k]);
       if constexpr (R::kMin) acc[k] = _mm256_fmadd_ps(mw, xs8, acc[k]);
     }
@@ -295,16 +306,8 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
       int64_t blk = 0;
       for (; blk + 8 <= nb32; blk += 8) {
         const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
-        dots8<NT>(
-            s,
-            [&](int j) {
-              const R f(p + j * sizeof(Block));
-              return block_mul<kFine, F>(f, 0, f.values(0));
-            },
-            xq, blk);
         __m256 dw, mw;
-        gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
-        if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+        legacy_blocks8<F, kFine, NT>(p, xq, blk, s, dw, mw);
         for (int t = 0; t < NT; ++t) {
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]),
                                    _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + blk)), acc[t]);
