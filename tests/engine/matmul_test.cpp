@@ -228,6 +228,59 @@ TEST_CASE(
   }
 }
 
+// The one-token Q4_0 / Q4_1 kernels at the ends of their integer ranges: every nibble 15 (or
+// 0, or mixed) against activations whose int16 values reach +-(127 kActFine + 127), in rows of
+// 3 x 8 blocks and a tail (AVX3_DL splits the int16 into bytes; a wrong sign or an overflow of
+// the int32 lanes would be far outside float rounding). Alone and in batches, bit-identical.
+TEST_CASE("one-token Q4_0 / Q4_1 at the integer extremes, every target") {
+  engine::thread_pool pool(2);
+  constexpr int64_t kIn = 800, kOut = 5, kTokens = 3;  // 25 blocks
+  std::vector<float> x(static_cast<size_t>(kIn * kTokens));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t k = i % 32, b = i / 32;
+    // b % 3 == 0: all at +-max (c = +-127, f = 0); 1: the max and values half a coarse step
+    // off the grid (|f| = 127); 2: max and 126.5 / 127 of it alternating. Mixed signs.
+    const float sign = (b % 2 == 0) == (k % 3 == 0) ? 1.0f : -1.0f;
+    float v = 1.0f;
+    if (b % 3 == 1 && k != 0) v = (std::floor(127.0f * static_cast<float>(k) / 32.0f) + 0.5f) / 127;
+    if (b % 3 == 2 && k % 2 == 1) v = 126.5f / 127.0f;
+    x[i] = sign * v * (b % 5 == 4 ? 1e-3f : 3.0f);
+  }
+  for (ggml_type type : {ggml_type::Q4_0, ggml_type::Q4_1}) {
+    const int64_t bb = engine::block_bytes(type), nblk = kIn / 32 * kOut;
+    const size_t half = type == ggml_type::Q4_1 ? 2 : 1;  // scales first, then 16 nibble bytes
+    std::vector<uint8_t> bytes(static_cast<size_t>(nblk * bb));
+    for (int64_t k = 0; k < nblk; ++k) {
+      uint8_t* blk = bytes.data() + k * bb;
+      const uint16_t d = engine::float_to_half(0.01f + 0.001f * static_cast<float>(k % 7));
+      const uint16_t m = engine::float_to_half(-0.07f);
+      std::memcpy(blk, &d, 2);
+      if (half == 2) std::memcpy(blk + 2, &m, 2);
+      const uint8_t fill = k % 4 == 0 ? 0xFF : k % 4 == 1 ? 0x00 : k % 4 == 2 ? 0xF0 : 0x0F;
+      for (int i = 0; i < 16; ++i)
+        blk[2 * half + static_cast<size_t>(i)] = k % 8 == 7 ? static_cast<uint8_t>(17 * i) : fill;
+    }
+    const engine::tensor W{"w", type, 2, {kIn, kOut, 1, 1}, bytes.data(), bytes.size()};
+    std::vector<double> abs_sum, act_bound;
+    bounds(W, x, kTokens, abs_sum, act_bound, 127.0 * engine::kActFine);
+    std::vector<float> ref(static_cast<size_t>(kOut * kTokens));
+    engine::matmul_reference_q8(W, x.data(), kTokens, ref.data());
+    strata_test::for_each_target([&] {
+      INFO("type " << engine::type_name(type));
+      std::vector<float> alone(ref.size()), batch(ref.size());
+      for (int64_t t = 0; t < kTokens; ++t)
+        engine::matmul(W, x.data() + t * kIn, 1, alone.data() + t * kOut, pool);
+      engine::matmul(W, x.data(), kTokens, batch.data(), pool);
+      int bad = 0;
+      for (size_t i = 0; i < ref.size(); ++i)
+        if (!(std::fabs(alone[i] - ref[i]) <= 2e-5 * abs_sum[i]) && bad++ < 3)
+          MESSAGE("y[" << i << "] " << alone[i] << " reference " << ref[i]);
+      CHECK(bad == 0);
+      CHECK(std::memcmp(alone.data(), batch.data(), alone.size() * sizeof(float)) == 0);
+    });
+  }
+}
+
 TEST_CASE("quantized activations: two planes (stored as int16), error at most half a fine step") {
   std::mt19937 rng(11);
   const int64_t n_in = 256, n_tokens = 3;

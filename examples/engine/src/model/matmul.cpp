@@ -111,6 +111,18 @@ void quantize_blocks(const float* x, int64_t n_blocks, int8_t* q, float* d, floa
     quantize_blocks_act<false>(x, n_blocks, q, d, sum16);
 }
 
+// The activations of n_tokens tokens (nb blocks each) as the byte planes that this target's
+// one-token kernels read (AVX3_DL: make_byte_planes); false where no kernel reads them.
+bool byte_planes(const int8_t* q, int64_t nb, int64_t n_tokens, int8_t* out) {
+#ifdef ENGINE_MATMUL_VNNI512
+  make_byte_planes(q, nb, n_tokens, out);
+  return true;
+#else
+  (void)q, (void)nb, (void)n_tokens, (void)out;
+  return false;
+#endif
+}
+
 // The per-target entry: rows [r0, r1) of the job, for weight type `type` (switch once per chunk).
 void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
   switch (type) {
@@ -122,6 +134,7 @@ void matmul_rows(ggml_type type, const job& jb, int64_t r0, int64_t r1) {
 }
 #undef ENGINE_MATMUL_X86
 #undef ENGINE_MATMUL_VNNI
+#undef ENGINE_MATMUL_VNNI512
 
 }  // namespace HWY_NAMESPACE
 }  // namespace engine
@@ -140,6 +153,7 @@ bool matmul_quantizes_activations(ggml_type type) {
 }
 
 HWY_EXPORT(quantize_blocks);
+HWY_EXPORT(byte_planes);
 
 namespace {
 void size_activations(int64_t n_in, int64_t n_tokens, q8_activations& out, bool fine) {
@@ -190,6 +204,7 @@ size_t row_bytes(const tensor& W) {
 // Per-thread scratch (activations, dequantized rows) reused across calls.
 thread_local q8_activations t_act;
 thread_local std::vector<float> t_xdT, t_xsT;
+thread_local std::vector<int8_t> t_planes;
 thread_local std::vector<float> t_row;
 
 void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool) {
@@ -241,6 +256,16 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
     jb.xq = t_act.q.data();
     jb.xd = t_act.d.data();
     jb.xs = t_act.sum16.data();
+    // Decode-sized calls: the byte planes of the one-token Q4_0 / Q4_1 kernels, where the
+    // target has them (AVX3_DL). Other targets and formats read xq alone.
+    const int64_t nb8 = jb.n_in / 256 * 8;
+    if (jb.fine && n_tokens <= 8 && nb8 > 0 &&
+        (W.type == ggml_type::Q4_0 || W.type == ggml_type::Q4_1)) {
+      t_planes.resize(static_cast<size_t>(nb8 * matmul_detail::kPlaneBytes * n_tokens + 64));
+      int8_t* planes = t_planes.data() + (-reinterpret_cast<uintptr_t>(t_planes.data()) & 63);
+      if (HWY_DYNAMIC_DISPATCH(byte_planes)(t_act.q.data(), jb.n_in / 32, n_tokens, planes))
+        jb.xp = planes;
+    }
     // Legacy formats prefill faster in another order (rows_x86_t8), when invariance is not asked.
     if (n_tokens > 8 && !batch_invariant && block_values(W.type) == 32) {
       const int64_t nb = jb.n_in / 32;  // token-major copies of the scales for rows_x86_t8

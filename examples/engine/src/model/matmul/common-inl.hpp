@@ -12,7 +12,9 @@
 //                    sub-block j as bytes (unsigned, or signed when kSigned), scale(j) their
 //                    scale, scales16(j) the int16 scale per 16 values when kSplit, m_lo/m_hi(j)
 //                    the terms that undo the unsigned offset when kMin; legacy formats also say
-//                    where d and m are in the block (kMField, kMFromD) for gathering 8 blocks
+//                    where d and m are in the block (kMField, kMFromD) for gathering 8 blocks,
+//                    and kNibbleTail when the values are the nibbles of the block's last 16
+//                    bytes (Q4_0, Q4_1: the AVX3_DL one-token kernel reads them directly)
 // A float format gives `scalar`, the stored element type.
 
 #if defined(ENGINE_MODEL_MATMUL_COMMON_INL_HPP_) == defined(HWY_TARGET_TOGGLE)

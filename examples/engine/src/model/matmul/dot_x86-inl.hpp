@@ -201,6 +201,121 @@ HWY_INLINE void legacy_blocks8(const uint8_t* p, const int8_t* const xq[NT], int
   if constexpr (R::kMin && R::kMField < 0) mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
 }
 
+// ---- AVX3_DL, one token: weight bytes against the activations' byte planes ----------------------
+// The int16 activation v = 256 h + l with l = the low byte as int8 and h = (v - l) / 256 (both in
+// [-127, 127] for |v| <= 32385), so a block's dot with unsigned values u (Q4_0 / Q4_1 nibbles) is
+// 256 dot(u, h) + dot(u, l): u8 x i8 products, one 512-bit vpdpbusd per plane and four blocks'
+// 16-value halves, without widening to int16. The sums are the same integers as block_mul's and
+// the float operations after them are unchanged, so the results are bit-identical. (Q8_0 the
+// same way, its q entering as q + 128 and -128 sum(v) per block removing the offset, was 2-18 %
+// slower than legacy_blocks8 on SmolLM2's output matrix: not kept.) matmul.cpp builds the planes
+// once per call of up to 8 tokens (make_byte_planes).
+#if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__)
+#define ENGINE_MATMUL_VNNI512 1
+// acc + per-lane sums of four u8 (u) x i8 (c) products (512-bit: only the EVEX form exists).
+HWY_INLINE __m512i dpbusd512(__m512i acc, __m512i u, __m512i c) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(c));
+  return acc;
+}
+HWY_INLINE __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+
+// Per token, per group of four blocks (b = 4 g + i), 256 bytes: h of values 0..15 of block i at
+// [16 i, 16 i + 16), h of values 16..31 at 64 + 16 i, l of values 0..15 at 128 + 16 i, l of
+// values 16..31 at 192 + 16 i.
+// Blocks [0, nb8) of each token (nb8 = nb / 8 * 8: the blocks the eight-block steps read), from
+// the int16 activations q (64 bytes per block, nb blocks per token).
+using matmul_detail::kPlaneBytes;
+HWY_INLINE void make_byte_planes(const int8_t* q, int64_t nb, int64_t n_tokens, int8_t* out) {
+  const int64_t nb8 = nb / 8 * 8;
+  // bytes 0..31: the low bytes of the 32 values, 32..63: the high bytes
+  alignas(64) static constexpr uint8_t kSplit[64] = {
+      0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42,
+      44, 46, 48, 50, 52, 54, 56, 58, 60, 62, 1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23,
+      25, 27, 29, 31, 33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+  const __m512i split = _mm512_load_si512(kSplit);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t b = 0; b < nb8; ++b) {
+      const __m512i v = load64(q + (t * nb + b) * 64);
+      const __m512i lh = _mm512_permutexvar_epi8(split, v);
+      const __m256i l = _mm512_castsi512_si256(lh);
+      // h = high byte + 1 where the low byte, read as int8, is negative
+      const __m256i h = _mm256_sub_epi8(_mm512_extracti64x4_epi64(lh, 1),
+                                        _mm256_cmpgt_epi8(_mm256_setzero_si256(), l));
+      int8_t* g = out + (t * nb8 + b / 4 * 4) * kPlaneBytes + (b % 4) * 16;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(g), _mm256_castsi256_si128(h));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(g + 64), _mm256_extracti128_si256(h, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(g + 128), _mm256_castsi256_si128(l));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(g + 192), _mm256_extracti128_si256(l, 1));
+    }
+}
+
+// Permutation tables for eight Q4_0 / Q4_1 blocks of S bytes (the nibbles are the last 16 bytes,
+// d and m the first two halves).
+template <int S> struct nibble_tables {
+  static_assert(S % 2 == 0 && 4 * S > 64 && 4 * S <= 128, "four blocks span two loads");
+  struct t {
+    uint8_t qs[64];    // lane i of four blocks: their 16 nibble bytes
+    uint16_t dm[32];   // d (words 0..7) and m (8..15) of eight blocks from loads at 0 and 4 S
+    uint32_t sum[32];  // [0, 16): lanes 4j + 2h (j < 4) or 16 + 4(j - 4) + 2h of two vectors
+  };
+  static constexpr t make() {
+    t r{};
+    for (int i = 0; i < 4; ++i)
+      for (int k = 0; k < 16; ++k) r.qs[16 * i + k] = static_cast<uint8_t>(i * S + S - 16 + k);
+    for (int j = 0; j < 8; ++j) {
+      const int w = j < 4 ? j * S / 2 : 32 + (j - 4) * S / 2;
+      r.dm[j] = static_cast<uint16_t>(w);
+      r.dm[8 + j] = static_cast<uint16_t>(w + 1);
+    }
+    for (int i = 0; i < 16; ++i) {
+      const int j = i % 8, h = i / 8;
+      const uint32_t lane = static_cast<uint32_t>((j < 4 ? 4 * j : 16 + 4 * (j - 4)) + 2 * h);
+      r.sum[i] = lane;
+      r.sum[16 + i] = lane + 1;
+    }
+    return r;
+  }
+  alignas(64) static constexpr t kT = make();
+};
+
+// Eight blocks of a Q4_0 / Q4_1 row from p against one token's planes a (512 bytes): s lane j =
+// the integer dot of block j (the same integer as legacy_blocks8's), dw, mw its scale and offset
+// term, as legacy_blocks8 gives them.
+template <class F>
+HWY_INLINE void nibble_blocks8(const uint8_t* p, const int8_t* a, __m256i& s, __m256& dw,
+                               __m256& mw) {
+  using R = typename F::bytes;
+  constexpr int S = sizeof(typename F::block);
+  using T = nibble_tables<S>;
+  constexpr __mmask64 kRest = (__mmask64{1} << (4 * S - 64)) - 1;  // bytes [64, 4 S)
+  const __m512i z0 = load64(p), z1 = _mm512_maskz_loadu_epi8(kRest, p + 64);
+  const __m512i z2 = load64(p + 4 * S), z3 = _mm512_maskz_loadu_epi8(kRest, p + 4 * S + 64);
+  const __m512 f = _mm512_cvtph_ps(
+      _mm512_castsi512_si256(_mm512_permutex2var_epi16(z0, _mm512_load_si512(T::kT.dm), z2)));
+  dw = _mm512_castps512_ps256(f);
+  if constexpr (R::kMField < 0)
+    mw = _mm256_mul_ps(dw, _mm256_set1_ps(R::kMFromD));
+  else
+    mw = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
+  // four blocks (lane i: block i's 16 bytes) against the planes g: four int32 lanes per block
+  const __m512i m4 = _mm512_set1_epi8(0x0F), iq = _mm512_load_si512(T::kT.qs);
+  const auto dot4 = [&](__m512i q, const int8_t* g) {
+    const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    __m512i acc = dpbusd512(dpbusd512(_mm512_setzero_si512(), lo, load64(g)), hi, load64(g + 64));
+    acc = _mm512_slli_epi32(acc, 8);  // 256 dot(u, h): |dot| <= 32 * 15 * 127
+    return dpbusd512(dpbusd512(acc, lo, load64(g + 128)), hi, load64(g + 192));
+  };
+  const __m512i t03 = dot4(_mm512_permutex2var_epi8(z0, iq, z1), a);
+  const __m512i t47 = dot4(_mm512_permutex2var_epi8(z2, iq, z3), a + 4 * kPlaneBytes);
+  const __m512i r =
+      _mm512_add_epi32(_mm512_permutex2var_epi32(t03, _mm512_load_si512(T::kT.sum), t47),
+                       _mm512_permutex2var_epi32(t03, _mm512_load_si512(T::kT.sum + 16), t47));
+  s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
+}
+// The formats nibble_blocks8 reads.
+template <class F> inline constexpr bool kPlaneFormat = requires { F::bytes::kNibbleTail; };
+#endif  // AVX3_DL
+
 // Decode (one token) of a legacy format, RN rows side by side: each row's float operations
 // are exactly those of rows_x86<F, NT> below (same lanes, same FMAs in the same order, same
 // tail), so the result is bit-identical; the rows only interleave their instructions, so one
@@ -224,6 +339,30 @@ HWY_INLINE void legacy_rows1(const job& jb, int64_t r, int64_t t0) {
     tail[k] = 0;
   }
   int64_t blk = 0;
+#ifdef ENGINE_MATMUL_VNNI512
+  if constexpr (kFine && kPlaneFormat<F>)
+    if (jb.xp) {  // the same lanes and float operations as the loop below
+      const int8_t* a = jb.xp + t0 * (nb32 / 8 * 8) * kPlaneBytes;
+      for (; blk + 8 <= nb32; blk += 8) {
+        const __m256 dx = _mm256_loadu_ps(xd + blk);
+        __m256 xs8 = _mm256_setzero_ps();
+        if constexpr (R::kMin) xs8 = sum32x8(xs + 2 * blk);
+        if constexpr (RN == 1)  // a long row: the stream 4 KB ahead (Zen 4, cold: -15-20 %)
+          for (size_t o = 0; o < 8 * sizeof(Block); o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(row[0]) +
+                             static_cast<size_t>(blk) * sizeof(Block) + 4096 + o,
+                         _MM_HINT_T0);
+        for (int k = 0; k < RN; ++k) {
+          __m256i s;
+          __m256 dw, mw;
+          nibble_blocks8<F>(row[k] + static_cast<size_t>(blk) * sizeof(Block),
+                            a + blk * kPlaneBytes, s, dw, mw);
+          acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), acc[k]);
+          if constexpr (R::kMin) acc[k] = _mm256_fmadd_ps(mw, xs8, acc[k]);
+        }
+      }
+    }
+#endif
   for (; blk + 8 <= nb32; blk += 8) {
     const __m256 dx = _mm256_loadu_ps(xd + blk);
     __m256 xs8 = _mm256_setzero_ps();
@@ -252,11 +391,19 @@ HWY_INLINE void legacy_rows1(const job& jb, int64_t r, int64_t t0) {
 template <class F, int NT, bool kFine>
 HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
   if constexpr (NT == 1 && F::kSub == 1) {  // decode of a legacy format
-    // Short rows (SmolLM2's 576 values) in pairs; long rows alone (pairs read 1536-value Q4_1
-    // rows from DRAM 1.75x slower on Zen 4, probably two streams confusing the prefetcher).
+    // Short rows (SmolLM2's 576 values) in pairs, or fours where the byte-plane kernel runs
+    // (the shorter plane kernel leaves room for more rows' work in flight: cold ffn_up -15 %);
+    // long rows alone (pairs read 1536-value Q4_1 rows from DRAM 1.75x slower on Zen 4, four
+    // rows 2x, probably the streams confusing the prefetcher).
     int64_t r = r0;
-    if (jb.n_in <= 1024)
+    if (jb.n_in <= 1024) {
+#ifdef ENGINE_MATMUL_VNNI512
+      if constexpr (kFine && kPlaneFormat<F>)
+        if (jb.xp)
+          for (; r + 4 <= r1; r += 4) legacy_rows1<F, kFine, 4>(jb, r, t0);
+#endif
       for (; r + 2 <= r1; r += 2) legacy_rows1<F, kFine, 2>(jb, r, t0);
+    }
     for (; r < r1; ++r) legacy_rows1<F, kFine, 1>(jb, r, t0);
     return;
   }

@@ -45,6 +45,7 @@ template <> struct weight_format<ggml_type::Q4_0> {
     static constexpr int kMField = -1;
     static constexpr float kMFromD = -8;
     static constexpr bool kSigned = false, kMin = true;
+    static constexpr bool kNibbleTail = true;  // values: the nibbles of the block's last 16 bytes
     const block* b;
     float d;
     explicit bytes(const uint8_t* p) : b(reinterpret_cast<const block*>(p)), d(f16(b->d)) {}
@@ -82,6 +83,7 @@ template <> struct weight_format<ggml_type::Q4_1> {
     static constexpr int kMField = 2;  // m is the half at byte 2
     static constexpr float kMFromD = 0;
     static constexpr bool kSigned = false, kMin = true;
+    static constexpr bool kNibbleTail = true;
     const block* b;
     float d, m;
     explicit bytes(const uint8_t* p)
