@@ -116,6 +116,7 @@ def functions(path):
         sections = list(elf.iter_sections())
         relocatable = elf["e_type"] == "ET_REL"
         out = []
+        data_of = {}  # section index -> its bytes (read once: Section.data() reads every call)
         for sym in symtab.iter_symbols():
             if sym["st_info"]["type"] != "STT_FUNC" or sym["st_size"] == 0:
                 continue
@@ -126,7 +127,9 @@ def functions(path):
             if sec["sh_type"] == "SHT_NOBITS":
                 continue
             offset = sym["st_value"] if relocatable else sym["st_value"] - sec["sh_addr"]
-            data = sec.data()[offset:offset + sym["st_size"]]
+            if shndx not in data_of:
+                data_of[shndx] = sec.data()
+            data = data_of[shndx][offset:offset + sym["st_size"]]
             out.append((sym.name, sym["st_value"], data))
         return machine, out
 
@@ -156,6 +159,7 @@ def allowed_extra(rules, demangled):
 def check_x86(funcs, names, rules, seen, problems, stats, binary):
     import iced_x86 as ix
     feature_name = {v: k for k, v in vars(ix.CpuidFeature).items() if isinstance(v, int)}
+    need_of = check_x86.need_of  # instruction code -> the CPUID features it needs (computed once)
     for mangled, addr, data in funcs:
         demangled = names.get(mangled, mangled)
         key = (mangled, hashlib.sha1(data).digest())
@@ -177,11 +181,17 @@ def check_x86(funcs, names, rules, seen, problems, stats, binary):
                 # g++ writes `rep bsf` for __builtin_ctz where the input is known non-zero: a
                 # CPU without BMI1 ignores the prefix and runs BSF, which gives the same result.
                 continue
-            need = {feature_name.get(f, str(f)) for f in instr.cpuid_features()}
+            need = need_of.get(instr.code)
+            if need is None:
+                need = need_of[instr.code] = frozenset(
+                    feature_name.get(f, str(f)) for f in instr.cpuid_features())
             missing = need - allowed
             if missing:
                 problems.append(f"{binary}: {demangled} [{label}] at {instr.ip:#x}: "
                                 f"{formatter.format(instr)} needs {','.join(sorted(missing))}")
+
+
+check_x86.need_of = {}
 
 
 def arm_tools():
