@@ -9,12 +9,11 @@ endif()
 # example and kv_cache.hpp's example; header-only only the latter) and runs the programs.
 set(consumer_root ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 set(consumer_common -G ${CMAKE_GENERATOR} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER})
-# The installed package and its find_package consumer build as Release; add_subdirectory and
-# FetchContent, which compile strata's sources again inside the consumer, build with no build
-# type (no optimization: what they prove is the CMake wiring, and the kernels compile about 4x
-# faster, docs/reliability.md).
-set(consumer_build_type_install Release)
-set(consumer_build_type_find_package Release)
+# Every consumer build, the installed package's included, has no build type (no optimization:
+# what they prove is the CMake wiring, and the kernels compile about 4x faster,
+# docs/reliability.md); the README build itself is the Release one.
+set(consumer_build_type_install "")
+set(consumer_build_type_find_package "")
 set(consumer_build_type_add_subdirectory "")
 set(consumer_build_type_fetchcontent "")
 
