@@ -201,6 +201,8 @@ def arm_tools():
 
 ARM_LINE = re.compile(r"^\s*([0-9a-f]+):\s+([0-9a-f]{8})\s+(.*)$")
 ARM_FUNC = re.compile(r"^([0-9a-f]+) <(.*)>:$")
+ARM_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(.*)$")
+ARM_TARGET_REF = re.compile(r"\b[0-9a-f]+ <[^>]*>")
 
 
 def check_arm(path, funcs, names, rules, seen, problems, stats, binary):
@@ -225,16 +227,18 @@ def check_arm(path, funcs, names, rules, seen, problems, stats, binary):
             continue
         if current is None:
             continue
-        m = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+        m = ARM_INSN.match(line)
         if not m:
             continue
         text = m.group(2).split("//", 1)[0].split(";", 1)[0].strip()
         # Branch and literal targets ("b.ne 4a3c <f+0x1c>") become "." so the line assembles.
-        text = re.sub(r"\b[0-9a-f]+ <[^>]*>", ".", text)
+        if "<" in text:
+            text = ARM_TARGET_REF.sub(".", text)
         if text:
             per_func[current].append((int(m.group(1), 16), text))
-    # One assembly file per target set of functions; a refused line maps back to its function.
-    groups = collections.defaultdict(list)
+    # One assembly file per target set of functions, each distinct line once; a refused line
+    # maps back to every function that holds it.
+    groups = collections.defaultdict(dict)
     for mangled, instrs in per_func.items():
         demangled = names.get(mangled, mangled)
         targets = target_of(demangled)
@@ -250,21 +254,23 @@ def check_arm(path, funcs, names, rules, seen, problems, stats, binary):
             stats["instructions"] += 1
             if text.startswith(".inst") or text.startswith("udf"):
                 continue  # literal pools and padding
-            groups[march].append((demangled, label, addr, text))
-    for march, lines in groups.items():
+            groups[march].setdefault(text, []).append((demangled, label, addr))
+    for march, uses in groups.items():
+        lines = list(uses.items())
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "f.s")
             with open(src, "w") as f:
-                f.write("".join(t[3] + "\n" for t in lines))
+                f.write("".join(text + "\n" for text, _ in lines))
             res = subprocess.run([assembler, f"-march={march}", "-o", os.path.join(tmp, "f.o"),
                                   src], capture_output=True, text=True)
         for err in res.stderr.splitlines():
             m = re.match(r".*f\.s:(\d+): Error: (.*)$", err)
             if not m:
                 continue
-            demangled, label, addr, text = lines[int(m.group(1)) - 1]
-            problems.append(f"{binary}: {demangled} [{label}] at {addr:#x}: {text}: "
-                            f"{m.group(2)} (-march={march})")
+            text, refs = lines[int(m.group(1)) - 1]
+            for demangled, label, addr in refs:
+                problems.append(f"{binary}: {demangled} [{label}] at {addr:#x}: {text}: "
+                                f"{m.group(2)} (-march={march})")
 
 
 def is_elf(path):
