@@ -156,10 +156,13 @@ def allowed_extra(rules, demangled):
     return extra
 
 
+# Instruction code -> the CPUID features it needs (computed once per code).
+X86_NEED = {}
+
+
 def check_x86(funcs, names, rules, seen, problems, stats, binary):
     import iced_x86 as ix
     feature_name = {v: k for k, v in vars(ix.CpuidFeature).items() if isinstance(v, int)}
-    need_of = check_x86.need_of  # instruction code -> the CPUID features it needs (computed once)
     for mangled, addr, data in funcs:
         demangled = names.get(mangled, mangled)
         key = (mangled, hashlib.sha1(data).digest())
@@ -181,17 +184,14 @@ def check_x86(funcs, names, rules, seen, problems, stats, binary):
                 # g++ writes `rep bsf` for __builtin_ctz where the input is known non-zero: a
                 # CPU without BMI1 ignores the prefix and runs BSF, which gives the same result.
                 continue
-            need = need_of.get(instr.code)
+            need = X86_NEED.get(instr.code)
             if need is None:
-                need = need_of[instr.code] = frozenset(
+                need = X86_NEED[instr.code] = frozenset(
                     feature_name.get(f, str(f)) for f in instr.cpuid_features())
             missing = need - allowed
             if missing:
                 problems.append(f"{binary}: {demangled} [{label}] at {instr.ip:#x}: "
                                 f"{formatter.format(instr)} needs {','.join(sorted(missing))}")
-
-
-check_x86.need_of = {}
 
 
 def arm_tools():
