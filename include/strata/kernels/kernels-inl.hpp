@@ -13,6 +13,7 @@
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
 //   axpy_zmm-inl.hpp  the register-blocked axpy driver at 512 bits, AVX3 (zmm readers)
+//   axpy_i8-inl.hpp   the integer axpy driver, AVX2 / AVX3 (v8 readers: turbo2/4)
 //   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
 //   gemm-inl.hpp      the f32 matrix product of the attention loop's prefill path (no codec)
 //
@@ -47,6 +48,7 @@
 #include <strata/codec/half.hpp>
 #include <strata/codec/turbo_pack.hpp>
 #include <strata/kernels/codec_traits.hpp>
+#include <strata/kernels/int8_axpy.hpp>
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/scalar.hpp>
 #include <strata/reference/block.hpp>
@@ -66,6 +68,7 @@
 #include <strata/kernels/axpy-inl.hpp>
 #include <strata/kernels/axpy_x86-inl.hpp>
 #include <strata/kernels/axpy_zmm-inl.hpp>
+#include <strata/kernels/axpy_i8-inl.hpp>
 #include <strata/kernels/softmax-inl.hpp>
 #include <strata/kernels/gemm-inl.hpp>
 // clang-format on
@@ -132,6 +135,11 @@ template <class Codec> struct codec_kernels {
 
   static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                    std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    // The integer V product (int8_axpy.hpp) where the codec has one (turbo2/3/4).
+    if constexpr (use_v8_reader<Codec>)
+      return i8_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+#endif
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     // 16-value chunks, each element summed in the order of the driver it replaces (so the
     // results are that driver's bits): float_axpy's chain on out, plane_axpy's and lane_axpy's

@@ -27,6 +27,7 @@ template <class Codec> struct block_encoder { using absent = void; };
 template <class Codec> struct lane_reader { using absent = void; };
 template <class Codec> struct plane_reader { using absent = void; };
 template <class Codec> struct zmm_reader { using absent = void; };
+template <class Codec> struct v8_reader { using absent = void; };  // x86: int8_axpy.hpp
 
 // A role the codec's family specializes on this target (the primaries above are `absent`).
 template <class R>
@@ -234,6 +235,14 @@ inline constexpr bool use_plane_reader = [] {
     return false;
   else
     return require<plane_reading<Codec>>(role::plane_reader) && use_f32_reader<Codec>;
+}();
+// v8_reader<C> (axpy_i8-inl.hpp): exactly the codecs of int8_v (int8_axpy.hpp), whose
+// axpy the tests then compare with int8_axpy_reference.
+template <class Codec>
+inline constexpr bool use_v8_reader = [] {
+  static_assert(provided<v8_reader<Codec>> == int8_v<Codec>,
+                "v8_reader<Codec> must exist exactly for the codecs of int8_v");
+  return int8_v<Codec>;
 }();
 #endif
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3

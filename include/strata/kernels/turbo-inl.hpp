@@ -487,6 +487,68 @@ requires((B == 4 && G % 32 == 0) || (B == 2 && G % 64 == 0) ||
 };
 #endif  // AVX3
 
+// The V side's integer image (strata/kernels/int8_axpy.hpp): per byte of the low planes, the
+// unsigned 7-bit codebook image (codebook_u8, offset 64) of each of its kPlanes indices; plane
+// c of byte i is element c * plane_bytes + i. Segments of L bytes (the whole plane on AVX3 for
+// turbo4 with groups of 128). turbo3 (groups of 128): the aux vector is the 16 high-bit bytes
+// in each 128-bit block (lane l of block k then holds high byte i % 16 of the element at low
+// byte i = 16 k + ..., whose bit 2c + k is plane c's high bit).
+template <int B, int G, class CB>
+requires(int8_v<turbo<B, G, CB>>) struct v8_reader<turbo<B, G, CB>> {
+  using codec = turbo<B, G, CB>;
+  using traits = turbo_traits<codec>;
+  static constexpr std::size_t kPlaneBytes = std::size_t(traits::plane_bytes);
+  using DU = hn::CappedTag<std::uint8_t, (kMaxBytes < kPlaneBytes ? kMaxBytes : kPlaneBytes)>;
+  static constexpr std::size_t L = hn::MaxLanes(DU());
+  static constexpr std::size_t kPlanes = std::size_t(traits::planes);  // indices per byte
+  static constexpr std::size_t kSegs = kPlaneBytes / L;
+  static constexpr bool kAux = B == 3;
+  static_assert(L >= 16 && kPlaneBytes % L == 0, "turbo v8_reader: 16-byte table lookups");
+  static_assert(B != 3 || (G == 128 && L == 32),
+                "turbo3 v8_reader: groups of 128 (32-byte planes)");
+  struct tables {
+    hn::Vec<DU> cb;
+    hn::Vec<hn::Repartition<std::uint32_t, DU>> sh;  // turbo3: lane l's high-bit shift, l / 4
+    tables() {
+      const DU du;
+      const hn::Repartition<std::uint32_t, DU> d32;
+      HWY_ALIGN static constexpr auto kCb = traits::codebook_u8();
+      cb = hn::LoadDup128(du, kCb.data());
+      sh = hn::ShiftRight<2>(hn::Iota(d32, 0));
+    }
+  };
+  static HWY_INLINE const std::uint8_t* bytes(const char* blk) {
+    return reinterpret_cast<const typename codec::block*>(blk)->idx;
+  }
+  static HWY_INLINE hn::Vec<DU> aux(const char* blk, std::size_t) {
+    return hn::LoadDup128(DU(), bytes(blk) + traits::high_offset);
+  }
+  static HWY_INLINE float factor(const typename codec::block& b) {
+    return scale_f32(b.scale) * traits::unit;
+  }
+  template <std::size_t C>
+  static HWY_INLINE hn::Vec<DU> value(const tables& t, hn::Vec<DU> x,
+                                      [[maybe_unused]] hn::Vec<DU> a) {
+    const DU du;
+    hn::Vec<DU> ix;
+    if constexpr (B == 4) {
+      ix = C == 0 ? hn::And(x, hn::Set(du, 15)) : hn::ShiftRight<4>(x);
+    } else {
+      ix = hn::And(C == 0 ? x : hn::ShiftRight<2 * C>(x), hn::Set(du, 3));
+      if constexpr (B == 3) {
+        const hn::Repartition<std::uint32_t, DU> d32;
+        const auto h = high_bit_to_bit2<int(C)>(d32, hn::Shr(hn::BitCast(d32, a), t.sh));
+        ix = hn::Or(ix, hn::And(hn::BitCast(du, h), hn::Set(du, 4)));
+      }
+    }
+    return hn::TableLookupBytes(t.cb, ix);
+  }
+  // Element of u32 lane l of quarter t, plane c, segment s (transpose4 in axpy_i8-inl.hpp).
+  static constexpr std::size_t element(std::size_t s, std::size_t t, std::size_t c, std::size_t l) {
+    return c * kPlaneBytes + s * L + 16 * (l / 4) + 4 * t + l % 4;
+  }
+};
+
 #endif  // x86 AVX2 / AVX3
 #endif  // HWY_TARGET != HWY_SCALAR
 
