@@ -33,53 +33,104 @@ HWY_INLINE hn::Vec<DU> transpose4(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<D
     return hn::BitCast(du, hn::InterleaveUpper(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
 }
 
-// QT query rows, one pass (quarter T, planes C0 .. C0 + NC - 1 of segment s of block b) over
-// the nj keys of one group: int32 sums in registers, then facc += d * float(sum).
-template <std::size_t QT, std::size_t T, std::size_t C0, std::size_t NC, class Codec>
+// Quarters T0 .. T0 + NT - 1 (NT = 1 or 2) of four keys' interleave: the 8-bit unpacks are
+// shared by a pair (quarters 0, 1 from the lower halves, 2, 3 from the upper ones).
+template <std::size_t T0, std::size_t NT, class DU>
+HWY_INLINE void transpose4_quarters(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<DU> c,
+                                   hn::Vec<DU> e, hn::Vec<DU>* x) {
+  if constexpr (NT == 1) {
+    x[0] = transpose4<T0>(du, a, b, c, e);
+  } else {
+    static_assert(NT == 2 && T0 % 2 == 0);
+    const hn::Repartition<std::uint16_t, DU> d16;
+    const auto ab = T0 == 0 ? hn::InterleaveLower(du, a, b) : hn::InterleaveUpper(du, a, b);
+    const auto ce = T0 == 0 ? hn::InterleaveLower(du, c, e) : hn::InterleaveUpper(du, c, e);
+    x[0] = hn::BitCast(du, hn::InterleaveLower(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
+    x[1] = hn::BitCast(du, hn::InterleaveUpper(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
+  }
+}
+
+// acc + the four-byte sums of u (unsigned) times the broadcast weights wb: one vpdpbusd on
+// AVX3_DL (EVEX, simd-inl.hpp), pmaddubsw + pmaddwd elsewhere (the same exact int32 sums).
+template <class V32, class VU>
+HWY_INLINE V32 i8_madd(V32 acc, VU u, V32 wb) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if constexpr (requires { dpbusd(acc.raw, u.raw, wb.raw); })
+    return V32{dpbusd(acc.raw, u.raw, wb.raw)};
+#endif
+  return hn::Add(acc, V32{madd1(maddubs(u.raw, wb.raw))});
+}
+
+// QT query rows, one pass (quarters T0 .. T0 + NT - 1, planes C0 .. C0 + NC - 1 of segment s
+// of block b) over the nj keys of one group: int32 sums in registers, then facc += d *
+// float(sum).
+template <std::size_t QT, std::size_t T0, std::size_t NT, std::size_t C0, std::size_t NC,
+          class Codec>
 HWY_INLINE void i8_axpy_pass(const char* const* rows, std::size_t nj, std::size_t s,
                              const std::int8_t* const* wq, const std::int32_t* corr, const float* d,
-                             float* const* facc) {
+                             float* const* facc, const char* pf, std::size_t pf_rows,
+                             std::size_t pf_stride, std::size_t pf_bytes) {
   using R = v8_reader<Codec>;
   using DU = typename R::DU;
   const DU du;
   const hn::Repartition<std::int32_t, DU> d32;
   const hn::Repartition<float, DU> df;
   const typename R::tables t;
-  hn::Vec<decltype(d32)> acc[QT][NC];
+  hn::Vec<decltype(d32)> acc[QT][NT][NC];
+#pragma GCC unroll 4
   for (std::size_t r = 0; r < QT; ++r)
-    for (std::size_t c = 0; c < NC; ++c) acc[r][c] = hn::Set(d32, corr[r]);
+#pragma GCC unroll 2
+    for (std::size_t q = 0; q < NT; ++q)
+#pragma GCC unroll 4
+      for (std::size_t c = 0; c < NC; ++c) acc[r][q][c] = hn::Set(d32, corr[r]);
   const std::size_t L = hn::MaxLanes(du);
   for (std::size_t j = 0; j < nj; j += 4) {
-    const auto x = transpose4<T>(
-        du, hn::LoadU(du, R::bytes(rows[j]) + s * L), hn::LoadU(du, R::bytes(rows[j + 1]) + s * L),
-        hn::LoadU(du, R::bytes(rows[j + 2]) + s * L), hn::LoadU(du, R::bytes(rows[j + 3]) + s * L));
+    // Rows further ahead, four per four keys (spread over a group's first pass: a burst of
+    // prefetches waits for the fill buffers).
+    if (pf)
+      for (std::size_t k = j; k < std::min(j + 4, pf_rows); ++k)
+        for (std::size_t o2 = 0; o2 < pf_bytes; o2 += 64) hwy::Prefetch(pf + k * pf_stride + o2);
+    hn::Vec<DU> x[NT], a[NT];
+    transpose4_quarters<T0, NT>(du, hn::LoadU(du, R::bytes(rows[j]) + s * L),
+                                hn::LoadU(du, R::bytes(rows[j + 1]) + s * L),
+                                hn::LoadU(du, R::bytes(rows[j + 2]) + s * L),
+                                hn::LoadU(du, R::bytes(rows[j + 3]) + s * L), x);
     // The reader's second byte vector per key (turbo3: the high bits), transposed alike.
-    hn::Vec<DU> a = x;
     if constexpr (R::kAux)
-      a = transpose4<T>(du, R::aux(rows[j], s), R::aux(rows[j + 1], s), R::aux(rows[j + 2], s),
-                        R::aux(rows[j + 3], s));
-    hn::Vec<DU> v[NC];
-    [&]<std::size_t... C>(std::index_sequence<C...>) {
-      ((v[C] = R::template value<C0 + C>(t, x, a)), ...);
-    }
+      transpose4_quarters<T0, NT>(du, R::aux(rows[j], s), R::aux(rows[j + 1], s),
+                                  R::aux(rows[j + 2], s), R::aux(rows[j + 3], s), a);
+    else
+#pragma GCC unroll 2
+      for (std::size_t q = 0; q < NT; ++q) a[q] = x[q];
+    hn::Vec<DU> v[NT][NC];
+#pragma GCC unroll 2
+    for (std::size_t q = 0; q < NT; ++q)
+      [&]<std::size_t... C>(std::index_sequence<C...>) {
+        ((v[q][C] = R::template value<C0 + C>(t, x[q], a[q])), ...);
+      }
     (std::make_index_sequence<NC>{});
 #pragma GCC unroll 4
     for (std::size_t r = 0; r < QT; ++r) {
       std::int32_t w4;
       std::memcpy(&w4, wq[r] + j, 4);
       const auto wb = hn::Set(d32, w4);
+#pragma GCC unroll 2
+      for (std::size_t q = 0; q < NT; ++q)
 #pragma GCC unroll 4
-      for (std::size_t c = 0; c < NC; ++c)
-        acc[r][c] = hn::Add(acc[r][c], decltype(wb){madd1(maddubs(v[c].raw, wb.raw))});
+        for (std::size_t c = 0; c < NC; ++c) acc[r][q][c] = i8_madd(acc[r][q][c], v[q][c], wb);
     }
   }
   constexpr std::size_t Lq = hn::MaxLanes(hn::Repartition<float, DU>());
+#pragma GCC unroll 4
   for (std::size_t r = 0; r < QT; ++r) {
     const auto dv = hn::Set(df, d[r]);
-    for (std::size_t c = 0; c < NC; ++c) {
-      float* p = facc[r] + ((s * 4 + T) * R::kPlanes + C0 + c) * Lq;
-      hn::Store(hn::MulAdd(hn::ConvertTo(df, acc[r][c]), dv, hn::Load(df, p)), df, p);
-    }
+#pragma GCC unroll 2
+    for (std::size_t q = 0; q < NT; ++q)
+#pragma GCC unroll 4
+      for (std::size_t c = 0; c < NC; ++c) {
+        float* p = facc[r] + ((s * 4 + T0 + q) * R::kPlanes + C0 + c) * Lq;
+        hn::Store(hn::MulAdd(hn::ConvertTo(df, acc[r][q][c]), dv, hn::Load(df, p)), df, p);
+      }
   }
 }
 
@@ -93,93 +144,103 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
   constexpr std::size_t L = hn::MaxLanes(typename R::DU()), Lq = L / 4;
   constexpr int o = v8_block<Codec>::offset;
   if (n_values == 0) return;
-  const std::size_t nb = dim / V, ng = (n_values + G - 1) / G, npad = ng * G;
+  const std::size_t nb = dim / V, ng = (n_values + G - 1) / G, row_bytes = nb * sizeof(block);
   const char* base = static_cast<const char*>(values);
   const hn::ScalableTag<float> df;
   const hn::Rebind<std::int32_t, decltype(df)> di;
   const hn::Rebind<std::int8_t, decltype(df)> d8;
-  const std::size_t Lf = hn::Lanes(df);
-  // Per block b: the weights wq[(b * n_q + i) * npad + j], scales and offset terms per group
-  // ((b * n_q + i) * ng + g); facc in the kernel's element order (R::element).
-  auto wf = hwy::AllocateAligned<float>(2 * npad);
-  float* f = wf.get() + npad;
-  auto wq = hwy::AllocateAligned<std::int8_t>(nb * n_q * npad);
-  auto dq = hwy::AllocateAligned<float>(nb * n_q * ng);
-  auto corr = hwy::AllocateAligned<std::int32_t>(nb * n_q * ng);
+  constexpr std::size_t Lf = hn::MaxLanes(df);
+  static_assert(G % Lf == 0);
+  // Per group: the weights wq[(b * n_q + i) * G + j], scales dq and offset terms corr
+  // [b * n_q + i]; facc (the whole call) in the kernel's element order (R::element). Group by
+  // group, so the value rows' factors are read just before the passes that read their codes
+  // (from the cache: each group's first pass prefetches the rows kAhead keys ahead).
+  constexpr std::size_t kAhead = 2 * G;
+  HWY_ALIGN float f[G];
+  HWY_ALIGN float wf[G];
+  auto wq = hwy::AllocateAligned<std::int8_t>(nb * n_q * G);
+  auto dq = hwy::AllocateAligned<float>(nb * n_q);
+  auto corr = hwy::AllocateAligned<std::int32_t>(nb * n_q);
   auto facc = hwy::AllocateAligned<float>(n_q * dim);
   std::memset(facc.get(), 0, n_q * dim * sizeof(float));
-  for (std::size_t b = 0; b < nb; ++b) {
-    for (std::size_t j = 0; j < n_values; ++j)
-      f[j] = R::factor(reinterpret_cast<const block*>(base + j * value_stride)[b]);
-    for (std::size_t j = n_values; j < npad; ++j) f[j] = 0.0f;
-    for (std::size_t i = 0; i < n_q; ++i) {
-      const float* wi = w + i * w_stride;
-      std::size_t j = 0;
-      for (; j + Lf <= n_values; j += Lf)
-        hn::Store(hn::Mul(hn::LoadU(df, wi + j), hn::Load(df, f + j)), df, wf.get() + j);
-      for (; j < n_values; ++j) wf[j] = wi[j] * f[j];
-      for (; j < npad; ++j) wf[j] = 0.0f;
-      for (std::size_t g = 0; g < ng; ++g) {
-        const float* x = wf.get() + g * G;
-        auto mx = hn::Zero(df);
-        for (std::size_t k = 0; k < G; k += Lf) mx = hn::Max(mx, hn::Abs(hn::Load(df, x + k)));
-        const float m = hn::GetLane(hn::MaxOfLanes(df, mx));
-        const auto inv = hn::Set(df, m > 0.0f ? 127.0f / m : 0.0f);
-        std::int8_t* q = wq.get() + (b * n_q + i) * npad + g * G;
-        auto sum = hn::Zero(di);
-        for (std::size_t k = 0; k < G; k += Lf) {
-          const auto qi = hn::NearestInt(hn::Mul(hn::Load(df, x + k), inv));
-          sum = hn::Add(sum, qi);
-          hn::StoreU(hn::DemoteTo(d8, qi), d8, q + k);
-        }
-        dq[(b * n_q + i) * ng + g] = m / 127.0f;
-        corr[(b * n_q + i) * ng + g] = -o * hn::GetLane(hn::SumOfLanes(di, sum));
-      }
-    }
-  }
+  for (std::size_t j = 0; j < std::min(kAhead, n_values); ++j)
+    for (std::size_t o2 = 0; o2 < row_bytes; o2 += 64) hwy::Prefetch(base + j * value_stride + o2);
   // Passes of NC planes: QT x NC int32 accumulators (AVX3: 32 registers, AVX2: 16).
   constexpr std::size_t kAcc = HWY_TARGET <= HWY_AVX3 ? 16 : 8;
+  const char* rows[G];
+  const char* pf = nullptr;
+  std::size_t j0 = 0, nj = 0, pf_rows = 0;
   const auto tile = [&](std::size_t i0, auto qt) {
     constexpr std::size_t QT = decltype(qt)::value;
+    // every plane per pass where the registers allow, then two quarters (sharing unpacks)
     constexpr std::size_t NC =
         std::min<std::size_t>(R::kPlanes, std::max<std::size_t>(1, kAcc / QT));
+    constexpr std::size_t NT = NC == R::kPlanes && 2 * QT * NC <= kAcc ? 2 : 1;
     static_assert(R::kPlanes % NC == 0);
-    for (std::size_t g = 0; g < ng; ++g) {
-      const std::size_t j0 = g * G, nj = std::min(G, n_values - j0);
-      // The group's rows (the last quad repeats the last row: its weights are 0).
-      const char* rows[G];
-      for (std::size_t j = 0; j < G; ++j)
-        rows[j] = base + std::min(j0 + j, n_values - 1) * value_stride;
-      if (j0 + G < n_values)
-        for (std::size_t j = j0 + G; j < std::min(j0 + 2 * G, n_values); ++j)
-          for (std::size_t o2 = 0; o2 < nb * sizeof(block); o2 += 64)
-            hwy::Prefetch(base + j * value_stride + o2);
-      for (std::size_t b = 0; b < nb; ++b) {
-        const char* brow[G];
-        for (std::size_t j = 0; j < G; ++j) brow[j] = rows[j] + b * sizeof(block);
-        const std::int8_t* wr[QT];
-        std::int32_t cr[QT];
-        float dr[QT];
-        float* fr[QT];
-        for (std::size_t r = 0; r < QT; ++r) {
-          const std::size_t k = (b * n_q + i0 + r);
-          wr[r] = wq.get() + k * npad + j0;
-          cr[r] = corr[k * ng + g];
-          dr[r] = dq[k * ng + g];
-          fr[r] = facc.get() + (i0 + r) * dim + b * V;
+    constexpr std::size_t kPP = R::kPlanes / NC;  // passes per quarter group
+    for (std::size_t b = 0; b < nb; ++b) {
+      const char* brow[G];
+      for (std::size_t j = 0; j < G; ++j) brow[j] = rows[j] + b * sizeof(block);
+      const std::int8_t* wr[QT];
+      std::int32_t cr[QT];
+      float dr[QT];
+      float* fr[QT];
+      for (std::size_t r = 0; r < QT; ++r) {
+        const std::size_t k = b * n_q + i0 + r;
+        wr[r] = wq.get() + k * G;
+        cr[r] = corr[k];
+        dr[r] = dq[k];
+        fr[r] = facc.get() + (i0 + r) * dim + b * V;
+      }
+      for (std::size_t s = 0; s < R::kSegs; ++s) {
+        const bool first = b == 0 && s == 0 && i0 == 0 && pf_rows > 0;
+        [&]<std::size_t... P>(std::index_sequence<P...>) {
+          (i8_axpy_pass<QT, (P / kPP) * NT, NT, (P % kPP) * NC, NC, Codec>(
+               brow, nj, s, wr, cr, dr, fr, first && P == 0 ? pf : nullptr, pf_rows, value_stride,
+               row_bytes),
+           ...);
         }
-        for (std::size_t s = 0; s < R::kSegs; ++s) {
-          [&]<std::size_t... P>(std::index_sequence<P...>) {
-            (i8_axpy_pass<QT, P / (R::kPlanes / NC), (P % (R::kPlanes / NC)) * NC, NC, Codec>(
-                 brow, nj, s, wr, cr, dr, fr),
-             ...);
-          }
-          (std::make_index_sequence<4 * (R::kPlanes / NC)>{});
-        }
+        (std::make_index_sequence<4 / NT * kPP>{});
       }
     }
   };
-  for_query_tiles(n_q, tile);
+  for (std::size_t g = 0; g < ng; ++g) {
+    j0 = g * G;
+    nj = std::min(G, n_values - j0);
+    // The group's rows (the last quad repeats the last row: its weights are 0).
+    for (std::size_t j = 0; j < G; ++j)
+      rows[j] = base + std::min(j0 + j, n_values - 1) * value_stride;
+    // the rows kAhead keys ahead, prefetched by the group's first pass
+    pf_rows = j0 + kAhead < n_values ? std::min(G, n_values - j0 - kAhead) : 0;
+    pf = pf_rows ? base + (j0 + kAhead) * value_stride : nullptr;
+    for (std::size_t b = 0; b < nb; ++b) {
+      for (std::size_t j = 0; j < nj; ++j)
+        f[j] = R::factor(reinterpret_cast<const block*>(rows[j])[b]);
+      for (std::size_t j = nj; j < G; ++j) f[j] = 0.0f;
+      for (std::size_t i = 0; i < n_q; ++i) {
+        const float* wi = w + i * w_stride + j0;
+        std::size_t j = 0;
+        for (; j + Lf <= nj; j += Lf)
+          hn::Store(hn::Mul(hn::LoadU(df, wi + j), hn::Load(df, f + j)), df, wf + j);
+        for (; j < nj; ++j) wf[j] = wi[j] * f[j];
+        for (; j < G; ++j) wf[j] = 0.0f;
+        auto mx = hn::Zero(df);
+        for (std::size_t k = 0; k < G; k += Lf) mx = hn::Max(mx, hn::Abs(hn::Load(df, wf + k)));
+        const float m = hn::GetLane(hn::MaxOfLanes(df, mx));
+        const auto inv = hn::Set(df, m > 0.0f ? 127.0f / m : 0.0f);
+        std::int8_t* q = wq.get() + (b * n_q + i) * G;
+        auto sum = hn::Zero(di);
+        for (std::size_t k = 0; k < G; k += Lf) {
+          const auto qi = hn::NearestInt(hn::Mul(hn::Load(df, wf + k), inv));
+          sum = hn::Add(sum, qi);
+          hn::StoreU(hn::DemoteTo(d8, qi), d8, q + k);
+        }
+        dq[b * n_q + i] = m / 127.0f;
+        corr[b * n_q + i] = -o * hn::GetLane(hn::SumOfLanes(di, sum));
+      }
+    }
+    for_query_tiles(n_q, tile);
+  }
   // facc (kernel order) -> out (element order).
   static constexpr auto perm = [] {
     std::array<std::uint16_t, V> p{};

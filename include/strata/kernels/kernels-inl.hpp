@@ -74,8 +74,9 @@
 // clang-format on
 
 // AVX3_DL (compiled where HWY_WANT_AVX3_DL is defined: strata::kernels' units) differs from AVX3
-// only in the integer dot (vpdpbusd): its codec_kernels inherits AVX3's encode, decode and axpy
-// (the same functions: nothing is compiled again) and compiles the integer dot only.
+// only in the integer dot and the integer V product (vpdpbusd, vpermb): its codec_kernels
+// inherits AVX3's encode and decode (the same functions: nothing is compiled again) and
+// compiles those two only.
 #if HWY_TARGET == HWY_AVX3_DL && (HWY_TARGETS & HWY_AVX3)
 #define STRATA_KERNELS_DL_ONLY_DOT 1
 namespace strata::kernels::N_AVX3 {
@@ -98,6 +99,16 @@ template <class Codec> struct codec_kernels : N_AVX3::codec_kernels<Codec> {
     else
       N_AVX3::codec_kernels<Codec>::dot(q, n_q, dim, keys, key_stride, n_keys, scores,
                                         score_stride);
+  }
+  // The integer V product with vpdpbusd and vpermb (the same int32 sums as AVX3's, so the
+  // same results); AVX3's axpy for every other codec.
+  static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
+                   std::size_t value_stride, std::size_t n_values, std::size_t dim, float* out) {
+    if constexpr (use_v8_reader<Codec>)
+      i8_axpy<Codec>(w, n_q, w_stride, values, value_stride, n_values, dim, out);
+    else
+      N_AVX3::codec_kernels<Codec>::axpy(w, n_q, w_stride, values, value_stride, n_values, dim,
+                                         out);
   }
 };
 #else

@@ -230,6 +230,18 @@ HWY_INLINE __m128i dpbusd(__m128i acc, __m128i u, __m128i q) {
 }
 #endif
 #endif
+// AVX3_DL (VBMI): vpermb, byte i of the result = table[ix[i] % lanes] (the whole vector).
+#if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE __m512i permute_bytes(__m512i ix, __m512i table) {
+  return _mm512_permutexvar_epi8(ix, table);
+}
+HWY_INLINE __m256i permute_bytes(__m256i ix, __m256i table) {
+  return _mm256_permutexvar_epi8(ix, table);
+}
+HWY_INLINE __m128i permute_bytes(__m128i ix, __m128i table) {
+  return _mm_permutexvar_epi8(ix, table);
+}
+#endif
 template <class D8>
 HWY_INLINE hn::Vec<hn::Repartition<std::int32_t, D8>> dot_acc_u8i8(
     D8 d8, hn::Vec<hn::Repartition<std::int32_t, D8>> acc, hn::Vec<hn::RebindToUnsigned<D8>> u,

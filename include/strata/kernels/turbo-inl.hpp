@@ -506,6 +506,13 @@ requires(int8_v<turbo<B, G, CB>>) struct v8_reader<turbo<B, G, CB>> {
   static_assert(L >= 16 && kPlaneBytes % L == 0, "turbo v8_reader: 16-byte table lookups");
   static_assert(B != 3 || (G == 128 && L == 32),
                 "turbo3 v8_reader: groups of 128 (32-byte planes)");
+#if HWY_TARGET == HWY_AVX3_DL
+  // AVX3_DL (VBMI): turbo2/4 look up with vpermb in a table of L entries cb[i % levels], so
+  // the index bits above the codec's (left by a 16-bit shift) need no mask.
+  static constexpr bool kPermB = B != 3;
+#else
+  static constexpr bool kPermB = false;
+#endif
   struct tables {
     hn::Vec<DU> cb;
     hn::Vec<hn::Repartition<std::uint32_t, DU>> sh;  // turbo3: lane l's high-bit shift, l / 4
@@ -513,7 +520,16 @@ requires(int8_v<turbo<B, G, CB>>) struct v8_reader<turbo<B, G, CB>> {
       const DU du;
       const hn::Repartition<std::uint32_t, DU> d32;
       HWY_ALIGN static constexpr auto kCb = traits::codebook_u8();
-      cb = hn::LoadDup128(du, kCb.data());
+      if constexpr (kPermB) {
+        HWY_ALIGN static constexpr auto kWide = [] {
+          std::array<std::uint8_t, L> t{};
+          for (std::size_t i = 0; i < L; ++i) t[i] = kCb[i % std::size_t(traits::levels)];
+          return t;
+        }();
+        cb = hn::Load(du, kWide.data());
+      } else {
+        cb = hn::LoadDup128(du, kCb.data());
+      }
       sh = hn::ShiftRight<2>(hn::Iota(d32, 0));
     }
   };
@@ -530,6 +546,13 @@ requires(int8_v<turbo<B, G, CB>>) struct v8_reader<turbo<B, G, CB>> {
   static HWY_INLINE hn::Vec<DU> value(const tables& t, hn::Vec<DU> x,
                                       [[maybe_unused]] hn::Vec<DU> a) {
     const DU du;
+#if HWY_TARGET == HWY_AVX3_DL
+    if constexpr (kPermB) {
+      const hn::Repartition<std::uint16_t, DU> d16;
+      const auto ix = C == 0 ? x : hn::BitCast(du, hn::ShiftRight<B * C>(hn::BitCast(d16, x)));
+      return hn::Vec<DU>{permute_bytes(ix.raw, t.cb.raw)};
+    }
+#endif
     hn::Vec<DU> ix;
     if constexpr (B == 4) {
       ix = C == 0 ? hn::And(x, hn::Set(du, 15)) : hn::ShiftRight<4>(x);
