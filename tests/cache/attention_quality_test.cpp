@@ -210,7 +210,6 @@ TEST_CASE("prefill's matrix-product path: relative L2 error against f64 within 1
       CHECK(e_new <= 1.1 * e_old);
       CHECK(e_new > 0.0);
     }
-    }
   }
 }
 
@@ -230,7 +229,8 @@ double relative_l2(const std::vector<float>& a, const std::vector<double>& ref) 
 // against the f64 reference, mean of 20 seeds, per cache and head dim, at most 1.1x the error
 // measured before the integer V product (strata/kernels/int8_axpy.hpp; the "before" column,
 // measured at 7d97d07 on AVX3, docs/kernels.md). Gaussian Q/K/V over 1024 keys, 8 query heads
-// over 2 KV heads; "sharp": queries x 4 (a peaked softmax, most weights tiny).
+// over 2 KV heads; "sharp": queries x 4 (a peaked softmax, most weights tiny). The dot/axpy path
+// (gemm_rows = 0: the 16 rows per KV head would take prefill's matrix product otherwise).
 TEST_CASE("attention error against f64 over 20 seeds: at most 1.1x the float V product's") {
   struct row {
     const char* policy;
@@ -266,7 +266,7 @@ TEST_CASE("attention error against f64 over 20 seeds: at most 1.1x the float V p
         for (auto& x : s.q) x *= 4.0f;
       s.k = gaussian(s.n_keys * s.n_kv * s.d, 5001 + 3 * std::uint64_t(seed));
       s.v = gaussian(s.n_keys * s.n_kv * s.d, 5002 + 3 * std::uint64_t(seed));
-      sum += relative_l2(attend_with(s, r.policy), f64_attention(s));
+      sum += relative_l2(attend_with(s, r.policy, false, 0), f64_attention(s));
     }
     const double mean = sum / n_seeds;
     MESSAGE("rel L2 vs f64 " << std::string(r.policy) << " d=" << r.d

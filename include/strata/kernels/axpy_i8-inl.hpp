@@ -37,7 +37,7 @@ HWY_INLINE hn::Vec<DU> transpose4(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<D
 // shared by a pair (quarters 0, 1 from the lower halves, 2, 3 from the upper ones).
 template <std::size_t T0, std::size_t NT, class DU>
 HWY_INLINE void transpose4_quarters(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<DU> c,
-                                   hn::Vec<DU> e, hn::Vec<DU>* x) {
+                                    hn::Vec<DU> e, hn::Vec<DU>* x) {
   if constexpr (NT == 1) {
     x[0] = transpose4<T0>(du, a, b, c, e);
   } else {
@@ -52,8 +52,7 @@ HWY_INLINE void transpose4_quarters(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec
 
 // acc + the four-byte sums of u (unsigned) times the broadcast weights wb: one vpdpbusd on
 // AVX3_DL (EVEX, simd-inl.hpp), pmaddubsw + pmaddwd elsewhere (the same exact int32 sums).
-template <class V32, class VU>
-HWY_INLINE V32 i8_madd(V32 acc, VU u, V32 wb) {
+template <class V32, class VU> HWY_INLINE V32 i8_madd(V32 acc, VU u, V32 wb) {
 #if HWY_TARGET == HWY_AVX3_DL
   if constexpr (requires { dpbusd(acc.raw, u.raw, wb.raw); })
     return V32{dpbusd(acc.raw, u.raw, wb.raw)};
@@ -104,8 +103,7 @@ HWY_INLINE void i8_axpy_pass(const char* const* rows, std::size_t nj, std::size_
       for (std::size_t q = 0; q < NT; ++q) a[q] = x[q];
     hn::Vec<DU> v[NT][NC];
 #pragma GCC unroll 2
-    for (std::size_t q = 0; q < NT; ++q)
-      [&]<std::size_t... C>(std::index_sequence<C...>) {
+    for (std::size_t q = 0; q < NT; ++q) [&]<std::size_t... C>(std::index_sequence<C...>) {
         ((v[q][C] = R::template value<C0 + C>(t, x[q], a[q])), ...);
       }
     (std::make_index_sequence<NC>{});

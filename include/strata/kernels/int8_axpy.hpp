@@ -34,13 +34,18 @@ namespace strata::kernels {
 inline constexpr std::size_t kV8Group = 32;
 static_assert(kV8Group % 4 == 0);
 
-// Which codecs take the integer V product on x86 AVX2/AVX3 (elsewhere, and for other codecs,
-// strata::axpy stays within float rounding of strata::reference::axpy).
+// Which codecs take the integer V product on x86 AVX3 and AVX3_DL (elsewhere, and for other
+// codecs, strata::axpy stays within float rounding of strata::reference::axpy); on AVX2
+// int8_v_avx2: turbo3's high bits make it slower there than the float kernel (measured,
+// docs/kernels.md).
 template <class Codec> inline constexpr bool int8_v = false;
 template <int B, int G, class CB>
 inline constexpr bool int8_v<turbo<B, G, CB>> = ((B == 2 || B == 4) && G >= 64) ||
                                                 (B == 3 && G == 128);
 template <aliased_codec C> inline constexpr bool int8_v<C> = int8_v<typename C::storage>;
+template <class Codec> inline constexpr bool int8_v_avx2 = int8_v<Codec>;
+template <int G, class CB> inline constexpr bool int8_v_avx2<turbo<3, G, CB>> = false;
+template <aliased_codec C> inline constexpr bool int8_v_avx2<C> = int8_v_avx2<typename C::storage>;
 
 // Step 1: the unsigned codes of one value block, its offset and its factor.
 template <class Codec> struct v8_block;
