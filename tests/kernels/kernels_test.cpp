@@ -529,13 +529,13 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
     for (std::size_t c = 0; c < e.dim; ++c) {
       d1 += double(x[2 * e.dim + c]) * dec[2 * e.dim + c];
       n1 += double(x[2 * e.dim + c]) * x[2 * e.dim + c];
-      // The integer V product (turbo2/4 with groups of 64+ on x86 AVX2/AVX3, turbo3 with 128 on
-      // AVX3)
-      // reads the 7-bit codebook image: within 1/126 of the largest centroid times the scale
-      // (3 % of the row's largest value here).
-      const bool int8 = (e.values >= 64 && (e.id == codec_id::turbo2 || e.id == codec_id::turbo4) &&
-                         int8_v_here(false)) ||
-                        (e.values == 128 && e.id == codec_id::turbo3 && int8_v_here(true));
+      // The integer V product (turbo2/4 with groups of 128+ on x86 AVX2/AVX3, turbo3 with 128
+      // on AVX3) reads the 7-bit codebook image: within 1/126 of the largest centroid times the
+      // scale (3 % of the row's largest value here).
+      const bool int8 =
+          (e.values >= 128 && (e.id == codec_id::turbo2 || e.id == codec_id::turbo4) &&
+           int8_v_here(false)) ||
+          (e.values == 128 && e.id == codec_id::turbo3 && int8_v_here(true));
       if (int8)
         CHECK(std::fabs(double(out[c]) - dec[2 * e.dim + c]) <= 0.03 * dmax);
       else

@@ -1,7 +1,7 @@
 #pragma once
 // Scalar reference of the integer V product (the attention's weighted sum of value rows) that
-// the x86 AVX2/AVX3 kernels use for turbo2/4 values (groups of 64 or more) and turbo3 (groups
-// of 128), with exactly their arithmetic:
+// the x86 AVX2/AVX3 kernels use for turbo2/4 values (groups of 128 or more) and turbo3 (groups
+// of 128; AVX3 and AVX3_DL only), with exactly their arithmetic:
 //   1. each value block is read as unsigned 8-bit codes u with an offset o and one float
 //      factor f: value = f * (u - o) up to the codec's int8 image (turbo: the 7-bit codebook
 //      image cb_i8 + 64 of codec_traits.hpp, f = scale * unit; the same image as the K side);
@@ -35,12 +35,13 @@ inline constexpr std::size_t kV8Group = 32;
 static_assert(kV8Group % 4 == 0);
 
 // Which codecs take the integer V product on x86 AVX3 and AVX3_DL (elsewhere, and for other
-// codecs, strata::axpy stays within float rounding of strata::reference::axpy); on AVX2
-// int8_v_avx2: turbo3's high bits make it slower there than the float kernel (measured,
-// docs/kernels.md).
+// codecs, strata::axpy stays within float rounding of strata::reference::axpy): groups of 128+
+// (planes of 32+ bytes; with 64, SmolLM2's head dim, the 16- and 32-byte planes made it slower
+// than the float kernels); on AVX2 int8_v_avx2: turbo3's high bits make it slower there than the
+// float kernel (measured, docs/kernels.md).
 template <class Codec> inline constexpr bool int8_v = false;
 template <int B, int G, class CB>
-inline constexpr bool int8_v<turbo<B, G, CB>> = ((B == 2 || B == 4) && G >= 64) ||
+inline constexpr bool int8_v<turbo<B, G, CB>> = ((B == 2 || B == 4) && G >= 128) ||
                                                 (B == 3 && G == 128);
 template <aliased_codec C> inline constexpr bool int8_v<C> = int8_v<typename C::storage>;
 template <class Codec> inline constexpr bool int8_v_avx2 = int8_v<Codec>;
