@@ -96,6 +96,25 @@ double max_lse_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
+// The exact attention (f64) over the layer's cached rows as the cache decodes them (token i at
+// position pos_begin + i; every cached key visible to the queries, no window).
+std::vector<float> exact_over_cache(const runtime_kv_cache& c, std::size_t layer,
+                                    const std::vector<float>& q, std::size_t n_q,
+                                    std::int64_t first_pos, const attention_params& p) {
+  const layer_info& li = c.map()[layer];
+  const std::size_t n = c.size(layer), d = li.head_dim, nkv = li.n_kv_heads;
+  std::vector<float> k(n * nkv * d), v(n * nkv * d);
+  for (std::size_t t = 0; t < n; ++t)
+    for (std::size_t h = 0; h < nkv; ++h) {
+      c.read_k(layer, t, h, k.data() + (t * nkv + h) * d);
+      c.read_v(layer, t, h, v.data() + (t * nkv + h) * d);
+    }
+  const double scale = p.scale > 0 ? p.scale : 1.0 / std::sqrt(double(d));
+  const auto r = reference_attention(q, n_q, first_pos, k, v, n, c.pos_begin(layer), li.n_heads,
+                                     nkv, d, scale, 0, p.softcap);
+  return {r.begin(), r.end()};
+}
+
 }  // namespace
 
 TEST_CASE("split-K equals one call: every codec family, decode and a batch, 1-4 parts") {
@@ -140,7 +159,17 @@ TEST_CASE("split-K: softcap and scale, empty ranges add nothing") {
   const std::size_t d = 128, nkv = 1, nh = 4, n = 333;
   const layer_map m = layer_map::dense(1, nkv, d, nh);
   const auto k = gaussian(n * d, 311), v = gaussian(n * d, 312), q = gaussian(3 * nh * d, 313);
-  for (const char* pol : {"f16", "turbo3", "-ctk q8_0 -ctv turbo2"}) {
+  // int8: turbo V at head dim 128, whose V product runs in 8-bit integers on x86 AVX2/AVX3
+  // (strata/kernels/int8_axpy.hpp: the weights are quantized per group of 32 keys, and a split
+  // changes the groups). There the merged result must be as accurate as one call's against the
+  // exact attention over the decoded cache; elsewhere it equals one call's to f32 rounding.
+  struct named {
+    const char* pol;
+    bool int8;
+  };
+  for (const named& t :
+       {named{"f16", false}, named{"turbo3", true}, named{"-ctk q8_0 -ctv turbo2", true}}) {
+    const char* pol = t.pol;
     CAPTURE(pol);
     runtime_kv_cache c(m, parse_policy(pol), {.n_ctx = 512});
     c.append(0, 0, k.data(), v.data(), n);
@@ -148,9 +177,16 @@ TEST_CASE("split-K: softcap and scale, empty ranges add nothing") {
     p.scale = 0.3f;
     p.softcap = 3.0f;
     const result one = attend_all(c, 0, q, 3, n - 3, p);
+    const std::vector<float> exact = exact_over_cache(c, 0, q, 3, n - 3, p);
+    const double e_one = rel_l2(one.out, exact);
     for (std::size_t parts : {1, 3}) {
+      CAPTURE(parts);
       const result split = attend_split(c, 0, q, 3, n - 3, parts, p, true);
-      CHECK(rel_l2(split.out, one.out) < 3e-6);
+      const double e = rel_l2(split.out, one.out), e_split = rel_l2(split.out, exact);
+      MESSAGE(pol << ", " << parts << " parts: against one call " << e << "; against exact: one "
+                  << e_one << ", split " << e_split);
+      CHECK((e < 3e-6 || t.int8));
+      CHECK(e_split <= 2 * e_one + 3e-6);
       CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
       CHECK(all_finite(split.out));
     }

@@ -11,7 +11,10 @@
 // Each call over a key range writes its rows normalized over that range (as a plain attend
 // does over all keys) and their log-sum-exp; the merge weighs the parts by exp(lse_p - LSE),
 // LSE = log sum_p exp(lse_p): exactly the attention over the union, up to f32 rounding (the
-// int8 query of the compressed K codecs is the same in every part, so are the scores).
+// int8 query of the compressed K codecs is the same in every part, so are the scores), except
+// where the V product runs in 8-bit integers (strata/kernels/int8_axpy.hpp: turbo V at head dim
+// 128+ on x86): there each part quantizes its weights over its own groups of 32 keys, so the
+// merged result is as accurate as one call's, not the same to f32 rounding.
 
 #include <algorithm>
 #include <cmath>

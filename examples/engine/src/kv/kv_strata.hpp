@@ -55,6 +55,8 @@ class kv_strata final : public kv_store {
   std::string describe() const override;
   // The per-layer codec table (strata's policy report).
   std::string table() const;
+  // The cache itself (its layer map, positions, decoded rows: runtime_kv_cache::read_k/read_v).
+  const strata::runtime_kv_cache& cache() const { return *cache_; }
 
   // The cache's state file (strata::runtime_kv_cache::save / load). load_state replaces the
   // contents with a file saved from a cache of the same layer map, codecs and rotation holding
