@@ -183,8 +183,8 @@ TEST_CASE("split-K: softcap and scale, empty ranges add nothing") {
       CAPTURE(parts);
       const result split = attend_split(c, 0, q, 3, n - 3, parts, p, true);
       const double e = rel_l2(split.out, one.out), e_split = rel_l2(split.out, exact);
-      MESSAGE(pol << ", " << parts << " parts: against one call " << e << "; against exact: one "
-                  << e_one << ", split " << e_split);
+      MESSAGE(std::string(pol) << ", " << parts << " parts: against one call " << e
+                               << "; against exact: one " << e_one << ", split " << e_split);
       CHECK((e < 3e-6 || t.int8));
       CHECK(e_split <= 2 * e_one + 3e-6);
       CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
