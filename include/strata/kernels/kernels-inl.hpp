@@ -13,7 +13,7 @@
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
 //   axpy_zmm-inl.hpp  the register-blocked axpy driver at 512 bits, AVX3 (zmm readers)
-//   axpy_i8-inl.hpp   the integer axpy driver, AVX2 / AVX3 (v8 readers: turbo2/4)
+//   axpy_i8-inl.hpp   the integer axpy driver, AVX2 / AVX3 / AVX3_DL (v8 readers: turbo2/3/4)
 //   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
 //   gemm-inl.hpp      the f32 matrix product of the attention loop's prefill path (no codec)
 //
