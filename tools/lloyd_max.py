@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lloyd-Max quantizers for N(0, 1), 1..5 bits, printed as the constexpr tables of
+"""Lloyd-Max quantizers for N(0, 1), 1..6 bits, printed as the constexpr tables of
 include/strata/codec/lloyd_max.hpp.  Standard library only (math.erf/erfc are accurate to
 about 1 ulp), so the tables are reproducible anywhere:
 
@@ -57,7 +57,7 @@ def lloyd_max(bits):
 
 def main():
     # Emits the body of the tables in include/strata/codec/lloyd_max.hpp.
-    for bits in range(1, 6):
+    for bits in range(1, 7):
         c, t, mse = lloyd_max(bits)
         print(f"// {bits} bit(s)")
         print(f"inline constexpr double lloyd_max_mse_{bits} = {mse:.17g};")

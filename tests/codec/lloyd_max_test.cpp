@@ -78,6 +78,7 @@ TEST_CASE("Lloyd-Max N(0,1) tables: midpoints, conditional means, MSE") {
   check_lloyd_max<3>(0.03455);
   check_lloyd_max<4>(0.009501);
   check_lloyd_max<5>(0.002505);
+  check_lloyd_max<6>(0.0006442);  // tools/lloyd_max.py's value (no published 6-bit table here)
   // Published positive centroids.
   CHECK(lloyd_max_codebook<2>::exact[3] == doctest::Approx(1.5104).epsilon(1e-4));
   CHECK(lloyd_max_codebook<3>::exact[4] == doctest::Approx(0.2451).epsilon(1e-3));
@@ -86,6 +87,12 @@ TEST_CASE("Lloyd-Max N(0,1) tables: midpoints, conditional means, MSE") {
   CHECK(lloyd_max_codebook<1>::mse / shannon_mse(1) == doctest::Approx(1.45).epsilon(0.01));
   CHECK(lloyd_max_codebook<3>::mse / shannon_mse(3) == doctest::Approx(2.21).epsilon(0.01));
   CHECK(lloyd_max_codebook<5>::mse / shannon_mse(5) == doctest::Approx(2.56).epsilon(0.01));
+  // 6 bits: the ratio keeps rising towards the high-rate (Panter-Dite) limit sqrt(3) pi / 2
+  // = 2.72 without reaching it (2.64).
+  const double r6 = lloyd_max_codebook<6>::mse / shannon_mse(6);
+  CHECK(r6 > lloyd_max_codebook<5>::mse / shannon_mse(5));
+  CHECK(r6 < std::sqrt(3.0) * 3.14159265358979323846 / 2.0);
+  CHECK(r6 == doctest::Approx(2.64).epsilon(0.01));
 }
 
 TEST_CASE("fork codebook: rescaled to N(0,1); its 4-bit table is worse than Lloyd-Max") {

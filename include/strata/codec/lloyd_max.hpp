@@ -1,5 +1,5 @@
 #pragma once
-// Lloyd-Max scalar quantizers for N(0, 1): 2^B centroids, ascending, for B = 1..5, the decision
+// Lloyd-Max scalar quantizers for N(0, 1): 2^B centroids, ascending, for B = 1..6, the decision
 // thresholds (midpoints of neighbouring centroids) and the mean squared error of each. Generated
 // by tools/lloyd_max.py (standard library only; run it to reproduce the digits) and
 // checked by tests/codec/lloyd_max_test.cpp (centroid = conditional mean, threshold = midpoint,
@@ -55,6 +55,26 @@ inline constexpr std::array<double, 32> lloyd_max_centroids_5{
     1.2118043806092662,   1.3863403395866274,   1.5762280786121892,   1.7872332177032635,
     2.028728399395491,    2.3177394041947279,   2.6911195773766612,   3.2607324934013877,
 };
+// 6 bit(s)
+inline constexpr double lloyd_max_mse_6 = 0.00064423966531734767;
+inline constexpr std::array<double, 64> lloyd_max_centroids_6{
+    -3.7441012708952877,  -3.2404370550121562,  -2.9174067907229544,  -2.6722738352552264,
+    -2.4713047976182367,  -2.2989812097603433,  -2.1468102170558425,  -2.0096110425936651,
+    -1.8839772405224271,  -1.7675418829911838,  -1.6585889004238494,  -1.5558312247051236,
+    -1.4582763746977963,  -1.3651410198102196,  -1.2757944864337403,  -1.1897201418608783,
+    -1.1064882395373323,  -1.0257363490773386,  -0.94715494474330397, -0.87047658654412885,
+    -0.79546765584087242, -0.7219219405696865,  -0.64965558106355359, -0.57850303051881069,
+    -0.50831378089800716, -0.43894967165864507, -0.370282645258944,   -0.30219284637170241,
+    -0.23456698533601456, -0.16729690336899758, -0.10027828930388831, -0.033409506370101066,
+    0.033409506370101066, 0.10027828930388831,  0.16729690336899758,  0.23456698533601456,
+    0.30219284637170241,  0.370282645258944,    0.43894967165864507,  0.50831378089800716,
+    0.57850303051881069,  0.64965558106355359,  0.7219219405696865,   0.79546765584087242,
+    0.87047658654412885,  0.94715494474330397,  1.0257363490773386,   1.1064882395373323,
+    1.1897201418608783,   1.2757944864337403,   1.3651410198102196,   1.4582763746977963,
+    1.5558312247051236,   1.6585889004238494,   1.7675418829911838,   1.8839772405224271,
+    2.0096110425936651,   2.1468102170558425,   2.2989812097603433,   2.4713047976182367,
+    2.6722738352552264,   2.9174067907229544,   3.2404370550121562,   3.7441012708952877,
+};
 // ---- end of generated tables ----
 
 template <std::size_t N> constexpr std::array<float, N> to_float(const std::array<double, N>& d) {
@@ -90,12 +110,19 @@ template <int Bits> constexpr auto lloyd_max_table() {
     return lloyd_max_centroids_3;
   else if constexpr (Bits == 4)
     return lloyd_max_centroids_4;
-  else
+  else if constexpr (Bits == 5)
     return lloyd_max_centroids_5;
+  else
+    return lloyd_max_centroids_6;
 }
 
-inline constexpr double lloyd_max_mse_table[6]{
-    0.0, lloyd_max_mse_1, lloyd_max_mse_2, lloyd_max_mse_3, lloyd_max_mse_4, lloyd_max_mse_5};
+inline constexpr double lloyd_max_mse_table[7]{0.0,
+                                               lloyd_max_mse_1,
+                                               lloyd_max_mse_2,
+                                               lloyd_max_mse_3,
+                                               lloyd_max_mse_4,
+                                               lloyd_max_mse_5,
+                                               lloyd_max_mse_6};
 
 inline constexpr double sqrt_128 = 11.313708498984760390;  // the fork's tables are for N(0, 1/128)
 
@@ -114,7 +141,7 @@ template <int Bits> constexpr auto fork_table() {
 // A codebook policy: bits, size, centroids (float, ascending, for N(0, 1)) and thresholds
 // (float midpoints; a value v maps to the number of thresholds below it).
 template <int Bits> struct lloyd_max_codebook {
-  static_assert(Bits >= 1 && Bits <= 5, "strata::lloyd_max_codebook<Bits>: Bits must be 1..5");
+  static_assert(Bits >= 1 && Bits <= 6, "strata::lloyd_max_codebook<Bits>: Bits must be 1..6");
   static constexpr int bits = Bits;
   static constexpr std::size_t size = std::size_t{1} << Bits;
   static constexpr std::array<double, size> exact = detail::lloyd_max_table<Bits>();
