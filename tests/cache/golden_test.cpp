@@ -5,7 +5,7 @@
 //   - a cache filled from fixed inputs saves exactly the committed state file;
 //   - the committed state file loads, and attention over it gives exactly the committed outputs;
 //   - loading and saving again gives the same bytes.
-// Cases: every codec on K and V (the codecs of issue 21, ids 9-27, were added later with their
+// Cases: every codec on K and V (the codecs of issue 21, ids 9-28, were added later with their
 // own files; the earlier files stayed byte for byte), and each policy kind (rules by KV ordinal, a
 // preset, sliding layers with a ring that wraps and a recent window, K balance with K mean
 // subtraction, a layer that shares another's cache).

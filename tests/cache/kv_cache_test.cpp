@@ -36,6 +36,23 @@ std::vector<float> run(runtime_kv_cache& c, std::size_t layer, const std::vector
   return out;
 }
 
+// Saves `a` to `file`, loads the file into `b` and checks that attention over every layer (two
+// query tokens at pos) gives the same outputs; returns the file's bytes.
+std::string save_load_same(runtime_kv_cache& a, runtime_kv_cache& b, const std::string& file,
+                           const std::vector<float>& q, std::int64_t pos) {
+  a.save(file);
+  b.load(file);
+  for (std::size_t l = 0; l < a.map().n_layers(); ++l) {
+    const layer_info& li = a.map()[l];
+    std::vector<float> oa(2 * li.n_heads * li.head_dim), ob(oa.size());
+    a.attend(l, q.data(), 2, pos, oa.data());
+    b.attend(l, q.data(), 2, pos, ob.data());
+    CHECK(max_abs_diff(oa, ob) == 0.0);
+  }
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 }  // namespace
 
 TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
@@ -319,22 +336,10 @@ TEST_CASE("rotated twins, turbo5 and fixed groups: attention, save / load, ids i
   const fs::path dir = fs::temp_directory_path() / "strata_kv_cache_new_codecs_test";
   fs::create_directories(dir);
   const std::string file = (dir / "state.bin").string();
-  a.save(file);
   runtime_kv_cache b(m, parse_policy(policy), opt);
-  b.load(file);
-  for (std::size_t l : {0, 1}) {
-    std::vector<float> oa(2 * nh * d), ob(2 * nh * d);
-    a.attend(l, q.data(), 2, std::int64_t(n - 2), oa.data());
-    b.attend(l, q.data(), 2, std::int64_t(n - 2), ob.data());
-    CHECK(max_abs_diff(oa, ob) == 0.0);
-  }
   // The file names the codecs by id: rotation (q8_0 vs q8_0r) and group (turbo4 takes 64 at
   // this head dim, turbo4g32 keeps 32) are part of it.
-  std::string bytes;
-  {
-    std::ifstream in(file, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string bytes = save_load_same(a, b, file, q, std::int64_t(n - 2));
   // Bytes 28 + 2 * 22 = 72, 73: the first KV layer's K and V codec ids.
   CHECK(std::uint8_t(bytes[72]) == 9);   // q8_0r
   CHECK(std::uint8_t(bytes[73]) == 11);  // turbo5
@@ -352,6 +357,48 @@ TEST_CASE("rotated twins, turbo5 and fixed groups: attention, save / load, ids i
   CHECK_THROWS_WITH_AS(
       runtime_kv_cache(layer_map::dense(1, 1, 96), parse_policy("v=turbo3g64"), {}),
       doctest::Contains("turbo3g64"), std::invalid_argument);
+}
+
+TEST_CASE("turbo6: closer to exact attention than turbo5; save / load round trip, id 28") {
+  namespace fs = std::filesystem;
+  const std::size_t d = 64, nkv = 2, nh = 4, n = 40;
+  const layer_map m = layer_map::dense(2, nkv, d, nh);
+  const cache_options opt{.n_ctx = 64, .max_batch = 8};
+  runtime_kv_cache a(m, parse_policy("-ctk turbo6 -ctv turbo6"), opt);
+  runtime_kv_cache t5(m, parse_policy("-ctk turbo5 -ctv turbo5"), opt);
+  runtime_kv_cache exact(m, parse_policy("f32"), opt);
+  CHECK(a.k_codec(1) == codec_id::turbo6);
+  CHECK(a.v_codec(0) == codec_id::turbo6);
+  CHECK(a.bytes() == report(parse_policy("-ctk turbo6 -ctv turbo6"), m).bytes(64));
+  CHECK(a.bytes() == 2 * 2 * nkv * 64 * 50);  // 50-byte blocks of 64 values per row
+  const auto k = gaussian(n * nkv * d, 60), v = gaussian(n * nkv * d, 61),
+             q = gaussian(2 * nh * d, 62);
+  double e6 = 0, e5 = 0;
+  for (std::size_t l : {0, 1}) {
+    std::vector<float> o6(2 * nh * d), o5(2 * nh * d), oe(2 * nh * d);
+    for (std::size_t t = 0; t < n; t += 8)
+      for (runtime_kv_cache* c : {&a, &t5, &exact})
+        c->append(l, std::int64_t(t), k.data() + t * nkv * d, v.data() + t * nkv * d, 8);
+    a.attend(l, q.data(), 2, std::int64_t(n - 2), o6.data());
+    t5.attend(l, q.data(), 2, std::int64_t(n - 2), o5.data());
+    exact.attend(l, q.data(), 2, std::int64_t(n - 2), oe.data());
+    e6 = std::max(e6, max_abs_diff(o6, oe));
+    e5 = std::max(e5, max_abs_diff(o5, oe));
+  }
+  MESSAGE("max |attention - exact|: turbo6 " << e6 << ", turbo5 " << e5);
+  CHECK(e6 < 0.05);
+  CHECK(e6 < 0.75 * e5);
+  const fs::path dir = fs::temp_directory_path() / "strata_kv_cache_turbo6_test";
+  fs::create_directories(dir);
+  const std::string file = (dir / "state.bin").string();
+  runtime_kv_cache b(m, parse_policy("k=turbo6;v=turbo6"), opt);
+  const std::string bytes = save_load_same(a, b, file, q, std::int64_t(n - 2));
+  CHECK(std::uint8_t(bytes[72]) == 28);  // the first KV layer's K and V codec ids: turbo6
+  CHECK(std::uint8_t(bytes[73]) == 28);
+  runtime_kv_cache other(m, parse_policy("-ctk turbo5 -ctv turbo5"), opt);
+  CHECK_THROWS_WITH_AS(other.load(file), doctest::Contains("saved with K turbo6 / V turbo6"),
+                       std::runtime_error);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("threads: KV-head ranges of one layer, and different layers, in parallel") {

@@ -35,9 +35,13 @@ static_assert(turbo<3>::rotated && turbo<3>::id == codec_id::turbo3);
 static_assert(std::is_empty_v<turbo<2>> && std::is_empty_v<q8_0>);
 static_assert(check_codec<turbo<4, 64, fork_codebook<4>>>());
 static_assert(!codec<int> && !codec<float>);
-static_assert(parse_codec("turbo3") == codec_id::turbo3 && !parse_codec("turbo6"));
+static_assert(parse_codec("turbo3") == codec_id::turbo3 && !parse_codec("turbo7"));
 static_assert(parse_codec("turbo5") == codec_id::turbo5 && turbo<5>::bits_per_value == 5.125);
 static_assert(turbo<5, 64>::block_bytes == 42 && turbo<5, 16>::block_bytes == 12);
+static_assert(parse_codec("turbo6") == codec_id::turbo6 && turbo<6>::bits_per_value == 6.125);
+static_assert(turbo<6, 64>::block_bytes == 50 && turbo<6, 64>::bits_per_value == 6.25);
+static_assert(turbo<6, 16>::block_bytes == 14 && turbo<6>::id == codec_id(28));
+static_assert(!parse_codec("turbo6g32") && !parse_codec("turbo6g128"));  // no fixed groups
 static_assert(parse_codec("q8_0r") == codec_id::q8_0r && parse_codec("q4_0r") == codec_id::q4_0r);
 static_assert(q8_0r::rotated && !q8_0::rotated && q8_0r::block_bytes == 34);
 static_assert(q4_0r::rotated && q4_0r::block_bytes == 18 && q4_0r::bits_per_value == 4.5);
@@ -60,6 +64,7 @@ TEST_CASE("codec ids: names round trip and match the codec types") {
   CHECK(std::string_view(turbo<3, 32>::name) == "turbo3");
   CHECK(std::string_view(turbo<4>::name) == codec_name(turbo<4>::id));
   CHECK(std::string_view(turbo<5>::name) == "turbo5");
+  CHECK(std::string_view(turbo<6, 64>::name) == "turbo6");
   CHECK(std::string_view(q8_0r::name) == "q8_0r");
   CHECK(std::string_view(q4_0r::name) == "q4_0r");
   // The fixed-group ids: 12 + 4 (B - 2) + log2(G / 32), names turbo<B>g<G>.
@@ -102,6 +107,10 @@ template <int B, int G> void check_pack() {
       CHECK(idx[e % (G / 2)] == (e < G / 2 ? 0x0f : 0xf0));
       CHECK(idx[G / 2 + e % (G / 8)] == 1u << (e / (G / 8)));
     }
+    if constexpr (B == 6) {  // the low nibble as B = 4, bits 4..5 as B = 2 after it
+      CHECK(idx[e % (G / 2)] == (e < G / 2 ? 0x0f : 0xf0));
+      CHECK(idx[G / 2 + e % (G / 4)] == 3u << (2 * (e / (G / 4))));
+    }
     if constexpr (B == 2 || B == 3) CHECK(((idx[e % (G / 4)] >> (2 * (e / (G / 4)))) & 3) == 3);
     if constexpr (B == 3) CHECK(((idx[G / 4 + e % (G / 8)] >> (e / (G / 8))) & 1) == 1);
   }
@@ -127,6 +136,17 @@ TEST_CASE("turbo index packing: round trip and planar layout") {
   check_pack<5, 64>();
   check_pack<5, 128>();
   check_pack<5, 256>();
+  check_pack<6, 16>();
+  check_pack<6, 32>();
+  check_pack<6, 64>();
+  check_pack<6, 128>();
+  check_pack<6, 256>();
+  // Bits 4..5 alone: element j + k*G/4 in bits 2k..2k+1 of byte G/2 + j.
+  std::uint8_t q[64] = {}, idx[48];
+  q[17] = 0x20;  // bit 5 of element 17 = 1 + 1 * 16
+  q[50] = 0x10;  // bit 4 of element 50 = 2 + 3 * 16
+  turbo_pack<6, 64>(q, idx);
+  for (int j = 0; j < 48; ++j) CHECK(idx[j] == (j == 33 ? 0x08 : j == 34 ? 0x40 : 0));
 }
 
 namespace {
@@ -194,6 +214,39 @@ TEST_CASE("reference round trips: f32 and f16/bf16 element-wise") {
   }
 }
 
+TEST_CASE("reference round trip: turbo6 reads its 64 levels; error 3-4x below turbo5's") {
+  const auto x = gaussian(128 * 400, 3);
+  const auto mse = [&](const std::vector<float>& y) {
+    double e = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) e += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+    return e / double(x.size());
+  };
+  const double e6 = mse(round_trip<turbo<6>>(x)), e5 = mse(round_trip<turbo<5>>(x));
+  const double e6g64 = mse(round_trip<turbo<6, 64>>(x));
+  MESSAGE("round trip MSE: turbo6 " << e6 << " (G 64: " << e6g64 << "), turbo5 " << e5);
+  CHECK(e6 < lloyd_max_codebook<6>::mse);  // the scale search beats the N(0, 1) table
+  CHECK(e5 / e6 > 3.0);
+  CHECK(e5 / e6 < 4.5);
+  CHECK(e6g64 < e6);  // more scale bits per value
+  // Every decoded value is the block's scale times the centroid its packed index names, and
+  // the indices use the whole table.
+  std::vector<turbo<6>::block> blocks(x.size() / 128);
+  reference::encode<turbo<6>>(x.data(), x.size(), blocks.data());
+  std::vector<float> y(x.size());
+  reference::decode<turbo<6>>(blocks.data(), x.size(), y.data());
+  bool used[64] = {};
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    std::uint8_t q[128];
+    turbo_unpack<6, 128>(blocks[b].idx, q);
+    const float s = f16_to_f32(blocks[b].scale);
+    for (int i = 0; i < 128; ++i) {
+      REQUIRE(y[b * 128 + std::size_t(i)] == s * lloyd_max_codebook<6>::centroids[q[i]]);
+      used[q[i]] = true;
+    }
+  }
+  for (bool u : used) CHECK(u);
+}
+
 TEST_CASE("reference: block codecs decode an all-zero row to zeros") {
   const std::vector<float> z(128, 0.0f);
   CHECK(round_trip<q8_0>(z) == z);
@@ -223,6 +276,7 @@ TEST_CASE("reference dot and axpy equal decode + f64 math, for every codec") {
   check_dot_axpy<turbo<4, 16>>(80);
   check_dot_axpy<turbo<3, 32>>(96);
   check_dot_axpy<turbo<2, 64>>(192);
+  check_dot_axpy<turbo<6>>(256);
 }
 
 // One test case per codec of standard_codecs (and each group a cache can give a grouped codec):

@@ -72,13 +72,15 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
   CHECK(a.gain > 0);
   CHECK(a.calib_kld > 0);
   CHECK(a.checks.size() == 2);
-  // The menu on head dim 64: issue 21's q8_0r, q4_0r and turbo5 in; q8_0 and q4_0 out (their
-  // rotated twins fit); no fixed-group turbo.
-  CHECK(a.menu ==
-        std::vector<std::string>{"turbo2", "turbo3", "turbo4", "vq2", "q8_0r", "q4_0r", "turbo5"});
+  // The menu on head dim 64: issue 21's q8_0r, q4_0r, turbo5 and turbo6 in; q8_0 and q4_0 out
+  // (their rotated twins fit); no fixed-group turbo.
+  CHECK(a.menu == std::vector<std::string>{"turbo2", "turbo3", "turbo4", "vq2", "q8_0r", "q4_0r",
+                                           "turbo5", "turbo6"});
   CHECK(a.menu == engine::tune_menu(*lm.net));
   const int q8 = a.codec_index("q8_0r"), q4 = a.codec_index("q4_0r"), t5 = a.codec_index("turbo5");
   const int t2 = a.codec_index("turbo2"), t4 = a.codec_index("turbo4");
+  const int t6 = a.codec_index("turbo6");
+  REQUIRE(t6 >= 0);
   REQUIRE(q8 >= 0);
   REQUIRE(q4 >= 0);
   REQUIRE(t5 >= 0);
@@ -88,7 +90,9 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
   CHECK(a.codec_index("turbo4g32") < 0);
   for (const auto& L : a.layers) {
     CAPTURE(L.ordinal);
-    CHECK(L.k_err[size_t(q8)] < L.k_err[size_t(t5)]);
+    CHECK(L.k_err[size_t(q8)] < L.k_err[size_t(t6)]);
+    CHECK(L.k_err[size_t(t6)] < L.k_err[size_t(t5)]);
+    CHECK(L.v_err[size_t(t6)] < L.v_err[size_t(t5)]);
     CHECK(L.k_err[size_t(t5)] < L.k_err[size_t(q4)]);
     CHECK(L.k_err[size_t(t5)] < L.k_err[size_t(t4)]);
     CHECK(L.k_err[size_t(t4)] < L.k_err[size_t(t2)]);

@@ -504,7 +504,10 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
                         expect{codec_id::turbo5, 256, 128, 82, "turbo5"},
                         expect{codec_id::turbo4g32, 64, 32, 18, "turbo4g32"},
                         expect{codec_id::turbo3g256, 256, 256, 98, "turbo3g256"},
-                        expect{codec_id::turbo5g64, 192, 64, 42, "turbo5g64"}}) {
+                        expect{codec_id::turbo5g64, 192, 64, 42, "turbo5g64"},
+                        expect{codec_id::turbo6, 64, 64, 50, "turbo6"},
+                        expect{codec_id::turbo6, 256, 128, 98, "turbo6"},
+                        expect{codec_id::turbo6, 80, 16, 14, "turbo6"}}) {
     const codec_kernels t = make_kernel_table(e.id, std::uint32_t(e.dim));
     CHECK(t.layout.block_values == e.values);
     CHECK(t.layout.block_bytes == e.bytes);
@@ -552,7 +555,8 @@ TEST_CASE("make_kernel_table: a head dim that is not whole blocks is refused nam
         std::pair{codec_id::vq2, std::size_t(8)}, std::pair{codec_id::q4_0r, std::size_t(80)},
         std::pair{codec_id::turbo4g256, std::size_t(64)},
         std::pair{codec_id::turbo4g64, std::size_t(96)},
-        std::pair{codec_id::turbo5g32, std::size_t(16)}}) {
+        std::pair{codec_id::turbo5g32, std::size_t(16)},
+        std::pair{codec_id::turbo6, std::size_t(8)}}) {
     try {
       (void)make_kernel_table(id, std::uint32_t(dim));
       FAIL("no exception for ", codec_name(id), " head dim ", dim);
@@ -597,6 +601,32 @@ template <class Codec> std::pair<double, double> dot_errors() {
   return {std::sqrt(e_codec / t2), std::sqrt(e_kernel / t2)};
 }
 
+// The integer dot's key image alone: the MSE of dk * cb_i8[index] (int8_block, the 7-bit
+// codebook image) against the decoded keys, over the codec's own MSE against the f32 keys, on
+// Gaussian rows (d = 128).
+template <class Codec> double image_mse_ratio() {
+  constexpr std::size_t dim = 128, n_keys = 2000;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(n_keys * dim);
+  for (auto& v : x) v = nd(rng);
+  std::vector<typename Codec::block> blocks(x.size() / Codec::block_values);
+  reference::encode<Codec>(x.data(), x.size(), blocks.data());
+  std::vector<float> y(x.size());
+  reference::decode<Codec>(blocks.data(), x.size(), y.data());
+  double e_codec = 0, e_image = 0;
+  std::int8_t k[Codec::block_values];
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    const float dk = kernels::int8_block<Codec>::unpack(blocks[b], k);
+    for (std::size_t i = 0; i < Codec::block_values; ++i) {
+      const std::size_t e = b * Codec::block_values + i;
+      e_codec += (double(y[e]) - x[e]) * (double(y[e]) - x[e]);
+      e_image += (double(dk) * k[i] - y[e]) * (double(dk) * k[i] - y[e]);
+    }
+  }
+  return e_image / e_codec;
+}
+
 template <class Codec> void report_dot_error(double max_ratio) {
   const auto [codec, kernel] = dot_errors<Codec>();
   MESSAGE(std::string(Codec::name), ": relative RMS score error, codec ", codec,
@@ -611,4 +641,14 @@ TEST_CASE("kernels: the integer dot adds little error to the codec's own") {
   report_dot_error<turbo<2>>(0.1);
   report_dot_error<q4_0>(0.15);
   report_dot_error<q8_0>(1.0);
+  report_dot_error<turbo<5>>(0.45);
+  report_dot_error<turbo<6>>(0.85);
+  // The 7-bit image's own cost (docs/codecs.md, turbo6): with 64 levels its unit, max|c| / 63,
+  // is about the codebook's spacing near zero, so its rounding adds about half of turbo6's MSE
+  // (about a tenth of turbo5's).
+  const double i5 = image_mse_ratio<turbo<5>>(), i6 = image_mse_ratio<turbo<6>>();
+  MESSAGE("7-bit codebook image: MSE over the codec's own, turbo5 ", i5, ", turbo6 ", i6);
+  CHECK(i5 < 0.15);
+  CHECK(i6 > 0.15);
+  CHECK(i6 < 1.0);
 }

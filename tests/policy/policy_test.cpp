@@ -228,6 +228,22 @@ TEST_CASE("policy strings") {
     CHECK(c.resolve(5, 10).v == codec_id::turbo2g64);
     CHECK(parse_policy(c.to_string()).resolve(m) == c.resolve(m));
   }
+  SUBCASE("turbo6: a codec name, a -ctk/-ctv type; no fixed groups") {
+    for (const char* s :
+         {"-ctk turbo6 -ctv turbo6", "turbo6", "kv=turbo6", "k=turbo5;k:0-3=turbo6;v=turbo6"}) {
+      CAPTURE(s);
+      const policy_spec p = parse_policy(s);
+      CHECK(p.resolve(2, 10).k == codec_id::turbo6);
+      CHECK(p.resolve(5, 10).v == codec_id::turbo6);
+      CHECK(parse_policy(p.to_string()).resolve(m) == p.resolve(m));
+    }
+    CHECK(parse_policy("k=turbo5;k:0-3=turbo6").resolve(5, 10).k == codec_id::turbo5);
+    // Head dim 128: groups of 128, 98 bytes.
+    CHECK(report(parse_policy("turbo6"), m).bits() == doctest::Approx(6.125));
+    for (const char* bad : {"k=turbo6g32", "v=turbo6g64", "-ctk turbo7"})
+      CHECK_THROWS_WITH_AS(parse_policy(bad), doctest::Contains("unknown KV cache type"),
+                           std::invalid_argument);
+  }
   SUBCASE("presets by name equal the compile-time presets") {
     CHECK(parse_policy("la7") == to_spec<la7<>>());
     CHECK(parse_policy("boundary-v") == to_spec<boundary_v<>>());
@@ -270,7 +286,7 @@ TEST_CASE("policy strings") {
     }
   }
   SUBCASE("errors name the valid choices") {
-    CHECK_THROWS_WITH_AS(parse_policy("turbo6"),
+    CHECK_THROWS_WITH_AS(parse_policy("turbo7"),
                          doctest::Contains(standard_codecs::names().c_str()),
                          std::invalid_argument);
     // Groups outside 32, 64, 128, 256, and spellings near the rotated twins', are unknown.

@@ -42,6 +42,7 @@ enum class codec_id : std::uint8_t {
   turbo5g64 = 25,
   turbo5g128 = 26,
   turbo5g256 = 27,
+  turbo6 = 28,  // no fixed-group variants
 };
 inline constexpr std::uint8_t first_user_codec_id = 128;
 

@@ -73,5 +73,6 @@ static_assert(codec<turbo<2>> && codec<turbo<3>> && codec<turbo<4>> && codec<tur
 static_assert(codec<vq2<128>> && codec<vq2<64>> && codec<vq2<16>>);
 static_assert(codec<q8_0r> && codec<q4_0r> && codec<turbo<5>> && codec<turbo<5, 16>>);
 static_assert(codec<turbo_fixed<4, 32>> && codec<turbo_fixed<2, 256>>);
+static_assert(codec<turbo<6>> && codec<turbo<6, 16>>);
 
 }  // namespace strata

@@ -24,14 +24,15 @@
 
 namespace strata {
 
-// In codec_id order; the fixed-group turbos last (turbo2g32 .. turbo5g256).
+// In codec_id order: the fixed-group turbos (turbo2g32 .. turbo5g256), then turbo6 (no
+// fixed-group variants: every standard codec is compiled for every SIMD target).
 using standard_codecs =
     codec_set<f32, f16, bf16, q8_0, q4_0, turbo<2>, turbo<3>, turbo<4>, vq2<>, q8_0r, q4_0r,
               turbo<5>, turbo_fixed<2, 32>, turbo_fixed<2, 64>, turbo_fixed<2, 128>,
               turbo_fixed<2, 256>, turbo_fixed<3, 32>, turbo_fixed<3, 64>, turbo_fixed<3, 128>,
               turbo_fixed<3, 256>, turbo_fixed<4, 32>, turbo_fixed<4, 64>, turbo_fixed<4, 128>,
               turbo_fixed<4, 256>, turbo_fixed<5, 32>, turbo_fixed<5, 64>, turbo_fixed<5, 128>,
-              turbo_fixed<5, 256>>;
+              turbo_fixed<5, 256>, turbo<6>>;
 
 inline constexpr std::array<codec_id, standard_codecs::size> all_codec_ids = standard_codecs::ids;
 

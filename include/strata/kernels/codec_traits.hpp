@@ -43,13 +43,14 @@ template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
   static constexpr int bits = B;
   static constexpr int group = G;
   static constexpr int levels = 1 << B;
-  // Bytes of one "plane": B = 4 (and the low four bits of B = 5) has 2 planes of G/2 bytes
+  // Bytes of one "plane": B = 4 (and the low four bits of B = 5, 6) has 2 planes of G/2 bytes
   // (low / high nibbles), B = 2 and the low two bits of B = 3 have 4 planes of G/4 bytes;
-  // the high bits of B = 3 and B = 5 are 8 planes of G/8.
+  // the high bits of B = 3 and B = 5 are 8 planes of G/8, those of B = 6 (bits 4..5) 4 planes
+  // of G/4 (B = 2's layout).
   static constexpr int plane_bytes = B >= 4 ? G / 2 : G / 4;
   static constexpr int planes = B >= 4 ? 2 : 4;
-  static constexpr int high_offset = B >= 4 ? G / 2 : G / 4;  // B = 3, 5: the high-bit planes
-  static constexpr int high_bytes = G / 8;
+  static constexpr int high_offset = B >= 4 ? G / 2 : G / 4;  // B = 3, 5, 6: the high planes
+  static constexpr int high_bytes = B == 6 ? G / 4 : G / 8;
 
   static constexpr std::array<float, levels> codebook() { return CB::centroids; }
   static constexpr float max_abs() {
@@ -63,7 +64,9 @@ template <int B, int G, class CB> struct turbo_traits<turbo<B, G, CB>> {
   // subtract 64 * sum(q) once per query block.
   static constexpr float unit = max_abs() / 63.0f;
   static constexpr int codebook_offset = 64;
-  // 16 entries (a byte table) for B <= 4, 32 for B = 5.
+  // 16 entries (a byte table) for B <= 4, 32 for B = 5, 64 for B = 6. With 64 levels the
+  // image's rounding (|error| <= unit / 2, unit = max|c| / 63) is coarse against the codebook's
+  // spacing near zero: docs/codecs.md measures what it costs turbo6's dot.
   static constexpr std::size_t table_size = levels < 16 ? 16 : std::size_t(levels);
   static constexpr std::array<std::int8_t, table_size> codebook_i8() {
     std::array<std::int8_t, table_size> q{};

@@ -79,7 +79,7 @@ struct tune_result {
 // whose errors are within a few percent of the default group's at more bits, and q8_0 / q4_0
 // where their rotated twins q8_0r / q4_0r fit (same bytes, lower error on nearly every layer and
 // side of SmolLM2 and Gemma 3; never picked by the chooser when offered both). On SmolLM2 (head dim
-// 64): turbo2, turbo3, turbo4, vq2, q8_0r, q4_0r, turbo5.
+// 64): turbo2, turbo3, turbo4, vq2, q8_0r, q4_0r, turbo5, turbo6.
 std::vector<std::string> tune_menu(const model& m);
 
 // The (unrotated, rotated) codec pairs of the rule above.
