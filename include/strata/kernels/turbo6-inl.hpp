@@ -13,9 +13,11 @@ HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 
 #if HWY_TARGET != HWY_SCALAR
-// out[e] = table[index of element e] for the G elements of a turbo6 block.
+// out[e] = table[index of element e] for the G elements of a turbo6 block. Not inlined: the
+// drivers read a block in several places (per key of the 4-key dot, per query tile), and one
+// copy per group and target keeps the kernel units' compile time down (docs/reliability.md).
 template <int G, class T, std::size_t N>
-HWY_INLINE void turbo6_lookup(const std::uint8_t* idx, const std::array<T, N>& table, T* out) {
+HWY_NOINLINE void turbo6_lookup(const std::uint8_t* idx, const std::array<T, N>& table, T* out) {
   static_assert(N >= 64, "turbo6_lookup: a table of the 64 levels");
   std::uint8_t q[G];
   turbo_unpack<6, G>(idx, q);
