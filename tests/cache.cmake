@@ -15,6 +15,11 @@ foreach(entry IN LISTS strata_compile_fail ITEMS "control_ok|")
   set(target strata_compile_fail_${name})
   add_library(${target} OBJECT ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/${name}.cpp)
   target_link_libraries(${target} PRIVATE strata::strata)
+  # As a program that links strata::kernels sees the headers (kernel declarations only: 3 s
+  # instead of 15 s of compile each); reader_missing_role needs the kernels' definitions.
+  if(NOT name STREQUAL "reader_missing_role")
+    target_link_libraries(${target} PRIVATE strata::kernels)
+  endif()
   set_target_properties(${target} PROPERTIES EXCLUDE_FROM_ALL ON EXCLUDE_FROM_DEFAULT_BUILD ON)
   add_test(NAME compile_fail_${name}
            COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target ${target})

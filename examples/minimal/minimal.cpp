@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <strata/codec/standard_codecs.hpp>
@@ -45,8 +47,25 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-int main() {
-  const std::size_t n = 4096;  // head vectors (tokens)
+// The optional argument: how many head vectors (default 4096; the consumer tests, whose kernels
+// are built without optimization, pass 64).
+int main(int argc, char** argv) {
+  std::size_t n = 4096;
+  if (argc > 2) {
+    std::fprintf(stderr, "usage: %s [head vectors, 1..1048576]\n", argv[0]);
+    return 2;
+  }
+  if (argc == 2) {
+    const std::string a = argv[1];
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(a.c_str(), &end, 10);
+    if (a.empty() || a[0] == '-' || *end != '\0' || v < 1 || v > (1u << 20)) {
+      std::fprintf(stderr, "error: head vectors must be a whole number in 1..1048576, not '%s'\n",
+                   a.c_str());
+      return 2;
+    }
+    n = std::size_t(v);
+  }
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
   std::vector<float> x(n * head_dim), q(head_dim);

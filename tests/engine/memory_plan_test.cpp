@@ -13,6 +13,7 @@
 #include "kv/kv_select.hpp"
 #include "run/cli.hpp"
 #include "run/memory_plan.hpp"
+#include "run/policy_choice.hpp"
 
 namespace {
 
@@ -48,6 +49,41 @@ TEST_CASE("kv_bytes is the cache's own bytes(), without allocating it") {
   check_kv_bytes(
       dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
       {"-ctk q8_0 -ctv turbo3", "la7", "-ctk turbo4 -ctv vq2", "-ctk q4_0 -ctv turbo2 recent=64"});
+}
+
+TEST_CASE("bits_per_value is the cache's bytes over f16's, as the policy chooser counts them") {
+  // Gemma 3 at 2,048 tokens: its sliding-window layers hold window + max_batch - 1 tokens, so a
+  // policy with other codecs on them must be weighted by what each layer stores (the chooser's
+  // policy_bits); averaging the layers' bits per token read 4.52 where the bytes give 4.49.
+  const char* cache = std::getenv("STRATA_CACHE_DIR");
+  const std::string dir = cache && *cache ? cache : std::string(STRATA_CACHE_DIR);
+  struct point {
+    std::string model, policy;
+    int n_ctx;
+  };
+  const std::string smol = dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                    gemma = dir + "/models/gemma-3-270m-q4_k_m.gguf";
+  for (const point& pt :
+       {point{smol, "-ctk q8_0 -ctv turbo3", 77}, point{smol, "k=turbo5;k:0-3=q8_0r;v=turbo4", 300},
+        point{gemma, "k=turbo5;k:0,3,5-6,17=turbo4;v=turbo4;v:0=q4_0r;k-balance", 2048},
+        point{gemma, "k=turbo6;v=turbo6;v:5,10-11,17=turbo5", 4096}}) {
+    if (!std::filesystem::exists(pt.model)) {
+      MESSAGE("skipped: " << pt.model << " missing");
+      continue;
+    }
+    auto lm = engine::cli::load(pt.model, false);
+    engine::kv_options o;
+    o.policy = pt.policy;
+    CAPTURE(pt.policy);
+    CAPTURE(pt.n_ctx);
+    const auto kv = engine::make_kv(*lm.net, pt.n_ctx, o);
+    const double want = engine::policy_bits(lm.net->layers(), pt.policy, pt.n_ctx, o.max_batch);
+    CHECK(kv->bits_per_value() == doctest::Approx(want).epsilon(1e-9));
+    // and it is the bytes the cache allocated, over f16's (no side data without k-balance)
+    if (pt.policy.find("k-balance") == std::string::npos)
+      CHECK(kv->bits_per_value() ==
+            doctest::Approx(double(kv->bytes()) * 16.0 / double(kv->f16_bytes())).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("available memory: measured, or set by STRATA_MEMORY_AVAILABLE") {
