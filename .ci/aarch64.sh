@@ -49,17 +49,21 @@ run_kernels cortex-a72 "NEON"
 # without its 20-seed statistics (the f64 reference over 24 policies x 20 seeds took 10 minutes
 # under qemu here; they do not depend on the CPU and run natively in the Release suite); its
 # Gaussian and single-draw outlier cosine checks still run.
-# quality_test on two CPUs only (the SVE2 and NEON encoders): strata_kernels_test above already
-# checks every target's encoder bit for bit against the reference, whose quality this measures;
-# the compile-fail tests (the host cross compiler, no emulated CPU) once.
+# quality_test on cortex-a72 only (NEON, the Raspberry Pi's encoders; under `max` it took 182 s
+# beside other work): strata_kernels_test above already checks every target's encoder against
+# the reference, whose quality this measures; the compile-fail tests (the host cross compiler,
+# no emulated CPU) once.
 for cpu in max max,sve-default-vector-length=32 max,sve-default-vector-length=16 cortex-a72; do
   echo "== QEMU_CPU=$cpu"
   skip="attention_quality|^kernels_test$"
   [ "$cpu" = max ] || skip="$skip|compile_fail"
-  case $cpu in max,*) skip="$skip|^quality_test$" ;; esac
+  case $cpu in max*) skip="$skip|^quality_test$" ;; esac
   QEMU_CPU=$cpu ctest --test-dir "$build" --output-on-failure -j2 \
     -R "kernels|codec|rotation|half|lloyd|quality|policy|cache|atomic_file" -E "$skip"
 done
 quality=$(find "$build" -name strata_attention_quality_test -type f | head -n 1)
+# Without the statistics over 20 seeds (prefill's matrix-product path included: more than 17
+# minutes of this stage beside other work; the matrix product is checked against its reference
+# on every target by strata_kernels_test above).
 echo "== QEMU_CPU=max $quality (without the 20-seed statistics)"
-QEMU_CPU=max qemu-aarch64 "$quality" --test-case-exclude='*20 seeds*'
+QEMU_CPU=max qemu-aarch64 "$quality" --test-case-exclude='*20 seeds*,*matrix-product path*'

@@ -125,10 +125,14 @@ TEST_CASE("tune: deterministic, its JSON parses and round-trips, errors ordered 
       CHECK(built <= bits);
       CHECK(built == doctest::Approx(c.bits).epsilon(1e-9));
     }
-    // With q8_0r and turbo5 on the menu, 7 bits buys q8_0r K nearly everywhere and turbo5 V.
+    // With q8_0r, turbo5 and turbo6 on the menu, 7 bits buys q8_0r K nearly everywhere and a
+    // 5- or 6-bit turbo V (which of the two depends on the errors the tune measured, and so on
+    // the CPU's kernels: turbo5 on AVX3_DL, turbo6 on AVX2).
     const auto seven = engine::choose_policy(a, map, n_ctx, 512, {false, 7.0});
+    CAPTURE(seven.policy);
     CHECK(seven.policy.find("k=q8_0r") != std::string::npos);
-    CHECK(seven.policy.find("turbo5") != std::string::npos);
+    CHECK((seven.policy.find("v=turbo5") != std::string::npos ||
+           seven.policy.find("v=turbo6") != std::string::npos));
     // More bits never predict more KLD.
     const auto lo = engine::choose_policy(a, map, n_ctx, 512, {false, 4.0});
     const auto hi = engine::choose_policy(a, map, n_ctx, 512, {false, 6.0});
