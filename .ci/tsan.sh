@@ -9,7 +9,8 @@ build=${1:-build-tsan}
 # locking, which no target changes; every target's kernels compiled under TSan took most of
 # this stage.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=thread \
-      -DCMAKE_CXX_FLAGS="-DHWY_COMPILE_ONLY_STATIC=1" -DSTRATA_BUILD_BENCH=OFF
+      -DCMAKE_CXX_FLAGS="-DHWY_COMPILE_ONLY_STATIC=1" -DSTRATA_BUILD_BENCH=OFF \
+      -DSTRATA_TEST_CODEBOOKS=OFF
 cmake --build "$build" --target strata_kv_threads_test strata_thread_pool_test strata-server
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$build" --output-on-failure \
   -R "kv_threads|thread_pool|^server_test$"

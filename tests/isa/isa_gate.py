@@ -287,6 +287,11 @@ def main():
     ap.add_argument("--allow", help="allow-list file (regex FEATURES per line)")
     ap.add_argument("--exclude", action="append", default=[],
                     help="regex of paths to skip (e.g. a known-bad fixture)")
+    ap.add_argument("--objects", action="store_true",
+                    help="in directories, read only object files (*.o): every function the "
+                         "build compiled, before linking; a template or inline function that many "
+                         "programs link is then decoded once instead of once per program (linking "
+                         "moves call targets, so its bytes differ between programs)")
     args = ap.parse_args()
 
     files = []
@@ -295,7 +300,9 @@ def main():
             for root, _, names in os.walk(p):
                 for n in sorted(names):
                     full = os.path.join(root, n)
-                    if (os.access(full, os.X_OK) or n.endswith((".so", ".o"))) and is_elf(full):
+                    wanted = n.endswith(".o") if args.objects else (
+                        os.access(full, os.X_OK) or n.endswith((".so", ".o")))
+                    if wanted and is_elf(full):
                         files.append(full)
         elif is_elf(p):
             files.append(p)
