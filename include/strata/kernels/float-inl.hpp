@@ -114,22 +114,69 @@ requires(std::is_same_v<Codec, f32> || std::is_same_v<Codec, f16> ||
 };
 #endif
 
-// Scores of QT (1, 2 or 4) queries against n_keys keys: each key chunk is converted to f32
-// once and used for all QT queries; QT <= 2 runs two accumulator chains per query.
+// Scores of QT (1 to 4) queries against n_keys keys: each key chunk is converted to f32 once and
+// used for all QT queries; QT <= 2 runs two accumulator chains per query, QT >= 3 two keys at a
+// time (each query chunk is loaded once for both: 2 QT accumulators, 2 keys and a query fit
+// AVX2's 16 registers). Each key's sums are the same operations in the same order either way.
 template <std::size_t QT, class Codec>
 HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys,
                                std::size_t key_stride, std::size_t n_keys, float* scores,
                                std::size_t score_stride) {
   using io = float_io<Codec>;
+  using elem = typename io::elem;
   const hn::ScalableTag<float> d;
   const std::size_t N = hn::Lanes(d);
   const float* q0 = q;
   const float* q1 = q + (QT > 1 ? dim : 0);
   const float* q2 = q + (QT > 2 ? 2 * dim : 0);
   const float* q3 = q + (QT > 3 ? 3 * dim : 0);
-  for (std::size_t j = 0; j < n_keys; ++j) {
-    const auto* row = reinterpret_cast<const typename io::elem*>(keys + j * key_stride);
-    prefetch_ahead(keys, j, n_keys, key_stride, dim * sizeof(typename io::elem));
+  // The tail of a key's dot (dim % Lanes values), added to its stored scores.
+  const auto tail = [&](const elem* row, std::size_t c, std::size_t j) {
+    for (; c < dim; ++c) {
+      const float k = io::scalar(row[c]);
+      scores[j] += q0[c] * k;
+      if constexpr (QT > 1) scores[score_stride + j] += q1[c] * k;
+      if constexpr (QT > 2) scores[2 * score_stride + j] += q2[c] * k;
+      if constexpr (QT > 3) scores[3 * score_stride + j] += q3[c] * k;
+    }
+  };
+  std::size_t j = 0;
+  if constexpr (QT >= 3) {
+    for (; j + 2 <= n_keys; j += 2) {
+      const auto* r0 = reinterpret_cast<const elem*>(keys + j * key_stride);
+      const auto* r1 = reinterpret_cast<const elem*>(keys + (j + 1) * key_stride);
+      prefetch_ahead(keys, j, n_keys, key_stride, dim * sizeof(elem));
+      prefetch_ahead(keys, j + 1, n_keys, key_stride, dim * sizeof(elem));
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+      auto e0 = hn::Zero(d), e1 = hn::Zero(d), e2 = hn::Zero(d), e3 = hn::Zero(d);
+      std::size_t c = 0;
+      for (; c + N <= dim; c += N) {
+        const auto k0 = io::load(d, r0 + c);
+        const auto k1 = io::load(d, r1 + c);
+        auto x = hn::LoadU(d, q0 + c);
+        a0 = hn::MulAdd(x, k0, a0);
+        e0 = hn::MulAdd(x, k1, e0);
+        x = hn::LoadU(d, q1 + c);
+        a1 = hn::MulAdd(x, k0, a1);
+        e1 = hn::MulAdd(x, k1, e1);
+        x = hn::LoadU(d, q2 + c);
+        a2 = hn::MulAdd(x, k0, a2);
+        e2 = hn::MulAdd(x, k1, e2);
+        if constexpr (QT > 3) {
+          x = hn::LoadU(d, q3 + c);
+          a3 = hn::MulAdd(x, k0, a3);
+          e3 = hn::MulAdd(x, k1, e3);
+        }
+      }
+      store_scores<QT>(d, a0, a1, a2, a3, scores, score_stride, j);
+      store_scores<QT>(d, e0, e1, e2, e3, scores, score_stride, j + 1);
+      tail(r0, c, j);
+      tail(r1, c, j + 1);
+    }
+  }
+  for (; j < n_keys; ++j) {
+    const auto* row = reinterpret_cast<const elem*>(keys + j * key_stride);
+    prefetch_ahead(keys, j, n_keys, key_stride, dim * sizeof(elem));
     auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
     auto b0 = hn::Zero(d), b1 = hn::Zero(d);
     std::size_t c = 0;
@@ -153,13 +200,7 @@ HWY_INLINE void float_dot_tile(const float* q, std::size_t dim, const char* keys
       if constexpr (QT > 3) a3 = hn::MulAdd(hn::LoadU(d, q3 + c), k0, a3);
     }
     store_scores<QT>(d, hn::Add(a0, b0), hn::Add(a1, b1), a2, a3, scores, score_stride, j);
-    for (; c < dim; ++c) {  // tail: dim % Lanes values
-      const float k = io::scalar(row[c]);
-      scores[j] += q0[c] * k;
-      if constexpr (QT > 1) scores[score_stride + j] += q1[c] * k;
-      if constexpr (QT > 2) scores[2 * score_stride + j] += q2[c] * k;
-      if constexpr (QT > 3) scores[3 * score_stride + j] += q3[c] * k;
-    }
+    tail(row, c, j);
   }
 }
 
@@ -175,58 +216,81 @@ HWY_INLINE void float_dot(const float* q, std::size_t n_q, std::size_t dim, cons
   });
 }
 
-// out_i += w_ij * v_j for two value rows at a time: each out chunk is loaded and stored once
-// per two rows, each value chunk is converted once for all queries.
-template <class Codec>
-HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
-                           const void* values, std::size_t value_stride, std::size_t n_values,
-                           std::size_t dim, float* out) {
-  static_assert(require<float_format<Codec>>(role::float_io));
+// out_i += w_ij * v_j for a tile of QT (1 to 4) query rows, two value rows at a time: the
+// tile's 2 x QT weights are held in registers (out may alias nothing the compiler can see, so
+// a weight read inside the chunk loop would be read again for every chunk), each out chunk is
+// loaded and stored once per two rows, each value chunk converted once for the QT rows. Every
+// element of out is the chain out + w_i0 v_0 + w_i1 v_1 + ... in row order, as it always was.
+template <std::size_t QT, class Codec>
+HWY_INLINE void float_axpy_tile(const float* w, std::size_t w_stride, const char* base,
+                                std::size_t value_stride, std::size_t n_values, std::size_t dim,
+                                float* out) {
   using io = float_io<Codec>;
+  using elem = typename io::elem;
   const hn::ScalableTag<float> d;
   const std::size_t N = hn::Lanes(d);
-  const char* base = static_cast<const char*>(values);
+  float* o0 = out;
+  float* o1 = out + (QT > 1 ? dim : 0);
+  float* o2 = out + (QT > 2 ? 2 * dim : 0);
+  float* o3 = out + (QT > 3 ? 3 * dim : 0);
+  const auto wt = [&](std::size_t i, std::size_t j) { return i < QT ? w[i * w_stride + j] : 0.0f; };
   std::size_t j = 0;
   for (; j + 2 <= n_values; j += 2) {
-    const auto* r0 = reinterpret_cast<const typename io::elem*>(base + j * value_stride);
-    const auto* r1 = reinterpret_cast<const typename io::elem*>(base + (j + 1) * value_stride);
-    prefetch_ahead(base, j, n_values, value_stride, dim * sizeof(typename io::elem));
-    prefetch_ahead(base, j + 1, n_values, value_stride, dim * sizeof(typename io::elem));
+    const auto* r0 = reinterpret_cast<const elem*>(base + j * value_stride);
+    const auto* r1 = reinterpret_cast<const elem*>(base + (j + 1) * value_stride);
+    prefetch_ahead(base, j, n_values, value_stride, dim * sizeof(elem));
+    prefetch_ahead(base, j + 1, n_values, value_stride, dim * sizeof(elem));
+    const auto x0 = hn::Set(d, wt(0, j)), y0 = hn::Set(d, wt(0, j + 1));
+    const auto x1 = hn::Set(d, wt(1, j)), y1 = hn::Set(d, wt(1, j + 1));
+    const auto x2 = hn::Set(d, wt(2, j)), y2 = hn::Set(d, wt(2, j + 1));
+    const auto x3 = hn::Set(d, wt(3, j)), y3 = hn::Set(d, wt(3, j + 1));
     std::size_t c = 0;
     for (; c + N <= dim; c += N) {
       const auto v0 = io::load(d, r0 + c);
       const auto v1 = io::load(d, r1 + c);
-      for (std::size_t i = 0; i < n_q; ++i) {
-        float* o = out + i * dim + c;
-        auto acc = hn::LoadU(d, o);
-        acc = hn::MulAdd(hn::Set(d, w[i * w_stride + j]), v0, acc);
-        acc = hn::MulAdd(hn::Set(d, w[i * w_stride + j + 1]), v1, acc);
-        hn::StoreU(acc, d, o);
-      }
+      hn::StoreU(hn::MulAdd(y0, v1, hn::MulAdd(x0, v0, hn::LoadU(d, o0 + c))), d, o0 + c);
+      if constexpr (QT > 1)
+        hn::StoreU(hn::MulAdd(y1, v1, hn::MulAdd(x1, v0, hn::LoadU(d, o1 + c))), d, o1 + c);
+      if constexpr (QT > 2)
+        hn::StoreU(hn::MulAdd(y2, v1, hn::MulAdd(x2, v0, hn::LoadU(d, o2 + c))), d, o2 + c);
+      if constexpr (QT > 3)
+        hn::StoreU(hn::MulAdd(y3, v1, hn::MulAdd(x3, v0, hn::LoadU(d, o3 + c))), d, o3 + c);
     }
     for (; c < dim; ++c) {
       const float v0 = io::scalar(r0[c]), v1 = io::scalar(r1[c]);
-      for (std::size_t i = 0; i < n_q; ++i) {
+      for (std::size_t i = 0; i < QT; ++i) {
         out[i * dim + c] += w[i * w_stride + j] * v0;
         out[i * dim + c] += w[i * w_stride + j + 1] * v1;
       }
     }
   }
   for (; j < n_values; ++j) {
-    const auto* r0 = reinterpret_cast<const typename io::elem*>(base + j * value_stride);
+    const auto* r0 = reinterpret_cast<const elem*>(base + j * value_stride);
     std::size_t c = 0;
     for (; c + N <= dim; c += N) {
       const auto v0 = io::load(d, r0 + c);
-      for (std::size_t i = 0; i < n_q; ++i) {
+      for (std::size_t i = 0; i < QT; ++i) {
         float* o = out + i * dim + c;
         hn::StoreU(hn::MulAdd(hn::Set(d, w[i * w_stride + j]), v0, hn::LoadU(d, o)), d, o);
       }
     }
     for (; c < dim; ++c) {
       const float v0 = io::scalar(r0[c]);
-      for (std::size_t i = 0; i < n_q; ++i) out[i * dim + c] += w[i * w_stride + j] * v0;
+      for (std::size_t i = 0; i < QT; ++i) out[i * dim + c] += w[i * w_stride + j] * v0;
     }
   }
+}
+
+template <class Codec>
+HWY_INLINE void float_axpy(const float* w, std::size_t n_q, std::size_t w_stride,
+                           const void* values, std::size_t value_stride, std::size_t n_values,
+                           std::size_t dim, float* out) {
+  static_assert(require<float_format<Codec>>(role::float_io));
+  const char* base = static_cast<const char*>(values);
+  for_query_tiles(n_q, [&](std::size_t i, auto qt) {
+    float_axpy_tile<decltype(qt)::value, Codec>(w + i * w_stride, w_stride, base, value_stride,
+                                                n_values, dim, out + i * dim);
+  });
 }
 
 }  // namespace strata::kernels::HWY_NAMESPACE
