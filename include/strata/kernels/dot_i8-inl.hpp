@@ -183,7 +183,7 @@ HWY_INLINE void i8_dot(const float* q, std::size_t n_q, std::size_t dim, const v
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
     // Blocks of 64 values or more: the reduction per key was most of the work. AVX3_DL and AVX2:
     // 32 too (AVX3_DL: one vpdpbusd per block and query leaves little else; AVX2: q8_0's decode
-    // 0.65-0.89x against the per-key tile, docs/kernels.md; q8_0's offset of 128 is exact only
+    // 0.61-0.89x against the per-key tile, docs/kernels.md; q8_0's offset of 128 is exact only
     // when added before the float conversion, as here).
     if constexpr ((V >= 64 || ((HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2) && V >= 32)) &&
                   L32 >= 4) {
