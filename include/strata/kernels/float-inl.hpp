@@ -217,8 +217,8 @@ HWY_INLINE void float_dot(const float* q, std::size_t n_q, std::size_t dim, cons
 }
 
 // out_i += w_ij * v_j for a tile of QT (1 to 4) query rows, two value rows at a time: the
-// tile's 2 x QT weights are held in registers (out may alias nothing the compiler can see, so
-// a weight read inside the chunk loop would be read again for every chunk), each out chunk is
+// tile's 2 x QT weights are held in registers (the compiler cannot rule out that out aliases w,
+// so a weight read inside the chunk loop was read again for every chunk), each out chunk is
 // loaded and stored once per two rows, each value chunk converted once for the QT rows. Every
 // element of out is the chain out + w_i0 v_0 + w_i1 v_1 + ... in row order, as it always was.
 template <std::size_t QT, class Codec>
