@@ -13,6 +13,7 @@
 #include <strata/cache/runtime_kv_cache.hpp>
 #include <strata/policy/parse.hpp>
 
+#include "../support/int8_v.hpp"
 #include "attention_reference.hpp"
 
 using namespace strata;
@@ -90,7 +91,22 @@ TEST_CASE("prefill equals token-by-token decode") {
       b.attend(0, q.data() + t * nh * d, 1, std::int64_t(t), step.data() + t * nh * d);
     }
     INFO(policy);
-    CHECK(max_abs_diff(prefill, step) < 1e-5);
+    if (strata_test::int8_v_here(policy, m)) {
+      // turbo V through the integer V product (x86, int8_axpy.hpp): each group of 32 keys'
+      // weights are rounded to 8 bits against their largest, and prefill and decode reach a
+      // row's weights through different running maxima: equal to that rounding (turbo4 at head
+      // dim 64 on AVX2: relative L2 0.0101 apart), not to f32's.
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < prefill.size(); ++i) {
+        num += (double(prefill[i]) - step[i]) * (double(prefill[i]) - step[i]);
+        den += double(step[i]) * step[i];
+      }
+      MESSAGE(std::string(policy) << ": integer V product, prefill against decode "
+                                  << std::sqrt(num / den));
+      CHECK(std::sqrt(num / den) < 0.02);
+    } else {
+      CHECK(max_abs_diff(prefill, step) < 1e-5);
+    }
   }
 }
 

@@ -15,6 +15,7 @@
 #include <strata/cache/split_k.hpp>
 #include <strata/policy/parse.hpp>
 
+#include "../support/int8_v.hpp"
 #include "attention_reference.hpp"
 
 using namespace strata;
@@ -134,6 +135,7 @@ TEST_CASE("split-K equals one call: every codec family, decode and a batch, 1-4 
           .tiling = {.key_tile = tile ? tile : 256, .score_floats = tile ? 0 : std::size_t(8192)}};
       runtime_kv_cache c(m, parse_policy(pol), o);
       c.append(0, 0, k.data(), v.data(), n);
+      const bool int8 = strata_test::int8_v_here(pol, m);  // turbo4 here on AVX2
       for (std::size_t n_q : {1, 6}) {
         const std::int64_t first = std::int64_t(n - n_q);
         const result one = attend_all(c, 0, q, n_q, first);
@@ -143,10 +145,17 @@ TEST_CASE("split-K equals one call: every codec family, decode and a batch, 1-4 
           CAPTURE(n_q);
           CAPTURE(parts);
           const result split = attend_split(c, 0, q, n_q, first, parts);
+          CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
+          if (int8) {
+            // A split moves the integer V product's weight groups (int8_axpy.hpp): the merged
+            // result must be as accurate as one call's against the exact attention.
+            const auto exact = exact_over_cache(c, 0, q, n_q, first, {});
+            CHECK(rel_l2(split.out, exact) <= 2 * rel_l2(one.out, exact) + 3e-6);
+            continue;
+          }
           const double e = rel_l2(split.out, one.out);
           worst = std::max(worst, e);
           CHECK(e < 3e-6);
-          CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
           CHECK(all_finite(split.out));
         }
       }
@@ -159,18 +168,14 @@ TEST_CASE("split-K: softcap and scale, empty ranges add nothing") {
   const std::size_t d = 128, nkv = 1, nh = 4, n = 333;
   const layer_map m = layer_map::dense(1, nkv, d, nh);
   const auto k = gaussian(n * d, 311), v = gaussian(n * d, 312), q = gaussian(3 * nh * d, 313);
-  // int8: turbo V at head dim 128, whose V product runs in 8-bit integers on x86 AVX2/AVX3
-  // (strata/kernels/int8_axpy.hpp: the weights are quantized per group of 32 keys, and a split
-  // changes the groups). There the merged result must be as accurate as one call's against the
-  // exact attention over the decoded cache; elsewhere it equals one call's to f32 rounding.
-  struct named {
-    const char* pol;
-    bool int8;
-  };
-  for (const named& t :
-       {named{"f16", false}, named{"turbo3", true}, named{"-ctk q8_0 -ctv turbo2", true}}) {
-    const char* pol = t.pol;
+  // int8: turbo V whose V product runs in 8-bit integers here (x86 AVX2/AVX3 by group:
+  // strata/kernels/int8_axpy.hpp, int8_v_on; the weights are quantized per group of 32 keys,
+  // and a split changes the groups). There the merged result must be as accurate as one call's
+  // against the exact attention over the decoded cache; elsewhere it equals one call's to f32
+  // rounding.
+  for (const char* pol : {"f16", "turbo3", "-ctk q8_0 -ctv turbo2"}) {
     CAPTURE(pol);
+    const bool int8 = strata_test::int8_v_here(pol, m);
     runtime_kv_cache c(m, parse_policy(pol), {.n_ctx = 512});
     c.append(0, 0, k.data(), v.data(), n);
     attention_params p;
@@ -185,7 +190,7 @@ TEST_CASE("split-K: softcap and scale, empty ranges add nothing") {
       const double e = rel_l2(split.out, one.out), e_split = rel_l2(split.out, exact);
       MESSAGE(std::string(pol) << ", " << parts << " parts: against one call " << e
                                << "; against exact: one " << e_one << ", split " << e_split);
-      CHECK((e < 3e-6 || t.int8));
+      CHECK((e < 3e-6 || int8));
       CHECK(e_split <= 2 * e_one + 3e-6);
       CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
       CHECK(all_finite(split.out));
@@ -258,9 +263,15 @@ TEST_CASE("split-K: a global ring that wraps (drop_front, then append)") {
     CHECK(vis.begin == 100);
     CHECK(vis.end == last + 1);
     const result one = attend_all(c, 0, q, 1, last);
+    // (the integer V product: as accurate as one call against the exact attention, see above)
+    const bool int8 = strata_test::int8_v_here(pol, m);
+    const auto exact = exact_over_cache(c, 0, q, 1, last, {});
     for (std::size_t parts = 1; parts <= 4; ++parts) {
       const result split = attend_split(c, 0, q, 1, last, parts);
-      CHECK(rel_l2(split.out, one.out) < 3e-6);
+      if (int8)
+        CHECK(rel_l2(split.out, exact) <= 2 * rel_l2(one.out, exact) + 3e-6);
+      else
+        CHECK(rel_l2(split.out, one.out) < 3e-6);
       CHECK(max_lse_diff(split.lse, one.lse) < 3e-6);
     }
   }
@@ -296,7 +307,13 @@ TEST_CASE("split-K: jobs (KV head, key chunk) on threads give the sequential mer
   merge_attention(parts, nh, d, out[0].data());  // in place
   const result seq = attend_split(c, 0, q, 1, std::int64_t(n - 1), chunks);
   CHECK(max_abs_diff(out[0], seq.out) == 0.0);
-  CHECK(rel_l2(out[0], attend_all(c, 0, q, 1, std::int64_t(n - 1)).out) < 3e-6);
+  const auto one = attend_all(c, 0, q, 1, std::int64_t(n - 1)).out;
+  if (strata_test::int8_v_here("-ctk q8_0 -ctv turbo4", m)) {
+    const auto exact = exact_over_cache(c, 0, q, 1, std::int64_t(n - 1), {});
+    CHECK(rel_l2(out[0], exact) <= 2 * rel_l2(one, exact) + 3e-6);
+  } else {
+    CHECK(rel_l2(out[0], one) < 3e-6);
+  }
 }
 
 TEST_CASE("merge_attention: weights, in place on any part, rows no part saw") {

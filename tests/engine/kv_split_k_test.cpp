@@ -20,7 +20,9 @@
 #include <vector>
 
 #include <strata/cache/runtime_kv_cache.hpp>
+#include <strata/codec/standard_codecs.hpp>
 
+#include "../support/int8_v.hpp"
 #include "kv/kv_strata.hpp"
 #include "model/model.hpp"
 #include "model/thread_pool.hpp"
@@ -132,13 +134,15 @@ TEST_CASE("split-K: each layer's attention equals the unsplit call on the same c
         tiny_head ? std::vector<std::string>{"-ctk f16 -ctv f16", "-ctk bf16 -ctv f32"}
                   : std::vector<std::string>{"-ctk f16 -ctv f16", "-ctk q8_0 -ctv turbo3", "turbo4",
                                              "q4_0", "-ctk turbo4 -ctv turbo2 recent=16"};
-    // turbo V at head dim 128+ (Gemma 3: 256) takes the 8-bit integer V product on x86
-    // AVX2/AVX3 (strata/kernels/int8_axpy.hpp), whose weight groups of 32 keys a split moves:
+    // turbo V takes the 8-bit integer V product on x86 AVX2/AVX3 (by group and target:
+    // strata/kernels/int8_axpy.hpp, int8_v_on), whose weight groups of 32 keys a split moves:
     // there the split's result must be as accurate as the unsplit one against the exact
     // attention over the decoded cache; elsewhere it equals it to f32 rounding.
     const auto int8_v = [&](const std::string& policy) {
-      return c.head_v >= 128 &&
-             (policy == "turbo4" || policy.find("-ctv turbo") != std::string::npos);
+      const std::size_t at = policy.find("-ctv ");
+      const std::string v = at == std::string::npos ? policy : policy.substr(at + 5, 6);
+      const auto id = strata::parse_codec(v);
+      return id && strata_test::int8_v_here(*id, std::size_t(c.head_v));
     };
     const size_t q_row = size_t(c.n_head) * size_t(c.head_k);
     const std::vector<float> q = gaussian(4 * q_row, 7);

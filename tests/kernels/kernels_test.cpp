@@ -34,25 +34,12 @@
 #include <strata/reference/reference.hpp>
 #include <strata/reference/softmax.hpp>
 #include "../support/codec_cases.hpp"
+#include "../support/int8_v.hpp"
 #include "../support/targets.hpp"
 
 namespace {
 
 using namespace strata;
-
-// Whether strata::axpy runs the integer V product on the target chosen now: x86 with AVX3 or
-// better for the int8_v codecs, AVX2 for int8_v_avx2 (int8_axpy.hpp; turbo3: true for an
-// int8_v codec that int8_v_avx2 leaves out).
-bool int8_v_here(bool turbo3) {
-#if HWY_ARCH_X86
-  const std::int64_t mask = hwy::SupportedTargets() & HWY_TARGETS;
-  const std::int64_t best = mask & -mask;
-  return best != 0 && best <= (turbo3 ? HWY_AVX3 : HWY_AVX2);
-#else
-  (void)turbo3;
-  return false;
-#endif
-}
 
 // Gaussian values with a few outlier channels (20x), like real keys.
 std::vector<float> make_rows(std::size_t n_rows, std::size_t dim, std::uint32_t seed) {
@@ -235,7 +222,7 @@ template <class Codec> void check_axpy(std::size_t dim, std::size_t n_values, st
   }
   std::vector<double> bound(n_q * dim, 0.0);
   if constexpr (kernels::int8_v<Codec>) {
-    if (int8_v_here(!kernels::int8_v_avx2<Codec>)) {
+    if (strata_test::int8_v_here<Codec>()) {
       // The same arithmetic as int8_axpy_reference, bit for bit ...
       std::vector<float> same(n_q * dim);
       for (std::size_t i = 0; i < same.size(); ++i) same[i] = float(i % 7) - 3.0f;
@@ -544,18 +531,15 @@ TEST_CASE("make_kernel_table: codec id and head dim give the codec's kernels") {
     const float w[3] = {0.0f, 0.0f, 1.0f};
     t.axpy(w, 1, 3, enc.data(), row, 3, e.dim, out.data());
     double d1 = 0, n1 = 0, dmax = 0;
+    const bool int8 = strata_test::int8_v_here(e.id, e.dim);
     for (std::size_t c = 0; c < e.dim; ++c)
       dmax = std::max(dmax, double(std::fabs(dec[2 * e.dim + c])));
     for (std::size_t c = 0; c < e.dim; ++c) {
       d1 += double(x[2 * e.dim + c]) * dec[2 * e.dim + c];
       n1 += double(x[2 * e.dim + c]) * x[2 * e.dim + c];
-      // The integer V product (turbo2/4 with groups of 128+ on x86 AVX2/AVX3, turbo3 with 128
-      // on AVX3) reads the 7-bit codebook image: within 1/126 of the largest centroid times the
-      // scale (3 % of the row's largest value here).
-      const bool int8 =
-          (e.values >= 128 && (e.id == codec_id::turbo2 || e.id == codec_id::turbo4) &&
-           int8_v_here(false)) ||
-          (e.values == 128 && e.id == codec_id::turbo3 && int8_v_here(true));
+      // The integer V product (turbo2/3/4 on x86 AVX2/AVX3, by group: int8_v_on) reads the
+      // 7-bit codebook image: within 1/126 of the largest centroid times the scale (3 % of the
+      // row's largest value here).
       if (int8)
         CHECK(std::fabs(double(out[c]) - dec[2 * e.dim + c]) <= 0.03 * dmax);
       else

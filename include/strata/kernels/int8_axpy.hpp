@@ -1,7 +1,7 @@
 #pragma once
 // Scalar reference of the integer V product (the attention's weighted sum of value rows) that
-// the x86 AVX2/AVX3 kernels use for turbo2/4 values (groups of 128 or more) and turbo3 (groups
-// of 128; AVX3 and AVX3_DL only), with exactly their arithmetic:
+// the x86 AVX2/AVX3 kernels use for turbo2/3/4 values (int8_v_avx2 and int8_v_avx3 below say
+// which groups on which target), with exactly their arithmetic:
 //   1. each value block is read as unsigned 8-bit codes u with an offset o and one float
 //      factor f: value = f * (u - o) up to the codec's int8 image (turbo: the 7-bit codebook
 //      image cb_i8 + 64 of codec_traits.hpp, f = scale * unit; the same image as the K side);
@@ -23,6 +23,9 @@
 #include <cstring>
 #include <vector>
 
+#include <hwy/detect_compiler_arch.h>
+#include <hwy/detect_targets.h>
+
 #include <strata/codec/codec_alias.hpp>
 #include <strata/codec/half.hpp>
 #include <strata/codec/turbo_pack.hpp>
@@ -34,19 +37,33 @@ namespace strata::kernels {
 inline constexpr std::size_t kV8Group = 32;
 static_assert(kV8Group % 4 == 0);
 
-// Which codecs take the integer V product on x86 AVX3 and AVX3_DL (elsewhere, and for other
-// codecs, strata::axpy stays within float rounding of strata::reference::axpy): groups of 128+
-// (planes of 32+ bytes; with 64, SmolLM2's head dim, the 16- and 32-byte planes made it slower
-// than the float kernels); on AVX2 int8_v_avx2: turbo3's high bits make it slower there than the
-// float kernel (measured, docs/kernels.md).
-template <class Codec> inline constexpr bool int8_v = false;
+// Which codecs take the integer V product on x86 (elsewhere, and for other codecs, strata::axpy
+// stays within float rounding of strata::reference::axpy): on AVX3 and AVX3_DL int8_v_avx3,
+// turbo2/4 with groups of 128+ and turbo3 with 128 (with 64, SmolLM2's head dim, the 16- and
+// 32-byte planes made it slower than the 512-bit float driver); on AVX2 int8_v_avx2, turbo2
+// with groups of 128+ and turbo4 with 64+ (turbo3's high bits, and turbo2's 16-byte planes at
+// 64, made it no faster there than the float kernels). Measured: docs/kernels.md. int8_v: the
+// codecs with a v8_reader (either target's).
+template <class Codec> inline constexpr bool int8_v_avx3 = false;
 template <int B, int G, class CB>
-inline constexpr bool int8_v<turbo<B, G, CB>> = ((B == 2 || B == 4) && G >= 128) ||
-                                                (B == 3 && G == 128);
-template <aliased_codec C> inline constexpr bool int8_v<C> = int8_v<typename C::storage>;
-template <class Codec> inline constexpr bool int8_v_avx2 = int8_v<Codec>;
-template <int G, class CB> inline constexpr bool int8_v_avx2<turbo<3, G, CB>> = false;
+inline constexpr bool int8_v_avx3<turbo<B, G, CB>> = ((B == 2 || B == 4) && G >= 128) ||
+                                                     (B == 3 && G == 128);
+template <aliased_codec C> inline constexpr bool int8_v_avx3<C> = int8_v_avx3<typename C::storage>;
+template <class Codec> inline constexpr bool int8_v_avx2 = false;
+template <int B, int G, class CB>
+inline constexpr bool int8_v_avx2<turbo<B, G, CB>> = (B == 2 && G >= 128) || (B == 4 && G >= 64);
 template <aliased_codec C> inline constexpr bool int8_v_avx2<C> = int8_v_avx2<typename C::storage>;
+template <class Codec> inline constexpr bool int8_v = int8_v_avx3<Codec> || int8_v_avx2<Codec>;
+
+// Whether strata::axpy<Codec> runs the integer V product on Highway target `target` (a
+// HWY_AVX2-style bit): what tests and tools ask to know which arithmetic a target performs.
+template <class Codec> constexpr bool int8_v_on([[maybe_unused]] std::int64_t target) {
+#if HWY_ARCH_X86
+  if (target != 0 && target <= HWY_AVX3) return int8_v_avx3<Codec>;
+  if (target == HWY_AVX2) return int8_v_avx2<Codec>;
+#endif
+  return false;
+}
 
 // Step 1: the unsigned codes of one value block, its offset and its factor.
 template <class Codec> struct v8_block;

@@ -237,13 +237,13 @@ inline constexpr bool use_plane_reader = [] {
     return require<plane_reading<Codec>>(role::plane_reader) && use_f32_reader<Codec>;
 }();
 // v8_reader<C> (axpy_i8-inl.hpp): exactly the codecs of int8_v (int8_axpy.hpp); it runs for
-// int8_v on AVX3/AVX3_DL and int8_v_avx2 on AVX2, whose axpy the tests then compare with
-// int8_axpy_reference.
+// int8_v_avx3 on AVX3/AVX3_DL and int8_v_avx2 on AVX2 (int8_v_on), whose axpy the tests then
+// compare with int8_axpy_reference.
 template <class Codec>
 inline constexpr bool use_v8_reader = [] {
   static_assert(provided<v8_reader<Codec>> == int8_v<Codec>,
                 "v8_reader<Codec> must exist exactly for the codecs of int8_v");
-  return HWY_TARGET <= HWY_AVX3 ? int8_v<Codec> : int8_v_avx2<Codec>;
+  return HWY_TARGET <= HWY_AVX3 ? int8_v_avx3<Codec> : int8_v_avx2<Codec>;
 }();
 #endif
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
