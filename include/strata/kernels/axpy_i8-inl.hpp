@@ -132,6 +132,42 @@ HWY_INLINE void i8_axpy_pass(const char* const* rows, std::size_t nj, std::size_
   }
 }
 
+#if HWY_TARGET == HWY_AVX2
+// Step 2 (int8_axpy.hpp: quantize_v8_weights, the same bits) for a whole group of 32 weights
+// times factors on AVX2: the four products stay in registers, cvtps2dq rounds to nearest even
+// as nearbyint (|values| <= 127: Highway's NearestInt fixes up overflow, which cannot occur
+// here), and one pack turns the four vectors into the group's 32 bytes. Sets q, the scale d and
+// the sum of q.
+HWY_INLINE std::int32_t quantize_group32(const float* wi, const float* f, std::int8_t* q,
+                                         float* d) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 a[4];
+  __m256 mx = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    a[k] = _mm256_mul_ps(_mm256_loadu_ps(wi + 8 * k), _mm256_load_ps(f + 8 * k));
+    mx = _mm256_max_ps(mx, _mm256_and_ps(a[k], abs_mask));
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float m = _mm_cvtss_f32(m4);
+  const __m256 inv = _mm256_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
+  __m256i v[4];
+  for (int k = 0; k < 4; ++k) v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(a[k], inv));
+  // packs per 128-bit lane: dwords (q0 lo, q1 lo, q2 lo, q3 lo | q0 hi, ...) -> element order
+  const __m256i b =
+      _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  *d = m / 127.0f;
+  return _mm_cvtsi128_si32(s4);
+}
+#endif
+
 template <class Codec>
 HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                         std::size_t value_stride, std::size_t n_values, std::size_t dim,
@@ -212,11 +248,36 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
     pf_rows = j0 + kAhead < n_values ? std::min(G, n_values - j0 - kAhead) : 0;
     pf = pf_rows ? base + (j0 + kAhead) * value_stride : nullptr;
     for (std::size_t b = 0; b < nb; ++b) {
-      for (std::size_t j = 0; j < nj; ++j)
-        f[j] = R::factor(reinterpret_cast<const block*>(rows[j])[b]);
-      for (std::size_t j = nj; j < G; ++j) f[j] = 0.0f;
+      if constexpr (requires(const block& x) { R::half_scale(x); }) {
+        // the rows' fp16 scales gathered, then converted 8 or 16 at a time (R::factor's bits)
+        HWY_ALIGN std::uint16_t h[G];
+        for (std::size_t j = 0; j < nj; ++j)
+          h[j] = R::half_scale(reinterpret_cast<const block*>(rows[j])[b]);
+        for (std::size_t j = nj; j < G; ++j) h[j] = 0;
+        const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+        const auto unit = hn::Set(df, R::kUnit);
+        for (std::size_t k = 0; k < G; k += Lf)
+          hn::Store(hn::Mul(hn::PromoteTo(
+                                df, hn::Load(dh, reinterpret_cast<const hwy::float16_t*>(h + k))),
+                            unit),
+                    df, f + k);
+      } else {
+        for (std::size_t j = 0; j < nj; ++j)
+          f[j] = R::factor(reinterpret_cast<const block*>(rows[j])[b]);
+        for (std::size_t j = nj; j < G; ++j) f[j] = 0.0f;
+      }
       for (std::size_t i = 0; i < n_q; ++i) {
         const float* wi = w + i * w_stride + j0;
+#if HWY_TARGET == HWY_AVX2
+        if (nj == G) {
+          static_assert(G == 32);
+          float di;
+          const std::int32_t sq = quantize_group32(wi, f, wq.get() + (b * n_q + i) * G, &di);
+          dq[b * n_q + i] = di;
+          corr[b * n_q + i] = -o * sq;
+          continue;
+        }
+#endif
         std::size_t j = 0;
         for (; j + Lf <= nj; j += Lf)
           hn::Store(hn::Mul(hn::LoadU(df, wi + j), hn::Load(df, f + j)), df, wf + j);
