@@ -56,6 +56,19 @@ std::string save_load_same(runtime_kv_cache& a, runtime_kv_cache& b, const std::
 
 }  // namespace
 
+namespace {
+
+template <class B> double rel_l2(const std::vector<float>& a, const std::vector<B>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
 TEST_CASE("f32 KV: attention equals the f64 reference (causal prefill, GQA)") {
   const std::size_t d = 64, nkv = 2, nh = 8, n = 300, nq = 37;
   const layer_map m = layer_map::dense(1, nkv, d, nh);
@@ -96,14 +109,9 @@ TEST_CASE("prefill equals token-by-token decode") {
       // weights are rounded to 8 bits against their largest, and prefill and decode reach a
       // row's weights through different running maxima: equal to that rounding (turbo4 at head
       // dim 64 on AVX2: relative L2 0.0101 apart), not to f32's.
-      double num = 0, den = 0;
-      for (std::size_t i = 0; i < prefill.size(); ++i) {
-        num += (double(prefill[i]) - step[i]) * (double(prefill[i]) - step[i]);
-        den += double(step[i]) * step[i];
-      }
-      MESSAGE(std::string(policy) << ": integer V product, prefill against decode "
-                                  << std::sqrt(num / den));
-      CHECK(std::sqrt(num / den) < 0.02);
+      const double e = rel_l2(prefill, step);
+      MESSAGE(std::string(policy) << ": integer V product, prefill against decode " << e);
+      CHECK(e < 0.02);
     } else {
       CHECK(max_abs_diff(prefill, step) < 1e-5);
     }
@@ -787,15 +795,6 @@ void toy_rope(float* x, std::size_t d, double pos) {
     x[i] = float(x0 * c - x1 * s);
     x[i + 1] = float(x0 * s + x1 * c);
   }
-}
-
-template <class B> double rel_l2(const std::vector<float>& a, const std::vector<B>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
 }
 
 }  // namespace

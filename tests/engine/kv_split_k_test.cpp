@@ -20,7 +20,6 @@
 #include <vector>
 
 #include <strata/cache/runtime_kv_cache.hpp>
-#include <strata/codec/standard_codecs.hpp>
 
 #include "../support/int8_v.hpp"
 #include "kv/kv_strata.hpp"
@@ -138,11 +137,8 @@ TEST_CASE("split-K: each layer's attention equals the unsplit call on the same c
     // strata/kernels/int8_axpy.hpp, int8_v_on), whose weight groups of 32 keys a split moves:
     // there the split's result must be as accurate as the unsplit one against the exact
     // attention over the decoded cache; elsewhere it equals it to f32 rounding.
-    const auto int8_v = [&](const std::string& policy) {
-      const std::size_t at = policy.find("-ctv ");
-      const std::string v = at == std::string::npos ? policy : policy.substr(at + 5, 6);
-      const auto id = strata::parse_codec(v);
-      return id && strata_test::int8_v_here(*id, std::size_t(c.head_v));
+    const auto int8_v = [&](const std::string& policy, const strata::runtime_kv_cache& cache) {
+      return strata_test::int8_v_here(policy.c_str(), cache.map());
     };
     const size_t q_row = size_t(c.n_head) * size_t(c.head_k);
     const std::vector<float> q = gaussian(4 * q_row, 7);
@@ -162,8 +158,8 @@ TEST_CASE("split-K: each layer's attention equals the unsplit call on the same c
           kv.attend(layer, prompt - n, n, q.data(), plain.data(), 0.125f, pool);
           const double e = rel_l2(split, plain);
           worst = std::max(worst, e);
-          CHECK((e < 3e-6 || int8_v(policy)));
-          if (int8_v(policy)) {
+          CHECK((e < 3e-6 || int8_v(policy, kv.cache())));
+          if (int8_v(policy, kv.cache())) {
             const auto exact = exact_over_cache(kv.cache(), layer, q.data(), n, prompt - n, 0.125);
             const double e_plain = rel_l2(plain, exact), e_split = rel_l2(split, exact);
             CAPTURE(layer);
