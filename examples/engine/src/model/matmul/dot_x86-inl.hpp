@@ -99,12 +99,34 @@ template <class F> struct block_mul<true, F> {
       hi = _mm256_mullo_epi16(hi, _mm256_permute2x128_si256(sc, sc, 0x11));
     }
   }
+  // Q4_0 / Q4_1 (kNibbleFormat): the block's 16 nibble bytes at qs (value l in the low nibble
+  // of byte l, l + 16 in the high one) widened straight from memory: one zero-extension, the
+  // low nibbles by a mask, the high ones by a shift of the words (the bytes are at most 255).
+  // The same int16 values as the constructor above, in 3 instructions instead of 7.
+  HWY_INLINE explicit block_mul(const uint8_t* qs) {
+    const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    lo = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
+    hi = _mm256_srli_epi16(w, 4);
+  }
   HWY_INLINE __m256i operator()(const int8_t* x) const {
     const __m256i* x16 = reinterpret_cast<const __m256i*>(x);
     return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(x16)),
                             _mm256_madd_epi16(hi, _mm256_loadu_si256(x16 + 1)));
   }
 };
+
+// The formats whose values are the nibbles of the block's last 16 bytes (Q4_0, Q4_1).
+template <class F> inline constexpr bool kNibbleFormat = requires { F::bytes::kNibbleTail; };
+
+// The block_mul of sub-block j of f, a block at p: nibble formats with two activation planes
+// widen their nibbles straight from memory.
+template <bool kFine, class F>
+HWY_INLINE block_mul<kFine, F> mul_of(const typename F::bytes& f, int j, const uint8_t* p) {
+  if constexpr (kFine && kNibbleFormat<F>)
+    return block_mul<true, F>(p + sizeof(typename F::block) - 16);
+  else
+    return block_mul<kFine, F>(f, j, f.values(j));
+}
 
 // The total of the eight float lanes.
 HWY_INLINE float hsum(__m256 v) {
@@ -193,8 +215,8 @@ HWY_INLINE void legacy_blocks8(const uint8_t* p, const int8_t* const xq[NT], int
   dots8<NT>(
       s,
       [&](int j) {
-        const R f(p + j * sizeof(Block));
-        return block_mul<kFine, F>(f, 0, f.values(0));
+        const uint8_t* pj = p + j * sizeof(Block);
+        return mul_of<kFine, F>(R(pj), 0, pj);
       },
       xq, blk);
   gather_halves8(p, static_cast<int>(sizeof(Block)), dw, mw);
@@ -313,7 +335,7 @@ HWY_INLINE void nibble_blocks8(const uint8_t* p, const int8_t* a, __m256i& s, __
   s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
 }
 // The formats nibble_blocks8 reads.
-template <class F> inline constexpr bool kPlaneFormat = requires { F::bytes::kNibbleTail; };
+template <class F> inline constexpr bool kPlaneFormat = kNibbleFormat<F>;
 #endif  // AVX3_DL
 
 // Decode (one token) of a legacy format, RN rows side by side: each row's float operations
@@ -378,8 +400,9 @@ HWY_INLINE void legacy_rows1(const job& jb, int64_t r, int64_t t0) {
   }
   for (; blk < nb32; ++blk)  // the last nb32 % 8 blocks one at a time, as rows_x86
     for (int k = 0; k < RN; ++k) {
-      const R f(row[k] + static_cast<size_t>(blk) * sizeof(Block));
-      const block_mul<kFine, F> mul(f, 0, f.values(0));
+      const uint8_t* p = row[k] + static_cast<size_t>(blk) * sizeof(Block);
+      const R f(p);
+      const auto mul = mul_of<kFine, F>(f, 0, p);
       acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul(xq[0] + blk * 64)),
                                _mm256_set1_ps(f.scale(0) * xd[blk]), acc[k]);
       if constexpr (R::kMin) tail[k] = std::fma(f.m_lo(0), xs[2 * blk] + xs[2 * blk + 1], tail[k]);
@@ -462,8 +485,9 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
         }
       }
       for (; blk < nb32; ++blk) {  // the last nb32 % 8 blocks one at a time
-        const R f(row + static_cast<size_t>(blk) * sizeof(Block));
-        const block_mul<kFine, F> mul(f, 0, f.values(0));
+        const uint8_t* p = row + static_cast<size_t>(blk) * sizeof(Block);
+        const R f(p);
+        const auto mul = mul_of<kFine, F>(f, 0, p);
         for (int t = 0; t < NT; ++t) {
           // All lanes of acc are summed at the end, so a block's 8 partial sums can go in too.
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul(xq[t] + blk * 64)),
@@ -505,10 +529,11 @@ HWY_NOINLINE void rows_x86_t8(const job& jb, int64_t r0, int64_t r1, int64_t t0)
     const uint8_t* row = jb.w + static_cast<size_t>(r) * jb.row_bytes;
     __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < n_super; ++sb) {
-      const R f(row + static_cast<size_t>(sb) * sizeof(Block));
+      const uint8_t* p = row + static_cast<size_t>(sb) * sizeof(Block);
+      const R f(p);
       for (int j = 0; j < F::kSub; ++j) {
         const int64_t blk = sb * F::kSub + j;
-        const block_mul<kFine, F> mul(f, j, f.values(j));
+        const auto mul = mul_of<kFine, F>(f, j, p);
         __m256i d[8];
         for (int t = 0; t < 8; ++t) d[t] = mul(xq + t * 2 * jb.n_in + blk * 64);
         const __m256 dx = _mm256_loadu_ps(jb.xdT + blk * nt + t0);
