@@ -13,8 +13,9 @@
 //                    scale, scales16(j) the int16 scale per 16 values when kSplit, m_lo/m_hi(j)
 //                    the terms that undo the unsigned offset when kMin; legacy formats also say
 //                    where d and m are in the block (kMField, kMFromD) for gathering 8 blocks,
-//                    and kNibbleTail when the values are the nibbles of the block's last 16
-//                    bytes (Q4_0, Q4_1: the AVX3_DL one-token kernel reads them directly)
+//                    kNibbleTail when the values are the nibbles of the block's last 16
+//                    bytes (Q4_0, Q4_1) and kByteTail when they are its last 32 bytes (Q8_0):
+//                    the x86 kernels read those directly (dot_x86-inl.hpp, mul_of)
 // A float format gives `scalar`, the stored element type.
 
 #if defined(ENGINE_MODEL_MATMUL_COMMON_INL_HPP_) == defined(HWY_TARGET_TOGGLE)

@@ -99,14 +99,24 @@ template <class F> struct block_mul<true, F> {
       hi = _mm256_mullo_epi16(hi, _mm256_permute2x128_si256(sc, sc, 0x11));
     }
   }
+  block_mul() = default;
   // Q4_0 / Q4_1 (kNibbleFormat): the block's 16 nibble bytes at qs (value l in the low nibble
   // of byte l, l + 16 in the high one) widened straight from memory: one zero-extension, the
   // low nibbles by a mask, the high ones by a shift of the words (the bytes are at most 255).
   // The same int16 values as the constructor above, in 3 instructions instead of 7.
-  HWY_INLINE explicit block_mul(const uint8_t* qs) {
+  static HWY_INLINE block_mul nibbles(const uint8_t* qs) {
+    block_mul m;
     const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-    lo = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
-    hi = _mm256_srli_epi16(w, 4);
+    m.lo = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
+    m.hi = _mm256_srli_epi16(w, 4);
+    return m;
+  }
+  // Q8_0 (kByteFormat): the block's 32 signed bytes at qs, each half sign-extended from memory.
+  static HWY_INLINE block_mul signed_bytes(const uint8_t* qs) {
+    block_mul m;
+    m.lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    m.hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
+    return m;
   }
   HWY_INLINE __m256i operator()(const int8_t* x) const {
     const __m256i* x16 = reinterpret_cast<const __m256i*>(x);
@@ -115,15 +125,20 @@ template <class F> struct block_mul<true, F> {
   }
 };
 
-// The formats whose values are the nibbles of the block's last 16 bytes (Q4_0, Q4_1).
+// The formats whose values are the nibbles of the block's last 16 bytes (Q4_0, Q4_1), or its
+// last 32 bytes as int8 (Q8_0).
 template <class F> inline constexpr bool kNibbleFormat = requires { F::bytes::kNibbleTail; };
+template <class F> inline constexpr bool kByteFormat = requires { F::bytes::kByteTail; };
 
-// The block_mul of sub-block j of f, a block at p: nibble formats with two activation planes
-// widen their nibbles straight from memory.
+// The block_mul of sub-block j of f, a block at p: with two activation planes, the nibble and
+// byte formats widen their values straight from memory.
 template <bool kFine, class F>
 HWY_INLINE block_mul<kFine, F> mul_of(const typename F::bytes& f, int j, const uint8_t* p) {
+  constexpr std::size_t S = sizeof(typename F::block);
   if constexpr (kFine && kNibbleFormat<F>)
-    return block_mul<true, F>(p + sizeof(typename F::block) - 16);
+    return block_mul<true, F>::nibbles(p + S - 16);
+  else if constexpr (kFine && kByteFormat<F>)
+    return block_mul<true, F>::signed_bytes(p + S - 32);
   else
     return block_mul<kFine, F>(f, j, f.values(j));
 }

@@ -178,6 +178,7 @@ template <> struct weight_format<ggml_type::Q8_0> {
     static constexpr int kMField = -1;
     static constexpr float kMFromD = 0;
     static constexpr bool kSigned = true, kMin = false;
+    static constexpr bool kByteTail = true;  // values: the block's last 32 bytes
     const block* b;
     float d;
     explicit bytes(const uint8_t* p) : b(reinterpret_cast<const block*>(p)), d(f16(b->d)) {}
