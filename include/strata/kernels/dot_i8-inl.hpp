@@ -87,11 +87,8 @@ HWY_INLINE void i8_dot_tile(const quantized_queries& qq, const std::int32_t* cor
 // sum_zipped) instead of per key, and the float work (offset, conversion, the factors dk * dq)
 // runs on the four keys' sums in one 128-bit vector. Per score exactly int8_dot_reference's
 // arithmetic, in its order: (dk * dq) * float(sum) per block, rounded, added over the blocks in
-// order, so the scores are the reference's bits (kernels_test checks it). kNB: the blocks per
-// head when known at compile time (1: heads of one block, as turbo's at head dim 64 and 128;
-// the query's offset terms and factors then stay in registers over the keys, and no partial
-// score lives across blocks), 0: dim / V at run time.
-template <std::size_t QT, class Codec, std::size_t kNB>
+// order, so the scores are the reference's bits (kernels_test checks it).
+template <std::size_t QT, class Codec>
 HWY_INLINE void i8_dot_tile4(const quantized_queries& qq, const std::int32_t* corr, std::size_t i0,
                              std::size_t dim, const char* keys, std::size_t key_stride,
                              std::size_t n_keys, float* scores, std::size_t score_stride,
@@ -102,7 +99,7 @@ HWY_INLINE void i8_dot_tile4(const quantized_queries& qq, const std::int32_t* co
   constexpr std::size_t V = Codec::block_values;
   constexpr std::size_t L32 = hn::MaxLanes(D32());
   static_assert(L32 >= 4, "i8_dot_tile4: the tree needs whole 128-bit vectors");
-  const std::size_t nb = kNB != 0 ? kNB : dim / V;
+  const std::size_t nb = dim / V;
   const D32 d32;
   const auto* q0 = qq.template data<typename reader::query_t>() + i0 * dim;
   const float* dq0 = qq.d.data() + i0 * nb;
@@ -190,13 +187,8 @@ HWY_INLINE void i8_dot(const float* q, std::size_t n_q, std::size_t dim, const v
     // when added before the float conversion, as here).
     if constexpr ((V >= 64 || ((HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2) && V >= 32)) &&
                   L32 >= 4) {
-      constexpr std::size_t QT = decltype(qt)::value;
-      if (nb == 1)
-        i8_dot_tile4<QT, Codec, 1>(qq, corr.get(), i, dim, k, key_stride, n_keys,
-                                   scores + i * score_stride, score_stride, st);
-      else
-        i8_dot_tile4<QT, Codec, 0>(qq, corr.get(), i, dim, k, key_stride, n_keys,
-                                   scores + i * score_stride, score_stride, st);
+      i8_dot_tile4<decltype(qt)::value, Codec>(qq, corr.get(), i, dim, k, key_stride, n_keys,
+                                               scores + i * score_stride, score_stride, st);
       return;
     }
 #endif
