@@ -2,7 +2,7 @@
 """The whole-process memory plan (--mem-plan, engine::process_plan) against the peak RSS.
 
 Each run fills its context (strata-perplexity: one full window), in its own process; its peak
-resident set comes from wait4's rusage. The plan's total must be within TOLERANCE of the peak
+resident set is its VmHWM, polled while it runs. The plan's total must be within TOLERANCE of the peak
 (a real model), or within SMALL_SLACK bytes of it (stories260K, whose whole run is about
 10 MiB, so the fixed estimates of the plan weigh more). SmolLM2 runs only when it is present.
 bench/rss_plan.sh is the full comparison (more models, policies, contexts, strata-chat).
@@ -12,9 +12,13 @@ usage: rss_plan_test.py BIN_DIR DATA_DIR CACHE_DIR
 import os
 import subprocess
 import sys
+import threading
+import time
 
 TOLERANCE = 0.03          # |plan / peak - 1| for SmolLM2
-SMALL_SLACK = 1 << 20     # |plan - peak| in bytes for stories260K
+# |plan - peak| in bytes for stories260K: the same binary's peak moved 12.54-13.21 MiB between
+# runs (VmHWM, AMD EPYC VM, 2026-12-07) against a plan of 12.27-12.38 MiB.
+SMALL_SLACK = 3 << 19
 
 
 def plan_total(cmd):
@@ -24,14 +28,42 @@ def plan_total(cmd):
     return totals[0]
 
 
+def vm_hwm(pid):
+    """The process's peak resident set so far (VmHWM, bytes), or None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss(cmd):
+    # The program's own peak (VmHWM of its image, polled until it exits), not wait4's
+    # ru_maxrss: Linux keeps the maximum across exec, so ru_maxrss is at least the forking
+    # Python's resident set (12.8-13.9 MiB by interpreter and environment, measured), which
+    # is above stories260K's whole run.
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    assert p.returncode == 0, (cmd, err)
-    return usage.ru_maxrss * 1024  # KiB on Linux
+    err = []
+    reader = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    reader.start()
+    peak = 0
+    exe = os.path.realpath(cmd[0])
+    while p.poll() is None:
+        try:
+            mine = os.path.realpath(f"/proc/{p.pid}/exe") == exe  # after the exec
+        except OSError:
+            mine = False
+        h = vm_hwm(p.pid) if mine else None
+        if h is not None:
+            peak = max(peak, h)
+        time.sleep(0.002)
+    reader.join()
+    assert p.returncode == 0, (cmd, b"".join(err).decode(errors="replace"))
+    assert peak > 0, ("no VmHWM read while it ran", cmd)
+    return peak
 
 
 def main():
