@@ -64,9 +64,10 @@ template <class D> HWY_INLINE hn::Vec<D> exp_lanes(D d, hn::Vec<D> x) {
 // acc + the 4-lane blocks of w (stored at p) in order. x86: taken from the register by halves
 // (loading them back from p right after the wider store missed the store forwarding: 44 % of
 // exp_sub_sum's samples sat on that load on AMD Zen).
-template <class D, class V4> HWY_INLINE V4 add_blocks4(D d, V4 acc, hn::Vec<D> w, const float* p) {
-  constexpr std::size_t N = hn::MaxLanes(d);
+template <class D, class V4>
+HWY_INLINE V4 add_blocks4(D d, V4 acc, [[maybe_unused]] hn::Vec<D> w, const float* p) {
 #if HWY_ARCH_X86 && HWY_TARGET != HWY_EMU128
+  constexpr std::size_t N = hn::MaxLanes(d);
   if constexpr (N == 4) {
     return hn::Add(acc, V4{w.raw});
   } else if constexpr (N == 8) {
