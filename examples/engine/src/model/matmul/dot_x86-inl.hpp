@@ -349,8 +349,7 @@ HWY_INLINE void nibble_blocks8(const uint8_t* p, const int8_t* a, __m256i& s, __
                        _mm512_permutex2var_epi32(t03, _mm512_load_si512(T::kT.sum + 16), t47));
   s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
 }
-// The formats nibble_blocks8 reads.
-template <class F> inline constexpr bool kPlaneFormat = kNibbleFormat<F>;
+// nibble_blocks8 reads the kNibbleFormat formats.
 #endif  // AVX3_DL
 
 // Decode (one token) of a legacy format, RN rows side by side: each row's float operations
@@ -377,7 +376,7 @@ HWY_INLINE void legacy_rows1(const job& jb, int64_t r, int64_t t0) {
   }
   int64_t blk = 0;
 #ifdef ENGINE_MATMUL_VNNI512
-  if constexpr (kFine && kPlaneFormat<F>)
+  if constexpr (kFine && kNibbleFormat<F>)
     if (jb.xp) {  // the same lanes and float operations as the loop below
       const int8_t* a = jb.xp + t0 * (nb32 / 8 * 8) * kPlaneBytes;
       for (; blk + 8 <= nb32; blk += 8) {
@@ -436,7 +435,7 @@ HWY_NOINLINE void rows_x86(const job& jb, int64_t r0, int64_t r1, int64_t t0) {
     int64_t r = r0;
     if (jb.n_in <= 1024) {
 #ifdef ENGINE_MATMUL_VNNI512
-      if constexpr (kFine && kPlaneFormat<F>)
+      if constexpr (kFine && kNibbleFormat<F>)
         if (jb.xp)
           for (; r + 4 <= r1; r += 4) legacy_rows1<F, kFine, 4>(jb, r, t0);
 #endif
