@@ -338,6 +338,49 @@ TEST_CASE("thread counts give identical results") {
   CHECK(y1 == y4);
 }
 
+// Several weights on one activation (q, k, v; gate, up) in one call: each output bit-identical
+// to its own call, whatever the mix of formats (legacy, K-quants, float: a float weight among
+// quantized ones runs on its own), the activation mode, the token count and the target.
+TEST_CASE("weights sharing an activation: one call, the same bits as one call each") {
+  std::mt19937 rng(29);
+  engine::thread_pool pool(3);
+  constexpr int64_t kIn = 512;
+  const ggml_type types[] = {ggml_type::Q4_1, ggml_type::Q8_0, ggml_type::Q4_K,
+                             ggml_type::Q6_K, ggml_type::Q4_0, ggml_type::F16};
+  const int64_t outs[] = {37, 8, 19, 64, 1, 23};
+  std::vector<weights> ws;
+  for (size_t i = 0; i < std::size(types); ++i)
+    ws.push_back(random_weights(types[i], kIn, outs[i], rng));
+  const std::vector<float> x = random_x(kIn * 12, rng);
+  for (const auto act :
+       {engine::activations::fine, engine::activations::q8, engine::activations::exact}) {
+    strata_test::for_each_target([&] {
+      for (int64_t n : {1, 2, 5, 12})
+        for (size_t count : {size_t(2), size_t(3), size_t(5), size_t(6)})
+          for (bool inv : {false, true}) {
+            INFO("activations " << int(act) << ", " << n << " tokens, " << count
+                                << " weights, batch_invariant " << inv);
+            std::vector<std::vector<float>> alone(count), grouped(count);
+            std::vector<engine::matmul_output> group;
+            for (size_t i = 0; i < count; ++i) {
+              alone[i].assign(static_cast<size_t>(outs[i] * n), 0.0f);
+              grouped[i].assign(static_cast<size_t>(outs[i] * n), -1.0f);
+              engine::matmul(ws[i].t, x.data(), n, alone[i].data(), pool, act, inv);
+              group.push_back({&ws[i].t, grouped[i].data()});
+            }
+            engine::matmul(group, x.data(), n, pool, act, inv);
+            for (size_t i = 0; i < count; ++i) CHECK(grouped[i] == alone[i]);
+          }
+    });
+  }
+  // Rows of different lengths cannot share one activation.
+  const weights shorter = random_weights(ggml_type::Q8_0, 256, 4, rng);
+  std::vector<float> y1(37), y2(4);
+  const engine::matmul_output bad[] = {{&ws[0].t, y1.data()}, {&shorter.t, y2.data()}};
+  CHECK_THROWS_WITH_AS(engine::matmul(bad, x.data(), 1, pool),
+                       doctest::Contains("one activation cannot feed both"), engine::error);
+}
+
 TEST_CASE("get_row and errors") {
   std::mt19937 rng(5);
   const weights w = random_weights(ggml_type::Q8_0, 64, 3, rng);

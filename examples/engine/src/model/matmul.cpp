@@ -201,6 +201,8 @@ size_t row_bytes(const tensor& W) {
   return static_cast<size_t>(W.ne[0] / block_values(W.type) * block_bytes(W.type));
 }
 
+bool is_q4(ggml_type t) { return t == ggml_type::Q4_0 || t == ggml_type::Q4_1; }
+
 // Per-thread scratch (activations, dequantized rows) reused across calls.
 thread_local q8_activations t_act;
 thread_local std::vector<float> t_xdT, t_xsT;
@@ -233,42 +235,72 @@ void matmul_exact(const tensor& W, const float* x, int64_t n_tokens, float* y, t
 
 void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
             activations act, bool batch_invariant) {
-  check_shapes(W, "matmul");
+  const matmul_output one[1] = {{&W, y}};
+  matmul(one, x, n_tokens, pool, act, batch_invariant);
+}
+
+void matmul(std::span<const matmul_output> outs, const float* x, int64_t n_tokens,
+            thread_pool& pool, activations act, bool batch_invariant) {
+  if (outs.empty()) return;
+  const tensor& W0 = *outs[0].W;
+  for (const matmul_output& o : outs) {
+    check_shapes(*o.W, "matmul");
+    if (o.W->ne[0] != W0.ne[0])
+      throw make_error("weight '" + o.W->name + "' has rows of " + std::to_string(o.W->ne[0]) +
+                           " values, '" + W0.name + "' of " + std::to_string(W0.ne[0]) +
+                           ": one activation cannot feed both",
+                       "matmul");
+  }
   if (n_tokens <= 0) return;
-  if (act == activations::exact) return matmul_exact(W, x, n_tokens, y, pool);
-  job jb{};
-  jb.w = W.data;
-  jb.row_bytes = row_bytes(W);
-  jb.n_in = W.ne[0];
-  jb.n_out = W.ne[1];
-  jb.n_tokens = n_tokens;
-  jb.y = y;
-  if (matmul_quantizes_activations(W.type)) {
-    size_activations(jb.n_in, n_tokens, t_act, act == activations::fine);
-    jb.fine = t_act.fine;
-    const int64_t n_blocks = jb.n_in / 32 * n_tokens;
+  if (outs.size() > kMaxOutputs) {
+    matmul(outs.first(kMaxOutputs), x, n_tokens, pool, act, batch_invariant);
+    matmul(outs.subspan(kMaxOutputs), x, n_tokens, pool, act, batch_invariant);
+    return;
+  }
+  if (act == activations::exact) {
+    for (const matmul_output& o : outs) matmul_exact(*o.W, x, n_tokens, o.y, pool);
+    return;
+  }
+  // One activation feeds every weight only where all of them take the same kind (integer or
+  // float); otherwise each runs on its own.
+  const bool ints = matmul_quantizes_activations(W0.type);
+  for (const matmul_output& o : outs)
+    if (matmul_quantizes_activations(o.W->type) != ints) {
+      for (const matmul_output& p : outs) matmul({&p, 1}, x, n_tokens, pool, act, batch_invariant);
+      return;
+    }
+  job base{};
+  base.n_in = W0.ne[0];
+  base.n_tokens = n_tokens;
+  const int8_t* planes = nullptr;  // AVX3_DL's byte planes, for the Q4_0 / Q4_1 weights
+  if (ints) {
+    size_activations(base.n_in, n_tokens, t_act, act == activations::fine);
+    base.fine = t_act.fine;
+    const int64_t n_blocks = base.n_in / 32 * n_tokens;
     if (n_tokens >= 8) {
       q8_activations& act = t_act;  // the workers fill the caller's buffers
       pool.parallel_for(n_blocks, [&](int64_t b0, int64_t b1) { quantize_range(x, act, b0, b1); });
     } else {
       quantize_range(x, t_act, 0, n_blocks);
     }
-    jb.xq = t_act.q.data();
-    jb.xd = t_act.d.data();
-    jb.xs = t_act.sum16.data();
+    base.xq = t_act.q.data();
+    base.xd = t_act.d.data();
+    base.xs = t_act.sum16.data();
     // Decode-sized calls: the byte planes of the one-token Q4_0 / Q4_1 kernels, where the
     // target has them (AVX3_DL). Other targets and formats read xq alone.
-    const int64_t nb8 = jb.n_in / 256 * 8;
-    if (jb.fine && n_tokens <= 8 && nb8 > 0 &&
-        (W.type == ggml_type::Q4_0 || W.type == ggml_type::Q4_1)) {
+    const int64_t nb8 = base.n_in / 256 * 8;
+    if (base.fine && n_tokens <= 8 && nb8 > 0 &&
+        std::any_of(outs.begin(), outs.end(), [&](const auto& o) { return is_q4(o.W->type); })) {
       t_planes.resize(static_cast<size_t>(nb8 * matmul_detail::kPlaneBytes * n_tokens + 64));
-      int8_t* planes = t_planes.data() + (-reinterpret_cast<uintptr_t>(t_planes.data()) & 63);
-      if (HWY_DYNAMIC_DISPATCH(byte_planes)(t_act.q.data(), jb.n_in / 32, n_tokens, planes))
-        jb.xp = planes;
+      int8_t* p = t_planes.data() + (-reinterpret_cast<uintptr_t>(t_planes.data()) & 63);
+      if (HWY_DYNAMIC_DISPATCH(byte_planes)(t_act.q.data(), base.n_in / 32, n_tokens, p))
+        planes = p;
     }
     // Legacy formats prefill faster in another order (rows_x86_t8), when invariance is not asked.
-    if (n_tokens > 8 && !batch_invariant && block_values(W.type) == 32) {
-      const int64_t nb = jb.n_in / 32;  // token-major copies of the scales for rows_x86_t8
+    const bool legacy = std::any_of(outs.begin(), outs.end(),
+                                    [](const auto& o) { return block_values(o.W->type) == 32; });
+    if (n_tokens > 8 && !batch_invariant && legacy) {
+      const int64_t nb = base.n_in / 32;  // token-major copies of the scales for rows_x86_t8
       t_xdT.resize(static_cast<size_t>(nb * n_tokens));
       t_xsT.resize(static_cast<size_t>(2 * nb * n_tokens));
       for (int64_t t = 0; t < n_tokens; ++t)
@@ -278,19 +310,39 @@ void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_
             t_xsT[static_cast<size_t>((2 * b + h) * n_tokens + t)] =
                 t_act.sum16[static_cast<size_t>(t * 2 * nb + 2 * b + h)];
         }
-      jb.xdT = t_xdT.data();
-      jb.xsT = t_xsT.data();
+      base.xdT = t_xdT.data();  // per weight below: for 32-value blocks only
+      base.xsT = t_xsT.data();
     }
   } else {
-    jb.xf = x;
+    base.xf = x;
   }
-  const ggml_type type = W.type;
-  // Chunks of at least 8 rows keep the per-chunk overhead small next to the row work.
+  // One job per weight; the calls' rows in chunks of at least 8 (small next to the row work),
+  // numbered through all the weights so that one parallel_for runs them all.
   constexpr int64_t kRowsPerItem = 8;
-  const int64_t items = (jb.n_out + kRowsPerItem - 1) / kRowsPerItem;
-  pool.parallel_for(items, [&](int64_t i0, int64_t i1) {
-    HWY_DYNAMIC_DISPATCH(matmul_rows)
-    (type, jb, i0 * kRowsPerItem, std::min(jb.n_out, i1 * kRowsPerItem));
+  job jobs[kMaxOutputs];
+  int64_t first_item[kMaxOutputs + 1] = {0};
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const tensor& W = *outs[i].W;
+    job& jb = jobs[i];
+    jb = base;
+    jb.w = W.data;
+    jb.row_bytes = row_bytes(W);
+    jb.n_out = W.ne[1];
+    jb.y = outs[i].y;
+    jb.xp = is_q4(W.type) ? planes : nullptr;
+    if (block_values(W.type) != 32) jb.xdT = jb.xsT = nullptr;
+    first_item[i + 1] = first_item[i] + (jb.n_out + kRowsPerItem - 1) / kRowsPerItem;
+  }
+  const size_t n_jobs = outs.size();
+  pool.parallel_for(first_item[n_jobs], [&](int64_t i0, int64_t i1) {
+    for (size_t j = 0; j < n_jobs; ++j) {
+      const int64_t a = std::max(i0, first_item[j]), b = std::min(i1, first_item[j + 1]);
+      if (a >= b) continue;
+      const job& jb = jobs[j];
+      HWY_DYNAMIC_DISPATCH(matmul_rows)
+      (outs[j].W->type, jb, (a - first_item[j]) * kRowsPerItem,
+       std::min(jb.n_out, (b - first_item[j]) * kRowsPerItem));
+    }
   });
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "io/gguf.hpp"
@@ -34,6 +35,17 @@ namespace engine {
 enum class activations { fine, q8, exact };
 void matmul(const tensor& W, const float* x, int64_t n_tokens, float* y, thread_pool& pool,
             activations act = activations::fine, bool batch_invariant = false);
+// Several weights with the same row length applied to the same activations (q, k and v; gate
+// and up) in one call: the activations quantized once and every weight's rows shared out in one
+// parallel_for. Each output is bit-identical to its own matmul call. At most kMaxOutputs weights
+// go in one parallel_for (more are split).
+struct matmul_output {
+  const tensor* W;
+  float* y;  // [n_tokens][W->ne[1]]
+};
+inline constexpr size_t kMaxOutputs = 8;
+void matmul(std::span<const matmul_output> outs, const float* x, int64_t n_tokens,
+            thread_pool& pool, activations act = activations::fine, bool batch_invariant = false);
 // Row lookup (token embedding): out[0..ne[0]) = dequantized row r of W.
 void get_row(const tensor& W, int64_t r, float* out);
 

@@ -279,12 +279,16 @@ void model::run_batch(const int32_t* tokens, int n, std::span<const segment> seg
     auto mm = [&](const tensor& W, const float* x, float* y) {
       timed(prof, &profile::part::matmul, P, [&] { matmul(W, x, n, y, pool, act, invariant); });
     };
+    // Weights that read the same activations: one quantization, one parallel_for.
+    auto mm_all = [&](std::span<const matmul_output> outs, const float* x) {
+      timed(prof, &profile::part::matmul, P, [&] { matmul(outs, x, n, pool, act, invariant); });
+    };
     // Attention.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.attn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "attn_norm");
-    mm(*L.attn_q, xb_.data(), q_.data());
-    mm(*L.attn_k, xb_.data(), k_.data());
-    mm(*L.attn_v, xb_.data(), v_.data());
+    const matmul_output qkv[] = {
+        {L.attn_q, q_.data()}, {L.attn_k, k_.data()}, {L.attn_v, v_.data()}};
+    mm_all(qkv, xb_.data());
     add_bias(q_.data(), n, L.bq);
     add_bias(k_.data(), n, L.bk);
     add_bias(v_.data(), n, L.bv);
@@ -317,8 +321,8 @@ void model::run_batch(const int32_t* tokens, int n, std::span<const segment> seg
     // Feed-forward.
     rms_norm(x_.data(), xb_.data(), n, c.n_embd, L.ffn_norm.data(), c.rms_eps);
     check(xb_, n * E, il, "ffn_norm");
-    mm(*L.ffn_gate, xb_.data(), gate_.data());
-    mm(*L.ffn_up, xb_.data(), up_.data());
+    const matmul_output gate_up[] = {{L.ffn_gate, gate_.data()}, {L.ffn_up, up_.data()}};
+    mm_all(gate_up, xb_.data());
     const size_t nf = size_t(n) * c.n_ff;
     if (c.act == ffn_activation::silu) {
       for (size_t i = 0; i < nf; ++i) {
