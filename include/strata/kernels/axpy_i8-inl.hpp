@@ -2,7 +2,8 @@
 // for any codec with a v8_reader (roles-inl.hpp), as a small matrix product in 8-bit integers.
 // The query rows' weights times each value block's factor are quantized to int8 with one scale
 // per row, block and group of kV8Group keys; four value rows' bytes are interleaved per dimension
-// (a 4 x 4 byte transpose per 128-bit block: two unpacks), decoded to their unsigned 8-bit
+// (a 4 x 4 byte transpose per 128-bit block: two unpacks; once per group, into a scratch buffer
+// that every pass and query tile reads), decoded to their unsigned 8-bit
 // image with pshufb, and multiplied with the four keys' weights of each row (pmaddubsw +
 // pmaddwd: one int32 lane per dimension sums the four keys); each group's int32 sums are
 // converted once and added with the group's scale. strata/kernels/int8_axpy.hpp has the scalar
@@ -60,21 +61,64 @@ template <class V32, class VU> HWY_INLINE V32 i8_madd(V32 acc, VU u, V32 wb) {
   return hn::Add(acc, V32{madd1(maddubs(u.raw, wb.raw))});
 }
 
-// QT query rows, one pass (quarters T0 .. T0 + NT - 1, planes C0 .. C0 + NC - 1 of segment s
-// of block b) over the nj keys of one group: int32 sums in registers, then facc += d *
-// float(sum).
+// A group's key bytes interleaved once (before the passes, which each read a quarter): for
+// segment s of block b, quarter T of keys 4m .. 4m + 3 at xt[((b * kSegs + s) * 4 + T) * G / 4
+// + m] (L bytes each; the reader's aux bytes alike in at). rows: the group's G rows (the last
+// quad repeats the last row), nj of them real. At b == 0 it prefetches the pf_rows rows at pf.
+template <class Codec>
+HWY_INLINE void i8_interleave(const char* const* rows, std::size_t nj, std::size_t b,
+                              std::uint8_t* xt, std::uint8_t* at, const char* pf,
+                              std::size_t pf_rows, std::size_t pf_stride, std::size_t pf_bytes) {
+  using R = v8_reader<Codec>;
+  using DU = typename R::DU;
+  using block = typename Codec::block;
+  constexpr std::size_t L = hn::MaxLanes(DU()), M = kV8Group / 4;
+  const DU du;
+  for (std::size_t m = 0; 4 * m < nj; ++m) {
+    const char* r[4];
+    for (std::size_t k = 0; k < 4; ++k) r[k] = rows[4 * m + k] + b * sizeof(block);
+    // Rows further ahead, four per four keys (spread over the group: a burst of prefetches
+    // waits for the fill buffers).
+    if (pf && b == 0)
+      for (std::size_t k = 4 * m; k < std::min(4 * m + 4, pf_rows); ++k)
+        for (std::size_t o2 = 0; o2 < pf_bytes; o2 += 64) hwy::Prefetch(pf + k * pf_stride + o2);
+    for (std::size_t s = 0; s < R::kSegs; ++s) {
+      std::uint8_t* o = xt + ((b * R::kSegs + s) * 4 * M + m) * L;
+      hn::Vec<DU> x[4];
+      const auto a = hn::LoadU(du, R::bytes(r[0]) + s * L),
+                 e = hn::LoadU(du, R::bytes(r[1]) + s * L);
+      const auto c = hn::LoadU(du, R::bytes(r[2]) + s * L),
+                 g = hn::LoadU(du, R::bytes(r[3]) + s * L);
+      transpose4_quarters<0, 2>(du, a, e, c, g, x);
+      transpose4_quarters<2, 2>(du, a, e, c, g, x + 2);
+      for (std::size_t t = 0; t < 4; ++t) hn::Store(x[t], du, o + t * M * L);
+      if constexpr (R::kAux) {
+        std::uint8_t* oa = at + ((b * R::kSegs + s) * 4 * M + m) * L;
+        const auto a2 = R::aux(r[0], s), e2 = R::aux(r[1], s), c2 = R::aux(r[2], s),
+                   g2 = R::aux(r[3], s);
+        transpose4_quarters<0, 2>(du, a2, e2, c2, g2, x);
+        transpose4_quarters<2, 2>(du, a2, e2, c2, g2, x + 2);
+        for (std::size_t t = 0; t < 4; ++t) hn::Store(x[t], du, oa + t * M * L);
+      }
+    }
+  }
+}
+
+// QT query rows, one pass (quarters T0 .. T0 + NT - 1, planes C0 .. C0 + NC - 1 of one segment
+// of one block, whose interleaved bytes start at xt and at: i8_interleave) over the nj keys of
+// one group: int32 sums in registers, then facc += d * float(sum).
 template <std::size_t QT, std::size_t T0, std::size_t NT, std::size_t C0, std::size_t NC,
           class Codec>
-HWY_INLINE void i8_axpy_pass(const char* const* rows, std::size_t nj, std::size_t s,
-                             const std::int8_t* const* wq, const std::int32_t* corr, const float* d,
-                             float* const* facc, const char* pf, std::size_t pf_rows,
-                             std::size_t pf_stride, std::size_t pf_bytes) {
+HWY_INLINE void i8_axpy_pass(const std::uint8_t* xt, [[maybe_unused]] const std::uint8_t* at,
+                             std::size_t nj, std::size_t s, const std::int8_t* const* wq,
+                             const std::int32_t* corr, const float* d, float* const* facc) {
   using R = v8_reader<Codec>;
   using DU = typename R::DU;
   const DU du;
   const hn::Repartition<std::int32_t, DU> d32;
   const hn::Repartition<float, DU> df;
   const typename R::tables t;
+  constexpr std::size_t M = kV8Group / 4;
   hn::Vec<decltype(d32)> acc[QT][NT][NC];
 #pragma GCC unroll 4
   for (std::size_t r = 0; r < QT; ++r)
@@ -82,25 +126,18 @@ HWY_INLINE void i8_axpy_pass(const char* const* rows, std::size_t nj, std::size_
     for (std::size_t q = 0; q < NT; ++q)
 #pragma GCC unroll 4
       for (std::size_t c = 0; c < NC; ++c) acc[r][q][c] = hn::Set(d32, corr[r]);
-  const std::size_t L = hn::MaxLanes(du);
+  constexpr std::size_t L = hn::MaxLanes(DU());
   for (std::size_t j = 0; j < nj; j += 4) {
-    // Rows further ahead, four per four keys (spread over a group's first pass: a burst of
-    // prefetches waits for the fill buffers).
-    if (pf)
-      for (std::size_t k = j; k < std::min(j + 4, pf_rows); ++k)
-        for (std::size_t o2 = 0; o2 < pf_bytes; o2 += 64) hwy::Prefetch(pf + k * pf_stride + o2);
     hn::Vec<DU> x[NT], a[NT];
-    transpose4_quarters<T0, NT>(du, hn::LoadU(du, R::bytes(rows[j]) + s * L),
-                                hn::LoadU(du, R::bytes(rows[j + 1]) + s * L),
-                                hn::LoadU(du, R::bytes(rows[j + 2]) + s * L),
-                                hn::LoadU(du, R::bytes(rows[j + 3]) + s * L), x);
-    // The reader's second byte vector per key (turbo3: the high bits), transposed alike.
-    if constexpr (R::kAux)
-      transpose4_quarters<T0, NT>(du, R::aux(rows[j], s), R::aux(rows[j + 1], s),
-                                  R::aux(rows[j + 2], s), R::aux(rows[j + 3], s), a);
-    else
 #pragma GCC unroll 2
-      for (std::size_t q = 0; q < NT; ++q) a[q] = x[q];
+    for (std::size_t q = 0; q < NT; ++q) {
+      x[q] = hn::Load(du, xt + ((T0 + q) * M + j / 4) * L);
+      // The reader's second byte vector per key (turbo3: the high bits).
+      if constexpr (R::kAux)
+        a[q] = hn::Load(du, at + ((T0 + q) * M + j / 4) * L);
+      else
+        a[q] = x[q];
+    }
     hn::Vec<DU> v[NT][NC];
 #pragma GCC unroll 2
     for (std::size_t q = 0; q < NT; ++q) [&]<std::size_t... C>(std::index_sequence<C...>) {
@@ -201,6 +238,10 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
     for (std::size_t o2 = 0; o2 < row_bytes; o2 += 64) hwy::Prefetch(base + j * value_stride + o2);
   // Passes of NC planes: QT x NC int32 accumulators (AVX3: 32 registers, AVX2: 16).
   constexpr std::size_t kAcc = HWY_TARGET <= HWY_AVX3 ? 16 : 8;
+  // The group's key bytes interleaved (i8_interleave), and the aux bytes where the reader has them.
+  const std::size_t seg_bytes = 4 * (G / 4) * L;
+  auto xt = hwy::AllocateAligned<std::uint8_t>(nb * R::kSegs * seg_bytes);
+  auto at = hwy::AllocateAligned<std::uint8_t>(R::kAux ? nb * R::kSegs * seg_bytes : 64);
   const char* rows[G];
   const char* pf = nullptr;
   std::size_t j0 = 0, nj = 0, pf_rows = 0;
@@ -213,8 +254,6 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
     static_assert(R::kPlanes % NC == 0);
     constexpr std::size_t kPP = R::kPlanes / NC;  // passes per quarter group
     for (std::size_t b = 0; b < nb; ++b) {
-      const char* brow[G];
-      for (std::size_t j = 0; j < G; ++j) brow[j] = rows[j] + b * sizeof(block);
       const std::int8_t* wr[QT];
       std::int32_t cr[QT];
       float dr[QT];
@@ -227,11 +266,12 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
         fr[r] = facc.get() + (i0 + r) * dim + b * V;
       }
       for (std::size_t s = 0; s < R::kSegs; ++s) {
-        const bool first = b == 0 && s == 0 && i0 == 0 && pf_rows > 0;
+        const std::size_t off = (b * R::kSegs + s) * seg_bytes;
+        const std::uint8_t* xs = xt.get() + off;
+        const std::uint8_t* as = R::kAux ? at.get() + off : nullptr;
         [&]<std::size_t... P>(std::index_sequence<P...>) {
-          (i8_axpy_pass<QT, (P / kPP) * NT, NT, (P % kPP) * NC, NC, Codec>(
-               brow, nj, s, wr, cr, dr, fr, first && P == 0 ? pf : nullptr, pf_rows, value_stride,
-               row_bytes),
+          (i8_axpy_pass<QT, (P / kPP) * NT, NT, (P % kPP) * NC, NC, Codec>(xs, as, nj, s, wr, cr,
+                                                                           dr, fr),
            ...);
         }
         (std::make_index_sequence<4 / NT * kPP>{});
@@ -298,6 +338,8 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
         corr[b * n_q + i] = -o * hn::GetLane(hn::SumOfLanes(di, sum));
       }
     }
+    for (std::size_t b = 0; b < nb; ++b)
+      i8_interleave<Codec>(rows, nj, b, xt.get(), at.get(), pf, pf_rows, value_stride, row_bytes);
     for_query_tiles(n_q, tile);
   }
   // facc (kernel order) -> out (element order).
