@@ -14,41 +14,19 @@ HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// Four keys' L bytes a, b, c, e -> the Tth quarter of their interleave: u32 lane l of the
-// vector holds byte 16 (l / 4) + 4 T + l % 4 of each key, key k in byte k.
-template <std::size_t T, class DU>
-HWY_INLINE hn::Vec<DU> transpose4(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<DU> c,
-                                  hn::Vec<DU> e) {
+// Four keys' L bytes a, b, c, e -> the four quarters of their interleave: u32 lane l of
+// quarter T holds byte 16 (l / 4) + 4 T + l % 4 of each key, key k in byte k (quarters 0, 1
+// from the lower halves' 8-bit unpacks, 2, 3 from the upper ones').
+template <class DU>
+HWY_INLINE void transpose4(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<DU> c, hn::Vec<DU> e,
+                           hn::Vec<DU>* x) {
   const hn::Repartition<std::uint16_t, DU> d16;
-  hn::Vec<DU> ab, ce;
-  if constexpr (T < 2) {
-    ab = hn::InterleaveLower(du, a, b);
-    ce = hn::InterleaveLower(du, c, e);
-  } else {
-    ab = hn::InterleaveUpper(du, a, b);
-    ce = hn::InterleaveUpper(du, c, e);
-  }
-  if constexpr (T % 2 == 0)
-    return hn::BitCast(du, hn::InterleaveLower(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
-  else
-    return hn::BitCast(du, hn::InterleaveUpper(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
-}
-
-// Quarters T0 .. T0 + NT - 1 (NT = 1 or 2) of four keys' interleave: the 8-bit unpacks are
-// shared by a pair (quarters 0, 1 from the lower halves, 2, 3 from the upper ones).
-template <std::size_t T0, std::size_t NT, class DU>
-HWY_INLINE void transpose4_quarters(DU du, hn::Vec<DU> a, hn::Vec<DU> b, hn::Vec<DU> c,
-                                    hn::Vec<DU> e, hn::Vec<DU>* x) {
-  if constexpr (NT == 1) {
-    x[0] = transpose4<T0>(du, a, b, c, e);
-  } else {
-    static_assert(NT == 2 && T0 % 2 == 0);
-    const hn::Repartition<std::uint16_t, DU> d16;
-    const auto ab = T0 == 0 ? hn::InterleaveLower(du, a, b) : hn::InterleaveUpper(du, a, b);
-    const auto ce = T0 == 0 ? hn::InterleaveLower(du, c, e) : hn::InterleaveUpper(du, c, e);
-    x[0] = hn::BitCast(du, hn::InterleaveLower(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
-    x[1] = hn::BitCast(du, hn::InterleaveUpper(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
-  }
+  const auto words = [&](hn::Vec<DU> ab, hn::Vec<DU> ce, hn::Vec<DU>* out) {
+    out[0] = hn::BitCast(du, hn::InterleaveLower(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
+    out[1] = hn::BitCast(du, hn::InterleaveUpper(d16, hn::BitCast(d16, ab), hn::BitCast(d16, ce)));
+  };
+  words(hn::InterleaveLower(du, a, b), hn::InterleaveLower(du, c, e), x);
+  words(hn::InterleaveUpper(du, a, b), hn::InterleaveUpper(du, c, e), x + 2);
 }
 
 // acc + the four-byte sums of u (unsigned) times the broadcast weights wb: one vpdpbusd on
@@ -82,24 +60,19 @@ HWY_INLINE void i8_interleave(const char* const* rows, std::size_t nj, std::size
     if (pf && b == 0)
       for (std::size_t k = 4 * m; k < std::min(4 * m + 4, pf_rows); ++k)
         for (std::size_t o2 = 0; o2 < pf_bytes; o2 += 64) hwy::Prefetch(pf + k * pf_stride + o2);
-    for (std::size_t s = 0; s < R::kSegs; ++s) {
-      std::uint8_t* o = xt + ((b * R::kSegs + s) * 4 * M + m) * L;
+    // quarter T of segment s to out + ((b * kSegs + s) * 4 + T) * M * L + m * L
+    const auto put = [&](std::uint8_t* out, std::size_t s, hn::Vec<DU> k0, hn::Vec<DU> k1,
+                         hn::Vec<DU> k2, hn::Vec<DU> k3) {
       hn::Vec<DU> x[4];
-      const auto a = hn::LoadU(du, R::bytes(r[0]) + s * L),
-                 e = hn::LoadU(du, R::bytes(r[1]) + s * L);
-      const auto c = hn::LoadU(du, R::bytes(r[2]) + s * L),
-                 g = hn::LoadU(du, R::bytes(r[3]) + s * L);
-      transpose4_quarters<0, 2>(du, a, e, c, g, x);
-      transpose4_quarters<2, 2>(du, a, e, c, g, x + 2);
-      for (std::size_t t = 0; t < 4; ++t) hn::Store(x[t], du, o + t * M * L);
-      if constexpr (R::kAux) {
-        std::uint8_t* oa = at + ((b * R::kSegs + s) * 4 * M + m) * L;
-        const auto a2 = R::aux(r[0], s), e2 = R::aux(r[1], s), c2 = R::aux(r[2], s),
-                   g2 = R::aux(r[3], s);
-        transpose4_quarters<0, 2>(du, a2, e2, c2, g2, x);
-        transpose4_quarters<2, 2>(du, a2, e2, c2, g2, x + 2);
-        for (std::size_t t = 0; t < 4; ++t) hn::Store(x[t], du, oa + t * M * L);
-      }
+      transpose4(du, k0, k1, k2, k3, x);
+      for (std::size_t t = 0; t < 4; ++t)
+        hn::Store(x[t], du, out + (((b * R::kSegs + s) * 4 + t) * M + m) * L);
+    };
+    for (std::size_t s = 0; s < R::kSegs; ++s) {
+      const auto load = [&](std::size_t k) { return hn::LoadU(du, R::bytes(r[k]) + s * L); };
+      put(xt, s, load(0), load(1), load(2), load(3));
+      if constexpr (R::kAux)
+        put(at, s, R::aux(r[0], s), R::aux(r[1], s), R::aux(r[2], s), R::aux(r[3], s));
     }
   }
 }
