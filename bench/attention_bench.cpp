@@ -170,6 +170,7 @@ int register_stream_rows() {
       {"f16", "f16", true},
       {"q8_0", "q8_0", true},
       {"q4_0", "q4_0", false},
+      {"turbo6", "turbo6", true},
       {"turbo5", "turbo5", true},
       {"turbo4", "turbo4", true},
       {"turbo3", "turbo3", true},

@@ -125,16 +125,29 @@ HWY_INLINE void i8_dot_tile4(const quantized_queries& qq, const std::int32_t* co
         return reinterpret_cast<const block*>(r + std::min(k, last) * key_stride)[b];
       };
       auto a0 = hn::Zero(d32), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
-      const float dk0 = i8_block_sums<QT, Codec>(st, row(0), qb, dim, a0, a1, a2, a3);
-      const float dk1 = i8_block_sums<QT, Codec>(st, row(1), qb, dim, e0, e1, e2, e3);
+      [[maybe_unused]] const float dk0 =
+          i8_block_sums<QT, Codec>(st, row(0), qb, dim, a0, a1, a2, a3);
+      [[maybe_unused]] const float dk1 =
+          i8_block_sums<QT, Codec>(st, row(1), qb, dim, e0, e1, e2, e3);
       const auto z0 = zip_add(a0.raw, e0.raw);
       [[maybe_unused]] const auto z1 = QT > 1 ? zip_add(a1.raw, e1.raw) : z0;
       [[maybe_unused]] const auto z2 = QT > 2 ? zip_add(a2.raw, e2.raw) : z0;
       [[maybe_unused]] const auto z3 = QT > 3 ? zip_add(a3.raw, e3.raw) : z0;
       a0 = a1 = a2 = a3 = e0 = e1 = e2 = e3 = hn::Zero(d32);
-      const float dk2 = i8_block_sums<QT, Codec>(st, row(2), qb, dim, a0, a1, a2, a3);
-      const float dk3 = i8_block_sums<QT, Codec>(st, row(3), qb, dim, e0, e1, e2, e3);
-      const __m128 dkv = _mm_setr_ps(dk0, dk1, dk2, dk3);
+      [[maybe_unused]] const float dk2 =
+          i8_block_sums<QT, Codec>(st, row(2), qb, dim, a0, a1, a2, a3);
+      [[maybe_unused]] const float dk3 =
+          i8_block_sums<QT, Codec>(st, row(3), qb, dim, e0, e1, e2, e3);
+      __m128 dkv;
+      if constexpr (half_scaled_keys<Codec>) {
+        // the four keys' fp16 scales in one conversion (the factors' bits, roles-inl.hpp)
+        dkv = _mm_cvtph_ps(_mm_setr_epi16(
+            short(reader::half_scale(row(0))), short(reader::half_scale(row(1))),
+            short(reader::half_scale(row(2))), short(reader::half_scale(row(3))), 0, 0, 0, 0));
+        if constexpr (reader::kUnit != 1.0f) dkv = _mm_mul_ps(dkv, _mm_set1_ps(reader::kUnit));
+      } else {
+        dkv = _mm_setr_ps(dk0, dk1, dk2, dk3);
+      }
       f0 = fold(f0, sum_zipped(z0, zip_add(a0.raw, e0.raw)), dkv, 0, b);
       if constexpr (QT > 1) f1 = fold(f1, sum_zipped(z1, zip_add(a1.raw, e1.raw)), dkv, 1, b);
       if constexpr (QT > 2) f2 = fold(f2, sum_zipped(z2, zip_add(a2.raw, e2.raw)), dkv, 2, b);

@@ -7,7 +7,7 @@
 //   simd-inl.hpp      shared SIMD helpers: lane sums, query-row tiles, prefetch, int8 products
 //   roles-inl.hpp     the reader roles a codec family provides, each with its concept
 //   float-inl.hpp     f32 / f16 / bf16: their io and the float encode, decode, dot, axpy
-//   q8_0-inl.hpp, q4_0-inl.hpp, turbo-inl.hpp, turbo5-inl.hpp, turbo6-inl.hpp, vq2-inl.hpp:
+//   q8_0-inl.hpp, q4_0-inl.hpp, turbo-inl.hpp, turbo56-inl.hpp, vq2-inl.hpp:
 //                     each family's readers and encoder
 //   dot_i8-inl.hpp    the integer dot driver (int8_expander)
 //   axpy-inl.hpp      the portable fused axpy and block decode drivers (f32_expander)
@@ -63,8 +63,7 @@
 #include <strata/kernels/q8_0-inl.hpp>
 #include <strata/kernels/q4_0-inl.hpp>
 #include <strata/kernels/turbo-inl.hpp>
-#include <strata/kernels/turbo5-inl.hpp>
-#include <strata/kernels/turbo6-inl.hpp>
+#include <strata/kernels/turbo56-inl.hpp>
 #include <strata/kernels/vq2-inl.hpp>
 #include <strata/kernels/dot_i8-inl.hpp>
 #include <strata/kernels/axpy-inl.hpp>

@@ -25,6 +25,8 @@ template <> struct i8_reader<q4_0> {
 #endif
     return scale_f32(b.d);
   }
+  static constexpr float kUnit = 1.0f;  // half_scaled_keys
+  static HWY_INLINE std::uint16_t half_scale(const q4_0::block& b) { return b.d; }
   using query_t = std::int8_t;
   static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
     return dot_u8i8(D(), u, hn::LoadU(D(), q));

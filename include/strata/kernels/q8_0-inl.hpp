@@ -21,6 +21,8 @@ template <> struct i8_reader<q8_0> {
     f(hn::Xor(hn::LoadU(du, reinterpret_cast<const std::uint8_t*>(b.qs)), hn::Set(du, 0x80)), 0);
     return scale_f32(b.d);
   }
+  static constexpr float kUnit = 1.0f;  // half_scaled_keys
+  static HWY_INLINE std::uint16_t half_scale(const q8_0::block& b) { return b.d; }
   static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
     return dot_acc_u8i8(D(), hn::Zero(hn::Repartition<std::int32_t, D>()), u, hn::LoadU(D(), q));
   }
@@ -41,6 +43,8 @@ template <> struct i8_reader<q8_0> {
       f(hn::PromoteTo(d16, hn::LoadU(d8, b.qs + o)), o);
     return scale_f32(b.d);
   }
+  static constexpr float kUnit = 1.0f;  // half_scaled_keys
+  static HWY_INLINE std::uint16_t half_scale(const q8_0::block& b) { return b.d; }
   static HWY_INLINE auto product(hn::Vec<D16> k, const query_t* q) {
     const hn::Repartition<std::int32_t, D16> d32;
     auto s1 = hn::Zero(d32);

@@ -60,6 +60,13 @@ concept int8_expander = requires(const typename i8_reader<Codec>::state& st,
   { i8_reader<Codec>::kOffset } -> std::convertible_to<int>;
   { i8_reader<Codec>::block(st, b, any_visitor{}) } -> std::same_as<float>;
 };
+// An i8_reader whose factor is an fp16 scale times a constant: factor = f32(half_scale(b)) *
+// kUnit (the same bits), for drivers that convert several keys' scales at once.
+template <class Codec>
+concept half_scaled_keys = requires(const typename Codec::block& b) {
+  { i8_reader<Codec>::half_scale(b) } -> std::same_as<std::uint16_t>;
+  { i8_reader<Codec>::kUnit } -> std::convertible_to<float>;
+};
 
 // f32_reader<C>: visit(state, block, f) calls f(v, pos) with unscaled f32 vectors (DF) of the
 // block's values at position pos of the block's accumulator layout; position(p) is the element

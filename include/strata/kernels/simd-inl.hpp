@@ -44,6 +44,33 @@ template <class D, class V> HWY_INLINE void reduce_sum4(D d, V a, V b, V c, V e,
   out[3] = reduce_sum(d, e);
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// The N bytes at p repeated over the lanes of du (N < Lanes, a power of two: one broadcast
+// load; the packed high bits of turbo5 and turbo6 blocks).
+template <std::size_t N, class DU>
+HWY_INLINE hn::Vec<DU> repeat_bytes(DU du, const std::uint8_t* p) {
+  constexpr std::size_t kL = hn::MaxLanes(DU());
+  static_assert(N < kL && kL % N == 0);
+  if constexpr (N == 16) {
+    return hn::LoadDup128(du, p);
+  } else if constexpr (N == 32) {  // L = 64 (AVX3): the 32 bytes twice
+    static_assert(kL == 64);
+    const hn::Half<DU> dh;
+    const auto x = hn::LoadU(dh, p);
+    return hn::Combine(du, x, x);
+  } else {
+    using W = std::conditional_t<
+        N == 8, std::uint64_t,
+        std::conditional_t<N == 4, std::uint32_t,
+                           std::conditional_t<N == 2, std::uint16_t, std::uint8_t>>>;
+    static_assert(sizeof(W) == N);
+    W w;
+    std::memcpy(&w, p, sizeof w);
+    return hn::BitCast(du, hn::Set(hn::Repartition<W, DU>(), w));
+  }
+}
+#endif
+
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // The transpose-add tree of four keys' int32 lane sums (the 4-key integer dot): zip_add(a, b)
 // adds the interleaved lanes of two vectors (per 128-bit block: a0 + a2, b0 + b2, a1 + a3,

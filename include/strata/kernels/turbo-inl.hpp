@@ -1,7 +1,7 @@
 // turbo<B, G> (packed Lloyd-Max codebook indices, one fp16 scale per group; docs/formats.md):
 // its readers and encoder, per Highway target. A fragment of kernels-inl.hpp. The readers serve
-// B = 2, 3, 4 (16-entry byte tables); turbo5's 32 entries are read by turbo5-inl.hpp, and the
-// encoder serves every B.
+// B = 2, 3, 4 (16-entry byte tables); turbo5/6's 32 and 64 entries are read by
+// turbo56-inl.hpp, and the encoder serves every B.
 
 HWY_BEFORE_NAMESPACE();
 namespace strata::kernels::HWY_NAMESPACE {
@@ -95,8 +95,8 @@ template <class Codec, class DU> struct turbo_planes {
 };
 
 // The f32 codebook split into four byte tables: TableLookupBytes (pshufb/tbl) on packed
-// indices gives byte k of each value from t[k]. Entries first .. first + 15 (turbo5 has two
-// such sets: 0 and 16); zero past the codebook.
+// indices gives byte k of each value from t[k]. Entries first .. first + 15 (turbo5 and turbo6
+// have two and four such sets: 0, 16, ...); zero past the codebook.
 struct byte_tables {
   std::uint8_t t[4][16];
 };
@@ -111,7 +111,7 @@ template <class Codec> constexpr byte_tables turbo_byte_tables(int first = 0) {
   return bt;
 }
 
-// Four byte planes to f32 (turbo and turbo5's readers): p_k holds byte k of the bits of L
+// Four byte planes to f32 (the turbo readers, turbo5/6 too): p_k holds byte k of the bits of L
 // values (L = Lanes(DU), elements o .. o + L - 1); two zips rebuild them, f(v, pos) gets each
 // f32 vector at its position in the byte-plane layout: within a segment of L values (L/16
 // 128-bit blocks), f32 vector k holds, for block j, elements 16j + 4k .. + 3 (natural order
@@ -215,6 +215,8 @@ requires(B <= 4) struct i8_reader<turbo<B, G, CB>> {
                      [&](hn::Vec<DU> ix, std::size_t o) { f(hn::TableLookupBytes(table, ix), o); });
     return f32_reader<codec>::scale(b) * traits::unit;
   }
+  static constexpr float kUnit = traits::unit;  // half_scaled_keys
+  static HWY_INLINE std::uint16_t half_scale(const typename codec::block& b) { return b.scale; }
   using query_t = std::int8_t;
   static HWY_INLINE auto product(hn::Vec<DU> u, const query_t* q) {
     return dot_u8i8(D(), u, hn::LoadU(D(), q));
