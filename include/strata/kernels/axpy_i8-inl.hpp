@@ -57,9 +57,7 @@ HWY_INLINE void i8_interleave(const char* const* rows, std::size_t nj, std::size
     for (std::size_t k = 0; k < 4; ++k) r[k] = rows[4 * m + k] + b * sizeof(block);
     // Rows further ahead, four per four keys (spread over the group: a burst of prefetches
     // waits for the fill buffers).
-    if (pf && b == 0)
-      for (std::size_t k = 4 * m; k < std::min(4 * m + 4, pf_rows); ++k)
-        for (std::size_t o2 = 0; o2 < pf_bytes; o2 += 64) hwy::Prefetch(pf + k * pf_stride + o2);
+    if (pf && b == 0) prefetch_rows(pf, 4 * m, 4, pf_rows, pf_stride, pf_bytes);
     // quarter T of segment s to out + ((b * kSegs + s) * 4 + T) * M * L + m * L
     const auto put = [&](std::uint8_t* out, std::size_t s, hn::Vec<DU> k0, hn::Vec<DU> k1,
                          hn::Vec<DU> k2, hn::Vec<DU> k3) {
@@ -251,6 +249,9 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
       }
     }
   };
+  // a group's rows (value_stride apart) as 32-bit byte offsets, for the scale gather
+  [[maybe_unused]] const bool gather_scales =
+      value_stride <= std::size_t(std::numeric_limits<std::int32_t>::max()) / G;
   for (std::size_t g = 0; g < ng; ++g) {
     j0 = g * G;
     nj = std::min(G, n_values - j0);
@@ -261,7 +262,30 @@ HWY_INLINE void i8_axpy(const float* w, std::size_t n_q, std::size_t w_stride, c
     pf_rows = j0 + kAhead < n_values ? std::min(G, n_values - j0 - kAhead) : 0;
     pf = pf_rows ? base + (j0 + kAhead) * value_stride : nullptr;
     for (std::size_t b = 0; b < nb; ++b) {
-      if constexpr (requires(const block& x) { R::half_scale(x); }) {
+      bool scaled = false;
+      if constexpr (requires { R::kScaleOffset; }) {
+        static_assert(R::kScaleOffset + 4 <= sizeof(block), "the gather reads 4 bytes");
+        if (nj == G && gather_scales) {
+          // a whole group: the rows are value_stride apart, so Lf scales per 32-bit gather (the
+          // fp16 in the low half of each lane), converted Lf at a time (R::factor's bits)
+          const hn::RebindToSigned<decltype(df)> di32;
+          const hn::Rebind<std::uint16_t, decltype(df)> du16;
+          const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+          const auto offs = hn::Mul(hn::Iota(di32, 0), hn::Set(di32, std::int32_t(value_stride)));
+          const auto low = hn::Set(di32, 0xFFFF);
+          const auto unit = hn::Set(df, R::kUnit);
+          for (std::size_t k = 0; k < G; k += Lf) {
+            const auto* p = reinterpret_cast<const std::int32_t*>(rows[k] + b * sizeof(block) +
+                                                                  R::kScaleOffset);
+            const auto h = hn::DemoteTo(du16, hn::And(hn::GatherOffset(di32, p, offs), low));
+            hn::Store(hn::Mul(hn::PromoteTo(df, hn::BitCast(dh, h)), unit), df, f + k);
+          }
+          scaled = true;
+        }
+      }
+      if (scaled) {
+        // gathered above
+      } else if constexpr (requires(const block& x) { R::half_scale(x); }) {
         // the rows' fp16 scales gathered, then converted 8 or 16 at a time (R::factor's bits)
         HWY_ALIGN std::uint16_t h[G];
         for (std::size_t j = 0; j < nj; ++j)

@@ -116,8 +116,7 @@ HWY_INLINE void i8_dot_tile4(const quantized_queries& qq, const std::int32_t* co
     // The last group repeats its last key where fewer than four are left (stored only once).
     const std::size_t last = std::min<std::size_t>(3, n_keys - j - 1);
     const char* r = keys + j * key_stride;
-    for (std::size_t k = 0; k < 4; ++k)
-      prefetch_ahead(keys, j + k, n_keys, key_stride, nb * sizeof(block));
+    prefetch_rows(keys, j + kPrefetchRows, 4, n_keys, key_stride, nb * sizeof(block));
     __m128 f0 = _mm_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
     for (std::size_t b = 0; b < nb; ++b) {
       const auto* qb = q0 + b * V;

@@ -144,6 +144,28 @@ HWY_INLINE void prefetch_ahead(const char* base, std::size_t j, std::size_t n, s
   for (std::size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
 }
 
+// Software prefetch of the rows j .. j + count - 1 below n (`bytes` each, stride apart): every
+// cache line they touch. For drivers that take several rows per step: where the rows are
+// contiguous (stride == bytes, as a cache's rows of one head are) one walk over their span,
+// a few prefetches per step where one loop per row cost 10-14 instructions per row
+// (docs/kernels.md, "Prefetch per row").
+HWY_INLINE void prefetch_rows(const char* base, std::size_t j, std::size_t count, std::size_t n,
+                              std::size_t stride, std::size_t bytes) {
+  if (j >= n || bytes == 0) return;
+  count = std::min(count, n - j);
+  const char* p = base + j * stride;
+  if (stride == bytes) {
+    const std::size_t span = count * bytes;
+    for (std::size_t o = 0; o < span; o += 64) hwy::Prefetch(p + o);
+    hwy::Prefetch(p + span - 1);
+    return;
+  }
+  for (std::size_t k = 0; k < count; ++k, p += stride) {
+    for (std::size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
+    hwy::Prefetch(p + bytes - 1);
+  }
+}
+
 #if HWY_TARGET != HWY_SCALAR
 // The widest int8 vector the dot kernels use: 64 bytes on AVX3, else up to 32 (CappedTag
 // gives 16 on SSE4/SSSE3/NEON).

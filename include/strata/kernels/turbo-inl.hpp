@@ -544,9 +544,11 @@ requires(int8_v<turbo<B, G, CB>>) struct v8_reader<turbo<B, G, CB>> {
   static HWY_INLINE float factor(const typename codec::block& b) {
     return scale_f32(b.scale) * traits::unit;
   }
-  // factor(b) = f32(half_scale(b)) * kUnit, for drivers that convert many scales at once
+  // factor(b) = f32(half_scale(b)) * kUnit, for drivers that convert many scales at once; the
+  // scale's byte offset in the block, for drivers that gather it
   static constexpr float kUnit = traits::unit;
   static HWY_INLINE std::uint16_t half_scale(const typename codec::block& b) { return b.scale; }
+  static constexpr std::size_t kScaleOffset = offsetof(typename codec::block, scale);
   template <std::size_t C>
   static HWY_INLINE hn::Vec<DU> value(const tables& t, hn::Vec<DU> x,
                                       [[maybe_unused]] hn::Vec<DU> a) {
