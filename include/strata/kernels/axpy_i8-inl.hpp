@@ -53,8 +53,11 @@ HWY_INLINE void i8_interleave(const char* const* rows, std::size_t nj, std::size
   constexpr std::size_t L = hn::MaxLanes(DU()), M = kV8Group / 4;
   const DU du;
   for (std::size_t m = 0; 4 * m < nj; ++m) {
-    const char* r[4];
-    for (std::size_t k = 0; k < 4; ++k) r[k] = rows[4 * m + k] + b * sizeof(block);
+    // (four named pointers: an array of them, read through a lambda, went to the stack)
+    const char* r0 = rows[4 * m] + b * sizeof(block);
+    const char* r1 = rows[4 * m + 1] + b * sizeof(block);
+    const char* r2 = rows[4 * m + 2] + b * sizeof(block);
+    const char* r3 = rows[4 * m + 3] + b * sizeof(block);
     // Rows further ahead, four per four keys (spread over the group: a burst of prefetches
     // waits for the fill buffers).
     if (pf && b == 0) prefetch_rows(pf, 4 * m, 4, pf_rows, pf_stride, pf_bytes);
@@ -67,10 +70,9 @@ HWY_INLINE void i8_interleave(const char* const* rows, std::size_t nj, std::size
         hn::Store(x[t], du, out + (((b * R::kSegs + s) * 4 + t) * M + m) * L);
     };
     for (std::size_t s = 0; s < R::kSegs; ++s) {
-      const auto load = [&](std::size_t k) { return hn::LoadU(du, R::bytes(r[k]) + s * L); };
-      put(xt, s, load(0), load(1), load(2), load(3));
-      if constexpr (R::kAux)
-        put(at, s, R::aux(r[0], s), R::aux(r[1], s), R::aux(r[2], s), R::aux(r[3], s));
+      put(xt, s, hn::LoadU(du, R::bytes(r0) + s * L), hn::LoadU(du, R::bytes(r1) + s * L),
+          hn::LoadU(du, R::bytes(r2) + s * L), hn::LoadU(du, R::bytes(r3) + s * L));
+      if constexpr (R::kAux) put(at, s, R::aux(r0, s), R::aux(r1, s), R::aux(r2, s), R::aux(r3, s));
     }
   }
 }
