@@ -26,9 +26,11 @@
 #include <utility>
 #include <vector>
 
+#include <strata/codec/key_tile.hpp>
 #include <strata/kernels/int8_axpy.hpp>
 #include <strata/kernels/int8_dot.hpp>
 #include <strata/kernels/kernel_table.hpp>
+#include <strata/kernels/tile_scan.hpp>
 
 #include <strata/reference/gemm.hpp>
 #include <strata/reference/reference.hpp>
@@ -479,6 +481,88 @@ TEST_CASE("kernels: the f32 matrix product matches the reference on every target
       CHECK(bad == 0);
     });
   }
+}
+
+// Key tiles (strata/codec/key_tile.hpp): rows survive the tile layout byte for byte, and the
+// scan kernels give strata/kernels/tile_scan.hpp's bits on every target (partial first and last
+// tiles, 1-5 query rows, signed and softmax-like weights), within the tables' stated bound of
+// the exact product (dot) and near the exact weighted sum (V).
+template <class Codec> void check_tiles(std::size_t dim) {
+  constexpr std::size_t G = Codec::block_values;
+  const std::size_t nb = dim / G, row = nb * Codec::block_bytes, n_rows = 100;
+  INFO("codec ", Codec::name, ", groups of ", G, ", dim ", dim);
+  const auto x = make_rows(n_rows, dim, std::uint32_t(dim + 3));
+  const auto rows = encode_rows<Codec>(x, dim, row);
+  // 4 tiles (128 rows); the 28 beyond the last row hold junk the kernels must not use
+  std::vector<unsigned char> tiles(4 * tile_rows * row, 0xFF);
+  rows_to_tiles<Codec>(rows.data(), n_rows, nb, tiles.data());
+  std::vector<unsigned char> back(n_rows * row + 1, 0xAB);
+  tiles_to_rows<Codec>(tiles.data(), 0, n_rows, nb, back.data());
+  CHECK(std::memcmp(back.data(), rows.data(), n_rows * row) == 0);
+
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
+  for (const std::size_t n_q : {1, 3, 4, 5}) {
+    const auto q = make_rows(n_q, dim, std::uint32_t(n_q * 13 + dim));
+    for (const auto& [first, n] : {std::pair<std::size_t, std::size_t>{0, 100}, {5, 60}, {31, 2},
+                                  {32, 32}, {7, 1}, {64, 36}}) {
+      INFO("n_q ", n_q, " keys ", first, "..", first + n);
+      const std::size_t ss = n + 2;
+      std::vector<float> ref(n_q * ss, -1.0f);
+      kernels::tile_dot_reference<Codec>(q.data(), n_q, dim, tiles.data(), first, n, ref.data(), ss);
+      // against the exact product with the decoded keys: per dimension at most s * delta / 2
+      std::vector<float> exact(n_q * ss);
+      reference::dot<Codec>(q.data(), n_q, dim, rows.data() + first * row, row, n, exact.data(), ss);
+      kernels::tile_query tq;
+      for (std::size_t i = 0; i < n_q; ++i) {
+        kernels::make_tile_query<Codec>(q.data() + i * dim, dim, tq);
+        for (std::size_t k = 0; k < n; ++k) {
+          const auto* blk = reinterpret_cast<const typename Codec::block*>(&rows[(first + k) * row]);
+          double bound = 0, mag = 0;
+          for (std::size_t b = 0; b < nb; ++b) {
+            const double s = std::fabs(f16_to_f32(blk[b].scale));
+            bound += s * double(G) * tq.delta * 0.5;
+            for (std::size_t c = 0; c < G; ++c) mag += s * std::fabs(q[i * dim + b * G + c]) * 3.0;
+          }
+          CHECK(std::fabs(double(ref[i * ss + k]) - exact[i * ss + k]) <= bound * 1.001 + 1e-5 * mag);
+        }
+      }
+      std::vector<float> w(n_q * n);
+      for (auto& v : w) v = ud(rng) * ud(rng);
+      std::vector<float> wn = w;  // signed weights too
+      for (std::size_t k = 0; k < wn.size(); k += 3) wn[k] = -wn[k];
+      std::vector<float> vref(n_q * dim, 0.25f), vref_n(n_q * dim, 0.25f);
+      kernels::tile_axpy_reference<Codec>(w.data(), n_q, n, tiles.data(), first, n, dim, vref.data());
+      kernels::tile_axpy_reference<Codec>(wn.data(), n_q, n, tiles.data(), first, n, dim, vref_n.data());
+      std::vector<float> vexact(n_q * dim, 0.25f);
+      reference::axpy<Codec>(w.data(), n_q, n, rows.data() + first * row, row, n, dim, vexact.data());
+      double e2 = 0, n2 = 0;
+      for (std::size_t c = 0; c < vexact.size(); ++c) {
+        e2 += (double(vref[c]) - vexact[c]) * (double(vref[c]) - vexact[c]);
+        n2 += (double(vexact[c]) - 0.25) * (double(vexact[c]) - 0.25);
+      }
+      CHECK(std::sqrt(e2 / n2) < 0.02);  // 8-bit weights, 7-bit codebook image
+      strata_test::for_each_target([&] {
+        std::vector<float> got(n_q * ss, -1.0f);
+        tile_dot<Codec>(q.data(), n_q, dim, tiles.data(), first, n, got.data(), ss);
+        CHECK(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);
+        std::vector<float> v(n_q * dim, 0.25f), v_n(n_q * dim, 0.25f);
+        tile_axpy<Codec>(w.data(), n_q, n, tiles.data(), first, n, dim, v.data());
+        tile_axpy<Codec>(wn.data(), n_q, n, tiles.data(), first, n, dim, v_n.data());
+        CHECK(std::memcmp(v.data(), vref.data(), v.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(v_n.data(), vref_n.data(), v_n.size() * sizeof(float)) == 0);
+      });
+    }
+  }
+}
+
+TEST_CASE("kernels: key tiles (turbo4) keep rows and match the scan reference on every target") {
+  check_tiles<turbo<4, 64>>(64);
+  check_tiles<turbo<4, 64>>(128);
+  check_tiles<turbo<4, 128>>(128);
+  check_tiles<turbo<4, 128>>(256);
+  check_tiles<turbo<4, 32>>(64);
+  check_tiles<turbo<4, 256>>(256);
 }
 
 TEST_CASE("kernels: every target was exercised") { strata_test::check_targets_exercised(); }

@@ -63,6 +63,33 @@ const std::array<dispatch_set, part_count> STRATA_KERNELS_ARRAY = [] {
   return a;
 }();
 #undef STRATA_KERNELS_ARRAY
+
+// The key-tile kernels of the part's tiled codecs (strata/codec/key_tile.hpp).
+struct tile_dispatch_set {
+  dot_fn (*tile_dot)();
+  axpy_fn (*tile_axpy)();
+};
+namespace {
+constexpr std::size_t tiled_count = [] {
+  std::size_t n = 0;
+  for_each_precompiled_part<part, parts>([&](auto t) {
+    if constexpr (tiled_codec<typename decltype(t)::type>) ++n;
+  });
+  return n;
+}();
+}  // namespace
+#define STRATA_KERNELS_TILES STRATA_KERNELS_JOIN(precompiled_tiles_, STRATA_KERNELS_PART)
+extern const std::array<tile_dispatch_set, tiled_count> STRATA_KERNELS_TILES;
+const std::array<tile_dispatch_set, tiled_count> STRATA_KERNELS_TILES = [] {
+  std::array<tile_dispatch_set, tiled_count> a{};
+  std::size_t i = 0;
+  for_each_precompiled_part<part, parts>([&](auto t) {
+    using C = typename decltype(t)::type;
+    if constexpr (tiled_codec<C>) a[i++] = {&dispatch<C>::tile_dot, &dispatch<C>::tile_axpy};
+  });
+  return a;
+}();
+#undef STRATA_KERNELS_TILES
 #undef STRATA_KERNELS_JOIN
 #undef STRATA_KERNELS_JOIN2
 

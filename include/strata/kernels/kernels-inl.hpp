@@ -14,6 +14,7 @@
 //   axpy_x86-inl.hpp  the register-blocked axpy drivers, AVX2 / AVX3 (lane / plane readers)
 //   axpy_zmm-inl.hpp  the register-blocked axpy driver at 512 bits, AVX3 (zmm readers)
 //   axpy_i8-inl.hpp   the integer axpy driver, AVX2 / AVX3 / AVX3_DL (v8 readers: turbo2/3/4)
+//   tiled-inl.hpp     the key-tile scan kernels (turbo4 in 32-row tiles: tile_dot, tile_axpy)
 //   softmax-inl.hpp   the softmax's maximum and exp-and-sum over a row of scores (no codec)
 //   gemm-inl.hpp      the f32 matrix product of the attention loop's prefill path (no codec)
 //
@@ -51,6 +52,7 @@
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/int8_axpy.hpp>
 #include <strata/kernels/int8_dot.hpp>
+#include <strata/kernels/tile_scan.hpp>
 #include <strata/kernels/scalar.hpp>
 #include <strata/reference/block.hpp>
 #include <strata/reference/gemm.hpp>
@@ -70,6 +72,7 @@
 #include <strata/kernels/axpy_x86-inl.hpp>
 #include <strata/kernels/axpy_zmm-inl.hpp>
 #include <strata/kernels/axpy_i8-inl.hpp>
+#include <strata/kernels/tiled-inl.hpp>
 #include <strata/kernels/softmax-inl.hpp>
 #include <strata/kernels/gemm-inl.hpp>
 // clang-format on
@@ -143,6 +146,19 @@ template <class Codec> struct codec_kernels {
       i8_dot<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
     else
       int8_dot_reference<Codec>(q, n_q, dim, keys, key_stride, n_keys, scores, score_stride);
+  }
+
+  // Key tiles (strata/codec/key_tile.hpp), for the codecs that have them.
+  static void tile_dot(const float* q, std::size_t n_q, std::size_t dim, const void* tiles,
+                       std::size_t first, std::size_t n_keys, float* scores,
+                       std::size_t score_stride) {
+    if constexpr (tiled_codec<Codec>)
+      scan_dot<Codec>(q, n_q, dim, tiles, first, n_keys, scores, score_stride);
+  }
+  static void tile_axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* tiles,
+                        std::size_t first, std::size_t n_values, std::size_t dim, float* out) {
+    if constexpr (tiled_codec<Codec>)
+      scan_axpy<Codec>(w, n_q, w_stride, tiles, first, n_values, dim, out);
   }
 
   static void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,

@@ -22,6 +22,7 @@
 #include <string>
 #include <type_traits>
 
+#include <strata/codec/key_tile.hpp>
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/precompiled.hpp>
 
@@ -85,6 +86,10 @@ template <class Codec> struct dispatch {
   static decode_fn decode();
   static dot_fn dot();
   static axpy_fn axpy();
+  // key tiles (tiled codecs only): key_stride / value_stride is the first row's index in the
+  // tiled store
+  static dot_fn tile_dot();
+  static axpy_fn tile_axpy();
 };
 
 // The same for a codec type strata::kernels does not hold, compiled in a unit with
@@ -95,6 +100,8 @@ template <class Codec> struct own_dispatch {
   static decode_fn decode();
   static dot_fn dot();
   static axpy_fn axpy();
+  static dot_fn tile_dot();
+  static axpy_fn tile_axpy();
 };
 
 // Where a call for Codec goes in this unit.
@@ -122,6 +129,12 @@ template <class Codec> dot_fn STRATA_KERNELS_DISPATCH<Codec>::dot() {
 template <class Codec> axpy_fn STRATA_KERNELS_DISPATCH<Codec>::axpy() {
   return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::axpy;
 }
+template <class Codec> dot_fn STRATA_KERNELS_DISPATCH<Codec>::tile_dot() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::tile_dot;
+}
+template <class Codec> axpy_fn STRATA_KERNELS_DISPATCH<Codec>::tile_axpy() {
+  return &HWY_STATIC_DISPATCH(codec_kernels<Codec>)::tile_axpy;
+}
 #if !STRATA_KERNELS_OWN_TYPES  // (else strata::kernels' softmax loops)
 template <class T> max_fn softmax_dispatch<T>::max_of() {
   return &HWY_STATIC_DISPATCH(softmax_kernels)::max_of;
@@ -146,6 +159,8 @@ template <class Codec> struct tables {
   static const decode_fn decode[table_size];
   static const dot_fn dot[table_size];
   static const axpy_fn axpy[table_size];
+  static const dot_fn tile_dot[table_size];
+  static const axpy_fn tile_axpy[table_size];
 };
 #define STRATA_KERNELS_TABLE(FN, TYPE)                                             \
   template <class Codec>                                                           \
@@ -161,6 +176,8 @@ STRATA_KERNELS_TABLE(encode, encode_fn)
 STRATA_KERNELS_TABLE(decode, decode_fn)
 STRATA_KERNELS_TABLE(dot, dot_fn)
 STRATA_KERNELS_TABLE(axpy, axpy_fn)
+STRATA_KERNELS_TABLE(tile_dot, dot_fn)
+STRATA_KERNELS_TABLE(tile_axpy, axpy_fn)
 #undef STRATA_KERNELS_TABLE
 #if !STRATA_KERNELS_OWN_TYPES
 template <class T> struct softmax_tables {
@@ -259,6 +276,34 @@ inline void axpy(const float* w, std::size_t n_q, std::size_t w_stride, const vo
   kernels::detail::require_compiled<storage_t<Codec>>();
   kernels::detail::dispatch_of<storage_t<Codec>>::axpy()(w, n_q, w_stride, values, value_stride,
                                                          n_values, dim, out);
+}
+
+// Key tiles (strata/codec/key_tile.hpp, turbo4): scores[i * score_stride + k] = <q_i, key
+// first + k> for k < n_keys, the keys in the tiled store at `tiles` (tile 0 holds keys 0..31);
+// the fast-scan arithmetic of strata/kernels/tile_scan.hpp.
+template <kernels::kernel_codec Codec>
+requires tiled_codec<storage_t<Codec>>
+inline void tile_dot(const float* q, std::size_t n_q, std::size_t dim, const void* tiles,
+                     std::size_t first, std::size_t n_keys, float* scores,
+                     std::size_t score_stride) {
+  if (dim % Codec::block_values != 0)
+    kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch_of<storage_t<Codec>>::tile_dot()(q, n_q, dim, tiles, first, n_keys,
+                                                           scores, score_stride);
+}
+
+// out[i * dim + c] += sum_k w[i * w_stride + k] * value_{first + k}[c] over the tiled store at
+// `tiles` (tile_scan.hpp's integer arithmetic).
+template <kernels::kernel_codec Codec>
+requires tiled_codec<storage_t<Codec>>
+inline void tile_axpy(const float* w, std::size_t n_q, std::size_t w_stride, const void* tiles,
+                      std::size_t first, std::size_t n_values, std::size_t dim, float* out) {
+  if (dim % Codec::block_values != 0)
+    kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
+  kernels::detail::require_compiled<storage_t<Codec>>();
+  kernels::detail::dispatch_of<storage_t<Codec>>::tile_axpy()(w, n_q, w_stride, tiles, first,
+                                                            n_values, dim, out);
 }
 
 // The softmax's loops over a row of scores (reference/softmax.hpp has the definition; the
