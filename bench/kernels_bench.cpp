@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include <strata/codec/key_tile.hpp>
 #include <strata/kernels/kernels.hpp>
 
 #include "machine.hpp"
@@ -96,6 +97,69 @@ template <class Codec> void BM_axpy(benchmark::State& state) {
   }
   counters(state, r.n, rows<Codec>::row_bytes);
 }
+
+// Key tiles (strata/codec/key_tile.hpp) against the row layout, turbo4 at the cache's group
+// for the head dim (64: SmolLM2, 128: Llama), a GQA group of 3 or 4 query rows: the same keys in
+// both layouts. Args: keys, query rows, head dim, tiled (0 = rows, the kernels above).
+template <int G> struct tile_rows_of {
+  using codec = strata::turbo<4, G>;
+  std::size_t n, dim, row;
+  std::vector<unsigned char> rows, tiles;
+  tile_rows_of(std::size_t n_rows, std::size_t d)
+      : n(n_rows), dim(d), row(d / G * codec::block_bytes), rows(n_rows * row),
+        tiles((n_rows + strata::tile_rows - 1) / strata::tile_rows * strata::tile_rows * row) {
+    const auto x = gaussian(n * dim, 1);
+    strata::encode<codec>(x.data(), x.size(), rows.data());
+    strata::rows_to_tiles<codec>(rows.data(), n, d / G, tiles.data());
+  }
+};
+
+template <int G> void BM_layout_dot(benchmark::State& state) {
+  using C = strata::turbo<4, G>;
+  tile_rows_of<G> r(std::size_t(state.range(0)), std::size_t(state.range(2)));
+  const std::size_t n_q = std::size_t(state.range(1));
+  const bool tiled = state.range(3) != 0;
+  const auto q = gaussian(n_q * r.dim, 2);
+  std::vector<float> scores(n_q * r.n);
+  for (auto _ : state) {
+    if (tiled)
+      strata::tile_dot<C>(q.data(), n_q, r.dim, r.tiles.data(), 0, r.n, scores.data(), r.n);
+    else
+      strata::dot<C>(q.data(), n_q, r.dim, r.rows.data(), r.row, r.n, scores.data(), r.n);
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(r.n * r.row));
+}
+
+template <int G> void BM_layout_axpy(benchmark::State& state) {
+  using C = strata::turbo<4, G>;
+  tile_rows_of<G> r(std::size_t(state.range(0)), std::size_t(state.range(2)));
+  const std::size_t n_q = std::size_t(state.range(1));
+  const bool tiled = state.range(3) != 0;
+  auto w = gaussian(n_q * r.n, 3);
+  for (auto& v : w) v = v * v * 1e-3f;  // softmax weights are >= 0
+  std::vector<float> out(n_q * r.dim, 0.0f);
+  for (auto _ : state) {
+    if (tiled)
+      strata::tile_axpy<C>(w.data(), n_q, r.n, r.tiles.data(), 0, r.n, r.dim, out.data());
+    else
+      strata::axpy<C>(w.data(), n_q, r.n, r.rows.data(), r.row, r.n, r.dim, out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(r.n * r.row));
+}
+
+template <int G> void layout_args(benchmark::internal::Benchmark* b) {
+  for (int n : {4096, 16384})
+    for (int q : {3, 4})
+      for (int tiled : {0, 1}) b->Args({n, q, G, tiled});
+}
+BENCHMARK_TEMPLATE(BM_layout_dot, 64)->Apply(layout_args<64>);
+BENCHMARK_TEMPLATE(BM_layout_axpy, 64)->Apply(layout_args<64>);
+BENCHMARK_TEMPLATE(BM_layout_dot, 128)->Apply(layout_args<128>);
+BENCHMARK_TEMPLATE(BM_layout_axpy, 128)->Apply(layout_args<128>);
 
 void key_args(benchmark::internal::Benchmark* b) {
   (void)kTargetForced;

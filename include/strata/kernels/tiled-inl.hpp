@@ -76,6 +76,43 @@ HWY_INLINE void tile_dot_rows(const std::uint8_t* lut, const float* bias, const 
   }
 }
 
+// make_tile_query's tables for one query (lut: dim x 16 bytes, bias: one per block), its
+// operations in SIMD: the same fma, multiply and rounding per entry (cvtps2dq rounds to nearest
+// even as nearbyint; the two unsigned packs clamp to 0 .. 255), the bias fma chain in order.
+template <class Codec>
+HWY_INLINE float tile_query_x86(const float* q, std::size_t dim, std::uint8_t* lut, float* bias) {
+  using traits = turbo_traits<Codec>;
+  constexpr std::size_t G = Codec::block_values;
+  HWY_ALIGN static constexpr auto kCb = traits::codebook();
+  constexpr float lo_c = kCb.front(), hi_c = kCb.back();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 mv = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < dim; d += 8)
+    mv = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(q + d), abs_mask), mv);  // NaN: ignored
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float range = _mm_cvtss_f32(m4) * (hi_c - lo_c);
+  const float inv = range > 0.0f && std::isfinite(range) ? 255.0f / range : 0.0f;
+  const __m256 c0 = _mm256_load_ps(kCb.data()), c1 = _mm256_load_ps(kCb.data() + 8);
+  const __m256 iv = _mm256_set1_ps(inv);
+  for (std::size_t b = 0; b < dim / G; ++b) bias[b] = 0.0f;
+  for (std::size_t d = 0; d < dim; ++d) {
+    const float qd = q[d];
+    const float c = qd >= 0.0f ? lo_c : hi_c;
+    const float lo = qd * c;
+    bias[d / G] = std::fma(qd, c, bias[d / G]);
+    const __m256 qv = _mm256_set1_ps(qd), nl = _mm256_set1_ps(-lo);
+    const __m256i v0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_fmadd_ps(qv, c0, nl), iv));
+    const __m256i v1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_fmadd_ps(qv, c1, nl), iv));
+    const __m256i w = _mm256_packus_epi32(v0, v1);  // (0-3, 8-11 | 4-7, 12-15) as u16
+    const __m128i u = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    // bytes 0-3, 8-11, 4-7, 12-15 -> in order
+    _mm_store_si128(reinterpret_cast<__m128i*>(lut + d * 16), _mm_shuffle_epi32(u, 0xD8));
+  }
+  return range / 255.0f;
+}
+
 template <class Codec>
 HWY_INLINE void tile_dot_x86(const float* q, std::size_t n_q, std::size_t dim, const void* tiles,
                              std::size_t first, std::size_t n_keys, float* scores,
@@ -85,13 +122,8 @@ HWY_INLINE void tile_dot_x86(const float* q, std::size_t n_q, std::size_t dim, c
   auto lut = hwy::AllocateAligned<std::uint8_t>(n_q * dim * 16);
   auto bias = hwy::AllocateAligned<float>(n_q * nb);
   auto delta = hwy::AllocateAligned<float>(n_q);
-  tile_query tq;
-  for (std::size_t i = 0; i < n_q; ++i) {
-    make_tile_query<Codec>(q + i * dim, dim, tq);
-    std::memcpy(lut.get() + i * dim * 16, tq.lut.data(), dim * 16);
-    std::memcpy(bias.get() + i * nb, tq.bias.data(), nb * sizeof(float));
-    delta[i] = tq.delta;
-  }
+  for (std::size_t i = 0; i < n_q; ++i)
+    delta[i] = tile_query_x86<Codec>(q + i * dim, dim, lut.get() + i * dim * 16, bias.get() + i * nb);
   const auto* base = static_cast<const unsigned char*>(tiles);
   for_query_tiles(n_q, [&](std::size_t i, auto qt) {
     tile_dot_rows<decltype(qt)::value, Codec>(lut.get() + i * dim * 16, bias.get() + i * nb,
