@@ -106,7 +106,10 @@ template <int G> struct tile_rows_of {
   std::size_t n, dim, row;
   std::vector<unsigned char> rows, tiles;
   tile_rows_of(std::size_t n_rows, std::size_t d)
-      : n(n_rows), dim(d), row(d / G * codec::block_bytes), rows(n_rows * row),
+      : n(n_rows),
+        dim(d),
+        row(d / G * codec::block_bytes),
+        rows(n_rows * row),
         tiles((n_rows + strata::tile_rows - 1) / strata::tile_rows * strata::tile_rows * row) {
     const auto x = gaussian(n * dim, 1);
     strata::encode<codec>(x.data(), x.size(), rows.data());

@@ -504,27 +504,35 @@ template <class Codec> void check_tiles(std::size_t dim) {
   std::uniform_real_distribution<float> ud(0.0f, 1.0f);
   for (const std::size_t n_q : {1, 3, 4, 5}) {
     const auto q = make_rows(n_q, dim, std::uint32_t(n_q * 13 + dim));
-    for (const auto& [first, n] : {std::pair<std::size_t, std::size_t>{0, 100}, {5, 60}, {31, 2},
-                                  {32, 32}, {7, 1}, {64, 36}}) {
+    for (const auto& [first, n] : {std::pair<std::size_t, std::size_t>{0, 100},
+                                   {5, 60},
+                                   {31, 2},
+                                   {32, 32},
+                                   {7, 1},
+                                   {64, 36}}) {
       INFO("n_q ", n_q, " keys ", first, "..", first + n);
       const std::size_t ss = n + 2;
       std::vector<float> ref(n_q * ss, -1.0f);
-      kernels::tile_dot_reference<Codec>(q.data(), n_q, dim, tiles.data(), first, n, ref.data(), ss);
+      kernels::tile_dot_reference<Codec>(q.data(), n_q, dim, tiles.data(), first, n, ref.data(),
+                                         ss);
       // against the exact product with the decoded keys: per dimension at most s * delta / 2
       std::vector<float> exact(n_q * ss);
-      reference::dot<Codec>(q.data(), n_q, dim, rows.data() + first * row, row, n, exact.data(), ss);
+      reference::dot<Codec>(q.data(), n_q, dim, rows.data() + first * row, row, n, exact.data(),
+                            ss);
       kernels::tile_query tq;
       for (std::size_t i = 0; i < n_q; ++i) {
         kernels::make_tile_query<Codec>(q.data() + i * dim, dim, tq);
         for (std::size_t k = 0; k < n; ++k) {
-          const auto* blk = reinterpret_cast<const typename Codec::block*>(&rows[(first + k) * row]);
+          const auto* blk =
+              reinterpret_cast<const typename Codec::block*>(&rows[(first + k) * row]);
           double bound = 0, mag = 0;
           for (std::size_t b = 0; b < nb; ++b) {
             const double s = std::fabs(f16_to_f32(blk[b].scale));
             bound += s * double(G) * tq.delta * 0.5;
             for (std::size_t c = 0; c < G; ++c) mag += s * std::fabs(q[i * dim + b * G + c]) * 3.0;
           }
-          CHECK(std::fabs(double(ref[i * ss + k]) - exact[i * ss + k]) <= bound * 1.001 + 1e-5 * mag);
+          CHECK(std::fabs(double(ref[i * ss + k]) - exact[i * ss + k]) <=
+                bound * 1.001 + 1e-5 * mag);
         }
       }
       std::vector<float> w(n_q * n);
@@ -532,10 +540,13 @@ template <class Codec> void check_tiles(std::size_t dim) {
       std::vector<float> wn = w;  // signed weights too
       for (std::size_t k = 0; k < wn.size(); k += 3) wn[k] = -wn[k];
       std::vector<float> vref(n_q * dim, 0.25f), vref_n(n_q * dim, 0.25f);
-      kernels::tile_axpy_reference<Codec>(w.data(), n_q, n, tiles.data(), first, n, dim, vref.data());
-      kernels::tile_axpy_reference<Codec>(wn.data(), n_q, n, tiles.data(), first, n, dim, vref_n.data());
+      kernels::tile_axpy_reference<Codec>(w.data(), n_q, n, tiles.data(), first, n, dim,
+                                          vref.data());
+      kernels::tile_axpy_reference<Codec>(wn.data(), n_q, n, tiles.data(), first, n, dim,
+                                          vref_n.data());
       std::vector<float> vexact(n_q * dim, 0.25f);
-      reference::axpy<Codec>(w.data(), n_q, n, rows.data() + first * row, row, n, dim, vexact.data());
+      reference::axpy<Codec>(w.data(), n_q, n, rows.data() + first * row, row, n, dim,
+                             vexact.data());
       double e2 = 0, n2 = 0;
       for (std::size_t c = 0; c < vexact.size(); ++c) {
         e2 += (double(vref[c]) - vexact[c]) * (double(vref[c]) - vexact[c]);
@@ -747,7 +758,8 @@ template <class Codec> void report_tile_dot_error(std::size_t dim) {
     e_tiles += (double(tiled[i]) - exact[i]) * (double(tiled[i]) - exact[i]);
     t2 += double(truth[i]) * truth[i];
   }
-  e_codec = std::sqrt(e_codec / t2), e_rows = std::sqrt(e_rows / t2), e_tiles = std::sqrt(e_tiles / t2);
+  e_codec = std::sqrt(e_codec / t2), e_rows = std::sqrt(e_rows / t2),
+  e_tiles = std::sqrt(e_tiles / t2);
   MESSAGE(std::string(Codec::name), " dim ", dim, ": relative RMS score error, codec ", e_codec,
           ", row int8 dot extra ", e_rows, ", key-tile dot extra ", e_tiles);
   CHECK(e_tiles <= 0.25 * e_codec);  // the row dot's bar for turbo4

@@ -36,7 +36,8 @@ template <class Codec> struct tile_geometry {
   using block = typename Codec::block;
   static constexpr std::size_t index_bytes = sizeof(block::idx);
   static constexpr std::size_t block_tile_bytes = tile_rows * sizeof(block);
-  static_assert(sizeof(block) == 2 + index_bytes, "tile layout: a block is a scale and its indices");
+  static_assert(sizeof(block) == 2 + index_bytes,
+                "tile layout: a block is a scale and its indices");
   // Offsets within one block's part of a tile.
   static constexpr std::size_t scale_at(std::size_t r) { return 2 * r; }
   static constexpr std::size_t index_at(std::size_t i, std::size_t r) {

@@ -157,18 +157,11 @@ HWY_INLINE std::int32_t quantize_group32(const float* wi, const float* f, std::i
     a[k] = _mm256_mul_ps(_mm256_loadu_ps(wi + 8 * k), _mm256_load_ps(f + 8 * k));
     mx = _mm256_max_ps(mx, _mm256_and_ps(a[k], abs_mask));
   }
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  const float m = _mm_cvtss_f32(m4);
+  const float m = max_of_lanes(mx);
   const __m256 inv = _mm256_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
   __m256i v[4];
   for (int k = 0; k < 4; ++k) v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(a[k], inv));
-  // packs per 128-bit lane: dwords (q0 lo, q1 lo, q2 lo, q3 lo | q0 hi, ...) -> element order
-  const __m256i b =
-      _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
-                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), pack_i32_to_i8(v));
   const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
   __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
   s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));

@@ -52,8 +52,8 @@
 #include <strata/kernels/codec_traits.hpp>
 #include <strata/kernels/int8_axpy.hpp>
 #include <strata/kernels/int8_dot.hpp>
-#include <strata/kernels/tile_scan.hpp>
 #include <strata/kernels/scalar.hpp>
+#include <strata/kernels/tile_scan.hpp>
 #include <strata/reference/block.hpp>
 #include <strata/reference/gemm.hpp>
 #include <strata/reference/softmax.hpp>

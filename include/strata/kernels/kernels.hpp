@@ -290,7 +290,7 @@ inline void tile_dot(const float* q, std::size_t n_q, std::size_t dim, const voi
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
   kernels::detail::dispatch_of<storage_t<Codec>>::tile_dot()(q, n_q, dim, tiles, first, n_keys,
-                                                           scores, score_stride);
+                                                             scores, score_stride);
 }
 
 // out[i * dim + c] += sum_k w[i * w_stride + k] * value_{first + k}[c] over the tiled store at
@@ -303,7 +303,7 @@ inline void tile_axpy(const float* w, std::size_t n_q, std::size_t w_stride, con
     kernels::detail::bad_length("head dim", Codec::name, dim, Codec::block_values);
   kernels::detail::require_compiled<storage_t<Codec>>();
   kernels::detail::dispatch_of<storage_t<Codec>>::tile_axpy()(w, n_q, w_stride, tiles, first,
-                                                            n_values, dim, out);
+                                                              n_values, dim, out);
 }
 
 // The softmax's loops over a row of scores (reference/softmax.hpp has the definition; the

@@ -212,6 +212,19 @@ HWY_INLINE __m128i madd1(__m128i p) { return _mm_madd_epi16(p, _mm_set1_epi16(1)
 #if HWY_TARGET <= HWY_AVX2
 HWY_INLINE __m256i maddubs(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
 HWY_INLINE __m256i madd1(__m256i p) { return _mm256_madd_epi16(p, _mm256_set1_epi16(1)); }
+// The largest of the 8 lanes (max is exact in any order).
+HWY_INLINE float max_of_lanes(__m256 v) {
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  return _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+}
+// Four vectors of 8 int32 (each within int8's range) -> their 32 bytes in element order.
+HWY_INLINE __m256i pack_i32_to_i8(const __m256i* v) {
+  // the packs work per 128-bit lane: dwords (v0 lo, v1 lo, v2 lo, v3 lo | v0 hi, ...)
+  const __m256i b =
+      _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
 // 8 bytes, zero-extended to 8 x int32.
 HWY_INLINE __m256i load8_u8(const std::uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));

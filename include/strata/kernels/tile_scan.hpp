@@ -135,7 +135,8 @@ void tile_axpy_reference(const float* w, std::size_t n_q, std::size_t w_stride, 
         }
         const float inv = m > 0.0f ? 127.0f / m : 0.0f, d = m / 127.0f;
         std::int32_t qw[tile_rows];
-        for (std::size_t r = 0; r < tile_rows; ++r) qw[r] = std::int32_t(std::nearbyint(x[r] * inv));
+        for (std::size_t r = 0; r < tile_rows; ++r)
+          qw[r] = std::int32_t(std::nearbyint(x[r] * inv));
         for (std::size_t e = 0; e < G; ++e) {
           const std::size_t byte_row = e % H;
           const bool high = e >= H;

@@ -25,10 +25,7 @@ HWY_INLINE float tile_query_x86(const float* q, std::size_t dim, std::uint8_t* l
   __m256 mv = _mm256_setzero_ps();
   for (std::size_t d = 0; d < dim; d += 8)
     mv = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(q + d), abs_mask), mv);  // NaN: ignored
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  const float range = _mm_cvtss_f32(m4) * (hi_c - lo_c);
+  const float range = max_of_lanes(mv) * (hi_c - lo_c);
   const float inv = range > 0.0f && std::isfinite(range) ? 255.0f / range : 0.0f;
   const __m256 c0 = _mm256_load_ps(kCb.data()), c1 = _mm256_load_ps(kCb.data() + 8);
   const __m256 iv = _mm256_set1_ps(inv);
@@ -92,21 +89,20 @@ HWY_INLINE void tile_dot_rows(const float* q, std::size_t dim, const unsigned ch
         const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), nib);
         const std::uint8_t* Le = L + e * QT * 16;
         const auto look = [&](std::size_t off, __m256i ix) {
-          return _mm256_shuffle_epi8(
-              _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(Le + off))),
-              ix);
+          return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(
+                                         reinterpret_cast<const __m128i*>(Le + off))),
+                                     ix);
         };
 #pragma GCC unroll 4
         for (std::size_t r = 0; r < QT; ++r) {
           const __m256i r1 = look(r * 16, l0), r2 = look((H * QT + r) * 16, h0);
           const __m256i r3 = look((QT + r) * 16, l1), r4 = look(((H + 1) * QT + r) * 16, h1);
-          a[r] = _mm256_add_epi16(a[r], _mm256_add_epi16(_mm256_add_epi16(r1, r2),
-                                                         _mm256_add_epi16(r3, r4)));
+          a[r] = _mm256_add_epi16(
+              a[r], _mm256_add_epi16(_mm256_add_epi16(r1, r2), _mm256_add_epi16(r3, r4)));
           c[r] = _mm256_add_epi16(
-              c[r], _mm256_add_epi16(_mm256_add_epi16(_mm256_srli_epi16(r1, 8),
-                                                      _mm256_srli_epi16(r2, 8)),
-                                     _mm256_add_epi16(_mm256_srli_epi16(r3, 8),
-                                                      _mm256_srli_epi16(r4, 8))));
+              c[r], _mm256_add_epi16(
+                        _mm256_add_epi16(_mm256_srli_epi16(r1, 8), _mm256_srli_epi16(r2, 8)),
+                        _mm256_add_epi16(_mm256_srli_epi16(r3, 8), _mm256_srli_epi16(r4, 8))));
         }
       }
       // scales of rows 0-7, 8-15, 16-23, 24-31
@@ -128,14 +124,16 @@ HWY_INLINE void tile_dot_rows(const float* q, std::size_t dim, const unsigned ch
           if (direct)
             _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(s[k], tv));
           else
-            _mm256_store_ps(out + 8 * k, b == 0 ? _mm256_mul_ps(s[k], tv)
-                                                : _mm256_fmadd_ps(s[k], tv, _mm256_load_ps(out + 8 * k)));
+            _mm256_store_ps(out + 8 * k,
+                            b == 0 ? _mm256_mul_ps(s[k], tv)
+                                   : _mm256_fmadd_ps(s[k], tv, _mm256_load_ps(out + 8 * k)));
         }
       }
     }
     if (!direct)  // the rows of this tile inside the call
       for (std::size_t r = 0; r < QT; ++r)
-        for (std::size_t j = lo; j < hi; ++j) scores[r * score_stride + (j - first)] = buf[r][j - j0];
+        for (std::size_t j = lo; j < hi; ++j)
+          scores[r * score_stride + (j - first)] = buf[r][j - j0];
   }
 }
 
@@ -165,16 +163,11 @@ HWY_INLINE bool tile_weights_x86(const float* const* wr, const __m256* f, __m256
       mx = _mm256_max_ps(mx, _mm256_and_ps(x[k], abs_mask));
       sg = _mm256_or_ps(sg, x[k]);
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float m = _mm_cvtss_f32(m4);
+    const float m = max_of_lanes(mx);
     const __m256 inv = _mm256_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
     __m256i v[4];
     for (std::size_t k = 0; k < 4; ++k) v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(x[k], inv));
-    const __m256i p8 =
-        _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
-    wq[r] = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    wq[r] = pack_i32_to_i8(v);
     dq[r] = _mm256_set1_ps(m / 127.0f);
   }
   return _mm256_movemask_ps(sg) != 0;
@@ -255,7 +248,8 @@ HWY_INLINE void tile_axpy_rows(const float* w, std::size_t w_stride, const unsig
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tb + 16 * k))), unit);
       // rows outside the call: factor 0 (whatever their bytes hold: x = 0, as the reference)
       if (!whole)
-        for (std::size_t k = 0; k < 4; ++k) f[k] = _mm256_and_ps(f[k], _mm256_load_ps(keep + 8 * k));
+        for (std::size_t k = 0; k < 4; ++k)
+          f[k] = _mm256_and_ps(f[k], _mm256_load_ps(keep + 8 * k));
       __m256i wq[QT], wn[QT];
       __m256 dq[QT];
       const unsigned char* codes = tb + geo::index_at(0, 0);
@@ -284,8 +278,8 @@ HWY_INLINE void tile_axpy_rows(const float* w, std::size_t w_stride, const unsig
 
 template <class Codec>
 HWY_INLINE void tile_axpy_x86(const float* w, std::size_t n_q, std::size_t w_stride,
-                              const void* tiles, std::size_t first, std::size_t n,
-                              std::size_t dim, float* out) {
+                              const void* tiles, std::size_t first, std::size_t n, std::size_t dim,
+                              float* out) {
   if (n == 0) return;
   const auto* base = static_cast<const unsigned char*>(tiles);
   for_query_tiles(n_q, [&](std::size_t i, auto qt) {
