@@ -24,9 +24,11 @@ namespace strata {
 inline constexpr std::size_t tile_rows = 32;
 
 // Codecs with the tile layout and its kernels: turbo4 (each index byte holds element i in its
-// low nibble and element i + G/2 in its high one), any group.
+// low nibble and element i + G/2 in its high one) with the groups of head dims 64, 128 and 256
+// (turbo_group_for: 64 and 128); the layout itself serves any group up to 256.
 template <class Codec> inline constexpr bool tiled_layout = false;
-template <int G, class CB> inline constexpr bool tiled_layout<turbo<4, G, CB>> = true;
+template <int G, class CB>
+inline constexpr bool tiled_layout<turbo<4, G, CB>> = G == 64 || G == 128;
 
 template <class Codec>
 concept tiled_codec = tiled_layout<Codec>;
