@@ -20,6 +20,7 @@
 //             16K keys, Llama-8B / SmolLM2 / Gemma 3 shapes, f16, q8_0, turbo4: split by KV
 //             heads and key ranges (split-K), wall time, speedup and issue 23's goal per row
 // STRATA_KEY_TILE=256 STRATA_SCORE_FLOATS=0 runs every cache with the old fixed 256-key tiles;
+// STRATA_KEY_TILES=never stores turbo4 as plain rows (always: key tiles on every target);
 // STRATA_TARGET=AVX2 (AVX3, AVX3_DL, SSE4, ...) forces a SIMD target; STRATA_TARGET=AVX2,AVX3 runs
 // the decode_stream rows once per target in one run (the other rows then run on the best target).
 // strata::kernels compiles the AVX3_DL target (its integer dot): see it here too, so the
@@ -77,12 +78,19 @@ strata::attention_tiling tiling_from_env(std::size_t query_rows = 0) {
   return t;
 }
 
+// STRATA_KEY_TILES=native|always|never: cache_options::key_tiles (turbo4's key tiles).
+strata::key_tile_use key_tiles_from_env() {
+  const char* e = std::getenv("STRATA_KEY_TILES");
+  return e && *e ? strata::parse_key_tile_use(e) : strata::key_tile_use::native;
+}
+
 // A cache of n_layers layers holding n tokens of random K/V.
 strata::runtime_kv_cache filled(const char* policy, std::size_t n_layers, std::size_t n,
                                 shape sh = llama8b,
                                 strata::attention_tiling tiling = tiling_from_env()) {
   const strata::layer_map m = strata::layer_map::dense(n_layers, sh.kv, sh.dim, sh.heads);
-  strata::runtime_kv_cache c(m, strata::parse_policy(policy), {.n_ctx = n, .tiling = tiling});
+  strata::runtime_kv_cache c(m, strata::parse_policy(policy),
+                             {.n_ctx = n, .tiling = tiling, .key_tiles = key_tiles_from_env()});
   const std::size_t row = sh.kv * sh.dim, chunk = 1024;
   const auto& kv = random_rows((chunk + 7) * row);
   for (std::size_t l = 0; l < n_layers; ++l)

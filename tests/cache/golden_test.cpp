@@ -9,6 +9,9 @@
 // own files; the earlier files stayed byte for byte), and each policy kind (rules by KV ordinal, a
 // preset, sliding layers with a ring that wraps and a recent window, K balance with K mean
 // subtraction, a layer that shares another's cache).
+// Rewritten since: the AVX2 lines of the cases with turbo4 (groups of 64 and 128) when the cache
+// began to store them as key tiles on AVX2 (session 29: the tile kernels' own arithmetic; the
+// state files and every other target's lines stayed, on the machine that rewrote them).
 #include <doctest/doctest.h>
 
 #include <unistd.h>

@@ -2,6 +2,7 @@
 // KV), prefill == token-by-token, positions (truncate, drop_front, shift), exact bytes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <strata/policy/parse.hpp>
 
 #include "../support/int8_v.hpp"
+#include "../support/targets.hpp"
 #include "attention_reference.hpp"
 
 using namespace strata;
@@ -896,4 +898,136 @@ TEST_CASE("erase: ranges outside a layer, no rerope, bad ranges") {
   CHECK(a[5] == k[20 * d + 5]);
   CHECK_THROWS_WITH_AS(c.erase(5, 3), doctest::Contains("bad range [5, 3)"), std::invalid_argument);
   CHECK_THROWS_AS(c.erase(-1, 3), std::invalid_argument);
+}
+
+namespace {
+
+// What one run of key_tile_ops records: every attention output, then every row read back, and
+// the saved file.
+struct tile_run {
+  std::vector<std::vector<float>> outs;
+  std::vector<float> rows;
+  std::string file;
+};
+
+// Batches, decode steps, an erase with rerope, truncate, drop_front, a global ring that wraps, a
+// shift with rerope; the same inputs whatever the cache's layout.
+tile_run key_tile_ops(runtime_kv_cache& c, const std::string& file) {
+  const layer_map& m = c.map();
+  tile_run r;
+  std::uint64_t seed = 100;
+  const auto negate = [](std::size_t, std::size_t, std::int64_t, std::int64_t, float* row,
+                         std::size_t d) {
+    for (std::size_t i = 0; i < d; ++i) row[i] = -row[i];
+  };
+  const auto step = [&](std::size_t n) {  // append n tokens to every layer, attend with them
+    for (std::size_t l = 0; l < m.n_layers(); ++l) {
+      const layer_info& li = m[l];
+      const std::int64_t pos = c.pos_end(l);
+      const auto k = gaussian(n * li.n_kv_heads * li.head_dim, ++seed);
+      const auto v = gaussian(k.size(), ++seed);
+      const auto q = gaussian(n * li.n_heads * li.head_dim, ++seed);
+      c.append(l, pos, k.data(), v.data(), n);
+      r.outs.emplace_back(q.size());
+      c.attend(l, q.data(), n, pos, r.outs.back().data());
+    }
+  };
+  for (std::size_t n : {5, 8, 1, 8, 3, 1, 1, 8, 8, 1}) step(n);  // 44: the sliding ring wraps
+  c.erase(10, 17, negate);
+  step(1);
+  c.truncate(c.pos_end(0) - 3);
+  step(2);
+  c.drop_front(5);
+  while (c.size(0) + 8 <= c.capacity(0)) step(8);  // the global ring wraps
+  while (c.size(0) < c.capacity(0)) step(1);
+  c.shift(100, negate);
+  c.drop_front(2);
+  step(1);
+  for (std::size_t l = 0; l < m.n_layers(); ++l) {
+    const layer_info& li = m[l];
+    std::vector<float> x(li.head_dim);
+    for (std::size_t t = 0; t < c.size(l); ++t)
+      for (std::size_t h = 0; h < li.n_kv_heads; ++h) {
+        c.read_k(l, t, h, x.data());
+        r.rows.insert(r.rows.end(), x.begin(), x.end());
+        c.read_v(l, t, h, x.data());
+        r.rows.insert(r.rows.end(), x.begin(), x.end());
+      }
+  }
+  c.save(file);
+  std::ifstream in(file, std::ios::binary);
+  r.file.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+// The kernels of the cache, with the scalar reference's key-tile kernels.
+codec_kernels reference_tile_kernels(codec_id id, std::uint32_t head_dim) {
+  codec_kernels k = layer_kernels(id, head_dim);
+  const codec_kernels ref = reference_kernels(id, head_dim);
+  k.tile_dot = ref.tile_dot;
+  k.tile_axpy = ref.tile_axpy;
+  return k;
+}
+
+}  // namespace
+
+// Key tiles (strata/codec/key_tile.hpp) in the cache: turbo4 rows stored 32 to a tile. The
+// same operations on a tiled cache and a plain one keep the same rows and write the same files;
+// attention differs only by the tile kernels' arithmetic, and gives their scalar reference's
+// bits on every target.
+TEST_CASE("key tiles: same rows, positions and files as plain rows; the tile kernels' bits") {
+  layer_info g64, s128, g128;
+  g64.n_kv_heads = 2, g64.n_heads = 6, g64.head_dim = 64;
+  s128.n_kv_heads = 1, s128.n_heads = 3, s128.head_dim = 128;
+  s128.kind = attention_kind::sliding, s128.window = 20;
+  g128.n_kv_heads = 1, g128.n_heads = 2, g128.head_dim = 128;
+  const layer_map m({g64, s128, g128});
+  // the last layer: turbo4 K (tiles) with q8_0 V (rows)
+  const policy_spec p = parse_policy("kv:0-1=turbo4;k=turbo4;v=q8_0");
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  cache_options o{.n_ctx = 70, .max_batch = 8};  // 70: the last tile of a head is partial
+  strata_test::for_each_target([&] {
+    o.key_tiles = key_tile_use::never;
+    runtime_kv_cache rows(m, p, o);
+    o.key_tiles = key_tile_use::always;
+    runtime_kv_cache tiles(m, p, o);
+    o.kernels = &reference_tile_kernels;
+    runtime_kv_cache ref(m, p, o);
+    o.kernels = &layer_kernels;
+    o.key_tiles = key_tile_use::native;
+    runtime_kv_cache native(m, p, o);
+    CHECK(tiles.bytes() == rows.bytes());
+    CHECK(tiles.bytes() == report(p, m).bytes(70, 8));
+    // turbo4 rows (34 bytes at head dim 64, 66 at 128) in tiles of 32 per KV head: 70 tokens take
+    // 96 slots, the sliding layer's 27 (window 20 + batch 8 - 1) take 32; q8_0 takes 70 rows
+    CHECK(report(p, m).k_bytes(70, 8) == 2 * 96 * 34 + 32 * 66 + 96 * 66);
+    CHECK(report(p, m).v_bytes(70, 8) == 2 * 96 * 34 + 32 * 66 + 70 * 136);
+
+    const tile_run a = key_tile_ops(rows, dir + "/strata_tiles_rows.state");
+    const tile_run b = key_tile_ops(tiles, dir + "/strata_tiles_tiles.state");
+    const tile_run c = key_tile_ops(ref, dir + "/strata_tiles_ref.state");
+    const tile_run n = key_tile_ops(native, dir + "/strata_tiles_native.state");
+    REQUIRE(a.outs.size() == b.outs.size());
+    CHECK(a.rows == b.rows);
+    CHECK(a.file == b.file);
+    CHECK(c.file == b.file);
+    double worst = 0, any = 0;
+    for (std::size_t i = 0; i < a.outs.size(); ++i) {
+      CHECK(b.outs[i] == c.outs[i]);
+      CHECK(n.outs[i] == (tile_kernels_native() ? b.outs[i] : a.outs[i]));
+      worst = std::max(worst, rel_l2(b.outs[i], a.outs[i]));
+      any = std::max(any, max_abs_diff(b.outs[i], a.outs[i]));
+    }
+    MESSAGE("tiles against rows: worst relative L2 of an attention output ", worst);
+    CHECK(any > 0.0);  // the tile kernels did run
+    CHECK(worst < 0.05);
+    // a tiled cache loads the plain one's file (and the other way), and saves it again as is
+    runtime_kv_cache tiles2(m, p, {.n_ctx = 70, .max_batch = 8, .key_tiles = key_tile_use::always});
+    tiles2.load(dir + "/strata_tiles_rows.state");
+    tiles2.save(dir + "/strata_tiles_again.state");
+    std::ifstream in(dir + "/strata_tiles_again.state", std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == a.file);
+  });
+  for (const char* f : {"rows", "tiles", "ref", "native", "again"})
+    std::filesystem::remove(dir + "/strata_tiles_" + f + ".state");
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The attention loop of the cache, for one KV head and its query heads, in four named steps:
 //   prepare_queries  each query row scaled (score scale, K balance) and rotated like the keys
-//   score_tile       a key tile's scores with the K codec's dot kernel, straight from the
+//   score_tile       a key tile's scores with the K codec's dot kernel (or its key-tile
+//                    kernel where the store is tiled, row_store.hpp), straight from the
 //                    compressed rows (or the recent window's f16 rows), then the f32 online
 //                    softmax of each row (softmax.hpp) over the keys the row may see
 //   accumulate_v     the tile's weights times its V rows with the V codec's axpy kernel
@@ -159,7 +160,7 @@ class head_attention {
       decode_rows(keys, slot, n, F_);
       gemm_nt_f32(qr_ + r0 * d_, d_, F_, d_, S_, T_, nr, n, d_);
     } else {
-      keys.kern.dot(qr_ + r0 * d_, nr, d_, keys.row(h_, slot), keys.row_bytes(), n, S_, T_);
+      keys.dot(h_, qr_ + r0 * d_, nr, d_, slot, n, S_, T_);
     }
     for (std::size_t t = ta; t < tb; ++t) {
       const std::int64_t a = std::max(lo(t0 + t), k.s0) - k.s0;
@@ -193,15 +194,14 @@ class head_attention {
         decoded = true;
         gemm_f32(S_ + c0, T_, F_ + c0 * d_, d_, acc_ + r0 * d_, d_, nr, d_, cn, true);
       } else {
-        vals.kern.axpy(S_ + c0, nr, T_, vals.row(h_, slot + c0), vals.row_bytes(), cn, d_,
-                       acc_ + r0 * d_);
+        vals.axpy(h_, S_ + c0, nr, T_, slot + c0, cn, d_, acc_ + r0 * d_);
       }
     }
   }
 
   // Rows slot .. slot + n - 1 of this head in `rows`, decoded to f32 (n x d_, stored order).
   void decode_rows(const row_store& rows, std::size_t slot, std::size_t n, float* x) const {
-    for (std::size_t j = 0; j < n; ++j) rows.kern.decode(rows.row(h_, slot + j), d_, x + j * d_);
+    for (std::size_t j = 0; j < n; ++j) rows.decode_stored(h_, slot + j, d_, x + j * d_);
   }
 
   void finish_rows(std::size_t t0, std::size_t nt) {

@@ -39,7 +39,7 @@ void rerope_ring(layer_state& L, std::size_t li, std::size_t t0, std::size_t t1,
       L.k.decode(h, slot, d, rot.inverse, row);
       L.kt.inverse(h, row, d);
       rerope(li, h, pos, pos + delta, row, d);
-      L.k.encode(L.kt.forward(h, row, d, row), tmp, d, rot.forward, L.k.row(h, slot));
+      L.k.encode(L.kt.forward(h, row, d, row), tmp, d, rot.forward, h, slot);
     }
   }
 }
@@ -47,8 +47,7 @@ void rerope_ring(layer_state& L, std::size_t li, std::size_t t0, std::size_t t1,
 // Copies the K and V rows of ring slot `from` to slot `to` (every KV head).
 inline void copy_slot(layer_state& L, std::size_t from, std::size_t to) {
   for (row_store* s : {&L.k, &L.v})
-    for (std::size_t h = 0; h < s->heads; ++h)
-      std::memcpy(s->row(h, to), s->row(h, from), s->row_bytes());
+    for (std::size_t h = 0; h < s->heads; ++h) s->copy(h, from, to);
 }
 
 // The recent window's rows (f16, slot = position % r_cap) of positions [p0, p1), read out
@@ -65,8 +64,7 @@ struct recent_rows {
       out->resize(n * s->heads * s->row_bytes());
       for (std::size_t t = 0; t < n; ++t)
         for (std::size_t h = 0; h < s->heads; ++h)
-          std::memcpy(out->data() + (t * s->heads + h) * s->row_bytes(),
-                      s->row(h, L.recent_slot(p0, t)), s->row_bytes());
+          s->get(h, L.recent_slot(p0, t), 1, out->data() + (t * s->heads + h) * s->row_bytes());
     }
   }
   // Writes the rows back at their positions + delta; K rows pass through rerope.
@@ -83,9 +81,9 @@ struct recent_rows {
       for (std::size_t t = 0; t < n; ++t)
         for (std::size_t h = 0; h < s->heads; ++h) {
           const std::byte* src = in->data() + (t * s->heads + h) * s->row_bytes();
-          std::byte* dst = s->row(h, L.recent_slot(p0 + delta, t));
+          const std::size_t dst = L.recent_slot(p0 + delta, t);
           if (!keys || !rerope_k) {
-            std::memcpy(dst, src, s->row_bytes());
+            s->put(h, dst, 1, src);
             continue;
           }
           // The row holds the key as the K codec saw it: transformed, rotated when K is.
@@ -100,7 +98,7 @@ struct recent_rows {
             rot.forward(tmp, d);
             stored = tmp;
           }
-          s->kern.encode(stored, d, dst);
+          s->encode_at(stored, d, h, dst);
         }
     }
   }

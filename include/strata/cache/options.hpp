@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 
 #include <strata/cache/layer_kernels.hpp>
 #include <strata/codec/layout.hpp>
@@ -79,6 +82,18 @@ struct attention_tiling {
   }
 };
 
+enum class key_tile_use { native, always, never };
+
+// "native", "always" or "never" (e.g. from an environment variable such as STRATA_KEY_TILES in
+// the example engine and the benchmarks); anything else is an error naming it.
+inline key_tile_use parse_key_tile_use(std::string_view s) {
+  if (s == "native") return key_tile_use::native;
+  if (s == "always") return key_tile_use::always;
+  if (s == "never") return key_tile_use::never;
+  throw std::invalid_argument("error: key tiles \"" + std::string(s) +
+                              "\": expected native, always or never (key_tile_use)");
+}
+
 // Gives the kernels of codec `id` for rows of `head_dim` values (throws when they do not fit).
 using kernel_resolver = codec_kernels (*)(codec_id id, std::uint32_t head_dim);
 
@@ -102,6 +117,12 @@ struct cache_options {
   // are outside bytes().
   bool subtract_k_mean = false;
   attention_tiling tiling = {};
+  // Rows of codecs with the key-tile layout (turbo4 with groups of 64 and 128; strata/codec/
+  // key_tile.hpp) are stored as key tiles and scored and summed by the tile kernels: `native`
+  // where the target dispatch picks runs tile kernels of its own (tile_kernels_native(): x86
+  // AVX2), `always` everywhere (the scalar reference elsewhere), `never`: plain rows and the row
+  // kernels. The bytes are the same; state files hold plain rows either way.
+  key_tile_use key_tiles = key_tile_use::native;
 };
 
 }  // namespace strata

@@ -358,10 +358,10 @@ class runtime_kv_cache {
                  {L.v, checked_kernels(lc.v, li.head_dim, lc.layer), L.cap},
                  {L.rk, f16, rk ? L.r_cap : 0},
                  {L.rv, f16, rv ? L.r_cap : 0}};
+    const bool tiles = opt_.key_tiles == key_tile_use::always ||
+                       (opt_.key_tiles == key_tile_use::native && tile_kernels_native());
     for (const auto& side : sides) {
-      side.s.kern = side.kern;
-      side.s.slots = side.slots;
-      side.s.heads = L.n_kv_heads;
+      side.s.set_up(side.kern, side.slots, L.n_kv_heads, tiles && side.kern.has_tiles());
       side.s.offset = at;
       at += side.s.bytes();
     }
@@ -398,15 +398,13 @@ class runtime_kv_cache {
       for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
         const std::size_t src = (t * L.n_kv_heads + h) * d;
         const float* kr = L.kt.forward(h, k + src, d, stored);
-        L.k.encode(kr, tmp, d, rotate, L.k.row(h, slot));
+        L.k.encode(kr, tmp, d, rotate, h, slot);
         // encode leaves the row as the codec saw it (rotated or not) in tmp.
         if (L.rk.on())
-          L.rk.kern.encode(L.k.kern.layout.rotated ? tmp : kr, d,
-                           L.rk.row(h, L.recent_slot(pos, t)));
-        L.v.encode(v + src, tmp, d, rotate, L.v.row(h, slot));
+          L.rk.encode_at(L.k.kern.layout.rotated ? tmp : kr, d, h, L.recent_slot(pos, t));
+        L.v.encode(v + src, tmp, d, rotate, h, slot);
         if (L.rv.on())
-          L.rv.kern.encode(L.v.kern.layout.rotated ? tmp : v + src, d,
-                           L.rv.row(h, L.recent_slot(pos, t)));
+          L.rv.encode_at(L.v.kern.layout.rotated ? tmp : v + src, d, h, L.recent_slot(pos, t));
       }
     }
   }

@@ -71,12 +71,15 @@ inline void write_state(const std::string& path, const policy_report& rep,
   w.le(s.rotation);
   write_layer_map(w, rep.map);
   for (const auto& lc : rep.layers) write_layer_entry(w, layers[lc.layer], s.k_means);
+  std::vector<std::byte> rows;  // plain rows, whatever the store's layout
   for (const auto& lc : rep.layers) {
     const layer_state& L = layers[lc.layer];
     for (const row_store* side : {&L.k, &L.v})
       for (std::size_t h = 0; h < L.n_kv_heads; ++h)
         L.for_each_run([&](std::size_t slot, std::size_t n) {
-          w.bytes(side->row(h, slot), n * side->row_bytes());
+          rows.resize(n * side->row_bytes());
+          side->get(h, slot, n, rows.data());
+          w.bytes(rows.data(), rows.size());
         });
   }
   w.finish();
@@ -176,12 +179,16 @@ inline void read_state(const std::string& path, const policy_report& rep,
   for (const auto& lc : rep.layers)
     counts.push_back(read_layer_entry(r, version, lc.layer, layers[lc.layer], s.k_means));
   std::size_t o = 0;
+  std::vector<std::byte> rows;  // plain rows, whatever the store's layout
   for (const auto& lc : rep.layers) {
     layer_state& L = layers[lc.layer];
     const std::size_t count = counts[o++];
     for (const row_store* side : {&L.k, &L.v})
-      for (std::size_t h = 0; h < L.n_kv_heads; ++h)
-        r.bytes(side->row(h, 0), count * side->row_bytes());
+      for (std::size_t h = 0; h < L.n_kv_heads; ++h) {
+        rows.resize(count * side->row_bytes());
+        r.bytes(rows.data(), rows.size());
+        side->put(h, 0, count, rows.data());
+      }
   }
   r.finish();
   o = 0;

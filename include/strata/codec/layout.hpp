@@ -12,7 +12,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <strata/codec/codec_alias.hpp>
 #include <strata/codec/group.hpp>
+#include <strata/codec/key_tile.hpp>
 #include <strata/codec/standard_codecs.hpp>
 
 namespace strata {
@@ -24,8 +26,15 @@ struct codec_layout {
   std::size_t row_bytes = 0;  // bytes of one head vector
   bool rotated = false;
   const char* name = "";  // the codec's name (for messages)
+  // A store of these rows holds a multiple of this many per KV head: tile_rows for codecs with
+  // the key-tile layout (strata/codec/key_tile.hpp), which the cache may store as tiles; 1.
+  std::size_t slot_multiple = 1;
 
   double bits_per_value() const { return 8.0 * double(block_bytes) / double(block_values); }
+  // Slots a store allocates per KV head for n rows.
+  std::size_t slots_for(std::size_t n) const {
+    return (n + slot_multiple - 1) / slot_multiple * slot_multiple;
+  }
 };
 
 namespace detail {
@@ -35,7 +44,8 @@ template <class C> constexpr codec_layout layout_of_type(std::uint32_t head_dim)
           .block_bytes = C::block_bytes,
           .row_bytes = head_dim / C::block_values * C::block_bytes,
           .rotated = C::rotated,
-          .name = C::name};
+          .name = C::name,
+          .slot_multiple = tiled_codec<storage_t<C>> ? tile_rows : 1};
 }
 }  // namespace detail
 

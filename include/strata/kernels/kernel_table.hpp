@@ -15,10 +15,13 @@
 #include <stdexcept>
 #include <string>
 
+#include <hwy/targets.h>
 #include <strata/codec/group.hpp>
+#include <strata/codec/key_tile.hpp>
 #include <strata/codec/layout.hpp>
 #include <strata/codec/standard_codecs.hpp>
 #include <strata/kernels/kernels.hpp>
+#include <strata/kernels/tile_scan.hpp>
 #include <strata/reference/reference.hpp>
 
 namespace strata {
@@ -33,7 +36,31 @@ struct codec_kernels {
   void (*axpy)(const float* w, std::size_t n_q, std::size_t w_stride, const void* values,
                std::size_t value_stride, std::size_t n_values, std::size_t dim,
                float* out) = nullptr;
+  // Key tiles (strata/codec/key_tile.hpp), set for codecs with that layout (null otherwise):
+  // the dot and axpy over a tiled store take its first tile and the first row's index in place
+  // of a stride; put/get move n plain rows (nb blocks each) into or out of rows first.. of the
+  // store. Whether a store uses them is the cache's choice (cache_options::key_tiles).
+  decltype(dot) tile_dot = nullptr;
+  decltype(axpy) tile_axpy = nullptr;
+  void (*tile_put)(const void* rows, std::size_t n, std::size_t nb, void* tiles,
+                   std::size_t first) = nullptr;
+  void (*tile_get)(const void* tiles, std::size_t first, std::size_t n, std::size_t nb,
+                   void* rows) = nullptr;
+
+  bool has_tiles() const noexcept { return tile_dot != nullptr; }
 };
+
+// Whether the target dispatch picks now runs key-tile kernels of its own: x86 AVX2. Other
+// targets run the scalar reference (tile_scan.hpp), slower than their row kernels; AVX3 keeps
+// its 512-bit row kernels until the tiles are measured against them on an AVX-512 machine.
+inline bool tile_kernels_native() {
+#if HWY_ARCH_X86
+  const std::int64_t t = hwy::SupportedTargets() & HWY_TARGETS;
+  return (t & -t) == HWY_AVX2;  // the best target (lowest bit) is the one dispatch picks
+#else
+  return false;
+#endif
+}
 
 // A codec that brings its own kernels (static encode/decode/dot/axpy with the signatures
 // above, e.g. a program's scalar codec) is used through them; strata's codecs get Highway's.
@@ -57,8 +84,15 @@ struct simd_kernels {
     if constexpr (provides_kernels<C>) {
       return own_kernels<C>(head_dim);
     } else {
-      return {layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>, &strata::dot<C>,
-              &strata::axpy<C>};
+      codec_kernels k{layout_of_type<C>(head_dim), &strata::encode<C>, &strata::decode<C>,
+                      &strata::dot<C>, &strata::axpy<C>};
+      if constexpr (tiled_codec<storage_t<C>>) {
+        k.tile_dot = &strata::tile_dot<C>;
+        k.tile_axpy = &strata::tile_axpy<C>;
+        k.tile_put = &rows_to_tiles<storage_t<C>>;
+        k.tile_get = &tiles_to_rows<storage_t<C>>;
+      }
+      return k;
     }
   }
 };
@@ -67,8 +101,15 @@ struct reference_kernels {
     if constexpr (provides_kernels<C>) {
       return own_kernels<C>(head_dim);  // its own kernels are its reference
     } else {
-      return {layout_of_type<C>(head_dim), &reference::encode<C>, &reference::decode<C>,
-              &reference::dot<C>, &reference::axpy<C>};
+      codec_kernels k{layout_of_type<C>(head_dim), &reference::encode<C>, &reference::decode<C>,
+                      &reference::dot<C>, &reference::axpy<C>};
+      if constexpr (tiled_codec<storage_t<C>>) {
+        k.tile_dot = &kernels::tile_dot_reference<storage_t<C>>;
+        k.tile_axpy = &kernels::tile_axpy_reference<storage_t<C>>;
+        k.tile_put = &rows_to_tiles<storage_t<C>>;
+        k.tile_get = &tiles_to_rows<storage_t<C>>;
+      }
+      return k;
     }
   }
 };

@@ -74,6 +74,8 @@ struct policy_report {
 
   // Exact K + V bytes of every KV layer for n_ctx tokens (what the cache allocates; pass the
   // cache's max_batch when sliding layers are shortened), the recent window's f16 rows included.
+  // Codecs with the key-tile layout (turbo4 with groups of 64 and 128) allocate their rows in
+  // tiles of 32 per KV head: up to 31 rows more per layer and side than n_ctx.
   std::size_t bytes(std::size_t n_ctx, std::size_t max_batch = 0) const {
     return side_bytes(n_ctx, max_batch, true) + side_bytes(n_ctx, max_batch, false);
   }
@@ -161,11 +163,15 @@ struct policy_report {
     const layer_info& li = map[layers.at(o).layer];
     return li.n_kv_heads * layout(k ? layers[o].k : layers[o].v, li.head_dim).row_bytes;
   }
+  // A side's rows: its tokens rounded up to the codec's slot multiple (key tiles).
   std::size_t side_bytes(std::size_t n_ctx, std::size_t max_batch, bool k) const {
     std::size_t t = 0;
-    for (std::size_t o = 0; o < layers.size(); ++o)
-      t += token_bytes(o, k) * layer_tokens(o, n_ctx, max_batch) +
+    for (std::size_t o = 0; o < layers.size(); ++o) {
+      const layer_info& li = map[layers[o].layer];
+      const codec_layout l = layout(k ? layers[o].k : layers[o].v, li.head_dim);
+      t += li.n_kv_heads * l.row_bytes * l.slots_for(layer_tokens(o, n_ctx, max_batch)) +
            recent_token_bytes(o) * recent_tokens(o, n_ctx, max_batch, k);
+    }
     return t;
   }
   template <class Bits> double side_bits(Bits& bits, bool k) const {

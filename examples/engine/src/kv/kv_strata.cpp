@@ -49,6 +49,8 @@ kv_strata::kv_strata(const model& m, int n_ctx, const std::string& policy, int m
     opt.n_ctx = size_t(n_ctx);
     opt.max_batch = size_t(std::max(0, max_batch));
     if (auto r = test_codebook_resolver()) opt.kernels = r;  // test-only (kv_test_codebooks.hpp)
+    if (const char* e = std::getenv("STRATA_KEY_TILES"); e && *e)  // A/B of turbo4's key tiles
+      opt.key_tiles = strata::parse_key_tile_use(e);
     cache_ =
         std::make_unique<strata::runtime_kv_cache>(m.layers(), strata::parse_policy(policy), opt);
     return 0;
