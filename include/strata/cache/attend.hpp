@@ -13,7 +13,9 @@
 // is read once per group; a tile is tiling.keys(rows) keys, cut at the ring's wrap and at the
 // start of the recent window.
 //
-// The matrix-product path (prefill: groups of at least tiling.gemm_rows rows): a tile's value
+// The matrix-product path (prefill: groups of at least tiling.gemm_rows rows): keys stored as key
+// tiles are gathered to plain rows once per tile and scored by the row kernel (which serves
+// many query rows better than the tile dot's per-query tables); a tile's value
 // rows are decoded to f32 once and out += P V is one f32 matrix product (strata::gemm_f32,
 // register-blocked) instead of the codec's axpy; for keys of a float format (one value per
 // block: f32, f16, bf16) the tile's keys are decoded too and the scores are Q K^T
@@ -74,6 +76,8 @@ class head_attention {
           L.k.kern.layout.block_values == 1 && (!L.rk.on() || L.rk.kern.layout.block_values == 1);
       // a tile's decoded rows (T_ x d_: keys, then values)
       F_ = scratch(T_ * d_, 5);
+      // a tile's rows in the plain layout, gathered from key tiles (a row is at most d_ floats)
+      B_ = reinterpret_cast<std::byte*>(scratch(T_ * d_, 6));
     }
   }
 
@@ -159,6 +163,9 @@ class head_attention {
       // keys decoded (n x d_), scores = Q K^T
       decode_rows(keys, slot, n, F_);
       gemm_nt_f32(qr_ + r0 * d_, d_, F_, d_, S_, T_, nr, n, d_);
+    } else if (gemm_ && keys.tiled()) {
+      // many query rows per key: the row kernel over the tile's rows, gathered once
+      keys.kern.dot(qr_ + r0 * d_, nr, d_, keys.rows(h_, slot, n, B_), keys.row_bytes(), n, S_, T_);
     } else {
       keys.dot(h_, qr_ + r0 * d_, nr, d_, slot, n, S_, T_);
     }
@@ -201,7 +208,8 @@ class head_attention {
 
   // Rows slot .. slot + n - 1 of this head in `rows`, decoded to f32 (n x d_, stored order).
   void decode_rows(const row_store& rows, std::size_t slot, std::size_t n, float* x) const {
-    for (std::size_t j = 0; j < n; ++j) rows.decode_stored(h_, slot + j, d_, x + j * d_);
+    const std::byte* r = rows.rows(h_, slot, n, B_);
+    for (std::size_t j = 0; j < n; ++j) rows.kern.decode(r + j * rows.row_bytes(), d_, x + j * d_);
   }
 
   void finish_rows(std::size_t t0, std::size_t nt) {
@@ -228,6 +236,7 @@ class head_attention {
   float *qr_, *acc_, *S_, *ml_;
   bool gemm_ = false, gemm_k_ = false;  // the matrix-product path for V (and K)
   float* F_ = nullptr;                  // its decoded tiles
+  std::byte* B_ = nullptr;              // and their rows gathered from key tiles
 };
 
 }  // namespace strata::detail

@@ -57,6 +57,12 @@ struct row_store {
     kern.tile_get(head(h), s, 1, blocks(), buf);
     return buf;
   }
+  // Rows (h, s .. s + n - 1) in the plain layout: in place, or copied out to `buf` (n rows).
+  const std::byte* rows(std::size_t h, std::size_t s, std::size_t n, std::byte* buf) const {
+    if (!tiled()) return head(h) + s * row_bytes();
+    kern.tile_get(head(h), s, n, blocks(), buf);
+    return buf;
+  }
   // Rows (h, s .. s + n - 1) to / from `rows` (n plain rows).
   void get(std::size_t h, std::size_t s, std::size_t n, std::byte* rows) const {
     if (tiled())

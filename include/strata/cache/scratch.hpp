@@ -7,7 +7,7 @@
 
 namespace strata::detail {
 
-inline constexpr int scratch_slots = 6;
+inline constexpr int scratch_slots = 7;
 
 inline float* scratch(std::size_t n, int slot) {
   thread_local std::vector<float> buf[scratch_slots];
