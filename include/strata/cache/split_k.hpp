@@ -13,8 +13,9 @@
 // LSE = log sum_p exp(lse_p): exactly the attention over the union, up to f32 rounding (the
 // int8 query of the compressed K codecs is the same in every part, so are the scores), except
 // where the V product runs in 8-bit integers (strata/kernels/int8_axpy.hpp: turbo V at head dim
-// 128+ on x86): there each part quantizes its weights over its own groups of 32 keys, so the
-// merged result is as accurate as one call's, not the same to f32 rounding.
+// 128+ on x86; turbo4's key tiles, strata/codec/key_tile.hpp): there each part quantizes its
+// weights over its own groups of 32 keys, so the merged result is as accurate as one call's, not
+// the same to f32 rounding; the key-tile dot's scores are the same in every part.
 
 #include <algorithm>
 #include <cmath>
