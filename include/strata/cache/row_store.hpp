@@ -65,12 +65,14 @@ struct row_store {
   }
   // Rows (h, s .. s + n - 1) to / from `rows` (n plain rows).
   void get(std::size_t h, std::size_t s, std::size_t n, std::byte* rows) const {
+    if (n == 0) return;  // (rows may be null then)
     if (tiled())
       kern.tile_get(head(h), s, n, blocks(), rows);
     else
       std::memcpy(rows, head(h) + s * row_bytes(), n * row_bytes());
   }
   void put(std::size_t h, std::size_t s, std::size_t n, const std::byte* rows) const {
+    if (n == 0) return;
     if (tiled())
       kern.tile_put(rows, n, blocks(), head(h), s);
     else
