@@ -510,7 +510,8 @@ template <class Codec> void check_tiles(std::size_t dim) {
                                    {31, 2},
                                    {32, 32},
                                    {7, 1},
-                                   {64, 36}}) {
+                                   {64, 36},
+                                   {40, 60}}) {  // pairs of tiles: (1 only), (2, 3)
       INFO("n_q ", n_q, " keys ", first, "..", first + n);
       const std::size_t ss = n + 2;
       std::vector<float> ref(n_q * ss, -1.0f);

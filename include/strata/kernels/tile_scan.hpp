@@ -15,13 +15,16 @@
 //   Error against the exact product with the decoded key: per dimension at most s delta / 2
 //   (the table's rounding; no 7-bit codebook image and no int8 query as in the row dot).
 //
-// tile_axpy (out_i += sum_j w_ij value_j over tiled values), per query row i, tile and block:
-//   1. x_j = w_ij f_j (f_j = s_j unit, the 7-bit codebook image's unit, codec_traits.hpp; 0 for
-//      a tile's rows outside the call), m = max_j |x_j|, q_j = nearbyint(x_j 127 / m),
-//      d = m / 127 (all 0 when m = 0): int8_axpy.hpp's step 2 with the tile as the group;
-//   2. per element e of the block and lane n < 8 (rows 4n .. 4n + 3 of the tile):
-//      P = sum_j q_j cb_i8[index_je] exact in int32, acc_en = fma(float(P), d, acc_en), acc
-//      starting at 0 for the call;
+// tile_axpy (out_i += sum_j w_ij value_j over tiled values), per query row i, pair of tiles
+// (tiles 2p and 2p + 1 of the store) and block:
+//   1. x_j = w_ij f_j over the pair's 64 rows (f_j = s_j unit, the 7-bit codebook image's unit,
+//      codec_traits.hpp; 0 for rows outside the call), m = max_j |x_j|,
+//      q_j = nearbyint(x_j 127 / m), d = m / 127 (all 0 when m = 0): int8_axpy.hpp's step 2
+//      with the pair as the group;
+//   2. per element e of the block and lane n < 8 (rows 4n .. 4n + 3 of each tile of the pair
+//      that the call touches; the other is never read): P = sum_j q_j cb_i8[index_je] exact in
+//      int32 (the SIMD kernels add the two tiles' pair products in 16 bits: |q c| <= 127 * 63,
+//      four products at most 32004), acc_en = fma(float(P), d, acc_en), acc starting at 0;
 //   3. at the end, out_ie += ((acc_0 + acc_4) + (acc_2 + acc_6)) + ((acc_1 + acc_5) + (acc_3 +
 //      acc_7)) per element.
 
@@ -109,45 +112,52 @@ void tile_axpy_reference(const float* w, std::size_t n_q, std::size_t w_stride, 
                          std::size_t first, std::size_t n_values, std::size_t dim, float* out) {
   using geo = strata::detail::tile_geometry<Codec>;
   using traits = turbo_traits<Codec>;
-  constexpr std::size_t G = Codec::block_values, H = G / 2;
+  constexpr std::size_t G = Codec::block_values, H = G / 2, PR = 2 * tile_rows;
   constexpr auto cb = traits::codebook_i8();
   if (n_values == 0) return;
   const std::size_t nb = dim / G, tile_bytes = tile_rows * nb * sizeof(typename Codec::block);
   const auto* base = static_cast<const unsigned char*>(tiles);
   const std::size_t t0 = first / tile_rows, t1 = (first + n_values - 1) / tile_rows;
+  const auto in_call = [&](std::size_t j) { return j >= first && j < first + n_values; };
   std::vector<float> acc(dim * 8);
   for (std::size_t i = 0; i < n_q; ++i) {
     std::fill(acc.begin(), acc.end(), 0.0f);
-    for (std::size_t t = t0; t <= t1; ++t) {
-      const unsigned char* tb = base + t * tile_bytes;
-      for (std::size_t b = 0; b < nb; ++b, tb += geo::block_tile_bytes) {
-        float x[tile_rows];
+    for (std::size_t p = t0 / 2; p <= t1 / 2; ++p) {  // tiles 2p and 2p + 1
+      for (std::size_t b = 0; b < nb; ++b) {
+        const auto block_of = [&](std::size_t t) {
+          return base + t * tile_bytes + b * geo::block_tile_bytes;
+        };
+        float x[PR];
         float m = 0.0f;
-        for (std::size_t r = 0; r < tile_rows; ++r) {
-          const std::size_t j = t * tile_rows + r;
-          x[r] = 0.0f;
-          if (j >= first && j < first + n_values) {
+        for (std::size_t k = 0; k < PR; ++k) {
+          const std::size_t j = 2 * p * tile_rows + k;
+          x[k] = 0.0f;
+          if (in_call(j)) {
             std::uint16_t h;
-            std::memcpy(&h, tb + geo::scale_at(r), 2);
-            x[r] = w[i * w_stride + (j - first)] * (f16_to_f32(h) * traits::unit);
+            std::memcpy(&h, block_of(j / tile_rows) + geo::scale_at(k % tile_rows), 2);
+            x[k] = w[i * w_stride + (j - first)] * (f16_to_f32(h) * traits::unit);
           }
-          m = std::max(m, std::fabs(x[r]));
+          m = std::max(m, std::fabs(x[k]));
         }
         const float inv = m > 0.0f ? 127.0f / m : 0.0f, d = m / 127.0f;
-        std::int32_t qw[tile_rows];
-        for (std::size_t r = 0; r < tile_rows; ++r)
-          qw[r] = std::int32_t(std::nearbyint(x[r] * inv));
+        std::int32_t qw[PR];
+        for (std::size_t k = 0; k < PR; ++k) qw[k] = std::int32_t(std::nearbyint(x[k] * inv));
         for (std::size_t e = 0; e < G; ++e) {
           const std::size_t byte_row = e % H;
           const bool high = e >= H;
           for (std::size_t n = 0; n < 8; ++n) {
-            std::int32_t p = 0;
-            for (std::size_t r = 4 * n; r < 4 * n + 4; ++r) {
-              const unsigned byte = tb[geo::index_at(byte_row, r)];
-              p += qw[r] * cb[high ? byte >> 4 : byte & 15u];
+            std::int32_t sum = 0;
+            for (std::size_t u = 0; u < 2; ++u) {
+              const std::size_t t = 2 * p + u;
+              if (t < t0 || t > t1) continue;  // a tile outside the call is never read
+              const unsigned char* tb = block_of(t);
+              for (std::size_t r = 4 * n; r < 4 * n + 4; ++r) {
+                const unsigned byte = tb[geo::index_at(byte_row, r)];
+                sum += qw[u * tile_rows + r] * cb[high ? byte >> 4 : byte & 15u];
+              }
             }
             float& a = acc[(b * G + e) * 8 + n];
-            a = std::fma(float(p), d, a);
+            a = std::fma(float(sum), d, a);
           }
         }
       }

@@ -148,52 +148,73 @@ HWY_INLINE void tile_dot_x86(const float* q, std::size_t n_q, std::size_t dim, c
   });
 }
 
-// The weights of one tile and block (rows outside the call: x = 0), quantized per query row
-// (step 1 of tile_axpy): wq[r] in element order, dq[r] broadcast. Returns whether any weight
-// times factor is negative (sign bit set).
+// The weights of one pair of tiles and block (rows outside the call: x = 0), quantized per query
+// row with one scale over the pair's 64 rows (step 1 of tile_axpy): wq[u][r] in element order
+// (tile u of the pair), dq[r] broadcast. Returns whether any weight times factor is negative.
 template <std::size_t QT>
-HWY_INLINE bool tile_weights_x86(const float* const* wr, const __m256* f, __m256i* wq, __m256* dq) {
+HWY_INLINE bool tile_weights_x86(const float* const (*wr)[QT], const __m256 (*f)[4],
+                                 __m256i (*wq)[QT], __m256* dq) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 sg = _mm256_setzero_ps();
   for (std::size_t r = 0; r < QT; ++r) {
-    __m256 x[4];
+    __m256 x[2][4];
     __m256 mx = _mm256_setzero_ps();
-    for (std::size_t k = 0; k < 4; ++k) {
-      x[k] = _mm256_mul_ps(_mm256_loadu_ps(wr[r] + 8 * k), f[k]);
-      mx = _mm256_max_ps(mx, _mm256_and_ps(x[k], abs_mask));
-      sg = _mm256_or_ps(sg, x[k]);
-    }
+    for (std::size_t u = 0; u < 2; ++u)
+      for (std::size_t k = 0; k < 4; ++k) {
+        x[u][k] = _mm256_mul_ps(_mm256_loadu_ps(wr[u][r] + 8 * k), f[u][k]);
+        mx = _mm256_max_ps(mx, _mm256_and_ps(x[u][k], abs_mask));
+        sg = _mm256_or_ps(sg, x[u][k]);
+      }
     const float m = max_of_lanes(mx);
     const __m256 inv = _mm256_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
-    __m256i v[4];
-    for (std::size_t k = 0; k < 4; ++k) v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(x[k], inv));
-    wq[r] = pack_i32_to_i8(v);
+    for (std::size_t u = 0; u < 2; ++u) {
+      __m256i v[4];
+      for (std::size_t k = 0; k < 4; ++k) v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(x[u][k], inv));
+      wq[u][r] = pack_i32_to_i8(v);
+    }
     dq[r] = _mm256_set1_ps(m / 127.0f);
   }
   return _mm256_movemask_ps(sg) != 0;
 }
 
-// Steps 2 of tile_axpy for one tile and block: facc (element e of row r at (e * QT + r) * 8)
-// += dq * float(lane sums). kNeg: weights of either sign (their positive and negative parts
-// apart); else all >= 0, and pmaddubsw takes them as its unsigned operand against the signed
-// 7-bit codes.
-template <std::size_t QT, std::size_t H, bool kNeg>
-HWY_INLINE void tile_axpy_block(const unsigned char* codes, __m256i table, const __m256i* wq,
-                                const __m256i* wn, const __m256* dq, float* facc) {
+// Step 2 of tile_axpy for one block of the tiles the call touches in a pair (kTwo: both, codes
+// c0 and c1 with weights wq[0], wq[1], their pair products added in 16 bits; else one, c0 with
+// wq[0]): facc (element e of row r at (e * QT + r) * 8) += dq * float(lane sums). kNeg: weights
+// of either sign (their positive parts wq and negative parts wn apart); else all >= 0, and
+// pmaddubsw takes them as its unsigned operand against the signed 7-bit codes.
+template <std::size_t QT, std::size_t H, bool kTwo, bool kNeg>
+HWY_INLINE void tile_axpy_block(const unsigned char* c0, const unsigned char* c1, __m256i table,
+                                const __m256i (*wq)[QT], const __m256i (*wn)[QT], const __m256* dq,
+                                float* facc) {
   const __m256i nib = _mm256_set1_epi8(0x0f);
+  const auto look = [&](const unsigned char* c, std::size_t e, __m256i& lo, __m256i& hi) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32 * e));
+    lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, nib));
+    hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+  };
+  // the 16-bit pair sums of one row's weights w (per tile) against the codes
+  const auto sums = [&](const __m256i(*ww)[QT], std::size_t r, __m256i l0, __m256i l1) {
+    if constexpr (kTwo)
+      return madd1(_mm256_add_epi16(maddubs(ww[0][r], l0), maddubs(ww[1][r], l1)));
+    else
+      return madd1(maddubs(ww[0][r], l0));
+  };
 #pragma GCC unroll 2
   for (std::size_t e = 0; e < H; ++e) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * e));
-    const __m256i cl = _mm256_shuffle_epi8(table, _mm256_and_si256(x, nib));
-    const __m256i ch = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+    __m256i l0, h0, l1, h1;
+    look(c0, e, l0, h0);
+    if constexpr (kTwo)
+      look(c1, e, l1, h1);
+    else
+      l1 = l0, h1 = h0;  // (unused)
     float* al = facc + e * QT * 8;
     float* ah = facc + (e + H) * QT * 8;
 #pragma GCC unroll 4
     for (std::size_t r = 0; r < QT; ++r) {
-      __m256i pl = madd1(maddubs(wq[r], cl)), ph = madd1(maddubs(wq[r], ch));
+      __m256i pl = sums(wq, r, l0, l1), ph = sums(wq, r, h0, h1);
       if constexpr (kNeg) {
-        pl = _mm256_sub_epi32(pl, madd1(maddubs(wn[r], cl)));
-        ph = _mm256_sub_epi32(ph, madd1(maddubs(wn[r], ch)));
+        pl = _mm256_sub_epi32(pl, sums(wn, r, l0, l1));
+        ph = _mm256_sub_epi32(ph, sums(wn, r, h0, h1));
       }
       _mm256_store_ps(al + 8 * r,
                       _mm256_fmadd_ps(_mm256_cvtepi32_ps(pl), dq[r], _mm256_load_ps(al + 8 * r)));
@@ -213,56 +234,86 @@ HWY_INLINE void tile_axpy_rows(const float* w, std::size_t w_stride, const unsig
   const std::size_t nb = dim / G, tile_bytes = geo::block_tile_bytes * nb;
   const std::size_t t0 = first / tile_rows, t1 = (first + n - 1) / tile_rows;
   HWY_ALIGN static constexpr auto kCb = traits::codebook_i8();
+  HWY_ALIGN static constexpr float kZeros[tile_rows] = {};
   const __m256i table =
       _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kCb.data())));
   const __m256 unit = _mm256_set1_ps(traits::unit);
   auto facc = hwy::AllocateAligned<float>(dim * QT * 8);  // element e, row r: (e * QT + r) * 8
   std::memset(facc.get(), 0, dim * QT * 8 * sizeof(float));
-  HWY_ALIGN float wpad[QT][tile_rows];
-  for (std::size_t t = t0; t <= t1; ++t) {
-    const std::size_t j0 = t * tile_rows;
-    const std::size_t lo = std::max(first, j0), hi = std::min(first + n, j0 + tile_rows);
-    // the rows' weights (zero outside the call)
-    const float* wr[QT];
-    const bool whole = lo == j0 && hi == j0 + tile_rows;
-    HWY_ALIGN float keep[tile_rows];  // all-ones bits for the rows inside the call, else 0
-    for (std::size_t r = 0; r < QT; ++r) {
-      if (whole) {
-        wr[r] = w + r * w_stride + (j0 - first);
-      } else {
-        for (std::size_t k = 0; k < tile_rows; ++k)
-          wpad[r][k] = j0 + k >= lo && j0 + k < hi ? w[r * w_stride + (j0 + k - first)] : 0.0f;
-        wr[r] = wpad[r];
-      }
-    }
-    if (!whole)
-      for (std::size_t k = 0; k < tile_rows; ++k) {
-        const std::uint32_t bits = j0 + k >= lo && j0 + k < hi ? 0xFFFFFFFFu : 0u;
-        std::memcpy(&keep[k], &bits, 4);
-      }
-    const unsigned char* tb = base + t * tile_bytes;
-    for (std::size_t b = 0; b < nb; ++b, tb += geo::block_tile_bytes) {
-      __m256 f[4];
-      for (std::size_t k = 0; k < 4; ++k)
-        f[k] = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tb + 16 * k))), unit);
-      // rows outside the call: factor 0 (whatever their bytes hold: x = 0, as the reference)
-      if (!whole)
-        for (std::size_t k = 0; k < 4; ++k)
-          f[k] = _mm256_and_ps(f[k], _mm256_load_ps(keep + 8 * k));
-      __m256i wq[QT], wn[QT];
-      __m256 dq[QT];
-      const unsigned char* codes = tb + geo::index_at(0, 0);
-      float* fb = facc.get() + b * G * QT * 8;
-      if (tile_weights_x86<QT>(wr, f, wq, dq)) {
-        for (std::size_t r = 0; r < QT; ++r) {
-          const __m256i p = _mm256_max_epi8(wq[r], _mm256_setzero_si256());
-          wn[r] = _mm256_sub_epi8(p, wq[r]);
-          wq[r] = p;
+  HWY_ALIGN float wpad[2][QT][tile_rows];
+  HWY_ALIGN float keep[2][tile_rows];  // all-ones bits for the rows inside the call, else 0
+  for (std::size_t p = t0 / 2; p <= t1 / 2; ++p) {
+    // the pair's tiles: in the call (t0 <= t <= t1), whole or partial; weights 0 outside
+    const float* wr[2][QT];
+    bool on[2], whole[2];
+    for (std::size_t u = 0; u < 2; ++u) {
+      const std::size_t t = 2 * p + u, j0 = t * tile_rows;
+      on[u] = t >= t0 && t <= t1;
+      const std::size_t lo = std::max(first, j0), hi = std::min(first + n, j0 + tile_rows);
+      whole[u] = on[u] && lo == j0 && hi == j0 + tile_rows;
+      for (std::size_t r = 0; r < QT; ++r) {
+        if (!on[u]) {
+          wr[u][r] = kZeros;
+        } else if (whole[u]) {
+          wr[u][r] = w + r * w_stride + (j0 - first);
+        } else {
+          for (std::size_t k = 0; k < tile_rows; ++k)
+            wpad[u][r][k] = j0 + k >= lo && j0 + k < hi ? w[r * w_stride + (j0 + k - first)] : 0.0f;
+          wr[u][r] = wpad[u][r];
         }
-        tile_axpy_block<QT, H, true>(codes, table, wq, wn, dq, fb);
+      }
+      if (on[u] && !whole[u])
+        for (std::size_t k = 0; k < tile_rows; ++k) {
+          const std::uint32_t bits = j0 + k >= lo && j0 + k < hi ? 0xFFFFFFFFu : 0u;
+          std::memcpy(&keep[u][k], &bits, 4);
+        }
+    }
+    for (std::size_t b = 0; b < nb; ++b) {
+      const unsigned char* tb[2];
+      __m256 f[2][4];
+      for (std::size_t u = 0; u < 2; ++u) {
+        tb[u] = on[u] ? base + (2 * p + u) * tile_bytes + b * geo::block_tile_bytes : nullptr;
+        for (std::size_t k = 0; k < 4; ++k) {
+          if (!on[u]) {  // never read
+            f[u][k] = _mm256_setzero_ps();
+            continue;
+          }
+          f[u][k] = _mm256_mul_ps(
+              _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tb[u] + 16 * k))),
+              unit);
+          // rows outside the call: factor 0 (whatever their bytes hold: x = 0, as the reference)
+          if (!whole[u]) f[u][k] = _mm256_and_ps(f[u][k], _mm256_load_ps(keep[u] + 8 * k));
+        }
+      }
+      __m256i wq[2][QT], wn[2][QT];
+      __m256 dq[QT];
+      const bool neg = tile_weights_x86<QT>(wr, f, wq, dq);
+      if (neg)
+        for (std::size_t u = 0; u < 2; ++u)
+          for (std::size_t r = 0; r < QT; ++r) {
+            const __m256i pos = _mm256_max_epi8(wq[u][r], _mm256_setzero_si256());
+            wn[u][r] = _mm256_sub_epi8(pos, wq[u][r]);
+            wq[u][r] = pos;
+          }
+      const std::size_t at = geo::index_at(0, 0);
+      float* fb = facc.get() + b * G * QT * 8;
+      if (on[0] && on[1]) {
+        if (neg)
+          tile_axpy_block<QT, H, true, true>(tb[0] + at, tb[1] + at, table, wq, wn, dq, fb);
+        else
+          tile_axpy_block<QT, H, true, false>(tb[0] + at, tb[1] + at, table, wq, wn, dq, fb);
       } else {
-        tile_axpy_block<QT, H, false>(codes, table, wq, wn, dq, fb);
+        // one tile of the pair: its codes and weights in slot 0
+        const std::size_t u = on[0] ? 0 : 1;
+        if (u == 1)
+          for (std::size_t r = 0; r < QT; ++r) {
+            wq[0][r] = wq[1][r];
+            if (neg) wn[0][r] = wn[1][r];
+          }
+        if (neg)
+          tile_axpy_block<QT, H, false, true>(tb[u] + at, nullptr, table, wq, wn, dq, fb);
+        else
+          tile_axpy_block<QT, H, false, false>(tb[u] + at, nullptr, table, wq, wn, dq, fb);
       }
     }
   }
