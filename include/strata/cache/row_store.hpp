@@ -51,12 +51,6 @@ struct row_store {
   // The first row (or tile) of KV head h.
   std::byte* head(std::size_t h) const noexcept { return data + h * head_slots * row_bytes(); }
 
-  // Row (h, s) in the plain layout: in place, or copied out to `buf` (row_bytes) when tiled.
-  const std::byte* get(std::size_t h, std::size_t s, std::byte* buf) const {
-    if (!tiled()) return head(h) + s * row_bytes();
-    kern.tile_get(head(h), s, 1, blocks(), buf);
-    return buf;
-  }
   // Rows (h, s .. s + n - 1) in the plain layout: in place, or copied out to `buf` (n rows).
   const std::byte* rows(std::size_t h, std::size_t s, std::size_t n, std::byte* buf) const {
     if (!tiled()) return head(h) + s * row_bytes();
@@ -80,14 +74,8 @@ struct row_store {
   }
   // Copies row (h, from) to (h, to).
   void copy(std::size_t h, std::size_t from, std::size_t to) const {
-    if (tiled()) {
-      std::byte* buf = row_scratch();
-      put(h, to, 1, get(h, from, buf));
-    } else {
-      std::memcpy(head(h) + to * row_bytes(), head(h) + from * row_bytes(), row_bytes());
-    }
+    put(h, to, 1, rows(h, from, 1, row_scratch()));
   }
-
   // Encodes x (d floats, as the codec is to see them) into row (h, s).
   void encode_at(const float* x, std::size_t d, std::size_t h, std::size_t s) const {
     if (!tiled()) return kern.encode(x, d, head(h) + s * row_bytes());
@@ -109,7 +97,7 @@ struct row_store {
   }
   // Decodes row (h, s) to x as stored (rotated when the codec is), and unrotated.
   void decode_stored(std::size_t h, std::size_t s, std::size_t d, float* x) const {
-    kern.decode(get(h, s, row_scratch()), d, x);
+    kern.decode(rows(h, s, 1, row_scratch()), d, x);
   }
   void decode(std::size_t h, std::size_t s, std::size_t d, void (*unrotate)(float*, std::size_t),
               float* x) const {
